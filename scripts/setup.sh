@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages gridcover's build and tests need (Debian 12).
+# Idempotent: installs only what is missing. Runs as root (CI and the dev machines do)
+# or through sudo when available.
+set -euo pipefail
+
+# cmake, g++, sqlite3 + libsqlite3-dev: the `proj` crate builds PROJ 9.6 from source
+#   (feature bundled_proj); Debian 12 only has PROJ 9.1.
+# pkg-config: finds sqlite3 for that build.
+need=(cmake g++ sqlite3 libsqlite3-dev pkg-config)
+# Extra packages for the tests of the server and viewer (listed in GRIDCOVER_TEST_PACKAGES by scripts/test.sh).
+if [[ -n "${GRIDCOVER_TEST_PACKAGES:-}" ]]; then
+  read -r -a extra <<<"$GRIDCOVER_TEST_PACKAGES"
+  need+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

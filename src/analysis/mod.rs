@@ -1,0 +1,1 @@
+//! Analyses (pure). To be written.

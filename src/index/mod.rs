@@ -1,0 +1,1 @@
+//! Spatial indexes (pure). To be written.

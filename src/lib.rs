@@ -1,0 +1,38 @@
+//! # gridcover
+//!
+//! How a network of service stations covers the people it serves, and where to put the next
+//! station. Built for the five-level veterans' service network of a Chinese province
+//! (province → city → county → township → village/community) and its service grids (网格).
+//!
+//! The pipeline, stage by stage (each a module; pure computation is kept apart from I/O):
+//!
+//! 1. [`ingest`] (I/O): reads a data folder — boundaries, divisions, stations, households,
+//!    grids, `gridcover.toml` — converts every coordinate to WGS84 through [`crs`], and sets
+//!    bad rows aside as [`model::Reject`]s. Produces a [`model::Dataset`].
+//!    [`generate`] makes a complete synthetic data folder from real boundaries and divisions.
+//! 2. [`index`] (pure): spatial indexes — admin polygons and grids for point-in-polygon,
+//!    stations and households on the unit sphere for nearest and within-radius queries.
+//! 3. [`analysis`] (pure): assigns every household to its admin units, grid and nearest
+//!    station of each level; measures coverage of every unit at all five levels; clusters the
+//!    uncovered into gap areas; grid-worker workload.
+//! 4. `plan` (pure, to come): station siting.
+//! 5. [`output`] (I/O): writes the analysis as Parquet, CSV, GeoJSON and JSON, and the
+//!    readable report.
+//!
+//! # Coordinates and units
+//! Longitude/latitude in WGS84 degrees everywhere inside and on output (RFC 7946 axis
+//! order). Distances are ground metres on a sphere of the mean Earth radius
+//! ([`index::sphere::EARTH_RADIUS_M`]), never degrees.
+
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod crs;
+pub mod error;
+pub mod generate;
+pub mod index;
+pub mod ingest;
+pub mod model;
+pub mod output;
+
+pub use error::Error;

@@ -1,0 +1,2 @@
+//! The `gridcover` command line.
+fn main() {}

@@ -1,1 +1,67 @@
-//! Analyses (pure). To be written.
+//! Analyses (pure computation on an in-memory [`Dataset`]; no I/O).
+//!
+//! - [`assign`]: every household to its admin units, grid and nearest station of each level.
+//! - [`coverage`]: the figures of every admin unit at every level, and the two rules.
+//! - [`gaps`]: uncovered households clustered into ranked gap areas.
+//! - [`workload`]: households and veterans per grid worker.
+//!
+//! [`analyze`] runs them all and times each phase.
+
+pub mod assign;
+pub mod coverage;
+pub mod gaps;
+pub mod workload;
+
+pub use assign::{assign, Assignment, CodeMismatch, Indexes, UnitSource};
+pub use coverage::{coverage, Coverage, HouseholdContribution, UnitCoverage};
+pub use gaps::{gaps, Gap};
+pub use workload::{workload, GridLoad};
+
+use std::time::Instant;
+
+use crate::model::Dataset;
+
+/// Everything the analyses produce for one data set.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The spatial indexes (kept for queries and incremental updates).
+    pub indexes: Indexes,
+    /// Per-household assignment.
+    pub assignment: Assignment,
+    /// Per-unit coverage.
+    pub coverage: Coverage,
+    /// Gap areas, largest first.
+    pub gaps: Vec<Gap>,
+    /// Per-grid workload.
+    pub workload: Vec<GridLoad>,
+    /// Seconds spent in each phase, in order.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Runs every analysis on `ds`.
+pub fn analyze(ds: &Dataset) -> Analysis {
+    let mut timings = Vec::new();
+    let mut t = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, t.elapsed().as_secs_f64()));
+        t = Instant::now();
+    };
+    let indexes = Indexes::build(ds);
+    lap("index", &mut timings);
+    let assignment = assign(ds, &indexes);
+    lap("assign", &mut timings);
+    let coverage = coverage(ds, &assignment);
+    lap("coverage", &mut timings);
+    let gaps = gaps(ds, &assignment, &indexes.stations);
+    lap("gaps", &mut timings);
+    let workload = workload(ds, &assignment);
+    lap("workload", &mut timings);
+    Analysis {
+        indexes,
+        assignment,
+        coverage,
+        gaps,
+        workload,
+        timings,
+    }
+}

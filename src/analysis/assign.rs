@@ -1,0 +1,209 @@
+//! Assignment: every household to its admin units, grid and nearest station of each level.
+
+use rayon::prelude::*;
+
+use crate::index::sphere::{chord_2_to_m, to_unit};
+use crate::index::{AdminIndex, PolygonIndex, StationIndex};
+use crate::model::{Dataset, Divisions, HouseholdIdx, Level, StationIdx, UnitIdx, NONE, NO_UNIT};
+
+/// How a household's admin unit was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum UnitSource {
+    /// From its position (point in polygon), possibly refined by its given code.
+    Position = 0,
+    /// From its given code alone: no boundary contains its position at any level.
+    Code = 1,
+    /// Neither: outside every boundary and no code.
+    None = 2,
+}
+
+/// A household whose given code disagrees with the unit its position falls in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeMismatch {
+    /// The household.
+    pub household: HouseholdIdx,
+    /// The unit its `code` names.
+    pub given: UnitIdx,
+    /// The unit its position falls in.
+    pub located: UnitIdx,
+}
+
+/// The assignment of every household, as columns indexed by household.
+#[derive(Debug, Clone, Default)]
+pub struct Assignment {
+    /// The finest admin unit of each household ([`NO_UNIT`] when none); ancestors come from
+    /// [`Divisions::chain`].
+    pub unit: Vec<UnitIdx>,
+    /// How `unit` was found.
+    pub source: Vec<UnitSource>,
+    /// The grid containing the household ([`NONE`] when outside every grid).
+    pub grid: Vec<u32>,
+    /// Nearest active station of each level ([`NONE`] when the level has none).
+    pub nearest: [Vec<StationIdx>; 5],
+    /// Ground distance to that station, metres (NaN when none).
+    pub nearest_m: [Vec<f32>; 5],
+    /// Bit `L` set when within the service radius of some station of level `L`.
+    pub covered: Vec<u8>,
+    /// Households whose given code disagrees with their position.
+    pub mismatches: Vec<CodeMismatch>,
+}
+
+impl Assignment {
+    /// Number of households.
+    pub fn len(&self) -> usize {
+        self.unit.len()
+    }
+
+    /// True when there are no households.
+    pub fn is_empty(&self) -> bool {
+        self.unit.is_empty()
+    }
+
+    /// True when the household is within reach of a station of any level.
+    #[inline]
+    pub fn is_covered(&self, h: HouseholdIdx) -> bool {
+        self.covered[h as usize] != 0
+    }
+
+    /// Distance to the nearest station of any level, metres (NaN when there is none).
+    #[inline]
+    pub fn nearest_any_m(&self, h: HouseholdIdx) -> f32 {
+        let h = h as usize;
+        self.nearest_m.iter().map(|v| v[h]).fold(f32::NAN, f32::min)
+    }
+}
+
+/// The spatial indexes an assignment needs.
+#[derive(Debug, Clone)]
+pub struct Indexes {
+    /// Admin boundaries.
+    pub admin: AdminIndex,
+    /// Grid polygons (owner = grid index).
+    pub grids: PolygonIndex,
+    /// Stations per level.
+    pub stations: StationIndex,
+}
+
+impl Indexes {
+    /// Builds all indexes of a data set.
+    pub fn build(ds: &Dataset) -> Self {
+        Indexes {
+            admin: AdminIndex::new(&ds.divisions, &ds.boundaries),
+            grids: PolygonIndex::new(
+                ds.grids
+                    .geometry
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (i as u32, g)),
+            ),
+            stations: StationIndex::new(&ds.stations, &ds.standard),
+        }
+    }
+}
+
+/// Reconciles the unit found by position with the unit named by the household's code.
+///
+/// Returns the unit to use, how it was found, and whether the two disagree.
+pub fn reconcile(
+    divisions: &Divisions,
+    located: Option<UnitIdx>,
+    given: Option<UnitIdx>,
+) -> (UnitIdx, UnitSource, bool) {
+    match (located, given) {
+        (None, None) => (NO_UNIT, UnitSource::None, false),
+        (None, Some(g)) => (g, UnitSource::Code, false),
+        (Some(l), None) => (l, UnitSource::Position, false),
+        (Some(l), Some(g)) => {
+            let ll = divisions.get(l).level;
+            let gl = divisions.get(g).level;
+            if gl <= ll {
+                // The code is as coarse as the position or coarser: it must be an ancestor.
+                (l, UnitSource::Position, divisions.chain(l)[gl.index()] != g)
+            } else if divisions.chain(g)[ll.index()] == l {
+                // The code is finer and lies within the located unit: it refines it.
+                (g, UnitSource::Position, false)
+            } else {
+                (l, UnitSource::Position, true)
+            }
+        }
+    }
+}
+
+/// Assigns every household of `ds` (in parallel).
+pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
+    let hh = &ds.households;
+    let n = hh.len();
+    struct Row {
+        unit: UnitIdx,
+        source: UnitSource,
+        mismatch: bool,
+        grid: u32,
+        nearest: [StationIdx; 5],
+        nearest_m: [f32; 5],
+        covered: u8,
+    }
+    let rows: Vec<Row> = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| {
+            let (lon, lat) = (hh.lon[i], hh.lat[i]);
+            let located = idx.admin.locate(lon, lat);
+            let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code[i]);
+            let grid = idx.grids.locate(lon, lat).unwrap_or(NONE);
+            let p = to_unit(lon, lat);
+            let mut nearest = [NONE; 5];
+            let mut nearest_m = [f32::NAN; 5];
+            let mut covered = 0u8;
+            for l in Level::ALL {
+                if let Some((s, d2)) = idx.stations.nearest(l, p) {
+                    nearest[l.index()] = s;
+                    nearest_m[l.index()] = chord_2_to_m(d2) as f32;
+                    if idx.stations.covers(l, p, s, d2) {
+                        covered |= 1 << l.index();
+                    }
+                }
+            }
+            Row {
+                unit,
+                source,
+                mismatch,
+                grid,
+                nearest,
+                nearest_m,
+                covered,
+            }
+        })
+        .collect();
+    let mut a = Assignment {
+        unit: Vec::with_capacity(n),
+        source: Vec::with_capacity(n),
+        grid: Vec::with_capacity(n),
+        nearest: Default::default(),
+        nearest_m: Default::default(),
+        covered: Vec::with_capacity(n),
+        mismatches: Vec::new(),
+    };
+    for l in 0..5 {
+        a.nearest[l] = Vec::with_capacity(n);
+        a.nearest_m[l] = Vec::with_capacity(n);
+    }
+    for (i, r) in rows.into_iter().enumerate() {
+        if r.mismatch {
+            a.mismatches.push(CodeMismatch {
+                household: i as HouseholdIdx,
+                given: hh.code[i].unwrap_or(NO_UNIT),
+                located: idx.admin.locate(hh.lon[i], hh.lat[i]).unwrap_or(NO_UNIT),
+            });
+        }
+        a.unit.push(r.unit);
+        a.source.push(r.source);
+        a.grid.push(r.grid);
+        for l in 0..5 {
+            a.nearest[l].push(r.nearest[l]);
+            a.nearest_m[l].push(r.nearest_m[l]);
+        }
+        a.covered.push(r.covered);
+    }
+    a
+}

@@ -1,10 +1,453 @@
-//! Writing analysis results (I/O). To be written.
+//! Writing analysis results (I/O): Parquet, CSV, GeoJSON, JSON and the readable report.
+//!
+//! Files of `gridcover analyze --out OUT`:
+//! - `assignments.parquet`: one row per household (its admin codes, grid, worker, and the
+//!   nearest station of each level with the ground distance in metres);
+//! - `coverage_<level>.csv` for the five levels: one row per unit (see [`COVERAGE_COLUMNS`]);
+//! - `gaps.geojson`: gap areas as polygons, ranked by veterans;
+//! - `workload.csv`: households and veterans per grid and grid worker;
+//! - `rejects.csv`: every input row set aside, and every household that could not be placed;
+//! - `code_mismatches.csv`: households whose given code disagrees with their position;
+//! - `summary.json`: counts per level, totals, rejects, notes and seconds per phase.
+//!
+//! Every file is written to a temporary name and renamed into place, so a crash never
+//! leaves a half-written result.
+
+mod report;
+
+pub use report::{report_table, sort_worst_first};
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
+use polars::prelude::{Column, DataFrame, ParquetWriter};
+use serde_json::{json, Value};
+
+use crate::analysis::{Analysis, UnitSource};
+use crate::model::{Dataset, Level, Reject, NONE, NO_UNIT};
 
 /// Why results could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OutputError {
-    /// Placeholder until the writers land.
-    #[error("{0}")]
-    Other(String),
+    /// A file or folder could not be created or written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding a file failed (CSV, Parquet or JSON).
+    #[error("cannot encode {}: {message}", path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What the encoder said.
+        message: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io { path: path.to_path_buf(), source }
+}
+
+fn enc_err(path: &Path, e: impl std::fmt::Display) -> OutputError {
+    OutputError::Encode { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Writes `path` through a temporary file renamed into place.
+fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>) -> Result<(), OutputError> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut w = BufWriter::new(file);
+    f(&mut w)?;
+    w.flush().map_err(io_err(&tmp))?;
+    w.into_inner().map_err(|e| OutputError::Io { path: tmp.clone(), source: e.into_error() })?.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Columns of `coverage_<level>.csv`, in order.
+pub const COVERAGE_COLUMNS: &[&str] = &[
+    "code",
+    "name",
+    "level",
+    "parent_code",
+    "households",
+    "veterans",
+    "covered_households",
+    "covered_veterans",
+    "coverage_share",
+    "covered_province_veterans",
+    "covered_city_veterans",
+    "covered_county_veterans",
+    "covered_township_veterans",
+    "covered_village_veterans",
+    "share_province",
+    "share_city",
+    "share_county",
+    "share_township",
+    "share_village",
+    "stations_province",
+    "stations_city",
+    "stations_county",
+    "stations_township",
+    "stations_village",
+    "demonstration_stations",
+    "mobile_stations",
+    "own_stations",
+    "nearest_mean_m",
+    "nearest_median_m",
+    "nearest_p90_m",
+    "outside_grid_households",
+    "outside_grid_veterans",
+    "hardship_households",
+    "hardship_veterans",
+    "hardship_covered_veterans",
+    "hardship_coverage_share",
+    "martyr_households",
+    "martyr_veterans",
+    "martyr_covered_veterans",
+    "martyr_coverage_share",
+    "townships_without_station",
+    "villages_without_station",
+    "rules_ok",
+];
+
+fn num(x: f64, decimals: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        String::new()
+    }
+}
+
+/// The coverage row of one unit as text fields in [`COVERAGE_COLUMNS`] order.
+pub fn coverage_record(ds: &Dataset, a: &Analysis, u: u32) -> Vec<String> {
+    let d = ds.divisions.get(u);
+    let c = &a.coverage.units[u as usize];
+    let share = |x: i64, of: i64| if of == 0 { String::new() } else { num(x as f64 / of as f64, 4) };
+    let mut r = vec![
+        d.code.clone(),
+        d.name.clone(),
+        d.level.as_str().to_string(),
+        d.parent.map(|p| ds.divisions.get(p).code.clone()).unwrap_or_default(),
+        c.households.to_string(),
+        c.veterans.to_string(),
+        c.covered_households.to_string(),
+        c.covered_veterans.to_string(),
+        share(c.covered_veterans, c.veterans),
+    ];
+    r.extend(c.covered_level_veterans.iter().map(|v| v.to_string()));
+    r.extend(c.covered_level_veterans.iter().map(|&v| share(v, c.veterans)));
+    r.extend(c.stations.iter().map(|v| v.to_string()));
+    r.extend([
+        c.demonstration_stations.to_string(),
+        c.mobile_stations.to_string(),
+        c.own_stations.to_string(),
+        num(c.nearest_mean_m(), 1),
+        num(f64::from(c.nearest_median_m), 1),
+        num(f64::from(c.nearest_p90_m), 1),
+        c.outside_grid_households.to_string(),
+        c.outside_grid_veterans.to_string(),
+        c.hardship_households.to_string(),
+        c.hardship_veterans.to_string(),
+        c.hardship_covered_veterans.to_string(),
+        share(c.hardship_covered_veterans, c.hardship_veterans),
+        c.martyr_households.to_string(),
+        c.martyr_veterans.to_string(),
+        c.martyr_covered_veterans.to_string(),
+        share(c.martyr_covered_veterans, c.martyr_veterans),
+        c.townships_without_station.to_string(),
+        c.villages_without_station.to_string(),
+        c.rules_ok().to_string(),
+    ]);
+    r
+}
+
+fn write_csv(path: &Path, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<(), OutputError> {
+    write_atomic(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(header).map_err(|e| enc_err(path, e))?;
+        for r in rows {
+            c.write_record(&r).map_err(|e| enc_err(path, e))?;
+        }
+        c.flush().map_err(io_err(path))
+    })
+}
+
+/// Writes `coverage_<level>.csv` for the five levels.
+pub fn write_coverage(out: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
+    for level in Level::ALL {
+        let path = out.join(format!("coverage_{level}.csv"));
+        write_csv(&path, COVERAGE_COLUMNS, ds.divisions.at_level(level).map(|u| coverage_record(ds, a, u)))?;
+    }
+    Ok(())
+}
+
+/// Writes `assignments.parquet`.
+pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
+    let asg = &a.assignment;
+    let d = &ds.divisions;
+    let code_at = |l: Level| -> Vec<Option<&str>> {
+        asg.unit
+            .iter()
+            .map(|&u| {
+                if u == NO_UNIT {
+                    return None;
+                }
+                let x = d.chain(u)[l.index()];
+                (x != NO_UNIT).then(|| d.get(x).code.as_str())
+            })
+            .collect()
+    };
+    let grid_col = |f: &dyn Fn(u32) -> String| -> Vec<Option<String>> {
+        asg.grid.iter().map(|&g| (g != NONE).then(|| f(g))).collect()
+    };
+    let mut cols = vec![
+        Column::new("household_id".into(), ds.households.id.as_slice()),
+        Column::new("village_code".into(), code_at(Level::Village)),
+        Column::new("township_code".into(), code_at(Level::Township)),
+        Column::new("county_code".into(), code_at(Level::County)),
+        Column::new("city_code".into(), code_at(Level::City)),
+        Column::new("province_code".into(), code_at(Level::Province)),
+        Column::new(
+            "unit_source".into(),
+            asg.source
+                .iter()
+                .map(|s| match s {
+                    UnitSource::Position => "position",
+                    UnitSource::Code => "code",
+                    UnitSource::None => "none",
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("grid_id".into(), grid_col(&|g| ds.grids.id[g as usize].clone())),
+        Column::new("worker".into(), grid_col(&|g| ds.grids.worker[g as usize].clone())),
+        Column::new("veterans".into(), ds.households.veterans.as_slice()),
+        Column::new("covered".into(), asg.covered.iter().map(|&c| c != 0).collect::<Vec<_>>()),
+    ];
+    for l in Level::ALL {
+        let ids: Vec<Option<&str>> = asg.nearest[l.index()]
+            .iter()
+            .map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str()))
+            .collect();
+        let m: Vec<Option<f32>> = asg.nearest_m[l.index()].iter().map(|&x| x.is_finite().then_some(x)).collect();
+        cols.push(Column::new(format!("nearest_{l}_id").into(), ids));
+        cols.push(Column::new(format!("nearest_{l}_m").into(), m));
+        cols.push(Column::new(
+            format!("covered_{l}").into(),
+            asg.covered.iter().map(|&c| c & (1 << l.index()) != 0).collect::<Vec<_>>(),
+        ));
+    }
+    let mut df = DataFrame::new(asg.len(), cols).map_err(|e| enc_err(path, e))?;
+    write_atomic(path, |w| {
+        ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| enc_err(path, e))
+    })
+}
+
+/// Writes `gaps.geojson`: one Polygon feature per gap, ranked by veterans.
+pub fn write_gaps(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
+    let d = &ds.divisions;
+    let features = a
+        .gaps
+        .iter()
+        .map(|g| {
+            let mut p = JsonObject::new();
+            p.insert("rank".into(), json!(g.rank));
+            p.insert("households".into(), json!(g.households.len()));
+            p.insert("veterans".into(), json!(g.veterans));
+            p.insert("centroid_lon".into(), json!(round7(g.centroid.0)));
+            p.insert("centroid_lat".into(), json!(round7(g.centroid.1)));
+            for l in Level::ALL {
+                let u = g.units[l.index()];
+                let v = if u == NO_UNIT { Value::Null } else { json!(d.get(u).code) };
+                p.insert(format!("{l}_code"), v);
+            }
+            let (sid, sm) = match g.nearest_station {
+                Some((s, m)) => (json!(ds.stations.id[s as usize]), json!((m * 10.0).round() / 10.0)),
+                None => (Value::Null, Value::Null),
+            };
+            p.insert("nearest_station_id".into(), sid);
+            p.insert("nearest_station_m".into(), sm);
+            Feature {
+                bbox: None,
+                geometry: Some(Geometry::from(&g.hull)),
+                id: Some(geojson::feature::Id::String(format!("gap-{}", g.rank))),
+                properties: Some(p),
+                foreign_members: None,
+            }
+        })
+        .collect();
+    let fc = FeatureCollection { bbox: None, features, foreign_members: None };
+    write_atomic(path, |w| serde_json::to_writer(w, &fc).map_err(|e| enc_err(path, e)))
+}
+
+fn round7(x: f64) -> f64 {
+    (x * 1e7).round() / 1e7
+}
+
+/// Writes `workload.csv`.
+pub fn write_workload(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
+    let header = [
+        "grid_id",
+        "worker",
+        "code",
+        "households",
+        "veterans",
+        "over_cap",
+        "worker_grids",
+        "worker_households",
+        "worker_veterans",
+    ];
+    let rows = a.workload.iter().map(|w| {
+        let g = w.grid as usize;
+        vec![
+            ds.grids.id[g].clone(),
+            ds.grids.worker[g].clone(),
+            ds.grids.unit[g].map(|u| ds.divisions.get(u).code.clone()).unwrap_or_default(),
+            w.households.to_string(),
+            w.veterans.to_string(),
+            w.over_cap.to_string(),
+            w.worker_grids.to_string(),
+            w.worker_households.to_string(),
+            w.worker_veterans.to_string(),
+        ]
+    });
+    write_csv(path, &header, rows)
+}
+
+/// The households that could be placed in no admin unit, as rejects.
+pub fn unplaced_rejects(ds: &Dataset, a: &Analysis) -> Vec<Reject> {
+    (0..a.assignment.len())
+        .filter(|&h| a.assignment.source[h] == UnitSource::None)
+        .map(|h| Reject {
+            file: "households".into(),
+            row: 0,
+            id: ds.households.id[h].clone(),
+            reason: format!(
+                "position ({}, {}) is outside every admin boundary and the household has no code",
+                ds.households.lon[h], ds.households.lat[h]
+            ),
+        })
+        .collect()
+}
+
+/// Writes `rejects.csv` from the input rejects plus the unplaced households.
+pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), OutputError> {
+    let rows = rejects.iter().map(|r| vec![r.file.clone(), r.row.to_string(), r.id.clone(), r.reason.clone()]);
+    write_csv(path, &["file", "row", "id", "reason"], rows)
+}
+
+/// Writes `code_mismatches.csv`.
+pub fn write_mismatches(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
+    let d = &ds.divisions;
+    let code = |u: u32| if u == NO_UNIT { String::new() } else { d.get(u).code.clone() };
+    let rows = a.assignment.mismatches.iter().map(|m| {
+        let h = m.household as usize;
+        vec![
+            ds.households.id[h].clone(),
+            code(m.given),
+            code(m.located),
+            ds.households.lon[h].to_string(),
+            ds.households.lat[h].to_string(),
+        ]
+    });
+    write_csv(path, &["household_id", "given_code", "located_code", "lon", "lat"], rows)
+}
+
+/// The summary as JSON: counts per level, totals, rejects, notes and seconds per phase.
+pub fn summary(ds: &Dataset, a: &Analysis, rejects: &[Reject], timings: &[(&str, f64)]) -> Value {
+    let d = &ds.divisions;
+    let mut levels = serde_json::Map::new();
+    for l in Level::ALL {
+        let units: Vec<u32> = d.at_level(l).collect();
+        let with_households = units.iter().filter(|&&u| a.coverage.units[u as usize].households > 0).count();
+        let boundaries = ds.boundaries.at_level(d, l).count();
+        let stations = (0..ds.stations.len()).filter(|&s| ds.stations.active[s] && ds.stations.level[s] == l).count();
+        let demo = (0..ds.stations.len())
+            .filter(|&s| ds.stations.active[s] && ds.stations.level[s] == l && ds.stations.demonstration[s])
+            .count();
+        let full = units.iter().filter(|&&u| {
+            let c = &a.coverage.units[u as usize];
+            c.veterans > 0 && c.covered_veterans == c.veterans
+        });
+        levels.insert(
+            l.as_str().into(),
+            json!({
+                "units": units.len(),
+                "boundaries": boundaries,
+                "units_with_households": with_households,
+                "units_fully_covered": full.count(),
+                "stations": stations,
+                "demonstration_stations": demo,
+            }),
+        );
+    }
+    let mut rejects_by_file = serde_json::Map::new();
+    for r in rejects {
+        let e = rejects_by_file.entry(r.file.clone()).or_insert(json!(0));
+        *e = json!(e.as_u64().unwrap_or(0) + 1);
+    }
+    let asg = &a.assignment;
+    let vets = ds.households.total_veterans();
+    let covered: u64 = (0..asg.len()).filter(|&h| asg.covered[h] != 0).map(|h| u64::from(ds.households.veterans[h])).sum();
+    let outside_grid = asg.grid.iter().filter(|&&g| g == NONE).count();
+    let by_code = asg.source.iter().filter(|&&s| s == UnitSource::Code).count();
+    let rule = |f: fn(&crate::analysis::UnitCoverage) -> i64| -> i64 {
+        d.at_level(Level::Province).map(|u| f(&a.coverage.units[u as usize])).sum()
+    };
+    json!({
+        "levels": levels,
+        "totals": {
+            "households": ds.households.len(),
+            "veterans": vets,
+            "covered_veterans": covered,
+            "coverage_share": if vets == 0 { Value::Null } else { json!(covered as f64 / vets as f64) },
+            "stations": ds.stations.active.iter().filter(|&&x| x).count(),
+            "grids": ds.grids.len(),
+            "households_outside_grid": outside_grid,
+            "households_located_by_code": by_code,
+            "households_unplaced": asg.source.iter().filter(|&&s| s == UnitSource::None).count(),
+            "code_mismatches": asg.mismatches.len(),
+            "gaps": a.gaps.len(),
+            "gap_veterans": a.gaps.iter().map(|g| g.veterans).sum::<u64>(),
+            "grids_over_cap": a.workload.iter().filter(|w| w.over_cap).count(),
+            "townships_without_station": rule(|c| c.townships_without_station),
+            "villages_without_station": rule(|c| c.villages_without_station),
+        },
+        "rejects": { "total": rejects.len(), "by_file": rejects_by_file },
+        "notes": ds.notes,
+        "standard": ds.standard,
+        "seconds": timings.iter().map(|(k, v)| (k.to_string(), json!((v * 1000.0).round() / 1000.0))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+/// Writes every result file of `gridcover analyze` into `out` (created if needed) and
+/// returns the summary that was written to `summary.json`.
+///
+/// `timings` are the phases measured so far (reading, analysis); writing is added.
+pub fn write_all(out: &Path, ds: &Dataset, a: &Analysis, timings: &[(&str, f64)]) -> Result<Value, OutputError> {
+    let t = std::time::Instant::now();
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let mut rejects = ds.rejects.clone();
+    rejects.extend(unplaced_rejects(ds, a));
+    write_assignments(&out.join("assignments.parquet"), ds, a)?;
+    write_coverage(out, ds, a)?;
+    write_gaps(&out.join("gaps.geojson"), ds, a)?;
+    write_workload(&out.join("workload.csv"), ds, a)?;
+    write_rejects(&out.join("rejects.csv"), &rejects)?;
+    write_mismatches(&out.join("code_mismatches.csv"), ds, a)?;
+    let mut all: Vec<(&str, f64)> = timings.to_vec();
+    all.push(("write", t.elapsed().as_secs_f64()));
+    let s = summary(ds, a, &rejects, &all);
+    let path = out.join("summary.json");
+    write_atomic(&path, |w| serde_json::to_writer_pretty(w, &s).map_err(|e| enc_err(&path, e)))?;
+    Ok(s)
 }

@@ -1,10 +1,322 @@
-//! Reading a data folder (I/O). To be written.
+//! Reading a data folder (I/O) into a [`Dataset`].
+//!
+//! A data folder holds:
+//!
+//! | file | content |
+//! |---|---|
+//! | `divisions.csv` | `code,name,level,parent_code`: every admin unit of the five levels |
+//! | `boundaries.geojson` | Polygon/MultiPolygon features with `code`, `name`, `level`, `parent` (optional `derived`) |
+//! | `stations.csv`, `.geojson` or `.parquet` | `id,name,level,code,lon,lat,demonstration,mobile`, optional `radius_m` |
+//! | `households.csv` or `.parquet` | `id,lon,lat,veterans`, optional `code,difficulty,martyr_family,name,address` |
+//! | `grids.geojson` (optional) | Polygon/MultiPolygon features with `id`, `worker`, optional `code` |
+//! | `gridcover.toml` (optional) | `[crs]` of each input file and the `[standard]` |
+//!
+//! Every coordinate is converted to WGS84 with the CRS the config gives the file (see
+//! [`crate::crs`]). A row or feature that cannot be used is set aside as a [`Reject`] naming the
+//! file, the row (CSV: 1-based line, the header being line 1; GeoJSON: 1-based feature number;
+//! Parquet: 1-based row) and the reason; nothing is dropped silently. Only what makes going on
+//! impossible is an [`IngestError`].
+//!
+//! # Checks on points (stations, households)
+//! Numbers must parse and be finite; longitude must lie in [-180, 180] and latitude in
+//! [-90, 90] after conversion. When the boundaries are known, a point must also fall within
+//! their bounding box expanded by 1°; a point outside it whose swapped coordinates fall inside
+//! is rejected with a reason saying latitude and longitude look swapped (it is not fixed).
+//! Ids must be non-empty and unique (a repeated id rejects the later row and names the first);
+//! admin codes must be known divisions.
 
-/// Why a data folder could not be read.
+mod boundaries;
+mod divisions;
+mod geom;
+mod grids;
+mod points;
+mod table;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::crs::{Crs, CrsError};
+use crate::model::{Dataset, Standard};
+
+pub use boundaries::{read_boundaries, Extent};
+pub use divisions::read_divisions;
+pub use grids::read_grids;
+pub use points::{read_households, read_stations};
+
+/// Why a data folder could not be read at all.
+///
+/// Bad rows are not errors: they become [`Reject`](crate::model::Reject)s. Each variant names
+/// the file it is about.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IngestError {
-    /// Placeholder until the reader lands.
-    #[error("{0}")]
-    Other(String),
+    /// A file could not be opened or read (missing, unreadable, an I/O error part way).
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// None of the accepted files for an input exists in the folder.
+    #[error("{} has no {what} (expected one of: {})", dir.display(), expected.join(", "))]
+    MissingInput {
+        /// The data folder.
+        dir: PathBuf,
+        /// What is missing (`stations`, `households`).
+        what: &'static str,
+        /// The file names looked for.
+        expected: Vec<String>,
+    },
+    /// More than one of the accepted files for an input exists; which one to use is unclear.
+    #[error("{} has more than one {what} file: {}", dir.display(), found.join(", "))]
+    AmbiguousInput {
+        /// The data folder.
+        dir: PathBuf,
+        /// What is given twice (`stations`, `households`).
+        what: &'static str,
+        /// The files found.
+        found: Vec<String>,
+    },
+    /// The file is not a CSV file that can be read (bad header, I/O error inside the parser).
+    #[error("{} is not a readable CSV file: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The CSV parser's message.
+        message: String,
+    },
+    /// The file is not GeoJSON, or not a FeatureCollection.
+    #[error("{} is not a GeoJSON FeatureCollection: {message}", path.display())]
+    GeoJson {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file is not a Parquet file polars can read.
+    #[error("{} is not a readable Parquet file: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// Polars' message.
+        message: String,
+    },
+    /// A required column (or GeoJSON property of every feature) is missing.
+    #[error("{}: required column `{column}` is missing (columns found: {})", path.display(), found.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column required.
+        column: String,
+        /// The columns the file has.
+        found: Vec<String>,
+    },
+    /// A Parquet column has a type that cannot hold what the column means.
+    #[error("{}: column `{column}` has type {dtype}, which cannot be read as {expected}", path.display())]
+    ColumnType {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Its type in the file.
+        dtype: String,
+        /// What was expected (e.g. `a number`).
+        expected: &'static str,
+    },
+    /// `gridcover.toml` is not valid TOML, has unknown keys, or a bad standard.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A CRS in the config cannot be used (e.g. an EPSG code PROJ does not know).
+    #[error("{}: {source}", path.display())]
+    Crs {
+        /// The file whose CRS it is (or the config).
+        path: PathBuf,
+        /// The CRS error.
+        source: CrsError,
+    },
+    /// The division table has no province, so nothing can be placed in it.
+    #[error("{}: no province among the divisions (a row with level `province` is required)", path.display())]
+    NoProvince {
+        /// The division file.
+        path: PathBuf,
+    },
+}
+
+/// The CRS of each input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputCrs {
+    /// CRS of `boundaries.geojson`.
+    pub boundaries: Crs,
+    /// CRS of the stations file.
+    pub stations: Crs,
+    /// CRS of the households file.
+    pub households: Crs,
+    /// CRS of `grids.geojson`.
+    pub grids: Crs,
+}
+
+/// The settings of a data folder, from `gridcover.toml`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// CRS of each input file (WGS84 where not given).
+    pub crs: InputCrs,
+    /// The coverage standard (defaults where not given).
+    pub standard: Standard,
+}
+
+/// Name of the config file in a data folder.
+pub const CONFIG_FILE: &str = "gridcover.toml";
+
+/// Reads `gridcover.toml` from `dir`; the defaults (all WGS84, default standard) when there is
+/// none.
+///
+/// ```toml
+/// [crs]
+/// boundaries = "gcj02"
+/// households = "EPSG:4527"
+///
+/// [standard]
+/// village_radius_m = 1500
+/// ```
+///
+/// # Errors
+/// [`IngestError::Io`] when the file exists but cannot be read, [`IngestError::Config`] when it
+/// is not valid TOML, has unknown keys or CRS names, or its standard fails
+/// [`Standard::validate`].
+pub fn read_config(dir: &Path) -> Result<Config, IngestError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(source) => return Err(IngestError::Io { path, source }),
+    };
+    let config: Config = toml::from_str(&text).map_err(|e| IngestError::Config {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    config
+        .standard
+        .validate()
+        .map_err(|m| IngestError::Config {
+            path: path.clone(),
+            message: format!("[standard]: {m}"),
+        })?;
+    Ok(config)
+}
+
+/// File name of `path`, for [`Reject::file`](crate::model::Reject::file).
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Reads a whole data folder: config, divisions, boundaries, stations, households and grids
+/// (grids are optional; the others are required).
+///
+/// Rejects from every file are collected in [`Dataset::rejects`], and notes (reconciled codes,
+/// units without a boundary) in [`Dataset::notes`].
+///
+/// # Errors
+/// The first [`IngestError`] of any of the readers.
+pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
+    let config = read_config(dir)?;
+    let mut rejects = Vec::new();
+    let mut notes = Vec::new();
+    let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
+    let boundaries = read_boundaries(
+        &dir.join("boundaries.geojson"),
+        &config.crs.boundaries,
+        &divisions,
+        &mut rejects,
+        &mut notes,
+    )?;
+    let extent = Extent::of(&boundaries);
+    let stations = read_stations(
+        dir,
+        &config.crs.stations,
+        &divisions,
+        extent.as_ref(),
+        &mut rejects,
+    )?;
+    let households = read_households(
+        dir,
+        &config.crs.households,
+        &divisions,
+        extent.as_ref(),
+        &mut rejects,
+    )?;
+    let grids_path = dir.join("grids.geojson");
+    let grids = if grids_path.exists() {
+        read_grids(&grids_path, &config.crs.grids, &divisions, &mut rejects)?
+    } else {
+        Default::default()
+    };
+    Ok(Dataset {
+        divisions,
+        boundaries,
+        stations,
+        households,
+        grids,
+        standard: config.standard,
+        rejects,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_when_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = read_config(dir.path()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.crs.boundaries, Crs::Wgs84);
+    }
+
+    #[test]
+    fn config_reads_crs_and_standard() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[crs]\nboundaries = \"gcj02\"\nhouseholds = \"EPSG:4527\"\n[standard]\nvillage_radius_m = 1500\n",
+        )
+        .unwrap();
+        let c = read_config(dir.path()).unwrap();
+        assert_eq!(c.crs.boundaries, Crs::Gcj02);
+        assert_eq!(c.crs.households, Crs::Epsg(4527));
+        assert_eq!(c.crs.stations, Crs::Wgs84);
+        assert_eq!(c.standard.village_radius_m, 1500.0);
+        assert_eq!(c.standard.city_radius_m, Standard::default().city_radius_m);
+    }
+
+    #[test]
+    fn config_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        for (text, needle) in [
+            ("[crs]\nboundaries = \"mars\"\n", "mars"),
+            ("[crs]\nroads = \"wgs84\"\n", "roads"),
+            ("[standard]\nvillage_radius_m = -1\n", "village_radius_m"),
+            ("[standard\n", "gridcover.toml"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = read_config(dir.path()).unwrap_err();
+            let m = e.to_string();
+            assert!(matches!(e, IngestError::Config { .. }), "{m}");
+            assert!(m.contains("gridcover.toml") && m.contains(needle), "{m}");
+        }
+    }
 }

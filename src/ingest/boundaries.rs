@@ -1,0 +1,381 @@
+//! `boundaries.geojson`: polygons of admin units, matched to the division table.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use geo::BoundingRect;
+
+use super::geom::{check_multipolygon, to_multipolygon};
+use super::table::{geojson_features, json_val, Val};
+use super::{file_name, IngestError};
+use crate::crs::{Crs, ToWgs84};
+use crate::model::{AdminArea, Boundaries, Divisions, Level, Reject, UnitIdx};
+
+/// A longitude/latitude bounding box, degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extent {
+    /// West edge.
+    pub min_lon: f64,
+    /// South edge.
+    pub min_lat: f64,
+    /// East edge.
+    pub max_lon: f64,
+    /// North edge.
+    pub max_lat: f64,
+}
+
+impl Extent {
+    /// The bounding box of all boundaries; `None` when there are none.
+    pub fn of(boundaries: &Boundaries) -> Option<Extent> {
+        boundaries
+            .areas
+            .iter()
+            .filter_map(|a| a.geometry.bounding_rect())
+            .fold(None, |acc, r| {
+                let e = Extent {
+                    min_lon: r.min().x,
+                    min_lat: r.min().y,
+                    max_lon: r.max().x,
+                    max_lat: r.max().y,
+                };
+                Some(match acc {
+                    None => e,
+                    Some(a) => Extent {
+                        min_lon: a.min_lon.min(e.min_lon),
+                        min_lat: a.min_lat.min(e.min_lat),
+                        max_lon: a.max_lon.max(e.max_lon),
+                        max_lat: a.max_lat.max(e.max_lat),
+                    },
+                })
+            })
+    }
+
+    /// The box grown by `deg` degrees on every side.
+    pub fn expanded(&self, deg: f64) -> Extent {
+        Extent {
+            min_lon: self.min_lon - deg,
+            min_lat: self.min_lat - deg,
+            max_lon: self.max_lon + deg,
+            max_lat: self.max_lat + deg,
+        }
+    }
+
+    /// True when the point lies in the box (edges included).
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
+    }
+}
+
+/// Maps a boundary's code to the statistical code of its level: a 6-digit adcode of a province
+/// (`620000`) or city (`620100`) is shortened to 2 or 4 digits; a code already of the level's
+/// length is kept. `None` when the code fits neither rule.
+pub(crate) fn statistical_code(code: &str, level: Level) -> Option<&str> {
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let len = level.code_len();
+    if code.len() == len {
+        return Some(code);
+    }
+    if code.len() == 6 && len < 6 && code[len..].bytes().all(|b| b == b'0') {
+        return Some(&code[..len]);
+    }
+    None
+}
+
+fn plural(level: Level, n: usize) -> String {
+    let word = match (level, n == 1) {
+        (Level::Province, true) => "province",
+        (Level::Province, false) => "provinces",
+        (Level::City, true) => "city",
+        (Level::City, false) => "cities",
+        (Level::County, true) => "county",
+        (Level::County, false) => "counties",
+        (Level::Township, true) => "township",
+        (Level::Township, false) => "townships",
+        (Level::Village, true) => "village",
+        (Level::Village, false) => "villages",
+    };
+    format!("{n} {word}")
+}
+
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Reads the boundaries and matches each to a unit of `divisions`.
+///
+/// Each feature needs `code`, `level` and a Polygon or MultiPolygon geometry; `name`, `parent`
+/// and `derived` are optional. Codes are mapped with the adcode rule (`620000` → `62` for a
+/// province, `620100` → `6201` for a city); a code not among the divisions is matched by name
+/// among the children of its (mapped) parent, with a note. Coordinates are converted from
+/// `crs` to WGS84, and each geometry is checked with geo's validity rules.
+///
+/// A feature is rejected (with its 1-based number) when it lacks a code or level, its code
+/// cannot be matched, its unit already has a boundary, or its geometry is missing, of another
+/// type, has rings of fewer than 4 positions, non-finite or out-of-range coordinates, or is
+/// invalid (e.g. self-intersecting). A note is added for each county-level or higher division
+/// without any boundary.
+///
+/// # Errors
+/// The file is missing, not JSON or not a FeatureCollection; PROJ cannot handle `crs`.
+pub fn read_boundaries(
+    path: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    rejects: &mut Vec<Reject>,
+    notes: &mut Vec<String>,
+) -> Result<Boundaries, IngestError> {
+    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let features = geojson_features(path)?;
+    let file = file_name(path);
+    let mut out = Boundaries::default();
+    let mut first: HashMap<UnitIdx, usize> = HashMap::new();
+    for (k, fv) in features.into_iter().enumerate() {
+        let row = k + 1;
+        let mut reject = |id: &str, reason: String| {
+            rejects.push(Reject {
+                file: file.clone(),
+                row,
+                id: id.to_string(),
+                reason,
+            });
+        };
+        let feature: geojson::Feature = match serde_json::from_value(fv) {
+            Ok(f) => f,
+            Err(e) => {
+                reject("", format!("not a valid GeoJSON feature: {e}"));
+                continue;
+            }
+        };
+        let empty = serde_json::Map::new();
+        let props = feature.properties.as_ref().unwrap_or(&empty);
+        let code = json_val(props.get("code"))
+            .text()
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        if code.is_empty() {
+            reject("", "property `code` is missing or empty".into());
+            continue;
+        }
+        let name = json_val(props.get("name"))
+            .text()
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
+        let level = match json_val(props.get("level"))
+            .text()
+            .map(|l| l.parse::<Level>())
+        {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                reject(&code, e.to_string());
+                continue;
+            }
+            None => {
+                reject(&code, "property `level` is missing".into());
+                continue;
+            }
+        };
+        let derived = match json_val(props.get("derived")) {
+            Val::Null => false,
+            v => match v.flag("derived") {
+                Ok(b) => b.unwrap_or(false),
+                Err(e) => {
+                    reject(&code, e);
+                    continue;
+                }
+            },
+        };
+        let Some(stat) = statistical_code(&code, level) else {
+            reject(
+                &code,
+                format!(
+                    "code {code} does not fit a {level} (expected {} digits, or a 6-digit adcode)",
+                    level.code_len()
+                ),
+            );
+            continue;
+        };
+        let unit = match divisions.find(stat) {
+            Some(u) => u,
+            None => match match_by_name(
+                divisions,
+                &code,
+                stat,
+                &name,
+                level,
+                json_val(props.get("parent")),
+            ) {
+                Ok(u) => {
+                    notes.push(format!(
+                        "boundary {code} {name} ({level}) matched to division {} by name",
+                        divisions.get(u).code
+                    ));
+                    u
+                }
+                Err(reason) => {
+                    reject(&code, reason);
+                    continue;
+                }
+            },
+        };
+        if let Some(&prev) = first.get(&unit) {
+            let d = divisions.get(unit);
+            reject(
+                &code,
+                format!(
+                    "duplicate boundary for {} {} ({}); the first is feature {prev}",
+                    d.code, d.name, d.level
+                ),
+            );
+            continue;
+        }
+        let Some(geometry) = feature.geometry.as_ref() else {
+            reject(&code, "feature has no geometry".into());
+            continue;
+        };
+        let mp = match to_multipolygon(&geometry.value, &t) {
+            Ok(mp) => mp,
+            Err(e) => {
+                reject(&code, e);
+                continue;
+            }
+        };
+        if let Err(e) = check_multipolygon(&mp) {
+            reject(&code, format!("invalid geometry: {e}"));
+            continue;
+        }
+        first.insert(unit, row);
+        out.areas.push(AdminArea {
+            unit,
+            geometry: mp,
+            derived,
+        });
+    }
+    note_missing(divisions, &first, notes);
+    Ok(out)
+}
+
+/// Finds the unit named `name` among the children of the feature's parent.
+fn match_by_name(
+    divisions: &Divisions,
+    code: &str,
+    stat: &str,
+    name: &str,
+    level: Level,
+    parent: Val<'_>,
+) -> Result<UnitIdx, String> {
+    let unknown = format!("code {code} ({level}) is not among the divisions");
+    let Some(parent_level) = level.parent() else {
+        return Err(unknown);
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "{unknown}, and the feature has no name to match by"
+        ));
+    }
+    // The parent as given, mapped to its statistical code; else the prefix of the code.
+    let parent_code = match parent.text() {
+        Some(p) => match statistical_code(&p, parent_level) {
+            Some(s) => s.to_string(),
+            None => {
+                return Err(format!(
+                    "{unknown}, and its parent {p} does not fit a {parent_level}"
+                ))
+            }
+        },
+        None => stat[..parent_level.code_len()].to_string(),
+    };
+    let Some(p) = divisions.find(&parent_code) else {
+        return Err(format!("{unknown}, nor is its parent {parent_code}"));
+    };
+    let matches: Vec<UnitIdx> = divisions
+        .children(p)
+        .iter()
+        .copied()
+        .filter(|&c| divisions.get(c).name == name)
+        .collect();
+    match matches[..] {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "{unknown}, and no child of {parent_code} is named {name}"
+        )),
+        _ => Err(format!(
+            "{unknown}, and {} children of {parent_code} are named {name}",
+            matches.len()
+        )),
+    }
+}
+
+/// Notes every county-level or higher division without a boundary.
+fn note_missing(divisions: &Divisions, have: &HashMap<UnitIdx, usize>, notes: &mut Vec<String>) {
+    for (u, d) in divisions.iter() {
+        if d.level > Level::County || have.contains_key(&u) {
+            continue;
+        }
+        let mut counts = [0usize; 5];
+        let mut stack: Vec<UnitIdx> = divisions.children(u).to_vec();
+        while let Some(c) = stack.pop() {
+            counts[divisions.get(c).level.index()] += 1;
+            stack.extend_from_slice(divisions.children(c));
+        }
+        let parts: Vec<String> = Level::ALL
+            .iter()
+            .filter(|l| **l > d.level)
+            .map(|&l| plural(l, counts[l.index()]))
+            .collect();
+        let below = if counts.iter().sum::<usize>() == 0 {
+            "and has no units below it".to_string()
+        } else {
+            format!("its {} can only be located by code", join_and(&parts))
+        };
+        notes.push(format!(
+            "{} {} ({}) has no boundary: {below}",
+            d.code, d.name, d.level
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adcodes_map_to_statistical_codes() {
+        assert_eq!(statistical_code("620000", Level::Province), Some("62"));
+        assert_eq!(statistical_code("620100", Level::City), Some("6201"));
+        assert_eq!(statistical_code("620102", Level::County), Some("620102"));
+        assert_eq!(statistical_code("62", Level::Province), Some("62"));
+        assert_eq!(statistical_code("6201", Level::City), Some("6201"));
+        assert_eq!(
+            statistical_code("620102001", Level::Township),
+            Some("620102001")
+        );
+        assert_eq!(statistical_code("620101", Level::City), None);
+        assert_eq!(statistical_code("62010", Level::County), None);
+        assert_eq!(statistical_code("62a100", Level::City), None);
+    }
+
+    #[test]
+    fn joins_counts() {
+        assert_eq!(
+            join_and(&[plural(Level::Township, 4), plural(Level::Village, 88)]),
+            "4 townships and 88 villages"
+        );
+        assert_eq!(
+            join_and(&[
+                plural(Level::County, 1),
+                plural(Level::Township, 2),
+                plural(Level::Village, 3)
+            ]),
+            "1 county, 2 townships and 3 villages"
+        );
+    }
+}

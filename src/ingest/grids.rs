@@ -1,0 +1,109 @@
+//! `grids.geojson`: service grids (网格) with their workers.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::geom::{check_multipolygon, to_multipolygon};
+use super::table::{geojson_features, json_val};
+use super::{file_name, IngestError};
+use crate::crs::{Crs, ToWgs84};
+use crate::model::{Divisions, Grids, Reject};
+
+/// Reads grid polygons: Polygon or MultiPolygon features with properties `id`, `worker` and
+/// optional `code` (the admin unit the grid belongs to).
+///
+/// A feature becomes a [`Reject`] (with its 1-based number) for an empty or duplicate id, an
+/// empty worker, an unknown code, or a geometry that is missing, of another type, or invalid
+/// by the same rules as boundaries.
+///
+/// # Errors
+/// The file is missing, not JSON or not a FeatureCollection; PROJ cannot handle `crs`.
+pub fn read_grids(
+    path: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    rejects: &mut Vec<Reject>,
+) -> Result<Grids, IngestError> {
+    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let features = geojson_features(path)?;
+    let file = file_name(path);
+    let mut out = Grids::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (k, fv) in features.into_iter().enumerate() {
+        let row = k + 1;
+        let mut reject = |id: &str, reason: String| {
+            rejects.push(Reject {
+                file: file.clone(),
+                row,
+                id: id.to_string(),
+                reason,
+            });
+        };
+        let feature: geojson::Feature = match serde_json::from_value(fv) {
+            Ok(f) => f,
+            Err(e) => {
+                reject("", format!("not a valid GeoJSON feature: {e}"));
+                continue;
+            }
+        };
+        let empty = serde_json::Map::new();
+        let props = feature.properties.as_ref().unwrap_or(&empty);
+        let id = json_val(props.get("id"))
+            .text()
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        if id.is_empty() {
+            reject("", "id is empty".into());
+            continue;
+        }
+        if let Some(first) = seen.get(&id) {
+            reject(&id, format!("duplicate id {id} (first on feature {first})"));
+            continue;
+        }
+        seen.insert(id.clone(), row);
+        let worker = json_val(props.get("worker"))
+            .text()
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        if worker.is_empty() {
+            reject(&id, "worker is empty".into());
+            continue;
+        }
+        let unit = match json_val(props.get("code")).text() {
+            None => None,
+            Some(c) => match divisions.find(&c) {
+                Some(u) => Some(u),
+                None => {
+                    reject(
+                        &id,
+                        format!("unknown admin code {c} (not among the divisions)"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let Some(geometry) = feature.geometry.as_ref() else {
+            reject(&id, "feature has no geometry".into());
+            continue;
+        };
+        let mp = match to_multipolygon(&geometry.value, &t) {
+            Ok(mp) => mp,
+            Err(e) => {
+                reject(&id, e);
+                continue;
+            }
+        };
+        if let Err(e) = check_multipolygon(&mp) {
+            reject(&id, format!("invalid geometry: {e}"));
+            continue;
+        }
+        out.id.push(id);
+        out.worker.push(worker);
+        out.unit.push(unit);
+        out.geometry.push(mp);
+    }
+    Ok(out)
+}

@@ -1,0 +1,396 @@
+//! Stations and households: point tables from CSV, GeoJSON (stations) or Parquet.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::boundaries::Extent;
+use super::table::{csv_rows, geojson_features, json_val, parquet_rows, ColSpec, RowError, Val};
+use super::{file_name, IngestError};
+use crate::crs::{Crs, ToWgs84};
+use crate::model::{
+    Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx,
+};
+
+/// How far beyond the boundaries' bounding box a point may lie, degrees.
+pub const EXTENT_MARGIN_DEG: f64 = 1.0;
+
+/// The one file among `names` that exists in `dir`.
+fn pick_file(dir: &Path, what: &'static str, names: &[&str]) -> Result<PathBuf, IngestError> {
+    let found: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.len() {
+        0 => Err(IngestError::MissingInput {
+            dir: dir.to_path_buf(),
+            what,
+            expected: names.iter().map(|s| s.to_string()).collect(),
+        }),
+        1 => Ok(found.into_iter().next().expect("one")),
+        _ => Err(IngestError::AmbiguousInput {
+            dir: dir.to_path_buf(),
+            what,
+            found: found.iter().map(|p| file_name(p)).collect(),
+        }),
+    }
+}
+
+/// Converts and checks a point; the reason when it cannot be used.
+struct Locator {
+    t: ToWgs84,
+    area: Option<Extent>,
+}
+
+impl Locator {
+    fn new(path: &Path, crs: &Crs, extent: Option<&Extent>) -> Result<Self, IngestError> {
+        let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Locator {
+            t,
+            area: extent.map(|e| e.expanded(EXTENT_MARGIN_DEG)),
+        })
+    }
+
+    fn in_range(lon: f64, lat: f64) -> bool {
+        (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+    }
+
+    fn inside(&self, lon: f64, lat: f64) -> bool {
+        Self::in_range(lon, lat) && self.area.is_none_or(|a| a.contains(lon, lat))
+    }
+
+    /// `x`, `y`: the lon and lat cells as read.
+    fn locate(&self, x: Val<'_>, y: Val<'_>) -> Result<(f64, f64), String> {
+        let x = x.finite("lon")?;
+        let y = y.finite("lat")?;
+        let (lon, lat) = if self.t.is_identity() {
+            (x, y)
+        } else {
+            self.t
+                .convert(x, y)
+                .map_err(|e| format!("cannot convert ({x}, {y}) from {}: {e}", self.t.crs()))?
+        };
+        if self.inside(lon, lat) {
+            return Ok((lon, lat));
+        }
+        // Would the point make sense with lat and lon the other way round?
+        let swapped = if self.t.is_identity() {
+            Ok((y, x))
+        } else {
+            self.t.convert(y, x)
+        };
+        if let Ok((slon, slat)) = swapped {
+            if self.inside(slon, slat) && (self.area.is_some() || !Self::in_range(lon, lat)) {
+                return Err(format!(
+                    "lat and lon look swapped: lon {x}, lat {y} lies outside the area, but lon {y}, lat {x} would lie inside (not fixed)"
+                ));
+            }
+        }
+        if !Self::in_range(lon, lat) {
+            return Err(format!(
+                "coordinate out of range: lon {lon}, lat {lat} (longitude must be within -180..180, latitude within -90..90)"
+            ));
+        }
+        let a = self.area.expect("in range and not inside means an area");
+        Err(format!(
+            "lon {lon}, lat {lat} lies outside the boundaries' bounding box expanded by {EXTENT_MARGIN_DEG}° (lon {:.3}..{:.3}, lat {:.3}..{:.3})",
+            a.min_lon, a.max_lon, a.min_lat, a.max_lat
+        ))
+    }
+}
+
+/// Remembers ids and the row each was first seen on.
+struct Ids {
+    seen: HashMap<String, usize>,
+}
+
+impl Ids {
+    fn with_capacity(n: usize) -> Self {
+        Ids {
+            seen: HashMap::with_capacity(n),
+        }
+    }
+
+    /// The id as an owned string, or the reason it cannot be used.
+    fn claim(&mut self, id: Val<'_>, row: usize, unit: &str) -> Result<String, RowError> {
+        let Some(id) = id.text() else {
+            return Err(RowError::new("", "id is empty"));
+        };
+        if id.is_empty() {
+            return Err(RowError::new("", "id is empty"));
+        }
+        match self.seen.entry(id.into_owned()) {
+            Entry::Occupied(e) => Err(RowError::new(
+                e.key(),
+                format!("duplicate id {} (first on {unit} {})", e.key(), e.get()),
+            )),
+            Entry::Vacant(e) => {
+                let id = e.key().clone();
+                e.insert(row);
+                Ok(id)
+            }
+        }
+    }
+}
+
+fn unit_of(divisions: &Divisions, code: &str) -> Result<UnitIdx, String> {
+    divisions
+        .find(code)
+        .ok_or_else(|| format!("unknown admin code {code} (not among the divisions)"))
+}
+
+const STATION_COLS: [ColSpec; 9] = [
+    ("id", true),
+    ("name", true),
+    ("level", true),
+    ("code", true),
+    ("lon", true),
+    ("lat", true),
+    ("demonstration", true),
+    ("mobile", true),
+    ("radius_m", false),
+];
+
+/// Reads the stations of `dir`: `stations.csv`, `stations.geojson` (Point features) or
+/// `stations.parquet`, exactly one of them.
+///
+/// Columns (properties in GeoJSON, where lon/lat come from the point): `id, name, level, code,
+/// lon, lat, demonstration, mobile` and optional `radius_m`. Coordinates are converted from
+/// `crs`; `extent` is the bounding box of the boundaries (points must lie within it, expanded
+/// by 1°). A row becomes a [`Reject`] for an empty or duplicate id, an unknown level, an
+/// unknown admin code or one of another level than the station's, a coordinate that is
+/// unparsable, not finite, out of range, outside the area or apparently swapped, a yes/no
+/// field that is none of true/false/1/0/yes/no/是/否, or a radius that is not a positive
+/// number.
+///
+/// # Errors
+/// No stations file or more than one; the file cannot be read or is not of its format; a
+/// required column is missing; PROJ cannot handle `crs`.
+pub fn read_stations(
+    dir: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    extent: Option<&Extent>,
+    rejects: &mut Vec<Reject>,
+) -> Result<Stations, IngestError> {
+    let path = pick_file(
+        dir,
+        "stations",
+        &["stations.csv", "stations.geojson", "stations.parquet"],
+    )?;
+    let loc = Locator::new(&path, crs, extent)?;
+    let mut out = Stations::default();
+    let mut ids = Ids::with_capacity(1024);
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let unit_word = if ext == "csv" {
+        "line"
+    } else if ext == "geojson" {
+        "feature"
+    } else {
+        "row"
+    };
+    let mut row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
+        let id = ids.claim(v[0], row, unit_word)?;
+        let fail = |reason: String| RowError {
+            id: id.clone(),
+            reason,
+        };
+        let name = v[1].text().map(|s| s.into_owned()).unwrap_or_default();
+        let level: Level = match v[2].text() {
+            Some(l) => l
+                .parse()
+                .map_err(|e: crate::model::UnknownLevel| fail(e.to_string()))?,
+            None => return Err(fail("level is empty".into())),
+        };
+        let code = v[3].text().ok_or_else(|| fail("code is empty".into()))?;
+        let unit = unit_of(divisions, &code).map_err(&fail)?;
+        let unit_level = divisions.get(unit).level;
+        if unit_level != level {
+            return Err(fail(format!(
+                "code {code} is a {unit_level}, but the station's level is {level}"
+            )));
+        }
+        let (lon, lat) = loc.locate(v[4], v[5]).map_err(&fail)?;
+        let demonstration = v[6]
+            .flag("demonstration")
+            .map_err(&fail)?
+            .ok_or_else(|| fail("demonstration is empty".into()))?;
+        let mobile = v[7]
+            .flag("mobile")
+            .map_err(&fail)?
+            .ok_or_else(|| fail("mobile is empty".into()))?;
+        let radius_m = if v[8].is_null() {
+            None
+        } else {
+            let r = v[8].finite("radius_m").map_err(&fail)?;
+            if r <= 0.0 {
+                return Err(fail(format!(
+                    "radius_m must be a positive number of metres, got {r}"
+                )));
+            }
+            Some(r)
+        };
+        out.push(StationRow {
+            id,
+            name,
+            level,
+            unit,
+            lon,
+            lat,
+            demonstration,
+            mobile,
+            radius_m,
+        });
+        Ok(())
+    };
+    match ext {
+        "csv" => csv_rows(&path, &STATION_COLS, rejects, row_fn)?,
+        "parquet" => parquet_rows(&path, &STATION_COLS, rejects, row_fn)?,
+        _ => {
+            let features = geojson_features(&path)?;
+            let file = file_name(&path);
+            for (k, f) in features.iter().enumerate() {
+                let row = k + 1;
+                let props = f.get("properties").and_then(|p| p.as_object());
+                let get = |name: &str| json_val(props.and_then(|p| p.get(name)));
+                let geom = f.get("geometry");
+                let coords = geom
+                    .filter(|g| g.get("type").and_then(|t| t.as_str()) == Some("Point"))
+                    .and_then(|g| g.get("coordinates"))
+                    .and_then(|c| c.as_array());
+                let (x, y) = match coords {
+                    Some(c) if c.len() >= 2 => (json_val(c.first()), json_val(c.get(1))),
+                    _ => {
+                        let id = get("id").text().map(|s| s.into_owned()).unwrap_or_default();
+                        let reason = match geom.and_then(|g| g.get("type")).and_then(|t| t.as_str())
+                        {
+                            Some("Point") => "Point has no valid coordinates".to_string(),
+                            Some(t) => format!("geometry is a {t}, expected a Point"),
+                            None => "feature has no geometry".to_string(),
+                        };
+                        rejects.push(Reject {
+                            file: file.clone(),
+                            row,
+                            id,
+                            reason,
+                        });
+                        continue;
+                    }
+                };
+                let v = [
+                    get("id"),
+                    get("name"),
+                    get("level"),
+                    get("code"),
+                    x,
+                    y,
+                    get("demonstration"),
+                    get("mobile"),
+                    get("radius_m"),
+                ];
+                if let Err(e) = row_fn(row, &v) {
+                    rejects.push(Reject {
+                        file: file.clone(),
+                        row,
+                        id: e.id,
+                        reason: e.reason,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+const HOUSEHOLD_COLS: [ColSpec; 9] = [
+    ("id", true),
+    ("lon", true),
+    ("lat", true),
+    ("veterans", true),
+    ("code", false),
+    ("difficulty", false),
+    ("martyr_family", false),
+    ("name", false),
+    ("address", false),
+];
+
+/// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
+///
+/// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
+/// address`. Coordinates are converted from `crs` (not at all for WGS84/CGCS2000). A row
+/// becomes a [`Reject`] for an empty or duplicate id, a coordinate that is unparsable, not
+/// finite, out of range, outside the boundaries' bounding box expanded by 1° or apparently
+/// swapped, a `veterans` that is not a positive integer, an unknown `code`, or a yes/no field
+/// that cannot be read.
+///
+/// # Errors
+/// No households file or more than one; the file cannot be read or is not of its format; a
+/// required column is missing; PROJ cannot handle `crs`.
+pub fn read_households(
+    dir: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    extent: Option<&Extent>,
+    rejects: &mut Vec<Reject>,
+) -> Result<Households, IngestError> {
+    let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;
+    let loc = Locator::new(&path, crs, extent)?;
+    let is_csv = path.extension().is_some_and(|e| e == "csv");
+    // A guess of the row count from the file size, to size the columns once.
+    let guess =
+        std::fs::metadata(&path).map_or(0, |m| m.len() as usize / if is_csv { 40 } else { 12 });
+    let guess = guess.min(50_000_000);
+    let mut out = Households {
+        id: Vec::with_capacity(guess),
+        lon: Vec::with_capacity(guess),
+        lat: Vec::with_capacity(guess),
+        veterans: Vec::with_capacity(guess),
+        code: Vec::with_capacity(guess),
+        difficulty: Vec::with_capacity(guess),
+        martyr_family: Vec::with_capacity(guess),
+        name: Vec::with_capacity(guess),
+        address: Vec::with_capacity(guess),
+    };
+    let mut ids = Ids::with_capacity(guess);
+    let unit_word = if is_csv { "line" } else { "row" };
+    let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
+        let id = ids.claim(v[0], row, unit_word)?;
+        let fail = |reason: String| RowError {
+            id: id.clone(),
+            reason,
+        };
+        let (lon, lat) = loc.locate(v[1], v[2]).map_err(&fail)?;
+        let veterans = v[3].positive_count("veterans").map_err(&fail)?;
+        let code = match v[4].text() {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) => Some(unit_of(divisions, &c).map_err(&fail)?),
+        };
+        let difficulty = v[5].flag("difficulty").map_err(&fail)?.unwrap_or(false);
+        let martyr_family = v[6].flag("martyr_family").map_err(&fail)?.unwrap_or(false);
+        let name = v[7].text().map(|s| s.into_owned());
+        let address = v[8].text().map(|s| s.into_owned());
+        out.push(HouseholdRow {
+            id,
+            lon,
+            lat,
+            veterans,
+            code,
+            difficulty,
+            martyr_family,
+            name,
+            address,
+        });
+        Ok(())
+    };
+    if is_csv {
+        csv_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
+    } else {
+        parquet_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,450 @@
+//! Rows of a table, whatever file they come from (CSV, GeoJSON properties, Parquet), as typed
+//! cells, with the parsing rules shared by all inputs.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::{file_name, IngestError};
+use crate::model::Reject;
+
+/// One cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Val<'a> {
+    /// Absent: an optional column the file lacks, an empty CSV field, a null.
+    Null,
+    /// Text as written (trimmed).
+    Text(&'a str),
+    /// A floating-point number.
+    Num(f64),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// Something that is not a scalar (a JSON array or object).
+    Other,
+}
+
+/// A row that cannot be used: the id read (if any) and the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowError {
+    pub id: String,
+    pub reason: String,
+}
+
+impl RowError {
+    pub fn new(id: &str, reason: impl Into<String>) -> Self {
+        RowError {
+            id: id.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl<'a> Val<'a> {
+    /// True when absent or empty text.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Val::Null | Val::Text(""))
+    }
+
+    /// The cell as text (numbers are written out); `None` when absent.
+    pub fn text(&self) -> Option<std::borrow::Cow<'a, str>> {
+        match *self {
+            Val::Null => None,
+            Val::Text(s) => Some(s.into()),
+            Val::Int(i) => Some(i.to_string().into()),
+            Val::Num(f) => Some(f.to_string().into()),
+            Val::Bool(b) => Some(b.to_string().into()),
+            Val::Other => None,
+        }
+    }
+
+    /// A finite number.
+    pub fn finite(&self, col: &str) -> Result<f64, String> {
+        let v = match *self {
+            Val::Null | Val::Text("") => return Err(format!("{col} is empty")),
+            Val::Text(s) => s
+                .parse::<f64>()
+                .map_err(|_| format!("{col} {s:?} is not a number"))?,
+            Val::Num(f) => f,
+            Val::Int(i) => i as f64,
+            Val::Bool(_) | Val::Other => return Err(format!("{col} is not a number")),
+        };
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("{col} is not a finite number ({v})"))
+        }
+    }
+
+    /// A yes/no value: true/false, 1/0, yes/no, y/n, 是/否 (any case); `None` when absent.
+    pub fn flag(&self, col: &str) -> Result<Option<bool>, String> {
+        match *self {
+            Val::Null | Val::Text("") => Ok(None),
+            Val::Bool(b) => Ok(Some(b)),
+            Val::Int(0) => Ok(Some(false)),
+            Val::Int(1) => Ok(Some(true)),
+            Val::Num(0.0) => Ok(Some(false)),
+            Val::Num(1.0) => Ok(Some(true)),
+            Val::Text(s) => match s {
+                "1" | "是" => Ok(Some(true)),
+                "0" | "否" => Ok(Some(false)),
+                _ if ["true", "yes", "y", "t"]
+                    .iter()
+                    .any(|w| s.eq_ignore_ascii_case(w)) =>
+                {
+                    Ok(Some(true))
+                }
+                _ if ["false", "no", "n", "f"]
+                    .iter()
+                    .any(|w| s.eq_ignore_ascii_case(w)) =>
+                {
+                    Ok(Some(false))
+                }
+                _ => Err(format!(
+                    "{col} {s:?} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"
+                )),
+            },
+            Val::Int(_) | Val::Num(_) | Val::Other => Err(format!(
+                "{col} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"
+            )),
+        }
+    }
+
+    /// A positive whole number that fits in 32 bits.
+    pub fn positive_count(&self, col: &str) -> Result<u32, String> {
+        let bad = |shown: String| format!("{col} must be a positive integer, got {shown}");
+        match *self {
+            Val::Null | Val::Text("") => Err(format!("{col} is empty")),
+            Val::Text(s) => match s.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(bad(format!("{s:?}"))),
+            },
+            Val::Int(i) => u32::try_from(i)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| bad(i.to_string())),
+            Val::Num(f) if f.fract() == 0.0 && f >= 1.0 && f <= f64::from(u32::MAX) => Ok(f as u32),
+            Val::Num(f) => Err(bad(f.to_string())),
+            Val::Bool(_) | Val::Other => Err(bad("a non-number".into())),
+        }
+    }
+}
+
+/// A column a reader asks for: its name and whether the file must have it.
+pub(crate) type ColSpec = (&'static str, bool);
+
+/// Finds each requested column among `found`; a missing required one is fatal.
+fn locate_columns<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    found: &[String],
+) -> Result<[Option<usize>; N], IngestError> {
+    let mut idx = [None; N];
+    for (k, (name, required)) in cols.iter().enumerate() {
+        idx[k] = found.iter().position(|h| h.eq_ignore_ascii_case(name));
+        if idx[k].is_none() && *required {
+            return Err(IngestError::MissingColumn {
+                path: path.to_path_buf(),
+                column: (*name).to_string(),
+                found: found.to_vec(),
+            });
+        }
+    }
+    Ok(idx)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> IngestError {
+    IngestError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a CSV file and calls `f(line, cells)` for every record, with the cells of `cols` in
+/// order (`Val::Null` for an absent optional column or an empty field). A record `f` refuses,
+/// or one with the wrong number of fields or invalid UTF-8, becomes a [`Reject`]. `cap`
+/// receives a guess of the number of records (from the file size) before the first call.
+///
+/// # Errors
+/// The file cannot be opened or its header read; a required column is missing; an I/O error
+/// part way.
+pub(crate) fn csv_rows<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
+) -> Result<(), IngestError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .has_headers(true)
+        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let csv_err = |e: csv::Error| IngestError::Csv {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(IngestError::Csv {
+            path: path.to_path_buf(),
+            message: "the header line is empty".into(),
+        });
+    }
+    let idx = locate_columns(path, cols, &headers)?;
+    let name = file_name(path);
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| p.line() as usize);
+                let vals: [Val<'_>; N] = std::array::from_fn(|k| match idx[k] {
+                    Some(c) => match rec.get(c) {
+                        Some("") | None => Val::Null,
+                        Some(s) => Val::Text(s),
+                    },
+                    None => Val::Null,
+                });
+                if let Err(e) = f(line, &vals) {
+                    rejects.push(Reject {
+                        file: name.clone(),
+                        row: line,
+                        id: e.id,
+                        reason: e.reason,
+                    });
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("wrong number of fields: {len}, expected {expected_len} as in the header")
+                    }
+                    csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+                    _ => return Err(csv_err(e)),
+                };
+                rejects.push(Reject {
+                    file: name.clone(),
+                    row: line,
+                    id: String::new(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Parquet column, typed for reading cell by cell.
+enum PqCol {
+    Absent,
+    F64(Float64Chunked),
+    I64(Int64Chunked),
+    Str(StringChunked),
+    Bool(BooleanChunked),
+}
+
+impl PqCol {
+    fn get(&self, i: usize) -> Val<'_> {
+        let v = match self {
+            PqCol::Absent => None,
+            PqCol::F64(c) => c.get(i).map(Val::Num),
+            PqCol::I64(c) => c.get(i).map(Val::Int),
+            PqCol::Str(c) => c.get(i).map(|s| Val::Text(s.trim())),
+            PqCol::Bool(c) => c.get(i).map(Val::Bool),
+        };
+        v.unwrap_or(Val::Null)
+    }
+}
+
+/// Reads a Parquet file and calls `f(row, cells)` for every row (1-based), like [`csv_rows`].
+/// Integer, float, string and boolean columns are accepted; the cell parsers decide what
+/// each column may hold.
+///
+/// # Errors
+/// The file cannot be opened or is not Parquet; a required column is missing or of a type that
+/// is none of these.
+pub(crate) fn parquet_rows<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
+) -> Result<(), IngestError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let pq_err = |e: PolarsError| IngestError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let df = ParquetReader::new(file)
+        .set_rechunk(true)
+        .finish()
+        .map_err(pq_err)?;
+    let found: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let idx = locate_columns(path, cols, &found)?;
+    let mut typed = Vec::with_capacity(N);
+    for (k, (name, _)) in cols.iter().enumerate() {
+        let Some(c) = idx[k] else {
+            typed.push(PqCol::Absent);
+            continue;
+        };
+        let column = &df.columns()[c];
+        let dtype = column.dtype().clone();
+        let col = if dtype.is_float() {
+            PqCol::F64(
+                column
+                    .cast(&DataType::Float64)
+                    .map_err(pq_err)?
+                    .f64()
+                    .map_err(pq_err)?
+                    .clone(),
+            )
+        } else if dtype.is_integer() {
+            PqCol::I64(
+                column
+                    .cast(&DataType::Int64)
+                    .map_err(pq_err)?
+                    .i64()
+                    .map_err(pq_err)?
+                    .clone(),
+            )
+        } else if dtype.is_string() {
+            PqCol::Str(column.str().map_err(pq_err)?.clone())
+        } else if dtype.is_bool() {
+            PqCol::Bool(column.bool().map_err(pq_err)?.clone())
+        } else {
+            return Err(IngestError::ColumnType {
+                path: path.to_path_buf(),
+                column: (*name).to_string(),
+                dtype: dtype.to_string(),
+                expected: "an integer, float, string or boolean",
+            });
+        };
+        typed.push(col);
+    }
+    let name = file_name(path);
+    for i in 0..df.height() {
+        let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
+        if let Err(e) = f(i + 1, &vals) {
+            rejects.push(Reject {
+                file: name.clone(),
+                row: i + 1,
+                id: e.id,
+                reason: e.reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The cell of a GeoJSON property.
+pub(crate) fn json_val(v: Option<&serde_json::Value>) -> Val<'_> {
+    match v {
+        None | Some(serde_json::Value::Null) => Val::Null,
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                Val::Null
+            } else {
+                Val::Text(s)
+            }
+        }
+        Some(serde_json::Value::Bool(b)) => Val::Bool(*b),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .map_or_else(|| Val::Num(n.as_f64().unwrap_or(f64::NAN)), Val::Int),
+        Some(_) => Val::Other,
+    }
+}
+
+/// The features of a GeoJSON FeatureCollection, each still as JSON (so that one bad feature
+/// is a reject, not a fatal error).
+///
+/// # Errors
+/// The file cannot be read, is not JSON, or is not a FeatureCollection.
+pub(crate) fn geojson_features(path: &Path) -> Result<Vec<serde_json::Value>, IngestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let gj = |message: String| IngestError::GeoJson {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| gj(format!("not valid JSON: {e}")))?;
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("FeatureCollection") => {}
+        Some(t) => return Err(gj(format!("the top-level object is a {t}"))),
+        None => return Err(gj("the top-level value has no \"type\"".into())),
+    }
+    match v.get_mut("features").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(a)) => Ok(a),
+        _ => Err(gj("\"features\" is not an array".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_parse() {
+        assert_eq!(Val::Text("1.5").finite("lon"), Ok(1.5));
+        assert_eq!(Val::Int(3).finite("lon"), Ok(3.0));
+        assert!(Val::Text("abc")
+            .finite("lon")
+            .unwrap_err()
+            .contains("\"abc\" is not a number"));
+        assert!(Val::Text("NaN")
+            .finite("lon")
+            .unwrap_err()
+            .contains("not a finite number"));
+        assert!(Val::Text("inf")
+            .finite("lat")
+            .unwrap_err()
+            .contains("not a finite number"));
+        assert!(Val::Null
+            .finite("lat")
+            .unwrap_err()
+            .contains("lat is empty"));
+        for (s, b) in [
+            ("true", true),
+            ("FALSE", false),
+            ("1", true),
+            ("0", false),
+            ("yes", true),
+            ("No", false),
+            ("是", true),
+            ("否", false),
+        ] {
+            assert_eq!(Val::Text(s).flag("mobile"), Ok(Some(b)), "{s}");
+        }
+        assert_eq!(Val::Int(1).flag("m"), Ok(Some(true)));
+        assert_eq!(Val::Null.flag("m"), Ok(None));
+        assert!(Val::Text("maybe").flag("mobile").is_err());
+        assert_eq!(Val::Text("3").positive_count("veterans"), Ok(3));
+        assert_eq!(Val::Num(2.0).positive_count("veterans"), Ok(2));
+        for bad in [
+            Val::Text("0"),
+            Val::Text("-1"),
+            Val::Text("1.5"),
+            Val::Int(0),
+            Val::Num(1.5),
+            Val::Null,
+        ] {
+            assert!(bad.positive_count("veterans").is_err(), "{bad:?}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
-use geo::{LineString, MultiPolygon, Polygon};
+use geo::{Contains, LineString, MultiPolygon, Polygon, Validation};
 use gridcover::generate::{generate, write_data_folder, GenerateError, GenerateParams, Generated};
 use gridcover::model::{AdminArea, Boundaries, Divisions, Level};
 use polars::prelude::{DataType, ParquetReader, SerReader};
@@ -363,4 +363,26 @@ fn gansu_full_scale() {
     let demo = g.stations.demonstration.iter().filter(|&&x| x).count();
     assert!((1_400..2_000).contains(&demo), "{demo}");
     assert!(g.notes.iter().any(|n| n.contains("620171")));
+
+    // Every derived polygon is valid; households (a sample) lie in their village.
+    let t = Instant::now();
+    let mut village_area = std::collections::HashMap::new();
+    for a in g.boundaries.areas.iter().filter(|a| a.derived) {
+        assert!(
+            !a.geometry.0.is_empty() && a.geometry.is_valid(),
+            "{}",
+            d.get(a.unit).code
+        );
+        village_area.insert(a.unit, &a.geometry);
+    }
+    let h = &g.households;
+    for i in (0..h.len()).step_by(97) {
+        let v = village_area[&h.code[i].unwrap()];
+        assert!(
+            v.contains(&geo::Point::new(h.lon[i], h.lat[i])),
+            "{}",
+            h.id[i]
+        );
+    }
+    eprintln!("checked validity and containment in {:.2?}", t.elapsed());
 }

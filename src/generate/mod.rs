@@ -678,12 +678,13 @@ fn place_children(
     let rect = parent.bounding_rect().expect("non-empty parent");
     let (lo, hi) = frame_box(frame, rect, &sites);
     let cells = geom::voronoi_cells(&sites, lo, hi);
-    children
+    let mut fallbacks = [0usize; 2];
+    let placed: Vec<Placed> = children
         .iter()
         .zip(urban)
         .zip(sites.iter().zip(&cells))
         .map(|((&c, &u), (&site, cell))| {
-            let polygon = derive_polygon(parent, &geom::cell_polygon(frame, cell));
+            let polygon = derive_polygon(parent, &geom::cell_polygon(frame, cell), &mut fallbacks);
             if polygon.is_none() {
                 notes.push(format!(
                     "{} {}: its Voronoi cell does not meet its parent; it has no area (and nothing below it)",
@@ -693,7 +694,11 @@ fn place_children(
             }
             Placed { unit: c, point: frame.inv(site), polygon, derived: true, urban: u, remoteness: 0.0 }
         })
-        .collect()
+        .collect();
+    if let Some(parent_unit) = children.first().and_then(|&c| div.get(c).parent) {
+        notes.extend(fallback_note(&div.get(parent_unit).code, fallbacks));
+    }
+    placed
 }
 
 /// A frame box containing `rect` and every site, with a wide margin.
@@ -711,9 +716,11 @@ fn frame_box(frame: &Frame, rect: Rect<f64>, sites: &[P]) -> (P, P) {
 }
 
 /// `cell ∩ parent`, rounded to 7 decimals when that stays valid; None when empty.
+/// `fallbacks` counts those kept unrounded (`[0]`) and those invalid even so (`[1]`).
 fn derive_polygon(
     parent: &MultiPolygon<f64>,
     cell: &geo::Polygon<f64>,
+    fallbacks: &mut [usize; 2],
 ) -> Option<MultiPolygon<f64>> {
     let raw = geom::clip(parent, cell);
     if raw.0.is_empty() {
@@ -721,10 +728,23 @@ fn derive_polygon(
     }
     let rounded = geom::round_mp(&raw);
     if !rounded.0.is_empty() && rounded.is_valid() {
-        Some(rounded)
-    } else {
-        Some(raw)
+        return Some(rounded);
     }
+    fallbacks[0] += 1;
+    if !raw.is_valid() {
+        fallbacks[1] += 1;
+    }
+    Some(raw)
+}
+
+/// A note on polygons that could not be rounded or are invalid, if any.
+fn fallback_note(what: &str, fallbacks: [usize; 2]) -> Option<String> {
+    (fallbacks[0] > 0).then(|| {
+        format!(
+            "{what}: {} derived polygons kept unrounded (rounding made them invalid), {} of them invalid even so",
+            fallbacks[0], fallbacks[1]
+        )
+    })
 }
 
 /// One village ready for households.
@@ -741,6 +761,8 @@ struct VillageJob<'a> {
 struct VillageOut {
     households: Vec<HouseholdRow>,
     grids: Vec<(String, String, MultiPolygon<f64>)>,
+    /// Grid polygons kept unrounded, and invalid even so.
+    fallbacks: [usize; 2],
 }
 
 fn households_and_grids(
@@ -801,7 +823,10 @@ fn households_and_grids(
     let mut grids = Grids::default();
     let mut ungridded = 0usize;
     let mut next_id = 1usize;
+    let mut fallbacks = [0usize; 2];
     for (j, r) in jobs.iter().zip(results) {
+        fallbacks[0] += r.fallbacks[0];
+        fallbacks[1] += r.fallbacks[1];
         if j.count > 0 && r.grids.is_empty() {
             ungridded += 1;
         }
@@ -818,9 +843,10 @@ fn households_and_grids(
         }
     }
     let with_hh = jobs.iter().filter(|j| j.count > 0).count();
-    let notes = vec![format!(
+    let mut notes = vec![format!(
         "{ungridded} of {with_hh} villages with households have no grid"
     )];
+    notes.extend(fallback_note("grids", fallbacks));
     Ok((households, grids, notes))
 }
 
@@ -946,6 +972,7 @@ fn village_households(ctx: &Ctx, job: &VillageJob, params: &GenerateParams) -> V
     } else {
         params.ungridded_share * 1.15
     };
+    let mut fallbacks = [0usize; 2];
     let grids = if job.count == 0 || grng.random_bool(skip.min(1.0)) {
         Vec::new()
     } else {
@@ -957,12 +984,18 @@ fn village_households(ctx: &Ctx, job: &VillageJob, params: &GenerateParams) -> V
             &households,
             &points,
             params.max_grid_households,
+            &mut fallbacks,
         )
     };
-    VillageOut { households, grids }
+    VillageOut {
+        households,
+        grids,
+        fallbacks,
+    }
 }
 
 /// Splits a village into grids of at most `cap` households (see the module docs).
+#[allow(clippy::too_many_arguments)]
 fn make_grids(
     rng: &mut ChaCha8Rng,
     code: &str,
@@ -971,6 +1004,7 @@ fn make_grids(
     households: &[HouseholdRow],
     points: &[P],
     cap: usize,
+    fallbacks: &mut [usize; 2],
 ) -> Vec<(String, String, MultiPolygon<f64>)> {
     let n = households.len();
     let mut k = n.div_ceil(cap);
@@ -987,7 +1021,7 @@ fn make_grids(
             let cells = geom::voronoi_cells(&centres, lo, hi);
             let polys: Vec<MultiPolygon<f64>> = cells
                 .iter()
-                .filter_map(|c| derive_polygon(polygon, &geom::cell_polygon(frame, c)))
+                .filter_map(|c| derive_polygon(polygon, &geom::cell_polygon(frame, c), fallbacks))
                 .collect();
             let pips: Vec<Pip> = polys.iter().filter_map(Pip::new).collect();
             let mut counts = vec![0usize; pips.len()];

@@ -26,58 +26,19 @@ fn tiny() -> (Divisions, Boundaries) {
     let mut d = Divisions::new();
     d.add("62", "甘肃省", Level::Province, None).unwrap();
     d.add("6209", "酒泉市", Level::City, Some("62")).unwrap();
-    d.add("620902", "肃州区", Level::County, Some("6209"))
-        .unwrap();
-    d.add("620902001", "东北街街道", Level::Township, Some("620902"))
-        .unwrap();
-    d.add(
-        "620902001001",
-        "东关社区居民委员会",
-        Level::Village,
-        Some("620902001"),
-    )
-    .unwrap();
-    d.add(
-        "620902001002",
-        "北苑社区居民委员会",
-        Level::Village,
-        Some("620902001"),
-    )
-    .unwrap();
-    d.add("620902101", "西峰镇", Level::Township, Some("620902"))
-        .unwrap();
+    d.add("620902", "肃州区", Level::County, Some("6209")).unwrap();
+    d.add("620902001", "东北街街道", Level::Township, Some("620902")).unwrap();
+    d.add("620902001001", "东关社区居民委员会", Level::Village, Some("620902001")).unwrap();
+    d.add("620902001002", "北苑社区居民委员会", Level::Village, Some("620902001")).unwrap();
+    d.add("620902101", "西峰镇", Level::Township, Some("620902")).unwrap();
     for v in 1..=4 {
-        d.add(
-            &format!("620902101{v:03}"),
-            &format!("西峰{v}村村民委员会"),
-            Level::Village,
-            Some("620902101"),
-        )
-        .unwrap();
+        d.add(&format!("620902101{v:03}"), &format!("西峰{v}村村民委员会"), Level::Village, Some("620902101")).unwrap();
     }
-    d.add("620923", "肃北蒙古族自治县", Level::County, Some("6209"))
-        .unwrap();
-    d.add("620923101", "马鬃山镇", Level::Township, Some("620923"))
-        .unwrap();
-    d.add(
-        "620923101001",
-        "明水村民委员会",
-        Level::Village,
-        Some("620923101"),
-    )
-    .unwrap();
-    d.add(
-        "620923101002",
-        "公婆泉村民委员会",
-        Level::Village,
-        Some("620923101"),
-    )
-    .unwrap();
-    let area = |code: &str, mp| AdminArea {
-        unit: d.find(code).unwrap(),
-        geometry: mp,
-        derived: false,
-    };
+    d.add("620923", "肃北蒙古族自治县", Level::County, Some("6209")).unwrap();
+    d.add("620923101", "马鬃山镇", Level::Township, Some("620923")).unwrap();
+    d.add("620923101001", "明水村民委员会", Level::Village, Some("620923101")).unwrap();
+    d.add("620923101002", "公婆泉村民委员会", Level::Village, Some("620923101")).unwrap();
+    let area = |code: &str, mp| AdminArea { unit: d.find(code).unwrap(), geometry: mp, derived: false };
     let b = Boundaries {
         areas: vec![
             area("6209", rect(98.0, 39.0, 100.4, 40.5)),
@@ -111,10 +72,7 @@ fn writes_a_complete_data_folder() {
     for f in &features {
         let code = f.property("code").unwrap().as_str().unwrap().to_string();
         let unit = d.get(d.find(&code).unwrap());
-        assert_eq!(
-            f.property("level").unwrap().as_str().unwrap(),
-            unit.level.as_str()
-        );
+        assert_eq!(f.property("level").unwrap().as_str().unwrap(), unit.level.as_str());
         assert_eq!(f.property("name").unwrap().as_str().unwrap(), unit.name);
         let parent = f.property("parent").unwrap();
         match unit.parent {
@@ -133,10 +91,7 @@ fn writes_a_complete_data_folder() {
 
     // divisions.csv: the same rows as the table.
     let mut r = csv::Reader::from_path(out.join("divisions.csv")).unwrap();
-    assert_eq!(
-        r.headers().unwrap(),
-        vec!["code", "name", "level", "parent_code"]
-    );
+    assert_eq!(r.headers().unwrap(), vec!["code", "name", "level", "parent_code"]);
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), d.len());
     assert_eq!(&rows[0][0], "62");
@@ -147,26 +102,13 @@ fn writes_a_complete_data_folder() {
     let mut r = csv::Reader::from_path(out.join("stations.csv")).unwrap();
     assert_eq!(
         r.headers().unwrap(),
-        vec![
-            "id",
-            "name",
-            "level",
-            "code",
-            "lon",
-            "lat",
-            "demonstration",
-            "mobile",
-            "radius_m"
-        ]
+        vec!["id", "name", "level", "code", "lon", "lat", "demonstration", "mobile", "radius_m"]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), g.stations.len());
     for row in &rows {
         assert!(row[0].starts_with('S'));
-        assert_eq!(
-            row[2].parse::<Level>().unwrap(),
-            d.get(d.find(&row[3]).unwrap()).level
-        );
+        assert_eq!(row[2].parse::<Level>().unwrap(), d.get(d.find(&row[3]).unwrap()).level);
         let lon: f64 = row[4].parse().unwrap();
         assert!((98.0..=100.4).contains(&lon));
         assert!(["true", "false"].contains(&&row[6]) && ["true", "false"].contains(&&row[7]));
@@ -174,29 +116,10 @@ fn writes_a_complete_data_folder() {
     }
 
     // households.parquet: columns and types, every row in a village.
-    let df = ParquetReader::new(File::open(out.join("households.parquet")).unwrap())
-        .finish()
-        .unwrap();
+    let df = ParquetReader::new(File::open(out.join("households.parquet")).unwrap()).finish().unwrap();
     assert_eq!(df.height(), 1_500);
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "id",
-            "lon",
-            "lat",
-            "veterans",
-            "code",
-            "difficulty",
-            "martyr_family",
-            "name",
-            "address"
-        ]
-    );
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    assert_eq!(names, ["id", "lon", "lat", "veterans", "code", "difficulty", "martyr_family", "name", "address"]);
     assert_eq!(df.column("lon").unwrap().dtype(), &DataType::Float64);
     assert_eq!(df.column("veterans").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(df.column("difficulty").unwrap().dtype(), &DataType::Boolean);
@@ -216,19 +139,12 @@ fn writes_a_complete_data_folder() {
     }
 
     // gridcover.toml: all WGS84.
-    let toml: toml::Table = std::fs::read_to_string(out.join("gridcover.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let toml: toml::Table = std::fs::read_to_string(out.join("gridcover.toml")).unwrap().parse().unwrap();
     let crs = toml["crs"].as_table().unwrap();
     assert!(!crs.is_empty() && crs.values().all(|v| v.as_str() == Some("wgs84")));
 
     // No temporary file is left, and the folder may be regenerated.
-    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .ends_with(".tmp")));
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
     write_data_folder(&out, &d, &g).unwrap();
 }
 
@@ -239,14 +155,8 @@ fn never_overwrites_real_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("boundaries.geojson"), "real data").unwrap();
     let err = write_data_folder(dir.path(), &d, &g).unwrap_err();
-    assert!(
-        matches!(err, GenerateError::WouldOverwriteInput { .. }),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("boundaries.geojson")).unwrap(),
-        "real data"
-    );
+    assert!(matches!(err, GenerateError::WouldOverwriteInput { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("boundaries.geojson")).unwrap(), "real data");
 }
 
 #[test]
@@ -269,19 +179,12 @@ fn load_gansu(root: &Path) -> (Divisions, Boundaries) {
     for row in r.records() {
         let row = row.unwrap();
         let parent = (!row[3].is_empty()).then(|| &row[3]);
-        d.add(&row[0], &row[1], row[2].parse().unwrap(), parent)
-            .unwrap();
+        d.add(&row[0], &row[1], row[2].parse().unwrap(), parent).unwrap();
     }
     let mut b = Boundaries::default();
     for f in read_features(&root.join("boundaries.geojson")) {
         let adcode = f.property("code").unwrap().as_str().unwrap();
-        let level: Level = f
-            .property("level")
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let level: Level = f.property("level").unwrap().as_str().unwrap().parse().unwrap();
         let code = match (level, adcode) {
             (Level::County, "620200") => "620201".to_string(),
             (Level::County, c) => c.to_string(),
@@ -289,32 +192,16 @@ fn load_gansu(root: &Path) -> (Divisions, Boundaries) {
         };
         let geometry = MultiPolygon::<f64>::try_from(&f.geometry.unwrap().value).unwrap();
         if let Some(unit) = d.find(&code) {
-            b.areas.push(AdminArea {
-                unit,
-                geometry,
-                derived: false,
-            });
+            b.areas.push(AdminArea { unit, geometry, derived: false });
         }
     }
     (d, b)
 }
 
 fn summary(g: &Generated, d: &Divisions) -> String {
-    let per_level: Vec<String> = Level::ALL
-        .iter()
-        .map(|&l| {
-            format!(
-                "{l}: {}",
-                g.stations.level.iter().filter(|&&x| x == l).count()
-            )
-        })
-        .collect();
-    format!(
-        "{} units; stations {} ({})",
-        d.len(),
-        g.stations.len(),
-        per_level.join(", ")
-    )
+    let per_level: Vec<String> =
+        Level::ALL.iter().map(|&l| format!("{l}: {}", g.stations.level.iter().filter(|&&x| x == l).count())).collect();
+    format!("{} units; stations {} ({})", d.len(), g.stations.len(), per_level.join(", "))
 }
 
 #[test]
@@ -323,12 +210,7 @@ fn gansu_full_scale() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/gansu");
     let t = Instant::now();
     let (d, b) = load_gansu(&root);
-    eprintln!(
-        "loaded {} units and {} areas in {:.2?}",
-        d.len(),
-        b.areas.len(),
-        t.elapsed()
-    );
+    eprintln!("loaded {} units and {} areas in {:.2?}", d.len(), b.areas.len(), t.elapsed());
     let t = Instant::now();
     let g = generate(&d, &b, &GenerateParams::new(1, 800_000)).unwrap();
     let t_gen = t.elapsed();
@@ -341,25 +223,13 @@ fn gansu_full_scale() {
         eprintln!("note: {n}");
     }
     eprintln!("{}", summary(&g, &d));
-    for f in [
-        "boundaries.geojson",
-        "stations.csv",
-        "households.parquet",
-        "grids.geojson",
-    ] {
-        eprintln!(
-            "{f}: {} bytes",
-            std::fs::metadata(dir.path().join(f)).unwrap().len()
-        );
+    for f in ["boundaries.geojson", "stations.csv", "households.parquet", "grids.geojson"] {
+        eprintln!("{f}: {} bytes", std::fs::metadata(dir.path().join(f)).unwrap().len());
     }
     assert_eq!(g.households.len(), 800_000);
     let veterans = g.households.total_veterans();
     assert!((950_000..1_050_000).contains(&veterans), "{veterans}");
-    assert!(
-        (18_300..19_100).contains(&g.stations.len()),
-        "{}",
-        g.stations.len()
-    );
+    assert!((18_300..19_100).contains(&g.stations.len()), "{}", g.stations.len());
     let demo = g.stations.demonstration.iter().filter(|&&x| x).count();
     assert!((1_400..2_000).contains(&demo), "{demo}");
     assert!(g.notes.iter().any(|n| n.contains("620171")));
@@ -368,21 +238,13 @@ fn gansu_full_scale() {
     let t = Instant::now();
     let mut village_area = std::collections::HashMap::new();
     for a in g.boundaries.areas.iter().filter(|a| a.derived) {
-        assert!(
-            !a.geometry.0.is_empty() && a.geometry.is_valid(),
-            "{}",
-            d.get(a.unit).code
-        );
+        assert!(!a.geometry.0.is_empty() && a.geometry.is_valid(), "{}", d.get(a.unit).code);
         village_area.insert(a.unit, &a.geometry);
     }
     let h = &g.households;
     for i in (0..h.len()).step_by(97) {
         let v = village_area[&h.code[i].unwrap()];
-        assert!(
-            v.contains(&geo::Point::new(h.lon[i], h.lat[i])),
-            "{}",
-            h.id[i]
-        );
+        assert!(v.contains(&geo::Point::new(h.lon[i], h.lat[i])), "{}", h.id[i]);
     }
     eprintln!("checked validity and containment in {:.2?}", t.elapsed());
 }

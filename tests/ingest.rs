@@ -9,33 +9,20 @@ use gridcover::ingest::*;
 use gridcover::model::{Divisions, Level, Reject};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ingest")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest").join(name)
 }
 
 /// The reject of `file` at `row`, which must exist and be the only one there.
 fn reject_at<'a>(rejects: &'a [Reject], file: &str, row: usize) -> &'a Reject {
-    let found: Vec<&Reject> = rejects
-        .iter()
-        .filter(|r| r.file == file && r.row == row)
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "expected one reject at {file}:{row}, got {found:?}\nall: {rejects:#?}"
-    );
+    let found: Vec<&Reject> = rejects.iter().filter(|r| r.file == file && r.row == row).collect();
+    assert_eq!(found.len(), 1, "expected one reject at {file}:{row}, got {found:?}\nall: {rejects:#?}");
     found[0]
 }
 
 fn assert_reject(rejects: &[Reject], file: &str, row: usize, id: &str, needle: &str) {
     let r = reject_at(rejects, file, row);
     assert_eq!(r.id, id, "id of {r:?}");
-    assert!(
-        r.reason.contains(needle),
-        "reason of {file}:{row} is {:?}, expected it to contain {needle:?}",
-        r.reason
-    );
+    assert!(r.reason.contains(needle), "reason of {file}:{row} is {:?}, expected it to contain {needle:?}", r.reason);
 }
 
 fn tiny_divisions() -> Divisions {
@@ -53,17 +40,15 @@ fn reads_the_tiny_folder() {
     assert_eq!(ds.divisions.count(Level::County), 4);
     // province, 2 cities, 3 counties (关市's county boundary 990200 reconciled to 990201)
     assert_eq!(ds.boundaries.areas.len(), 6);
-    assert_eq!(
-        ds.boundaries.at_level(&ds.divisions, Level::County).count(),
-        3
-    );
+    assert_eq!(ds.boundaries.at_level(&ds.divisions, Level::County).count(), 3);
     let guan = ds.divisions.find("990201").unwrap();
     assert!(ds.boundaries.areas.iter().any(|a| a.unit == guan));
     assert_eq!(
         ds.notes,
         vec![
             "boundary 990200 关市 (county) matched to division 990201 by name".to_string(),
-            "990103 新区 (county) has no boundary: its 1 township and 2 villages can only be located by code".to_string(),
+            "990103 新区 (county) has no boundary: its 1 township and 2 villages can only be located by code"
+                .to_string(),
         ]
     );
     // stations
@@ -111,10 +96,7 @@ fn gcj02_inputs_come_back_to_wgs84() {
         let cb: Vec<_> = b.geometry.0[0].exterior().0.clone();
         assert_eq!(ca.len(), cb.len());
         for (p, q) in ca.iter().zip(&cb) {
-            assert!(
-                (p.x - q.x).abs() < 1e-9 && (p.y - q.y).abs() < 1e-9,
-                "{p:?} vs {q:?}"
-            );
+            assert!((p.x - q.x).abs() < 1e-9 && (p.y - q.y).abs() < 1e-9, "{p:?} vs {q:?}");
         }
     }
     // stations.geojson in GCJ-02, converted back
@@ -137,14 +119,8 @@ fn gcj02_boundaries_read_as_wgs84_are_offset() {
     // matters, and that the fixture really is in GCJ-02.
     let d = tiny_divisions();
     let (mut rejects, mut notes) = (Vec::new(), Vec::new());
-    let b = read_boundaries(
-        &fixture("tiny_gcj02/boundaries.geojson"),
-        &Crs::Wgs84,
-        &d,
-        &mut rejects,
-        &mut notes,
-    )
-    .unwrap();
+    let b =
+        read_boundaries(&fixture("tiny_gcj02/boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut notes).unwrap();
     let p = b.areas[0].geometry.0[0].exterior().0[0];
     let (gx, gy) = wgs84_to_gcj02(103.0, 36.0);
     assert!((p.x - gx).abs() < 1e-12 && (p.y - gy).abs() < 1e-12);
@@ -157,14 +133,7 @@ fn bad_stations_are_rejected_row_by_row() {
     let mut rejects = Vec::new();
     let d = read_divisions(&dir.join("divisions.csv"), &mut rejects).unwrap();
     let mut notes = Vec::new();
-    let b = read_boundaries(
-        &dir.join("boundaries.geojson"),
-        &Crs::Wgs84,
-        &d,
-        &mut rejects,
-        &mut notes,
-    )
-    .unwrap();
+    let b = read_boundaries(&dir.join("boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut notes).unwrap();
     let ext = Extent::of(&b).unwrap();
     rejects.clear();
     let s = read_stations(&dir, &Crs::Wgs84, &d, Some(&ext), &mut rejects).unwrap();
@@ -177,30 +146,12 @@ fn bad_stations_are_rejected_row_by_row() {
     assert_reject(&rejects, f, 6, "S5", "lat is not a finite number (NaN)");
     assert_reject(&rejects, f, 7, "S1", "duplicate id S1 (first on line 2)");
     assert_reject(&rejects, f, 8, "S6", "unknown admin code 990199");
-    assert_reject(
-        &rejects,
-        f,
-        9,
-        "S7",
-        "code 990101 is a county, but the station's level is township",
-    );
+    assert_reject(&rejects, f, 9, "S7", "code 990101 is a county, but the station's level is township");
     assert_reject(&rejects, f, 10, "S8", "unknown level \"hamlet\"");
     assert_reject(&rejects, f, 11, "", "wrong number of fields: 3, expected 9");
-    assert_reject(
-        &rejects,
-        f,
-        12,
-        "S10",
-        "outside the boundaries' bounding box expanded by 1°",
-    );
+    assert_reject(&rejects, f, 12, "S10", "outside the boundaries' bounding box expanded by 1°");
     assert_reject(&rejects, f, 13, "", "id is empty");
-    assert_reject(
-        &rejects,
-        f,
-        14,
-        "S11",
-        "mobile \"maybe\" is not a yes/no value",
-    );
+    assert_reject(&rejects, f, 14, "S11", "mobile \"maybe\" is not a yes/no value");
     assert_reject(&rejects, f, 15, "S12", "radius_m must be a positive number");
     assert_eq!(rejects.len(), 13, "{rejects:#?}");
 }
@@ -210,33 +161,15 @@ fn bad_households_are_rejected_row_by_row() {
     let dir = fixture("bad");
     let d = tiny_divisions();
     let mut rejects = Vec::new();
-    let b = read_boundaries(
-        &fixture("tiny/boundaries.geojson"),
-        &Crs::Wgs84,
-        &d,
-        &mut rejects,
-        &mut Vec::new(),
-    )
-    .unwrap();
+    let b =
+        read_boundaries(&fixture("tiny/boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut Vec::new()).unwrap();
     let ext = Extent::of(&b).unwrap();
     let h = read_households(&dir, &Crs::Wgs84, &d, Some(&ext), &mut rejects).unwrap();
     assert_eq!(h.id, ["H1", "H10"]);
     assert_eq!(d.get(h.code[1].unwrap()).code, "990102");
     let f = "households.csv";
-    assert_reject(
-        &rejects,
-        f,
-        3,
-        "H2",
-        "veterans must be a positive integer, got \"0\"",
-    );
-    assert_reject(
-        &rejects,
-        f,
-        4,
-        "H3",
-        "veterans must be a positive integer, got \"1.5\"",
-    );
+    assert_reject(&rejects, f, 3, "H2", "veterans must be a positive integer, got \"0\"");
+    assert_reject(&rejects, f, 4, "H3", "veterans must be a positive integer, got \"1.5\"");
     assert_reject(&rejects, f, 5, "H4", "lat is empty");
     assert_reject(&rejects, f, 6, "H5", "unknown admin code 990101001999");
     assert_reject(&rejects, f, 7, "H1", "duplicate id H1 (first on line 2)");
@@ -252,14 +185,7 @@ fn bad_boundaries_are_rejected_feature_by_feature() {
     let dir = fixture("bad");
     let d = tiny_divisions();
     let (mut rejects, mut notes) = (Vec::new(), Vec::new());
-    let b = read_boundaries(
-        &dir.join("boundaries.geojson"),
-        &Crs::Wgs84,
-        &d,
-        &mut rejects,
-        &mut notes,
-    )
-    .unwrap();
+    let b = read_boundaries(&dir.join("boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut notes).unwrap();
     assert_eq!(b.areas.len(), 4);
     let f = "boundaries.geojson";
     assert_reject(
@@ -269,43 +195,13 @@ fn bad_boundaries_are_rejected_feature_by_feature() {
         "990102",
         "invalid geometry: polygon at index 0 is invalid: exterior ring has a self-intersection",
     );
-    assert_reject(
-        &rejects,
-        f,
-        6,
-        "990101",
-        "duplicate boundary for 990101 东县 (county); the first is feature 4",
-    );
-    assert_reject(
-        &rejects,
-        f,
-        7,
-        "990199",
-        "no child of 9901 is named 不存在县",
-    );
-    assert_reject(
-        &rejects,
-        f,
-        8,
-        "990103",
-        "exterior ring has 3 positions; a closed ring needs at least 4",
-    );
+    assert_reject(&rejects, f, 6, "990101", "duplicate boundary for 990101 东县 (county); the first is feature 4");
+    assert_reject(&rejects, f, 7, "990199", "no child of 9901 is named 不存在县");
+    assert_reject(&rejects, f, 8, "990103", "exterior ring has 3 positions; a closed ring needs at least 4");
     assert_reject(&rejects, f, 9, "990103", "out of range");
-    assert_reject(
-        &rejects,
-        f,
-        10,
-        "990103",
-        "geometry is a Point, expected a Polygon or MultiPolygon",
-    );
+    assert_reject(&rejects, f, 10, "990103", "geometry is a Point, expected a Polygon or MultiPolygon");
     assert_reject(&rejects, f, 11, "", "property `code` is missing");
-    assert_reject(
-        &rejects,
-        f,
-        12,
-        "990201",
-        "interior ring at index 0 is not contained within the polygon's exterior",
-    );
+    assert_reject(&rejects, f, 12, "990201", "interior ring at index 0 is not contained within the polygon's exterior");
     assert_eq!(rejects.len(), 8, "{rejects:#?}");
     // the counties left without a boundary are noted
     assert_eq!(
@@ -356,46 +252,20 @@ fn bad_divisions_are_rejected_and_no_province_is_fatal() {
     let f = "divisions.csv";
     assert_reject(&rejects, f, 4, "620102", "unknown level \"hamlet\"");
     assert_reject(&rejects, f, 5, "62010", "must have 6 digits");
-    assert_reject(
-        &rejects,
-        f,
-        6,
-        "620103",
-        "parent code 6299 of 620103 is not a known division",
-    );
-    assert_reject(
-        &rejects,
-        f,
-        7,
-        "6201",
-        "duplicate code 6201 (first on line 2)",
-    );
-    assert_reject(
-        &rejects,
-        f,
-        8,
-        "620104",
-        "parent 62 of 620104 is a province, expected a city",
-    );
+    assert_reject(&rejects, f, 6, "620103", "parent code 6299 of 620103 is not a known division");
+    assert_reject(&rejects, f, 7, "6201", "duplicate code 6201 (first on line 2)");
+    assert_reject(&rejects, f, 8, "620104", "parent 62 of 620104 is a province, expected a city");
 
     std::fs::write(&p, "code,name,level,parent_code\n6201,兰州市,city,62\n").unwrap();
     let e = read_divisions(&p, &mut Vec::new()).unwrap_err();
     assert!(matches!(e, IngestError::NoProvince { .. }));
-    assert!(
-        e.to_string().contains(&p.display().to_string()) && e.to_string().contains("no province"),
-        "{e}"
-    );
+    assert!(e.to_string().contains(&p.display().to_string()) && e.to_string().contains("no province"), "{e}");
 }
 
 /// A folder with the tiny divisions and boundaries, for the fatal cases.
 fn scratch() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in [
-        "divisions.csv",
-        "boundaries.geojson",
-        "households.csv",
-        "stations.csv",
-    ] {
+    for f in ["divisions.csv", "boundaries.geojson", "households.csv", "stations.csv"] {
         std::fs::copy(fixture("tiny").join(f), dir.path().join(f)).unwrap();
     }
     dir
@@ -405,21 +275,13 @@ fn scratch() -> tempfile::TempDir {
 fn a_missing_column_is_fatal_and_named() {
     let dir = scratch();
     let p = dir.path().join("stations.csv");
-    std::fs::write(
-        &p,
-        "id,name,level,code,lon,demonstration,mobile\nS1,x,province,99,103.7,1,0\n",
-    )
-    .unwrap();
+    std::fs::write(&p, "id,name,level,code,lon,demonstration,mobile\nS1,x,province,99,103.7,1,0\n").unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
     let m = e.to_string();
-    assert!(
-        matches!(e, IngestError::MissingColumn { ref column, .. } if column == "lat"),
-        "{m}"
-    );
+    assert!(matches!(e, IngestError::MissingColumn { ref column, .. } if column == "lat"), "{m}");
     assert!(m.contains(&p.display().to_string()), "{m}");
     assert!(
-        m.contains("`lat`")
-            && m.contains("columns found: id, name, level, code, lon, demonstration, mobile"),
+        m.contains("`lat`") && m.contains("columns found: id, name, level, code, lon, demonstration, mobile"),
         "{m}"
     );
 }
@@ -427,11 +289,7 @@ fn a_missing_column_is_fatal_and_named() {
 #[test]
 fn a_bom_and_padded_headers_are_fine() {
     let dir = scratch();
-    std::fs::write(
-        dir.path().join("households.csv"),
-        "\u{feff}id , lon,lat ,veterans\nH1, 103.71 ,36.31,2\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("households.csv"), "\u{feff}id , lon,lat ,veterans\nH1, 103.71 ,36.31,2\n").unwrap();
     let ds = read_data_folder(dir.path()).unwrap();
     assert!(ds.rejects.is_empty(), "{:?}", ds.rejects);
     assert_eq!(ds.households.id, ["H1"]);
@@ -446,18 +304,11 @@ fn malformed_files_are_fatal() {
     std::fs::write(&p, "this is not json").unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
     assert!(matches!(e, IngestError::GeoJson { .. }), "{e}");
-    assert!(
-        e.to_string().contains(&p.display().to_string())
-            && e.to_string().contains("not valid JSON"),
-        "{e}"
-    );
+    assert!(e.to_string().contains(&p.display().to_string()) && e.to_string().contains("not valid JSON"), "{e}");
     // GeoJSON but not a FeatureCollection
     std::fs::write(&p, r#"{"type":"Point","coordinates":[1,2]}"#).unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
-    assert!(
-        e.to_string().contains("the top-level object is a Point"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("the top-level object is a Point"), "{e}");
     // not Parquet
     let dir = scratch();
     std::fs::remove_file(dir.path().join("households.csv")).unwrap();
@@ -476,31 +327,16 @@ fn malformed_files_are_fatal() {
     let dir = scratch();
     std::fs::remove_file(dir.path().join("stations.csv")).unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("stations.csv, stations.geojson, stations.parquet"),
-        "{e}"
-    );
-    std::fs::copy(
-        fixture("tiny/stations.csv"),
-        dir.path().join("stations.csv"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixture("tiny_gcj02/stations.geojson"),
-        dir.path().join("stations.geojson"),
-    )
-    .unwrap();
+    assert!(e.to_string().contains("stations.csv, stations.geojson, stations.parquet"), "{e}");
+    std::fs::copy(fixture("tiny/stations.csv"), dir.path().join("stations.csv")).unwrap();
+    std::fs::copy(fixture("tiny_gcj02/stations.geojson"), dir.path().join("stations.geojson")).unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
     assert!(matches!(e, IngestError::AmbiguousInput { .. }), "{e}");
     // a CSV with an unterminated quote at the end is still read row by row; a CSV that is
     // binary garbage fails on its rows, not silently
     let dir = scratch();
-    std::fs::write(
-        dir.path().join("households.csv"),
-        b"id,lon,lat,veterans\nH1,103.7,36.3,1\n\xff\xfe,1,2,3\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("households.csv"), b"id,lon,lat,veterans\nH1,103.7,36.3,1\n\xff\xfe,1,2,3\n")
+        .unwrap();
     let ds = read_data_folder(dir.path()).unwrap();
     assert_eq!(ds.households.id, ["H1"]);
     assert_reject(&ds.rejects, "households.csv", 3, "", "not valid UTF-8");
@@ -509,17 +345,10 @@ fn malformed_files_are_fatal() {
 #[test]
 fn an_unknown_epsg_code_is_fatal() {
     let dir = scratch();
-    std::fs::write(
-        dir.path().join("gridcover.toml"),
-        "[crs]\nstations = \"EPSG:999999\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("gridcover.toml"), "[crs]\nstations = \"EPSG:999999\"\n").unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
     assert!(matches!(e, IngestError::Crs { .. }), "{e}");
-    assert!(
-        e.to_string().contains("stations.csv") && e.to_string().contains("EPSG:999999"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("stations.csv") && e.to_string().contains("EPSG:999999"), "{e}");
 }
 
 #[test]
@@ -527,11 +356,7 @@ fn households_in_a_projected_crs() {
     // EPSG:4523: CGCS2000 / 3-degree Gauss-Kruger zone 35, central meridian 105°E, false
     // easting 35 500 000 m (zone number prefixed).
     let dir = scratch();
-    std::fs::write(
-        dir.path().join("gridcover.toml"),
-        "[crs]\nhouseholds = \"EPSG:4523\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("gridcover.toml"), "[crs]\nhouseholds = \"EPSG:4523\"\n").unwrap();
     // On the central meridian x = 35 500 000 is 105°E (and y = 4 000 000 m of meridian arc
     // is 36.13029°N, see the crs tests); 117 km west at that latitude is ~1.30° of longitude.
     std::fs::write(
@@ -544,11 +369,7 @@ fn households_in_a_projected_crs() {
     assert!(ds.rejects.is_empty(), "{:?}", ds.rejects);
     assert!((ds.households.lon[0] - 105.0).abs() < 1e-9);
     assert!((ds.households.lat[0] - 36.13029).abs() < 2e-5);
-    assert!(
-        (ds.households.lon[1] - 103.7).abs() < 0.02,
-        "{}",
-        ds.households.lon[1]
-    );
+    assert!((ds.households.lon[1] - 103.7).abs() < 0.02, "{}", ds.households.lon[1]);
 }
 
 #[test]
@@ -594,10 +415,7 @@ fn parquet_with_a_wrong_column_type_is_fatal() {
     let file = std::fs::File::create(dir.path().join("households.parquet")).unwrap();
     ParquetWriter::new(file).finish(&mut df).unwrap();
     let e = read_data_folder(dir.path()).unwrap_err();
-    assert!(
-        matches!(e, IngestError::MissingColumn { ref column, .. } if column == "veterans"),
-        "{e}"
-    );
+    assert!(matches!(e, IngestError::MissingColumn { ref column, .. } if column == "veterans"), "{e}");
 }
 
 #[test]
@@ -610,20 +428,11 @@ fn real_gansu_boundaries_and_divisions() {
     assert_eq!(counts, [1, 14, 88, 1403, 17718]);
     let mut notes = Vec::new();
     let t = std::time::Instant::now();
-    let b = read_boundaries(
-        &dir.join("boundaries.geojson"),
-        &Crs::Gcj02,
-        &d,
-        &mut rejects,
-        &mut notes,
-    )
-    .unwrap();
+    let b = read_boundaries(&dir.join("boundaries.geojson"), &Crs::Gcj02, &d, &mut rejects, &mut notes).unwrap();
     eprintln!("read Gansu boundaries in {:?}", t.elapsed());
     assert!(rejects.is_empty(), "{rejects:#?}");
-    let areas: Vec<usize> = [Level::Province, Level::City, Level::County]
-        .iter()
-        .map(|&l| b.at_level(&d, l).count())
-        .collect();
+    let areas: Vec<usize> =
+        [Level::Province, Level::City, Level::County].iter().map(|&l| b.at_level(&d, l).count()).collect();
     assert_eq!(areas, [1, 14, 87]);
     assert_eq!(
         notes,
@@ -638,8 +447,5 @@ fn real_gansu_boundaries_and_divisions() {
     // converted out of GCJ-02: the province's box moved by a few hundred metres, and lies
     // where Gansu is (92°13'–108°46'E, 32°11'–42°57'N).
     let e = Extent::of(&b).unwrap();
-    assert!(
-        e.min_lon > 92.0 && e.max_lon < 109.0 && e.min_lat > 32.0 && e.max_lat < 43.0,
-        "{e:?}"
-    );
+    assert!(e.min_lon > 92.0 && e.max_lon < 109.0 && e.min_lat > 32.0 && e.max_lat < 43.0, "{e:?}");
 }

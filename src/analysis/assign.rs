@@ -90,13 +90,7 @@ impl Indexes {
     pub fn build(ds: &Dataset) -> Self {
         Indexes {
             admin: AdminIndex::new(&ds.divisions, &ds.boundaries),
-            grids: PolygonIndex::new(
-                ds.grids
-                    .geometry
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| (i as u32, g)),
-            ),
+            grids: PolygonIndex::new(ds.grids.geometry.iter().enumerate().map(|(i, g)| (i as u32, g))),
             stations: StationIndex::new(&ds.stations, &ds.standard),
         }
     }
@@ -164,15 +158,7 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
                     }
                 }
             }
-            Row {
-                unit,
-                source,
-                mismatch,
-                grid,
-                nearest,
-                nearest_m,
-                covered,
-            }
+            Row { unit, source, mismatch, grid, nearest, nearest_m, covered }
         })
         .collect();
     let mut a = Assignment {

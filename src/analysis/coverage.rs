@@ -201,13 +201,7 @@ pub struct Coverage {
 impl Coverage {
     /// Adds (`sign` = 1) or removes (`sign` = -1) one household's contribution along the
     /// chain of `unit`. Quantiles are not updated (see [`Coverage::refresh_quantiles`]).
-    pub fn apply_household(
-        &mut self,
-        divisions: &Divisions,
-        unit: UnitIdx,
-        c: &HouseholdContribution,
-        sign: i64,
-    ) {
+    pub fn apply_household(&mut self, divisions: &Divisions, unit: UnitIdx, c: &HouseholdContribution, sign: i64) {
         if unit == NO_UNIT {
             self.unplaced.add_household(c, sign);
             return;
@@ -284,9 +278,7 @@ impl Coverage {
     /// every unit.
     pub fn refresh_quantiles(&mut self, divisions: &Divisions, a: &Assignment) {
         let n_units = divisions.len();
-        let nearest: Vec<f32> = (0..a.len())
-            .map(|h| a.nearest_any_m(h as HouseholdIdx))
-            .collect();
+        let nearest: Vec<f32> = (0..a.len()).map(|h| a.nearest_any_m(h as HouseholdIdx)).collect();
         let per_level: Vec<Vec<(UnitIdx, f32, f32)>> = Level::ALL
             .par_iter()
             .map(|&level| {
@@ -347,10 +339,7 @@ pub fn quantile(v: &mut [f32], q: f64) -> f32 {
 /// Computes the coverage of every unit from an assignment.
 pub fn coverage(ds: &Dataset, a: &Assignment) -> Coverage {
     let d = &ds.divisions;
-    let empty = || Coverage {
-        units: vec![UnitCoverage::default(); d.len()],
-        unplaced: UnitCoverage::default(),
-    };
+    let empty = || Coverage { units: vec![UnitCoverage::default(); d.len()], unplaced: UnitCoverage::default() };
     let mut cov = (0..a.len())
         .into_par_iter()
         .with_min_len(16_384)

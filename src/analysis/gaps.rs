@@ -85,10 +85,7 @@ pub fn gaps(ds: &Dataset, a: &Assignment, stations: &StationIndex) -> Vec<Gap> {
     let mut groups: HashMap<usize, Vec<HouseholdIdx>> = HashMap::new();
     for c in 0..cell_keys.len() {
         let r = find(&mut parent, c);
-        groups
-            .entry(r)
-            .or_default()
-            .extend_from_slice(&cell_members[c]);
+        groups.entry(r).or_default().extend_from_slice(&cell_members[c]);
     }
     let mut out: Vec<Gap> = groups
         .into_values()
@@ -97,23 +94,14 @@ pub fn gaps(ds: &Dataset, a: &Assignment, stations: &StationIndex) -> Vec<Gap> {
             make_gap(ds, a, stations, members)
         })
         .collect();
-    out.sort_by(|x, y| {
-        y.veterans
-            .cmp(&x.veterans)
-            .then(x.households[0].cmp(&y.households[0]))
-    });
+    out.sort_by(|x, y| y.veterans.cmp(&x.veterans).then(x.households[0].cmp(&y.households[0])));
     for (i, g) in out.iter_mut().enumerate() {
         g.rank = i as u32 + 1;
     }
     out
 }
 
-fn make_gap(
-    ds: &Dataset,
-    a: &Assignment,
-    stations: &StationIndex,
-    members: Vec<HouseholdIdx>,
-) -> Gap {
+fn make_gap(ds: &Dataset, a: &Assignment, stations: &StationIndex, members: Vec<HouseholdIdx>) -> Gap {
     let hh = &ds.households;
     let mut sum = [0.0f64; 3];
     let mut veterans = 0u64;
@@ -131,10 +119,7 @@ fn make_gap(
         let dlon = dlat / hh.lat[i].to_radians().cos().max(0.01);
         for j in 0..8 {
             let t = j as f64 * std::f64::consts::FRAC_PI_4;
-            pts.push(Point(Coord {
-                x: hh.lon[i] + dlon * t.cos(),
-                y: hh.lat[i] + dlat * t.sin(),
-            }));
+            pts.push(Point(Coord { x: hh.lon[i] + dlon * t.cos(), y: hh.lat[i] + dlat * t.sin() }));
         }
         if a.unit[i] != NO_UNIT {
             for (l, u) in ds.divisions.chain(a.unit[i]).into_iter().enumerate() {
@@ -146,12 +131,8 @@ fn make_gap(
     }
     let hull = MultiPoint(pts).convex_hull();
     let centroid = to_lonlat(sum);
-    let units = unit_votes.map(|votes| {
-        votes
-            .into_iter()
-            .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(&x.0)))
-            .map_or(NO_UNIT, |(u, _)| u)
-    });
+    let units = unit_votes
+        .map(|votes| votes.into_iter().max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(&x.0))).map_or(NO_UNIT, |(u, _)| u));
     let c = to_unit(centroid.0, centroid.1);
     let nearest_station = Level::ALL
         .iter()
@@ -159,13 +140,5 @@ fn make_gap(
         .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)))
         .map(|(s, d2)| (s, chord_2_to_m(d2)));
     let _ = NONE;
-    Gap {
-        rank: 0,
-        hull,
-        centroid,
-        households: members,
-        veterans,
-        units,
-        nearest_station,
-    }
+    Gap { rank: 0, hull, centroid, households: members, veterans, units, nearest_station }
 }

@@ -56,12 +56,5 @@ pub fn analyze(ds: &Dataset) -> Analysis {
     lap("gaps", &mut timings);
     let workload = workload(ds, &assignment);
     lap("workload", &mut timings);
-    Analysis {
-        indexes,
-        assignment,
-        coverage,
-        gaps,
-        workload,
-        timings,
-    }
+    Analysis { indexes, assignment, coverage, gaps, workload, timings }
 }

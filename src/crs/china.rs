@@ -79,11 +79,7 @@ pub fn wgs84_to_gcj02(lon: f64, lat: f64) -> (f64, f64) {
 }
 
 /// Solves `forward(x) = target` for `x` by fixed-point iteration from `start`.
-fn invert(
-    target: (f64, f64),
-    start: (f64, f64),
-    forward: impl Fn(f64, f64) -> (f64, f64),
-) -> (f64, f64) {
+fn invert(target: (f64, f64), start: (f64, f64), forward: impl Fn(f64, f64) -> (f64, f64)) -> (f64, f64) {
     let (mut x, mut y) = start;
     for _ in 0..MAX_ITER {
         let (fx, fy) = forward(x, y);
@@ -243,12 +239,7 @@ mod tests {
 
     #[test]
     fn bd09_round_trips() {
-        for &(lon, lat) in &[
-            (116.40337, 39.91793),
-            (103.84, 36.06),
-            (94.66, 40.14),
-            (-74.0, 40.7),
-        ] {
+        for &(lon, lat) in &[(116.40337, 39.91793), (103.84, 36.06), (94.66, 40.14), (-74.0, 40.7)] {
             let b = gcj02_to_bd09(lon, lat);
             // BD-09 shifts by roughly 0.0065°/0.006°, i.e. several hundred metres.
             assert!((300.0..1500.0).contains(&offset_m(b, (lon, lat))));

@@ -21,8 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use china::{
-    bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, out_of_china, wgs84_to_bd09,
-    wgs84_to_gcj02,
+    bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, out_of_china, wgs84_to_bd09, wgs84_to_gcj02,
 };
 
 /// A coordinate reference system an input file may use.
@@ -39,9 +38,7 @@ pub use china::{
 /// assert_eq!(Crs::Epsg(3857).to_string(), "EPSG:3857");
 /// assert_eq!(Crs::Gcj02.to_string(), "gcj02");
 /// ```
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Crs {
     /// WGS84 longitude/latitude, EPSG:4326 (the default).
@@ -60,10 +57,7 @@ pub enum Crs {
 impl Crs {
     /// True for the systems taken as WGS84 without any conversion.
     pub fn is_wgs84_like(&self) -> bool {
-        matches!(
-            self,
-            Crs::Wgs84 | Crs::Cgcs2000 | Crs::Epsg(4326) | Crs::Epsg(4490)
-        )
+        matches!(self, Crs::Wgs84 | Crs::Cgcs2000 | Crs::Epsg(4326) | Crs::Epsg(4490))
     }
 }
 
@@ -191,10 +185,7 @@ impl ToWgs84 {
                 // proj_normalize_for_visualization, so input is easting/northing or lon/lat and
                 // output is lon/lat whatever the authority's axis order says.
                 let proj = proj::Proj::new_known_crs(&format!("EPSG:{code}"), "EPSG:4326", None)
-                    .map_err(|e| CrsError::Proj {
-                        code,
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| CrsError::Proj { code, message: e.to_string() })?;
                 Kind::Proj { code, proj }
             }
             // Every other variant is handled above.
@@ -228,10 +219,7 @@ impl ToWgs84 {
                 if !(x.is_finite() && y.is_finite()) {
                     (f64::NAN, f64::NAN)
                 } else {
-                    proj.convert((x, y)).map_err(|e| CrsError::Proj {
-                        code: *code,
-                        message: e.to_string(),
-                    })?
+                    proj.convert((x, y)).map_err(|e| CrsError::Proj { code: *code, message: e.to_string() })?
                 }
             }
         };
@@ -268,9 +256,7 @@ mod tests {
         for bad in ["", "mars", "EPSG:", "EPSG:abc", "EPSG:0", "4326"] {
             let e = bad.parse::<Crs>().unwrap_err();
             assert!(matches!(e, CrsError::Unknown(_)), "{bad}");
-            assert!(e
-                .to_string()
-                .contains("unknown coordinate reference system"));
+            assert!(e.to_string().contains("unknown coordinate reference system"));
         }
     }
 
@@ -284,10 +270,7 @@ mod tests {
         let t: T = toml::from_str("a = \"gcj02\"\nb = \"EPSG:4527\"").unwrap();
         assert_eq!((t.a, t.b), (Crs::Gcj02, Crs::Epsg(4527)));
         let s = toml::to_string(&t).unwrap();
-        assert!(
-            s.contains("a = \"gcj02\"") && s.contains("b = \"EPSG:4527\""),
-            "{s}"
-        );
+        assert!(s.contains("a = \"gcj02\"") && s.contains("b = \"EPSG:4527\""), "{s}");
         assert!(toml::from_str::<T>("a = \"mars\"\nb = \"wgs84\"").is_err());
     }
 
@@ -297,10 +280,7 @@ mod tests {
             let t = ToWgs84::new(&c).unwrap();
             assert!(t.is_identity());
             assert_eq!(t.convert(103.5, 36.25).unwrap(), (103.5, 36.25));
-            assert!(matches!(
-                t.convert(f64::NAN, 36.0),
-                Err(CrsError::NonFinite { .. })
-            ));
+            assert!(matches!(t.convert(f64::NAN, 36.0), Err(CrsError::NonFinite { .. })));
         }
     }
 
@@ -331,10 +311,7 @@ mod tests {
         assert!((lat - 36.13029).abs() < 2e-5, "lat {lat}");
         // 100 km east of the central meridian.
         let (lon2, lat2) = t.convert(39_600_000.0, 4_000_000.0).unwrap();
-        assert!(
-            lon2 > 118.0 && lon2 < 118.2 && (lat2 - lat).abs() < 0.05,
-            "{lon2} {lat2}"
-        );
+        assert!(lon2 > 118.0 && lon2 < 118.2 && (lat2 - lat).abs() < 0.05, "{lon2} {lat2}");
     }
 
     #[test]
@@ -346,16 +323,10 @@ mod tests {
         assert!((lon - 180.0).abs() < 1e-9 && lat.abs() < 1e-12, "{lon}");
         // Lanzhou: lat from y = R ln(tan(π/4 + φ/2)).
         let phi: f64 = 36.06;
-        let y = 6_378_137.0
-            * (std::f64::consts::FRAC_PI_4 + phi.to_radians() / 2.0)
-                .tan()
-                .ln();
+        let y = 6_378_137.0 * (std::f64::consts::FRAC_PI_4 + phi.to_radians() / 2.0).tan().ln();
         let x = 6_378_137.0 * 103.83_f64.to_radians();
         let (lon, lat) = t.convert(x, y).unwrap();
-        assert!(
-            (lon - 103.83).abs() < 1e-9 && (lat - 36.06).abs() < 1e-9,
-            "{lon} {lat}"
-        );
+        assert!((lon - 103.83).abs() < 1e-9 && (lat - 36.06).abs() < 1e-9, "{lon} {lat}");
     }
 
     #[test]

@@ -30,11 +30,7 @@ impl Frame {
     /// A frame centred on the middle of `rect`.
     pub(crate) fn around(rect: Rect<f64>) -> Frame {
         let c = rect.center();
-        Frame {
-            lon0: c.x,
-            lat0: c.y,
-            kx: c.y.to_radians().cos().max(1e-6),
-        }
+        Frame { lon0: c.x, lat0: c.y, kx: c.y.to_radians().cos().max(1e-6) }
     }
 
     /// Lon/lat to frame.
@@ -44,10 +40,7 @@ impl Frame {
 
     /// Frame to lon/lat.
     pub(crate) fn inv(&self, p: P) -> Coord<f64> {
-        Coord {
-            x: p[0] / self.kx + self.lon0,
-            y: p[1] + self.lat0,
-        }
+        Coord { x: p[0] / self.kx + self.lon0, y: p[1] + self.lat0 }
     }
 
     /// Metres to frame units.
@@ -90,9 +83,7 @@ fn clip_half_plane(poly: &[P], n: P, c: f64) -> Vec<P> {
 pub(crate) fn voronoi_cells(sites: &[P], lo: P, hi: P) -> Vec<Vec<P>> {
     let bbox = vec![lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]];
     let neighbours: Vec<Vec<usize>> = if sites.len() <= 48 {
-        (0..sites.len())
-            .map(|i| (0..sites.len()).filter(|&j| j != i).collect())
-            .collect()
+        (0..sites.len()).map(|i| (0..sites.len()).filter(|&j| j != i).collect()).collect()
     } else {
         delaunay_neighbours(sites)
     };
@@ -132,9 +123,7 @@ fn delaunay_neighbours(sites: &[P]) -> Vec<Vec<usize>> {
             }
             Err(_) => {
                 // A coordinate spade cannot take: fall back to all pairs.
-                return (0..sites.len())
-                    .map(|i| (0..sites.len()).filter(|&j| j != i).collect())
-                    .collect();
+                return (0..sites.len()).map(|i| (0..sites.len()).filter(|&j| j != i).collect()).collect();
             }
         }
     }
@@ -180,10 +169,7 @@ pub(crate) fn round_mp(mp: &MultiPolygon<f64>) -> MultiPolygon<f64> {
     let ring = |ls: &LineString<f64>| {
         let mut v: Vec<Coord<f64>> = Vec::with_capacity(ls.0.len());
         for c in &ls.0 {
-            let r = Coord {
-                x: round7(c.x),
-                y: round7(c.y),
-            };
+            let r = Coord { x: round7(c.x), y: round7(c.y) };
             if v.last() != Some(&r) {
                 v.push(r);
             }
@@ -221,10 +207,7 @@ impl Pip {
                 let Some(rr) = r.bounding_rect() else {
                     continue;
                 };
-                let edges =
-                    r.0.windows(2)
-                        .map(|w| [w[0].x, w[0].y, w[1].x, w[1].y])
-                        .collect();
+                let edges = r.0.windows(2).map(|w| [w[0].x, w[0].y, w[1].x, w[1].y]).collect();
                 rings.push((rr, edges));
             }
         }
@@ -234,11 +217,7 @@ impl Pip {
     /// True when `c` lies inside (points exactly on an edge may go either way).
     pub(crate) fn contains(&self, c: Coord<f64>) -> bool {
         let (x, y) = (c.x, c.y);
-        if x < self.rect.min().x
-            || x > self.rect.max().x
-            || y < self.rect.min().y
-            || y > self.rect.max().y
-        {
+        if x < self.rect.min().x || x > self.rect.max().x || y < self.rect.min().y || y > self.rect.max().y {
             return false;
         }
         let mut inside = false;
@@ -260,10 +239,8 @@ impl Pip {
     pub(crate) fn sample_uniform<R: Rng>(&self, rng: &mut R, tries: usize) -> Option<Coord<f64>> {
         let (lo, hi) = (self.rect.min(), self.rect.max());
         for _ in 0..tries {
-            let c = Coord {
-                x: lo.x + rng.random::<f64>() * (hi.x - lo.x),
-                y: lo.y + rng.random::<f64>() * (hi.y - lo.y),
-            };
+            let c =
+                Coord { x: lo.x + rng.random::<f64>() * (hi.x - lo.x), y: lo.y + rng.random::<f64>() * (hi.y - lo.y) };
             if self.contains(c) {
                 return Some(c);
             }
@@ -314,11 +291,7 @@ pub(crate) fn dist_to_boundary(frame: &Frame, mp: &MultiPolygon<f64>, p: P) -> f
 fn seg_dist2(p: P, a: P, b: P) -> f64 {
     let ab = [b[0] - a[0], b[1] - a[1]];
     let l2 = ab[0] * ab[0] + ab[1] * ab[1];
-    let t = if l2 > 0.0 {
-        (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / l2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if l2 > 0.0 { (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / l2).clamp(0.0, 1.0) } else { 0.0 };
     dist2(p, [a[0] + t * ab[0], a[1] + t * ab[1]])
 }
 
@@ -336,13 +309,7 @@ mod tests {
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon<f64> {
         MultiPolygon::new(vec![Polygon::new(
-            LineString::from(vec![
-                (x0, y0),
-                (x0 + s, y0),
-                (x0 + s, y0 + s),
-                (x0, y0 + s),
-                (x0, y0),
-            ]),
+            LineString::from(vec![(x0, y0), (x0 + s, y0), (x0 + s, y0 + s), (x0, y0 + s), (x0, y0)]),
             vec![],
         )])
     }
@@ -351,18 +318,11 @@ mod tests {
     fn voronoi_cells_tile_the_box() {
         for n in [1usize, 2, 7, 60, 200] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(n as u64);
-            let sites: Vec<P> = (0..n)
-                .map(|_| [rng.random::<f64>(), rng.random::<f64>()])
-                .collect();
+            let sites: Vec<P> = (0..n).map(|_| [rng.random::<f64>(), rng.random::<f64>()]).collect();
             let cells = voronoi_cells(&sites, [-0.5, -0.5], [1.5, 1.5]);
             let total: f64 = cells
                 .iter()
-                .map(|c| {
-                    Polygon::new(
-                        LineString::from(c.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
-                        vec![],
-                    )
-                })
+                .map(|c| Polygon::new(LineString::from(c.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()), vec![]))
                 .inspect(|p| assert!(p.is_valid()))
                 .map(|p| p.unsigned_area())
                 .sum();
@@ -389,24 +349,11 @@ mod tests {
     fn clipped_cells_are_valid() {
         let sq = square(100.0, 30.0, 1.0);
         let frame = Frame::around(sq.bounding_rect().unwrap());
-        let sites = [
-            frame.fwd(Coord { x: 100.2, y: 30.2 }),
-            frame.fwd(Coord { x: 100.7, y: 30.6 }),
-        ];
-        let cells = voronoi_cells(
-            &sites,
-            frame.fwd(Coord { x: 99.0, y: 29.0 }),
-            frame.fwd(Coord { x: 102.0, y: 32.0 }),
-        );
-        let parts: Vec<_> = cells
-            .iter()
-            .map(|c| round_mp(&clip(&sq, &cell_polygon(&frame, c))))
-            .collect();
-        let total: f64 = parts
-            .iter()
-            .inspect(|p| assert!(p.is_valid()))
-            .map(|p| p.unsigned_area())
-            .sum();
+        let sites = [frame.fwd(Coord { x: 100.2, y: 30.2 }), frame.fwd(Coord { x: 100.7, y: 30.6 })];
+        let cells =
+            voronoi_cells(&sites, frame.fwd(Coord { x: 99.0, y: 29.0 }), frame.fwd(Coord { x: 102.0, y: 32.0 }));
+        let parts: Vec<_> = cells.iter().map(|c| round_mp(&clip(&sq, &cell_polygon(&frame, c)))).collect();
+        let total: f64 = parts.iter().inspect(|p| assert!(p.is_valid())).map(|p| p.unsigned_area()).sum();
         assert!((total - 1.0).abs() < 1e-6);
     }
 }

@@ -19,77 +19,30 @@ pub(crate) fn fixture(towns: usize, villages: usize) -> (Divisions, Boundaries) 
     let mut d = Divisions::new();
     d.add("62", "甘肃省", Level::Province, None).unwrap();
     d.add("6201", "兰州市", Level::City, Some("62")).unwrap();
-    d.add("620101", "城关区", Level::County, Some("6201"))
-        .unwrap();
-    d.add("620101001", "东岗街道", Level::Township, Some("620101"))
-        .unwrap();
+    d.add("620101", "城关区", Level::County, Some("6201")).unwrap();
+    d.add("620101001", "东岗街道", Level::Township, Some("620101")).unwrap();
     for v in 1..=3 {
-        d.add(
-            &format!("620101001{v:03}"),
-            &format!("东岗{v}社区居民委员会"),
-            Level::Village,
-            Some("620101001"),
-        )
-        .unwrap();
+        d.add(&format!("620101001{v:03}"), &format!("东岗{v}社区居民委员会"), Level::Village, Some("620101001"))
+            .unwrap();
     }
     for t in 2..towns + 2 {
         let tc = format!("620101{t:03}");
-        d.add(&tc, &format!("第{t}镇"), Level::Township, Some("620101"))
-            .unwrap();
+        d.add(&tc, &format!("第{t}镇"), Level::Township, Some("620101")).unwrap();
         for v in 1..=villages {
-            d.add(
-                &format!("{tc}{v:03}"),
-                &format!("{t}号{v}村村民委员会"),
-                Level::Village,
-                Some(&tc),
-            )
-            .unwrap();
+            d.add(&format!("{tc}{v:03}"), &format!("{t}号{v}村村民委员会"), Level::Village, Some(&tc)).unwrap();
         }
     }
-    d.add("620102", "草原县", Level::County, Some("6201"))
-        .unwrap();
-    d.add("620102001", "草原乡", Level::Township, Some("620102"))
-        .unwrap();
-    d.add(
-        "620102001001",
-        "一村民委员会",
-        Level::Village,
-        Some("620102001"),
-    )
-    .unwrap();
-    d.add(
-        "620102001002",
-        "二村民委员会",
-        Level::Village,
-        Some("620102001"),
-    )
-    .unwrap();
-    d.add("620102002", "牧场乡", Level::Township, Some("620102"))
-        .unwrap();
-    d.add(
-        "620102002001",
-        "三村民委员会",
-        Level::Village,
-        Some("620102002"),
-    )
-    .unwrap();
-    d.add("620103", "新区", Level::County, Some("6201"))
-        .unwrap();
-    d.add("620103001", "新区街道", Level::Township, Some("620103"))
-        .unwrap();
-    d.add(
-        "620103001001",
-        "新社区居委会",
-        Level::Village,
-        Some("620103001"),
-    )
-    .unwrap();
+    d.add("620102", "草原县", Level::County, Some("6201")).unwrap();
+    d.add("620102001", "草原乡", Level::Township, Some("620102")).unwrap();
+    d.add("620102001001", "一村民委员会", Level::Village, Some("620102001")).unwrap();
+    d.add("620102001002", "二村民委员会", Level::Village, Some("620102001")).unwrap();
+    d.add("620102002", "牧场乡", Level::Township, Some("620102")).unwrap();
+    d.add("620102002001", "三村民委员会", Level::Village, Some("620102002")).unwrap();
+    d.add("620103", "新区", Level::County, Some("6201")).unwrap();
+    d.add("620103001", "新区街道", Level::Township, Some("620103")).unwrap();
+    d.add("620103001001", "新社区居委会", Level::Village, Some("620103001")).unwrap();
 
-    let area = |code: &str, mp| AdminArea {
-        unit: d.find(code).unwrap(),
-        geometry: mp,
-        derived: false,
-    };
+    let area = |code: &str, mp| AdminArea { unit: d.find(code).unwrap(), geometry: mp, derived: false };
     let b = Boundaries {
         areas: vec![
             area("62", rect(100.0, 36.0, 102.5, 37.5)),
@@ -108,12 +61,7 @@ fn run(towns: usize, villages: usize, params: &GenerateParams) -> (Divisions, Ge
 }
 
 fn area_of(g: &Generated, u: UnitIdx) -> &MultiPolygon<f64> {
-    &g.boundaries
-        .areas
-        .iter()
-        .find(|a| a.unit == u)
-        .unwrap()
-        .geometry
+    &g.boundaries.areas.iter().find(|a| a.unit == u).unwrap().geometry
 }
 
 #[test]
@@ -130,27 +78,17 @@ fn derived_polygons_are_valid_nested_and_tile_their_parent() {
         if level != Level::County && level != Level::Township {
             continue;
         }
-        let kids: Vec<&MultiPolygon<f64>> =
-            d.children(a.unit).iter().map(|&c| area_of(&g, c)).collect();
+        let kids: Vec<&MultiPolygon<f64>> = d.children(a.unit).iter().map(|&c| area_of(&g, c)).collect();
         if kids.is_empty() {
             continue;
         }
         parents += 1;
         let parent_area = a.geometry.unsigned_area();
         let sum: f64 = kids.iter().map(|k| k.unsigned_area()).sum();
-        assert!(
-            (sum - parent_area).abs() <= 1e-6 * parent_area,
-            "{}: {sum} vs {parent_area}",
-            d.get(a.unit).code
-        );
+        assert!((sum - parent_area).abs() <= 1e-6 * parent_area, "{}: {sum} vs {parent_area}", d.get(a.unit).code);
         for k in kids {
             let out = k.difference(&a.geometry).unsigned_area();
-            assert!(
-                out <= 1e-6 * parent_area,
-                "{} {out} {}",
-                d.get(a.unit).code,
-                out / parent_area
-            );
+            assert!(out <= 1e-6 * parent_area, "{} {out} {}", d.get(a.unit).code, out / parent_area);
         }
     }
     // Two counties and their five (derived) townships with villages.
@@ -169,10 +107,7 @@ fn households_lie_in_their_village_with_realistic_attributes() {
     for i in 0..h.len() {
         let v = h.code[i].unwrap();
         assert_eq!(d.get(v).level, Level::Village);
-        assert!(
-            area_of(&g, v).contains(&Point::new(h.lon[i], h.lat[i])),
-            "household {i} outside its village"
-        );
+        assert!(area_of(&g, v).contains(&Point::new(h.lon[i], h.lat[i])), "household {i} outside its village");
         assert!((1..=3).contains(&h.veterans[i]));
         assert!(h.name[i].is_some() && h.address[i].as_ref().unwrap().contains("号"));
     }
@@ -201,11 +136,7 @@ fn same_seed_same_output_other_seed_other_output() {
             g.stations.id.clone(),
             g.grids.id.clone(),
             g.grids.geometry.clone(),
-            g.boundaries
-                .areas
-                .iter()
-                .map(|a| a.geometry.clone())
-                .collect::<Vec<_>>(),
+            g.boundaries.areas.iter().map(|a| a.geometry.clone()).collect::<Vec<_>>(),
         )
     };
     assert!(key(&a) == key(&b));
@@ -232,20 +163,11 @@ fn station_rules() {
         assert!(d.at_level(l).all(|u| per_unit.contains_key(&u)), "{l}");
     }
     let no_boundary = d.find("620103").unwrap();
-    assert!(s
-        .unit
-        .iter()
-        .all(|&u| u == no_boundary || !d.is_within(u, no_boundary)));
+    assert!(s.unit.iter().all(|&u| u == no_boundary || !d.is_within(u, no_boundary)));
     // Most villages have one; the county station sits inside its county.
-    let villages = d
-        .at_level(Level::Village)
-        .filter(|&v| !d.is_within(v, no_boundary))
-        .count();
+    let villages = d.at_level(Level::Village).filter(|&v| !d.is_within(v, no_boundary)).count();
     let with = s.level.iter().filter(|&&l| l == Level::Village).count();
-    assert!(
-        with as f64 >= 0.85 * villages as f64 && with <= villages,
-        "{with}/{villages}"
-    );
+    assert!(with as f64 >= 0.85 * villages as f64 && with <= villages, "{with}/{villages}");
     let county = d.find("620101").unwrap();
     let i = s.unit.iter().position(|&u| u == county).unwrap();
     assert!(area_of(&g, county).contains(&Point::new(s.lon[i], s.lat[i])));
@@ -275,10 +197,7 @@ fn mobile_stations_only_in_pastoral_counties() {
 
 #[test]
 fn grids_hold_at_most_the_cap_and_lie_in_their_village() {
-    let params = GenerateParams {
-        max_grid_households: 40,
-        ..GenerateParams::new(9, 6_000)
-    };
+    let params = GenerateParams { max_grid_households: 40, ..GenerateParams::new(9, 6_000) };
     let (d, g) = run(2, 3, &params);
     let h = &g.households;
     let mut split = 0;
@@ -291,9 +210,8 @@ fn grids_hold_at_most_the_cap_and_lie_in_their_village() {
         assert!(grid.is_valid() && !grid.0.is_empty());
         let village = area_of(&g, v);
         assert!(grid.difference(village).unsigned_area() <= 1e-6 * village.unsigned_area());
-        let inside = (0..h.len())
-            .filter(|&j| h.code[j] == Some(v) && grid.contains(&Point::new(h.lon[j], h.lat[j])))
-            .count();
+        let inside =
+            (0..h.len()).filter(|&j| h.code[j] == Some(v) && grid.contains(&Point::new(h.lon[j], h.lat[j]))).count();
         assert!(inside <= 40, "grid {} holds {inside}", g.grids.id[i]);
         if g.grids.id[i].ends_with("-2") {
             split += 1;
@@ -317,40 +235,23 @@ fn some_villages_have_no_grid_at_default_share() {
     let with: HashSet<UnitIdx> = g.grids.unit.iter().map(|u| u.unwrap()).collect();
     let villages = d.at_level(Level::Village).count() - 1;
     let without = villages - with.len();
-    assert!(
-        without > 0 && (without as f64) < 0.15 * villages as f64,
-        "{without} of {villages}"
-    );
+    assert!(without > 0 && (without as f64) < 0.15 * villages as f64, "{without} of {villages}");
 }
 
 #[test]
 fn bad_params_and_inputs_are_errors() {
     let (d, b) = fixture(1, 1);
-    let p = GenerateParams {
-        max_grid_households: 0,
-        ..GenerateParams::default()
-    };
-    assert!(matches!(
-        generate(&d, &b, &p),
-        Err(GenerateError::InvalidParams { .. })
-    ));
-    let only_province = Boundaries {
-        areas: b.areas[..1].to_vec(),
-    };
-    assert!(matches!(
-        generate(&d, &only_province, &p.clone()),
-        Err(GenerateError::InvalidParams { .. })
-    ));
+    let p = GenerateParams { max_grid_households: 0, ..GenerateParams::default() };
+    assert!(matches!(generate(&d, &b, &p), Err(GenerateError::InvalidParams { .. })));
+    let only_province = Boundaries { areas: b.areas[..1].to_vec() };
+    assert!(matches!(generate(&d, &only_province, &p.clone()), Err(GenerateError::InvalidParams { .. })));
     assert!(matches!(
         generate(&d, &only_province, &GenerateParams::new(1, 10)),
         Err(GenerateError::NoCountyBoundaries)
     ));
     let mut bad = b.clone();
     bad.areas[0].unit = 9_999;
-    assert!(matches!(
-        generate(&d, &bad, &GenerateParams::new(1, 10)),
-        Err(GenerateError::UnknownUnit { .. })
-    ));
+    assert!(matches!(generate(&d, &bad, &GenerateParams::new(1, 10)), Err(GenerateError::UnknownUnit { .. })));
 }
 
 #[test]

@@ -24,13 +24,8 @@ pub struct AdminIndex {
 impl AdminIndex {
     /// Indexes every boundary by its unit's level.
     pub fn new(divisions: &Divisions, boundaries: &Boundaries) -> Self {
-        let levels = Level::ALL.map(|l| {
-            PolygonIndex::new(
-                boundaries
-                    .at_level(divisions, l)
-                    .map(|a| (a.unit, &a.geometry)),
-            )
-        });
+        let levels =
+            Level::ALL.map(|l| PolygonIndex::new(boundaries.at_level(divisions, l).map(|a| (a.unit, &a.geometry))));
         AdminIndex { levels }
     }
 
@@ -38,10 +33,7 @@ impl AdminIndex {
     /// exist and one contains it, else a township, and so on up to the province.
     #[inline]
     pub fn locate(&self, lon: f64, lat: f64) -> Option<UnitIdx> {
-        self.levels
-            .iter()
-            .rev()
-            .find_map(|layer| layer.locate(lon, lat))
+        self.levels.iter().rev().find_map(|layer| layer.locate(lon, lat))
     }
 
     /// The unit of one level whose boundary contains the point.

@@ -71,15 +71,7 @@ impl PreparedPolygon {
                 fill[b] += 1;
             }
         }
-        PreparedPolygon {
-            min,
-            max,
-            edges,
-            band_y0: min[1],
-            band_inv_h,
-            band_start: counts,
-            band_edges,
-        }
+        PreparedPolygon { min, max, edges, band_y0: min[1], band_inv_h, band_start: counts, band_edges }
     }
 
     /// Envelope `[min, max]` as `[lon, lat]` corners.
@@ -117,12 +109,7 @@ fn push_ring(edges: &mut Vec<Edge>, ring: &LineString<f64>) {
             continue; // horizontal edges never cross a horizontal ray under the half-open rule
         }
         let (lo, hi) = if a.y < b.y { (a, b) } else { (b, a) };
-        edges.push(Edge {
-            x0: lo.x,
-            y0: lo.y,
-            x1: hi.x,
-            y1: hi.y,
-        });
+        edges.push(Edge { x0: lo.x, y0: lo.y, x1: hi.x, y1: hi.y });
     }
 }
 
@@ -150,19 +137,14 @@ impl PolygonIndex {
             // One envelope per component keeps envelopes tight for scattered multipolygons.
             for p in mp {
                 if let Some(r) = p.bounding_rect() {
-                    let rect =
-                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
+                    let rect = Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
                     entries.push(GeomWithData::new(rect, pos));
                 }
             }
             polygons.push(PreparedPolygon::new(mp));
             owners.push(owner);
         }
-        PolygonIndex {
-            polygons,
-            owners,
-            tree: RTree::bulk_load(entries),
-        }
+        PolygonIndex { polygons, owners, tree: RTree::bulk_load(entries) }
     }
 
     /// Number of polygons.
@@ -195,11 +177,8 @@ impl PolygonIndex {
     /// area does), for bbox queries.
     pub fn owners_in_box(&self, min: [f64; 2], max: [f64; 2]) -> Vec<u32> {
         let env = rstar::AABB::from_corners(min, max);
-        let mut v: Vec<u32> = self
-            .tree
-            .locate_in_envelope_intersecting(&env)
-            .map(|e| self.owners[e.data as usize])
-            .collect();
+        let mut v: Vec<u32> =
+            self.tree.locate_in_envelope_intersecting(&env).map(|e| self.owners[e.data as usize]).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -213,9 +192,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
-        MultiPolygon(vec![
-            polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)],
-        ])
+        MultiPolygon(vec![polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)]])
     }
 
     #[test]
@@ -257,15 +234,7 @@ mod tests {
         let c = square(0.0, 1.0, 1.0, 2.0);
         let d = square(1.0, 1.0, 2.0, 2.0);
         let preps = [&a, &b, &c, &d].map(PreparedPolygon::new);
-        for (x, y) in [
-            (1.0, 0.5),
-            (0.5, 1.0),
-            (1.0, 1.0),
-            (1.5, 1.0),
-            (1.0, 1.5),
-            (1.0, 0.0),
-            (0.3, 0.7),
-        ] {
+        for (x, y) in [(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0), (1.0, 1.5), (1.0, 0.0), (0.3, 0.7)] {
             let n = preps.iter().filter(|p| p.contains(x, y)).count();
             assert_eq!(n, 1, "point ({x},{y}) is in {n} polygons");
         }
@@ -277,12 +246,8 @@ mod tests {
     #[test]
     fn slanted_shared_edge_counts_once() {
         // Two triangles sharing a diagonal with awkward coordinates.
-        let t1 = MultiPolygon(vec![
-            polygon![(x: 0.1, y: 0.1), (x: 0.7, y: 0.3), (x: 0.3, y: 0.9), (x: 0.1, y: 0.1)],
-        ]);
-        let t2 = MultiPolygon(vec![
-            polygon![(x: 0.7, y: 0.3), (x: 0.9, y: 0.95), (x: 0.3, y: 0.9), (x: 0.7, y: 0.3)],
-        ]);
+        let t1 = MultiPolygon(vec![polygon![(x: 0.1, y: 0.1), (x: 0.7, y: 0.3), (x: 0.3, y: 0.9), (x: 0.1, y: 0.1)]]);
+        let t2 = MultiPolygon(vec![polygon![(x: 0.7, y: 0.3), (x: 0.9, y: 0.95), (x: 0.3, y: 0.9), (x: 0.7, y: 0.3)]]);
         let (p1, p2) = (PreparedPolygon::new(&t1), PreparedPolygon::new(&t2));
         for i in 0..=1000 {
             let t = i as f64 / 1000.0;
@@ -309,15 +274,8 @@ mod tests {
         assert!(p.band_start.len() > 50);
         for i in 0..200 {
             for j in 0..200 {
-                let (x, y) = (
-                    -1.1 + i as f64 * 0.011 + 1e-7,
-                    -1.1 + j as f64 * 0.011 + 3e-7,
-                );
-                assert_eq!(
-                    p.contains(x, y),
-                    poly.contains(&Point::new(x, y)),
-                    "({x},{y})"
-                );
+                let (x, y) = (-1.1 + i as f64 * 0.011 + 1e-7, -1.1 + j as f64 * 0.011 + 3e-7);
+                assert_eq!(p.contains(x, y), poly.contains(&Point::new(x, y)), "({x},{y})");
             }
         }
     }

@@ -101,12 +101,7 @@ mod tests {
     #[test]
     fn radius_round_trip() {
         for m in [0.0, 1.0, 500.0, 2_000.0, 30_000.0, 1e6, 1e7] {
-            assert_relative_eq!(
-                chord_2_to_m(m_to_chord_2(m)),
-                m,
-                epsilon = 1e-6,
-                max_relative = 1e-9
-            );
+            assert_relative_eq!(chord_2_to_m(m_to_chord_2(m)), m, epsilon = 1e-6, max_relative = 1e-9);
         }
         assert_eq!(m_to_chord_2(1e9), 4.0);
     }

@@ -35,17 +35,10 @@ impl StationIndex {
             let r2 = m_to_chord_2(stations.radius_of(i as StationIdx, standard));
             radius_2[i] = r2;
             max_radius_2[l] = max_radius_2[l].max(r2);
-            per_level[l].push(GeomWithData::new(
-                to_unit(stations.lon[i], stations.lat[i]),
-                i as StationIdx,
-            ));
+            per_level[l].push(GeomWithData::new(to_unit(stations.lon[i], stations.lat[i]), i as StationIdx));
         }
         let trees = per_level.map(RTree::bulk_load);
-        StationIndex {
-            trees,
-            radius_2,
-            max_radius_2,
-        }
+        StationIndex { trees, radius_2, max_radius_2 }
     }
 
     /// Adds station `i` (already pushed to `stations`) to the index.
@@ -58,17 +51,12 @@ impl StationIndex {
         let r2 = m_to_chord_2(stations.radius_of(i, standard));
         self.radius_2[u] = r2;
         self.max_radius_2[l] = self.max_radius_2[l].max(r2);
-        self.trees[l].insert(GeomWithData::new(
-            to_unit(stations.lon[u], stations.lat[u]),
-            i,
-        ));
+        self.trees[l].insert(GeomWithData::new(to_unit(stations.lon[u], stations.lat[u]), i));
     }
 
     /// Removes station `i`, indexed at `lon`/`lat` with `level`. Returns false if it was not there.
     pub fn remove(&mut self, level: Level, lon: f64, lat: f64, i: StationIdx) -> bool {
-        self.trees[level.index()]
-            .remove(&GeomWithData::new(to_unit(lon, lat), i))
-            .is_some()
+        self.trees[level.index()].remove(&GeomWithData::new(to_unit(lon, lat), i)).is_some()
     }
 
     /// Number of indexed stations of a level.
@@ -123,9 +111,7 @@ impl StationIndex {
 
     /// Stations of `level` within squared chord `r2` of `p`.
     pub fn within(&self, level: Level, p: Unit3, r2: f64) -> impl Iterator<Item = StationIdx> + '_ {
-        self.trees[level.index()]
-            .locate_within_distance(p, r2)
-            .map(|e| e.data)
+        self.trees[level.index()].locate_within_distance(p, r2).map(|e| e.data)
     }
 }
 
@@ -136,25 +122,8 @@ mod tests {
     use crate::model::StationRow;
     use approx::assert_relative_eq;
 
-    fn station(
-        id: &str,
-        level: Level,
-        lon: f64,
-        lat: f64,
-        mobile: bool,
-        radius_m: Option<f64>,
-    ) -> StationRow {
-        StationRow {
-            id: id.into(),
-            name: id.into(),
-            level,
-            unit: 0,
-            lon,
-            lat,
-            demonstration: false,
-            mobile,
-            radius_m,
-        }
+    fn station(id: &str, level: Level, lon: f64, lat: f64, mobile: bool, radius_m: Option<f64>) -> StationRow {
+        StationRow { id: id.into(), name: id.into(), level, unit: 0, lon, lat, demonstration: false, mobile, radius_m }
     }
 
     fn fixture() -> Stations {
@@ -162,14 +131,7 @@ mod tests {
         s.push(station("a", Level::Village, 100.0, 40.0, false, None));
         s.push(station("b", Level::Village, 100.1, 40.0, false, None));
         s.push(station("m", Level::Village, 100.5, 40.0, true, None));
-        s.push(station(
-            "t",
-            Level::Township,
-            100.0,
-            40.0,
-            false,
-            Some(1_000.0),
-        ));
+        s.push(station("t", Level::Township, 100.0, 40.0, false, Some(1_000.0)));
         s
     }
 
@@ -180,11 +142,7 @@ mod tests {
         let p = to_unit(100.02, 40.0);
         let (n, d2) = idx.nearest(Level::Village, p).unwrap();
         assert_eq!(n, 0);
-        assert_relative_eq!(
-            chord_2_to_m(d2),
-            ground_m(100.02, 40.0, 100.0, 40.0),
-            max_relative = 1e-9
-        );
+        assert_relative_eq!(chord_2_to_m(d2), ground_m(100.02, 40.0, 100.0, 40.0), max_relative = 1e-9);
         assert!(idx.nearest(Level::County, p).is_none());
         // A household exactly at a station: distance 0, covered.
         let (n, d2) = idx.nearest(Level::Village, to_unit(100.1, 40.0)).unwrap();
@@ -219,10 +177,7 @@ mod tests {
         let (n2, d22) = idx.nearest(Level::Village, p2).unwrap();
         assert_eq!(n2, 1);
         assert!(chord_2_to_m(d22) > 2_000.0);
-        assert!(
-            idx.covers(Level::Village, p2, n2, d22),
-            "the mobile station 30 km away covers it"
-        );
+        assert!(idx.covers(Level::Village, p2, n2, d22), "the mobile station 30 km away covers it");
         // The township station has its own 1 km radius.
         let p3 = to_unit(100.02, 40.0);
         let (t, t2) = idx.nearest(Level::Township, p3).unwrap();
@@ -236,10 +191,7 @@ mod tests {
         let mut idx = StationIndex::new(&s, &std);
         let i = s.push(station("c", Level::County, 101.0, 41.0, false, None));
         idx.insert(&s, &std, i);
-        assert_eq!(
-            idx.nearest(Level::County, to_unit(101.0, 41.0)).unwrap().0,
-            i
-        );
+        assert_eq!(idx.nearest(Level::County, to_unit(101.0, 41.0)).unwrap().0, i);
         assert!(idx.remove(Level::County, 101.0, 41.0, i));
         assert!(!idx.remove(Level::County, 101.0, 41.0, i));
         assert_eq!(idx.count(Level::County), 0);

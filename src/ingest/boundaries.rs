@@ -27,27 +27,18 @@ pub struct Extent {
 impl Extent {
     /// The bounding box of all boundaries; `None` when there are none.
     pub fn of(boundaries: &Boundaries) -> Option<Extent> {
-        boundaries
-            .areas
-            .iter()
-            .filter_map(|a| a.geometry.bounding_rect())
-            .fold(None, |acc, r| {
-                let e = Extent {
-                    min_lon: r.min().x,
-                    min_lat: r.min().y,
-                    max_lon: r.max().x,
-                    max_lat: r.max().y,
-                };
-                Some(match acc {
-                    None => e,
-                    Some(a) => Extent {
-                        min_lon: a.min_lon.min(e.min_lon),
-                        min_lat: a.min_lat.min(e.min_lat),
-                        max_lon: a.max_lon.max(e.max_lon),
-                        max_lat: a.max_lat.max(e.max_lat),
-                    },
-                })
+        boundaries.areas.iter().filter_map(|a| a.geometry.bounding_rect()).fold(None, |acc, r| {
+            let e = Extent { min_lon: r.min().x, min_lat: r.min().y, max_lon: r.max().x, max_lat: r.max().y };
+            Some(match acc {
+                None => e,
+                Some(a) => Extent {
+                    min_lon: a.min_lon.min(e.min_lon),
+                    min_lat: a.min_lat.min(e.min_lat),
+                    max_lon: a.max_lon.max(e.max_lon),
+                    max_lat: a.max_lat.max(e.max_lat),
+                },
             })
+        })
     }
 
     /// The box grown by `deg` degrees on every side.
@@ -130,10 +121,7 @@ pub fn read_boundaries(
     rejects: &mut Vec<Reject>,
     notes: &mut Vec<String>,
 ) -> Result<Boundaries, IngestError> {
-    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
     let features = geojson_features(path)?;
     let file = file_name(path);
     let mut out = Boundaries::default();
@@ -141,12 +129,7 @@ pub fn read_boundaries(
     for (k, fv) in features.into_iter().enumerate() {
         let row = k + 1;
         let mut reject = |id: &str, reason: String| {
-            rejects.push(Reject {
-                file: file.clone(),
-                row,
-                id: id.to_string(),
-                reason,
-            });
+            rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
         let feature: geojson::Feature = match serde_json::from_value(fv) {
             Ok(f) => f,
@@ -157,22 +140,13 @@ pub fn read_boundaries(
         };
         let empty = serde_json::Map::new();
         let props = feature.properties.as_ref().unwrap_or(&empty);
-        let code = json_val(props.get("code"))
-            .text()
-            .map(|c| c.into_owned())
-            .unwrap_or_default();
+        let code = json_val(props.get("code")).text().map(|c| c.into_owned()).unwrap_or_default();
         if code.is_empty() {
             reject("", "property `code` is missing or empty".into());
             continue;
         }
-        let name = json_val(props.get("name"))
-            .text()
-            .map(|c| c.into_owned())
-            .unwrap_or_default();
-        let level = match json_val(props.get("level"))
-            .text()
-            .map(|l| l.parse::<Level>())
-        {
+        let name = json_val(props.get("name")).text().map(|c| c.into_owned()).unwrap_or_default();
+        let level = match json_val(props.get("level")).text().map(|l| l.parse::<Level>()) {
             Some(Ok(l)) => l,
             Some(Err(e)) => {
                 reject(&code, e.to_string());
@@ -205,14 +179,7 @@ pub fn read_boundaries(
         };
         let unit = match divisions.find(stat) {
             Some(u) => u,
-            None => match match_by_name(
-                divisions,
-                &code,
-                stat,
-                &name,
-                level,
-                json_val(props.get("parent")),
-            ) {
+            None => match match_by_name(divisions, &code, stat, &name, level, json_val(props.get("parent"))) {
                 Ok(u) => {
                     notes.push(format!(
                         "boundary {code} {name} ({level}) matched to division {} by name",
@@ -230,10 +197,7 @@ pub fn read_boundaries(
             let d = divisions.get(unit);
             reject(
                 &code,
-                format!(
-                    "duplicate boundary for {} {} ({}); the first is feature {prev}",
-                    d.code, d.name, d.level
-                ),
+                format!("duplicate boundary for {} {} ({}); the first is feature {prev}", d.code, d.name, d.level),
             );
             continue;
         }
@@ -253,11 +217,7 @@ pub fn read_boundaries(
             continue;
         }
         first.insert(unit, row);
-        out.areas.push(AdminArea {
-            unit,
-            geometry: mp,
-            derived,
-        });
+        out.areas.push(AdminArea { unit, geometry: mp, derived });
     }
     note_missing(divisions, &first, notes);
     Ok(out)
@@ -277,40 +237,25 @@ fn match_by_name(
         return Err(unknown);
     };
     if name.is_empty() {
-        return Err(format!(
-            "{unknown}, and the feature has no name to match by"
-        ));
+        return Err(format!("{unknown}, and the feature has no name to match by"));
     }
     // The parent as given, mapped to its statistical code; else the prefix of the code.
     let parent_code = match parent.text() {
         Some(p) => match statistical_code(&p, parent_level) {
             Some(s) => s.to_string(),
-            None => {
-                return Err(format!(
-                    "{unknown}, and its parent {p} does not fit a {parent_level}"
-                ))
-            }
+            None => return Err(format!("{unknown}, and its parent {p} does not fit a {parent_level}")),
         },
         None => stat[..parent_level.code_len()].to_string(),
     };
     let Some(p) = divisions.find(&parent_code) else {
         return Err(format!("{unknown}, nor is its parent {parent_code}"));
     };
-    let matches: Vec<UnitIdx> = divisions
-        .children(p)
-        .iter()
-        .copied()
-        .filter(|&c| divisions.get(c).name == name)
-        .collect();
+    let matches: Vec<UnitIdx> =
+        divisions.children(p).iter().copied().filter(|&c| divisions.get(c).name == name).collect();
     match matches[..] {
         [one] => Ok(one),
-        [] => Err(format!(
-            "{unknown}, and no child of {parent_code} is named {name}"
-        )),
-        _ => Err(format!(
-            "{unknown}, and {} children of {parent_code} are named {name}",
-            matches.len()
-        )),
+        [] => Err(format!("{unknown}, and no child of {parent_code} is named {name}")),
+        _ => Err(format!("{unknown}, and {} children of {parent_code} are named {name}", matches.len())),
     }
 }
 
@@ -326,20 +271,14 @@ fn note_missing(divisions: &Divisions, have: &HashMap<UnitIdx, usize>, notes: &m
             counts[divisions.get(c).level.index()] += 1;
             stack.extend_from_slice(divisions.children(c));
         }
-        let parts: Vec<String> = Level::ALL
-            .iter()
-            .filter(|l| **l > d.level)
-            .map(|&l| plural(l, counts[l.index()]))
-            .collect();
+        let parts: Vec<String> =
+            Level::ALL.iter().filter(|l| **l > d.level).map(|&l| plural(l, counts[l.index()])).collect();
         let below = if counts.iter().sum::<usize>() == 0 {
             "and has no units below it".to_string()
         } else {
             format!("its {} can only be located by code", join_and(&parts))
         };
-        notes.push(format!(
-            "{} {} ({}) has no boundary: {below}",
-            d.code, d.name, d.level
-        ));
+        notes.push(format!("{} {} ({}) has no boundary: {below}", d.code, d.name, d.level));
     }
 }
 
@@ -354,10 +293,7 @@ mod tests {
         assert_eq!(statistical_code("620102", Level::County), Some("620102"));
         assert_eq!(statistical_code("62", Level::Province), Some("62"));
         assert_eq!(statistical_code("6201", Level::City), Some("6201"));
-        assert_eq!(
-            statistical_code("620102001", Level::Township),
-            Some("620102001")
-        );
+        assert_eq!(statistical_code("620102001", Level::Township), Some("620102001"));
         assert_eq!(statistical_code("620101", Level::City), None);
         assert_eq!(statistical_code("62010", Level::County), None);
         assert_eq!(statistical_code("62a100", Level::City), None);
@@ -365,16 +301,9 @@ mod tests {
 
     #[test]
     fn joins_counts() {
+        assert_eq!(join_and(&[plural(Level::Township, 4), plural(Level::Village, 88)]), "4 townships and 88 villages");
         assert_eq!(
-            join_and(&[plural(Level::Township, 4), plural(Level::Village, 88)]),
-            "4 townships and 88 villages"
-        );
-        assert_eq!(
-            join_and(&[
-                plural(Level::County, 1),
-                plural(Level::Township, 2),
-                plural(Level::Village, 3)
-            ]),
+            join_and(&[plural(Level::County, 1), plural(Level::Township, 2), plural(Level::Village, 3)]),
             "1 county, 2 townships and 3 villages"
         );
     }

@@ -24,12 +24,7 @@ pub fn read_divisions(path: &Path, rejects: &mut Vec<Reject>) -> Result<Division
         level: Level,
         parent: Option<String>,
     }
-    let cols = [
-        ("code", true),
-        ("name", true),
-        ("level", true),
-        ("parent_code", true),
-    ];
+    let cols = [("code", true), ("name", true), ("level", true), ("parent_code", true)];
     let mut rows: Vec<Row> = Vec::new();
     csv_rows(path, &cols, rejects, |line, v| {
         let code = v[0].text().unwrap_or_default().into_owned();
@@ -38,17 +33,9 @@ pub fn read_divisions(path: &Path, rejects: &mut Vec<Reject>) -> Result<Division
         }
         let name = v[1].text().unwrap_or_default().into_owned();
         let level_text = v[2].text().unwrap_or_default();
-        let level: Level = level_text
-            .parse()
-            .map_err(|e| RowError::new(&code, format!("{e}")))?;
+        let level: Level = level_text.parse().map_err(|e| RowError::new(&code, format!("{e}")))?;
         let parent = v[3].text().map(|p| p.into_owned());
-        rows.push(Row {
-            line,
-            code,
-            name,
-            level,
-            parent,
-        });
+        rows.push(Row { line, code, name, level, parent });
         Ok(())
     })?;
     rows.sort_by_key(|r| r.level);
@@ -68,19 +55,12 @@ pub fn read_divisions(path: &Path, rejects: &mut Vec<Reject>) -> Result<Division
                     },
                     _ => e.to_string(),
                 };
-                rejects.push(Reject {
-                    file: file.clone(),
-                    row: r.line,
-                    id: r.code,
-                    reason,
-                });
+                rejects.push(Reject { file: file.clone(), row: r.line, id: r.code, reason });
             }
         }
     }
     if divisions.count(Level::Province) == 0 {
-        return Err(IngestError::NoProvince {
-            path: path.to_path_buf(),
-        });
+        return Err(IngestError::NoProvince { path: path.to_path_buf() });
     }
     Ok(divisions)
 }

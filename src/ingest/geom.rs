@@ -5,10 +5,7 @@ use geo::algorithm::validation::{
 };
 use geo::coordinate_position::CoordPos;
 use geo::dimensions::Dimensions;
-use geo::{
-    BoundingRect, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Relate,
-    RemoveRepeatedPoints,
-};
+use geo::{BoundingRect, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Relate, RemoveRepeatedPoints};
 use geojson::{GeometryValue, Position};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
@@ -26,19 +23,11 @@ pub(crate) const GEO_VALIDATION_MAX_RING: usize = 512;
 /// A reason when the geometry is of another type, a ring has fewer than 4 positions or is not
 /// closed, a position has fewer than 2 numbers, or a coordinate is not finite or out of range
 /// after conversion.
-pub(crate) fn to_multipolygon(
-    value: &GeometryValue,
-    t: &ToWgs84,
-) -> Result<MultiPolygon<f64>, String> {
+pub(crate) fn to_multipolygon(value: &GeometryValue, t: &ToWgs84) -> Result<MultiPolygon<f64>, String> {
     let polys: Vec<&Vec<Vec<Position>>> = match value {
         GeometryValue::Polygon { coordinates } => vec![coordinates],
         GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
-        other => {
-            return Err(format!(
-                "geometry is a {}, expected a Polygon or MultiPolygon",
-                other.type_name()
-            ))
-        }
+        other => return Err(format!("geometry is a {}, expected a Polygon or MultiPolygon", other.type_name())),
     };
     if polys.is_empty() {
         return Err("MultiPolygon has no polygons".into());
@@ -46,45 +35,28 @@ pub(crate) fn to_multipolygon(
     let multi = polys.len() > 1 || matches!(value, GeometryValue::MultiPolygon { .. });
     let mut out = Vec::with_capacity(polys.len());
     for (pi, rings) in polys.into_iter().enumerate() {
-        let where_poly = if multi {
-            format!("polygon {pi}: ")
-        } else {
-            String::new()
-        };
+        let where_poly = if multi { format!("polygon {pi}: ") } else { String::new() };
         if rings.is_empty() {
             return Err(format!("{where_poly}polygon has no rings"));
         }
         let mut converted = Vec::with_capacity(rings.len());
         for (ri, ring) in rings.iter().enumerate() {
-            let role = if ri == 0 {
-                "exterior ring".to_string()
-            } else {
-                format!("interior ring {}", ri - 1)
-            };
+            let role = if ri == 0 { "exterior ring".to_string() } else { format!("interior ring {}", ri - 1) };
             if ring.len() < 4 {
-                return Err(format!(
-                    "{where_poly}{role} has {} positions; a closed ring needs at least 4",
-                    ring.len()
-                ));
+                return Err(format!("{where_poly}{role} has {} positions; a closed ring needs at least 4", ring.len()));
             }
             if ring.first() != ring.last() {
-                return Err(format!(
-                    "{where_poly}{role} is not closed (first and last positions differ)"
-                ));
+                return Err(format!("{where_poly}{role} is not closed (first and last positions differ)"));
             }
             let mut coords = Vec::with_capacity(ring.len());
             for (k, p) in ring.iter().enumerate() {
                 let s = p.as_slice();
                 if s.len() < 2 {
-                    return Err(format!(
-                        "{where_poly}{role}: position {k} has {} numbers, expected 2",
-                        s.len()
-                    ));
+                    return Err(format!("{where_poly}{role}: position {k} has {} numbers, expected 2", s.len()));
                 }
                 let (x, y) = (s[0], s[1]);
-                let (lon, lat) = t
-                    .convert(x, y)
-                    .map_err(|e| format!("{where_poly}{role}: position {k} ({x}, {y}): {e}"))?;
+                let (lon, lat) =
+                    t.convert(x, y).map_err(|e| format!("{where_poly}{role}: position {k} ({x}, {y}): {e}"))?;
                 if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
                     return Err(format!(
                         "{where_poly}{role}: position {k} ({lon}, {lat}) is out of range (longitude -180..180, latitude -90..90)"
@@ -108,11 +80,7 @@ pub(crate) fn to_multipolygon(
 /// that a province outline is checked in milliseconds rather than minutes. Both give the same
 /// first error (the unit tests compare them).
 pub(crate) fn check_multipolygon(mp: &MultiPolygon<f64>) -> Result<(), InvalidMultiPolygon> {
-    let longest =
-        mp.0.iter()
-            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-            .map(|r| r.0.len())
-            .max();
+    let longest = mp.0.iter().flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors())).map(|r| r.0.len()).max();
     if longest.unwrap_or(0) <= GEO_VALIDATION_MAX_RING {
         return mp.check_validation();
     }
@@ -120,13 +88,10 @@ pub(crate) fn check_multipolygon(mp: &MultiPolygon<f64>) -> Result<(), InvalidMu
 }
 
 /// The indexed equivalent of geo's `MultiPolygon` validation (first error only).
-pub(crate) fn check_multipolygon_indexed(
-    mp: &MultiPolygon<f64>,
-) -> Result<(), InvalidMultiPolygon> {
+pub(crate) fn check_multipolygon_indexed(mp: &MultiPolygon<f64>) -> Result<(), InvalidMultiPolygon> {
     let rects: Vec<_> = mp.0.iter().map(|p| p.bounding_rect()).collect();
     for (i, polygon) in mp.0.iter().enumerate() {
-        check_polygon_indexed(polygon)
-            .map_err(|e| InvalidMultiPolygon::InvalidPolygon(GeometryIndex(i), e))?;
+        check_polygon_indexed(polygon).map_err(|e| InvalidMultiPolygon::InvalidPolygon(GeometryIndex(i), e))?;
         for (j, pol2) in mp.0.iter().enumerate().skip(i + 1) {
             // Polygons whose boxes do not meet can neither overlap nor touch.
             match (rects[i], rects[j]) {
@@ -135,16 +100,10 @@ pub(crate) fn check_multipolygon_indexed(
             }
             let im = polygon.relate(pol2);
             if im.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional {
-                return Err(InvalidMultiPolygon::ElementsOverlaps(
-                    GeometryIndex(i),
-                    GeometryIndex(j),
-                ));
+                return Err(InvalidMultiPolygon::ElementsOverlaps(GeometryIndex(i), GeometryIndex(j)));
             }
             if im.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional {
-                return Err(InvalidMultiPolygon::ElementsTouchOnALine(
-                    GeometryIndex(i),
-                    GeometryIndex(j),
-                ));
+                return Err(InvalidMultiPolygon::ElementsTouchOnALine(GeometryIndex(i), GeometryIndex(j)));
             }
         }
     }
@@ -155,46 +114,26 @@ fn check_polygon_indexed(p: &Polygon<f64>) -> Result<(), InvalidPolygon> {
     if p.exterior().0.is_empty() && p.interiors().is_empty() {
         return Ok(());
     }
-    for (ring_idx, ring) in std::iter::once(p.exterior())
-        .chain(p.interiors())
-        .enumerate()
-    {
+    for (ring_idx, ring) in std::iter::once(p.exterior()).chain(p.interiors()).enumerate() {
         if ring.0.is_empty() {
             continue;
         }
-        let role = if ring_idx == 0 {
-            RingRole::Exterior
-        } else {
-            RingRole::Interior(ring_idx - 1)
-        };
+        let role = if ring_idx == 0 { RingRole::Exterior } else { RingRole::Interior(ring_idx - 1) };
         if ring.remove_repeated_points().0.len() < 4 {
             return Err(InvalidPolygon::TooFewPointsInRing(role));
         }
         if ring_self_intersects(ring) {
             return Err(InvalidPolygon::SelfIntersection(role));
         }
-        if let Some(k) = ring
-            .0
-            .iter()
-            .position(|c| !(c.x.is_finite() && c.y.is_finite()))
-        {
+        if let Some(k) = ring.0.iter().position(|c| !(c.x.is_finite() && c.y.is_finite())) {
             return Err(InvalidPolygon::NonFiniteCoord(role, CoordIndex(k)));
         }
     }
     let exterior = Polygon::new(p.exterior().clone(), vec![]);
-    let holes: Vec<Polygon<f64>> = p
-        .interiors()
-        .iter()
-        .filter(|r| !r.0.is_empty())
-        .map(|r| Polygon::new(r.clone(), vec![]))
-        .collect();
-    let hole_idx: Vec<usize> = p
-        .interiors()
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !r.0.is_empty())
-        .map(|(k, _)| k)
-        .collect();
+    let holes: Vec<Polygon<f64>> =
+        p.interiors().iter().filter(|r| !r.0.is_empty()).map(|r| Polygon::new(r.clone(), vec![])).collect();
+    let hole_idx: Vec<usize> =
+        p.interiors().iter().enumerate().filter(|(_, r)| !r.0.is_empty()).map(|(k, _)| k).collect();
     for (a, hole) in holes.iter().enumerate() {
         let role = RingRole::Interior(hole_idx[a]);
         let im = exterior.relate(hole);
@@ -202,10 +141,7 @@ fn check_polygon_indexed(p: &Polygon<f64>) -> Result<(), InvalidPolygon> {
             return Err(InvalidPolygon::InteriorRingNotContainedInExteriorRing(role));
         }
         if im.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional {
-            return Err(InvalidPolygon::IntersectingRingsOnALine(
-                RingRole::Exterior,
-                role,
-            ));
+            return Err(InvalidPolygon::IntersectingRingsOnALine(RingRole::Exterior, role));
         }
         for (b, other) in holes.iter().enumerate().skip(a + 1) {
             let role2 = RingRole::Interior(hole_idx[b]);
@@ -228,12 +164,7 @@ fn ring_self_intersects(ring: &LineString<f64>) -> bool {
     let boxes: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = lines
         .iter()
         .enumerate()
-        .map(|(k, l)| {
-            GeomWithData::new(
-                Rectangle::from_corners([l.start.x, l.start.y], [l.end.x, l.end.y]),
-                k,
-            )
-        })
+        .map(|(k, l)| GeomWithData::new(Rectangle::from_corners([l.start.x, l.start.y], [l.end.x, l.end.y]), k))
         .collect();
     let tree = RTree::bulk_load(boxes);
     lines.iter().enumerate().any(|(i, a)| {
@@ -252,12 +183,7 @@ mod tests {
     use crate::crs::Crs;
     use geo::wkt;
 
-    fn both(
-        mp: &MultiPolygon<f64>,
-    ) -> (
-        Result<(), InvalidMultiPolygon>,
-        Result<(), InvalidMultiPolygon>,
-    ) {
+    fn both(mp: &MultiPolygon<f64>) -> (Result<(), InvalidMultiPolygon>, Result<(), InvalidMultiPolygon>) {
         (mp.check_validation(), check_multipolygon_indexed(mp))
     }
 
@@ -295,10 +221,7 @@ mod tests {
         let mut c: Vec<Coord<f64>> = (0..n)
             .map(|k| {
                 let a = k as f64 / n as f64 * std::f64::consts::TAU;
-                Coord {
-                    x: 100.0 + a.cos(),
-                    y: 36.0 + a.sin(),
-                }
+                Coord { x: 100.0 + a.cos(), y: 36.0 + a.sin() }
             })
             .collect();
         c.push(c[0]);
@@ -321,29 +244,14 @@ mod tests {
     fn converts_and_rejects_bad_rings() {
         let t = ToWgs84::new(&Crs::Wgs84).unwrap();
         let v = |s: &str| serde_json::from_str::<GeometryValue>(s).unwrap();
-        let ok = to_multipolygon(
-            &v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#),
-            &t,
-        )
-        .unwrap();
+        let ok = to_multipolygon(&v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#), &t).unwrap();
         assert_eq!(ok.0.len(), 1);
-        let e = to_multipolygon(
-            &v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#),
-            &t,
-        )
-        .unwrap_err();
+        let e = to_multipolygon(&v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#), &t).unwrap_err();
         assert!(e.contains("exterior ring has 3 positions"), "{e}");
-        let e = to_multipolygon(
-            &v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#),
-            &t,
-        )
-        .unwrap_err();
+        let e = to_multipolygon(&v(r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#), &t).unwrap_err();
         assert!(e.contains("not closed"), "{e}");
-        let e = to_multipolygon(
-            &v(r#"{"type":"Polygon","coordinates":[[[0,0],[200,0],[1,1],[0,0]]]}"#),
-            &t,
-        )
-        .unwrap_err();
+        let e =
+            to_multipolygon(&v(r#"{"type":"Polygon","coordinates":[[[0,0],[200,0],[1,1],[0,0]]]}"#), &t).unwrap_err();
         assert!(e.contains("out of range"), "{e}");
         let e = to_multipolygon(&v(r#"{"type":"Point","coordinates":[0,0]}"#), &t).unwrap_err();
         assert!(e.contains("Point"), "{e}");

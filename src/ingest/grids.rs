@@ -24,10 +24,7 @@ pub fn read_grids(
     divisions: &Divisions,
     rejects: &mut Vec<Reject>,
 ) -> Result<Grids, IngestError> {
-    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
     let features = geojson_features(path)?;
     let file = file_name(path);
     let mut out = Grids::default();
@@ -35,12 +32,7 @@ pub fn read_grids(
     for (k, fv) in features.into_iter().enumerate() {
         let row = k + 1;
         let mut reject = |id: &str, reason: String| {
-            rejects.push(Reject {
-                file: file.clone(),
-                row,
-                id: id.to_string(),
-                reason,
-            });
+            rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
         let feature: geojson::Feature = match serde_json::from_value(fv) {
             Ok(f) => f,
@@ -51,10 +43,7 @@ pub fn read_grids(
         };
         let empty = serde_json::Map::new();
         let props = feature.properties.as_ref().unwrap_or(&empty);
-        let id = json_val(props.get("id"))
-            .text()
-            .map(|s| s.into_owned())
-            .unwrap_or_default();
+        let id = json_val(props.get("id")).text().map(|s| s.into_owned()).unwrap_or_default();
         if id.is_empty() {
             reject("", "id is empty".into());
             continue;
@@ -64,10 +53,7 @@ pub fn read_grids(
             continue;
         }
         seen.insert(id.clone(), row);
-        let worker = json_val(props.get("worker"))
-            .text()
-            .map(|s| s.into_owned())
-            .unwrap_or_default();
+        let worker = json_val(props.get("worker")).text().map(|s| s.into_owned()).unwrap_or_default();
         if worker.is_empty() {
             reject(&id, "worker is empty".into());
             continue;
@@ -77,10 +63,7 @@ pub fn read_grids(
             Some(c) => match divisions.find(&c) {
                 Some(u) => Some(u),
                 None => {
-                    reject(
-                        &id,
-                        format!("unknown admin code {c} (not among the divisions)"),
-                    );
+                    reject(&id, format!("unknown admin code {c} (not among the divisions)"));
                     continue;
                 }
             },

@@ -199,26 +199,18 @@ pub fn read_config(dir: &Path) -> Result<Config, IngestError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
         Err(source) => return Err(IngestError::Io { path, source }),
     };
-    let config: Config = toml::from_str(&text).map_err(|e| IngestError::Config {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let config: Config =
+        toml::from_str(&text).map_err(|e| IngestError::Config { path: path.clone(), message: e.to_string() })?;
     config
         .standard
         .validate()
-        .map_err(|m| IngestError::Config {
-            path: path.clone(),
-            message: format!("[standard]: {m}"),
-        })?;
+        .map_err(|m| IngestError::Config { path: path.clone(), message: format!("[standard]: {m}") })?;
     Ok(config)
 }
 
 /// File name of `path`, for [`Reject::file`](crate::model::Reject::file).
 pub(crate) fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Reads a whole data folder: config, divisions, boundaries, stations, households and grids
@@ -234,44 +226,18 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
     let mut rejects = Vec::new();
     let mut notes = Vec::new();
     let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
-    let boundaries = read_boundaries(
-        &dir.join("boundaries.geojson"),
-        &config.crs.boundaries,
-        &divisions,
-        &mut rejects,
-        &mut notes,
-    )?;
+    let boundaries =
+        read_boundaries(&dir.join("boundaries.geojson"), &config.crs.boundaries, &divisions, &mut rejects, &mut notes)?;
     let extent = Extent::of(&boundaries);
-    let stations = read_stations(
-        dir,
-        &config.crs.stations,
-        &divisions,
-        extent.as_ref(),
-        &mut rejects,
-    )?;
-    let households = read_households(
-        dir,
-        &config.crs.households,
-        &divisions,
-        extent.as_ref(),
-        &mut rejects,
-    )?;
+    let stations = read_stations(dir, &config.crs.stations, &divisions, extent.as_ref(), &mut rejects)?;
+    let households = read_households(dir, &config.crs.households, &divisions, extent.as_ref(), &mut rejects)?;
     let grids_path = dir.join("grids.geojson");
     let grids = if grids_path.exists() {
         read_grids(&grids_path, &config.crs.grids, &divisions, &mut rejects)?
     } else {
         Default::default()
     };
-    Ok(Dataset {
-        divisions,
-        boundaries,
-        stations,
-        households,
-        grids,
-        standard: config.standard,
-        rejects,
-        notes,
-    })
+    Ok(Dataset { divisions, boundaries, stations, households, grids, standard: config.standard, rejects, notes })
 }
 
 #[cfg(test)]

@@ -8,20 +8,14 @@ use super::boundaries::Extent;
 use super::table::{csv_rows, geojson_features, json_val, parquet_rows, ColSpec, RowError, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
-use crate::model::{
-    Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx,
-};
+use crate::model::{Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx};
 
 /// How far beyond the boundaries' bounding box a point may lie, degrees.
 pub const EXTENT_MARGIN_DEG: f64 = 1.0;
 
 /// The one file among `names` that exists in `dir`.
 fn pick_file(dir: &Path, what: &'static str, names: &[&str]) -> Result<PathBuf, IngestError> {
-    let found: Vec<PathBuf> = names
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| p.is_file())
-        .collect();
+    let found: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).collect();
     match found.len() {
         0 => Err(IngestError::MissingInput {
             dir: dir.to_path_buf(),
@@ -45,14 +39,8 @@ struct Locator {
 
 impl Locator {
     fn new(path: &Path, crs: &Crs, extent: Option<&Extent>) -> Result<Self, IngestError> {
-        let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Locator {
-            t,
-            area: extent.map(|e| e.expanded(EXTENT_MARGIN_DEG)),
-        })
+        let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
+        Ok(Locator { t, area: extent.map(|e| e.expanded(EXTENT_MARGIN_DEG)) })
     }
 
     fn in_range(lon: f64, lat: f64) -> bool {
@@ -70,19 +58,13 @@ impl Locator {
         let (lon, lat) = if self.t.is_identity() {
             (x, y)
         } else {
-            self.t
-                .convert(x, y)
-                .map_err(|e| format!("cannot convert ({x}, {y}) from {}: {e}", self.t.crs()))?
+            self.t.convert(x, y).map_err(|e| format!("cannot convert ({x}, {y}) from {}: {e}", self.t.crs()))?
         };
         if self.inside(lon, lat) {
             return Ok((lon, lat));
         }
         // Would the point make sense with lat and lon the other way round?
-        let swapped = if self.t.is_identity() {
-            Ok((y, x))
-        } else {
-            self.t.convert(y, x)
-        };
+        let swapped = if self.t.is_identity() { Ok((y, x)) } else { self.t.convert(y, x) };
         if let Ok((slon, slat)) = swapped {
             if self.inside(slon, slat) && (self.area.is_some() || !Self::in_range(lon, lat)) {
                 return Err(format!(
@@ -110,9 +92,7 @@ struct Ids {
 
 impl Ids {
     fn with_capacity(n: usize) -> Self {
-        Ids {
-            seen: HashMap::with_capacity(n),
-        }
+        Ids { seen: HashMap::with_capacity(n) }
     }
 
     /// The id as an owned string, or the reason it cannot be used.
@@ -124,10 +104,9 @@ impl Ids {
             return Err(RowError::new("", "id is empty"));
         }
         match self.seen.entry(id.into_owned()) {
-            Entry::Occupied(e) => Err(RowError::new(
-                e.key(),
-                format!("duplicate id {} (first on {unit} {})", e.key(), e.get()),
-            )),
+            Entry::Occupied(e) => {
+                Err(RowError::new(e.key(), format!("duplicate id {} (first on {unit} {})", e.key(), e.get())))
+            }
             Entry::Vacant(e) => {
                 let id = e.key().clone();
                 e.insert(row);
@@ -138,9 +117,7 @@ impl Ids {
 }
 
 fn unit_of(divisions: &Divisions, code: &str) -> Result<UnitIdx, String> {
-    divisions
-        .find(code)
-        .ok_or_else(|| format!("unknown admin code {code} (not among the divisions)"))
+    divisions.find(code).ok_or_else(|| format!("unknown admin code {code} (not among the divisions)"))
 }
 
 const STATION_COLS: [ColSpec; 9] = [
@@ -177,11 +154,7 @@ pub fn read_stations(
     extent: Option<&Extent>,
     rejects: &mut Vec<Reject>,
 ) -> Result<Stations, IngestError> {
-    let path = pick_file(
-        dir,
-        "stations",
-        &["stations.csv", "stations.geojson", "stations.parquet"],
-    )?;
+    let path = pick_file(dir, "stations", &["stations.csv", "stations.geojson", "stations.parquet"])?;
     let loc = Locator::new(&path, crs, extent)?;
     let mut out = Stations::default();
     let mut ids = Ids::with_capacity(1024);
@@ -195,56 +168,32 @@ pub fn read_stations(
     };
     let mut row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
         let id = ids.claim(v[0], row, unit_word)?;
-        let fail = |reason: String| RowError {
-            id: id.clone(),
-            reason,
-        };
+        let fail = |reason: String| RowError { id: id.clone(), reason };
         let name = v[1].text().map(|s| s.into_owned()).unwrap_or_default();
         let level: Level = match v[2].text() {
-            Some(l) => l
-                .parse()
-                .map_err(|e: crate::model::UnknownLevel| fail(e.to_string()))?,
+            Some(l) => l.parse().map_err(|e: crate::model::UnknownLevel| fail(e.to_string()))?,
             None => return Err(fail("level is empty".into())),
         };
         let code = v[3].text().ok_or_else(|| fail("code is empty".into()))?;
         let unit = unit_of(divisions, &code).map_err(&fail)?;
         let unit_level = divisions.get(unit).level;
         if unit_level != level {
-            return Err(fail(format!(
-                "code {code} is a {unit_level}, but the station's level is {level}"
-            )));
+            return Err(fail(format!("code {code} is a {unit_level}, but the station's level is {level}")));
         }
         let (lon, lat) = loc.locate(v[4], v[5]).map_err(&fail)?;
-        let demonstration = v[6]
-            .flag("demonstration")
-            .map_err(&fail)?
-            .ok_or_else(|| fail("demonstration is empty".into()))?;
-        let mobile = v[7]
-            .flag("mobile")
-            .map_err(&fail)?
-            .ok_or_else(|| fail("mobile is empty".into()))?;
+        let demonstration =
+            v[6].flag("demonstration").map_err(&fail)?.ok_or_else(|| fail("demonstration is empty".into()))?;
+        let mobile = v[7].flag("mobile").map_err(&fail)?.ok_or_else(|| fail("mobile is empty".into()))?;
         let radius_m = if v[8].is_null() {
             None
         } else {
             let r = v[8].finite("radius_m").map_err(&fail)?;
             if r <= 0.0 {
-                return Err(fail(format!(
-                    "radius_m must be a positive number of metres, got {r}"
-                )));
+                return Err(fail(format!("radius_m must be a positive number of metres, got {r}")));
             }
             Some(r)
         };
-        out.push(StationRow {
-            id,
-            name,
-            level,
-            unit,
-            lon,
-            lat,
-            demonstration,
-            mobile,
-            radius_m,
-        });
+        out.push(StationRow { id, name, level, unit, lon, lat, demonstration, mobile, radius_m });
         Ok(())
     };
     match ext {
@@ -266,18 +215,12 @@ pub fn read_stations(
                     Some(c) if c.len() >= 2 => (json_val(c.first()), json_val(c.get(1))),
                     _ => {
                         let id = get("id").text().map(|s| s.into_owned()).unwrap_or_default();
-                        let reason = match geom.and_then(|g| g.get("type")).and_then(|t| t.as_str())
-                        {
+                        let reason = match geom.and_then(|g| g.get("type")).and_then(|t| t.as_str()) {
                             Some("Point") => "Point has no valid coordinates".to_string(),
                             Some(t) => format!("geometry is a {t}, expected a Point"),
                             None => "feature has no geometry".to_string(),
                         };
-                        rejects.push(Reject {
-                            file: file.clone(),
-                            row,
-                            id,
-                            reason,
-                        });
+                        rejects.push(Reject { file: file.clone(), row, id, reason });
                         continue;
                     }
                 };
@@ -293,12 +236,7 @@ pub fn read_stations(
                     get("radius_m"),
                 ];
                 if let Err(e) = row_fn(row, &v) {
-                    rejects.push(Reject {
-                        file: file.clone(),
-                        row,
-                        id: e.id,
-                        reason: e.reason,
-                    });
+                    rejects.push(Reject { file: file.clone(), row, id: e.id, reason: e.reason });
                 }
             }
         }
@@ -341,8 +279,7 @@ pub fn read_households(
     let loc = Locator::new(&path, crs, extent)?;
     let is_csv = path.extension().is_some_and(|e| e == "csv");
     // A guess of the row count from the file size, to size the columns once.
-    let guess =
-        std::fs::metadata(&path).map_or(0, |m| m.len() as usize / if is_csv { 40 } else { 12 });
+    let guess = std::fs::metadata(&path).map_or(0, |m| m.len() as usize / if is_csv { 40 } else { 12 });
     let guess = guess.min(50_000_000);
     let mut out = Households {
         id: Vec::with_capacity(guess),
@@ -359,10 +296,7 @@ pub fn read_households(
     let unit_word = if is_csv { "line" } else { "row" };
     let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
         let id = ids.claim(v[0], row, unit_word)?;
-        let fail = |reason: String| RowError {
-            id: id.clone(),
-            reason,
-        };
+        let fail = |reason: String| RowError { id: id.clone(), reason };
         let (lon, lat) = loc.locate(v[1], v[2]).map_err(&fail)?;
         let veterans = v[3].positive_count("veterans").map_err(&fail)?;
         let code = match v[4].text() {
@@ -374,17 +308,7 @@ pub fn read_households(
         let martyr_family = v[6].flag("martyr_family").map_err(&fail)?.unwrap_or(false);
         let name = v[7].text().map(|s| s.into_owned());
         let address = v[8].text().map(|s| s.into_owned());
-        out.push(HouseholdRow {
-            id,
-            lon,
-            lat,
-            veterans,
-            code,
-            difficulty,
-            martyr_family,
-            name,
-            address,
-        });
+        out.push(HouseholdRow { id, lon, lat, veterans, code, difficulty, martyr_family, name, address });
         Ok(())
     };
     if is_csv {

@@ -36,10 +36,7 @@ pub(crate) struct RowError {
 
 impl RowError {
     pub fn new(id: &str, reason: impl Into<String>) -> Self {
-        RowError {
-            id: id.to_string(),
-            reason: reason.into(),
-        }
+        RowError { id: id.to_string(), reason: reason.into() }
     }
 }
 
@@ -65,9 +62,7 @@ impl<'a> Val<'a> {
     pub fn finite(&self, col: &str) -> Result<f64, String> {
         let v = match *self {
             Val::Null | Val::Text("") => return Err(format!("{col} is empty")),
-            Val::Text(s) => s
-                .parse::<f64>()
-                .map_err(|_| format!("{col} {s:?} is not a number"))?,
+            Val::Text(s) => s.parse::<f64>().map_err(|_| format!("{col} {s:?} is not a number"))?,
             Val::Num(f) => f,
             Val::Int(i) => i as f64,
             Val::Bool(_) | Val::Other => return Err(format!("{col} is not a number")),
@@ -91,25 +86,13 @@ impl<'a> Val<'a> {
             Val::Text(s) => match s {
                 "1" | "是" => Ok(Some(true)),
                 "0" | "否" => Ok(Some(false)),
-                _ if ["true", "yes", "y", "t"]
-                    .iter()
-                    .any(|w| s.eq_ignore_ascii_case(w)) =>
-                {
-                    Ok(Some(true))
-                }
-                _ if ["false", "no", "n", "f"]
-                    .iter()
-                    .any(|w| s.eq_ignore_ascii_case(w)) =>
-                {
-                    Ok(Some(false))
-                }
-                _ => Err(format!(
-                    "{col} {s:?} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"
-                )),
+                _ if ["true", "yes", "y", "t"].iter().any(|w| s.eq_ignore_ascii_case(w)) => Ok(Some(true)),
+                _ if ["false", "no", "n", "f"].iter().any(|w| s.eq_ignore_ascii_case(w)) => Ok(Some(false)),
+                _ => Err(format!("{col} {s:?} is not a yes/no value (true/false, 1/0, yes/no, 是/否)")),
             },
-            Val::Int(_) | Val::Num(_) | Val::Other => Err(format!(
-                "{col} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"
-            )),
+            Val::Int(_) | Val::Num(_) | Val::Other => {
+                Err(format!("{col} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"))
+            }
         }
     }
 
@@ -122,10 +105,7 @@ impl<'a> Val<'a> {
                 Ok(n) if n > 0 => Ok(n),
                 _ => Err(bad(format!("{s:?}"))),
             },
-            Val::Int(i) => u32::try_from(i)
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| bad(i.to_string())),
+            Val::Int(i) => u32::try_from(i).ok().filter(|&n| n > 0).ok_or_else(|| bad(i.to_string())),
             Val::Num(f) if f.fract() == 0.0 && f >= 1.0 && f <= f64::from(u32::MAX) => Ok(f as u32),
             Val::Num(f) => Err(bad(f.to_string())),
             Val::Bool(_) | Val::Other => Err(bad("a non-number".into())),
@@ -157,10 +137,7 @@ fn locate_columns<const N: usize>(
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> IngestError {
-    IngestError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    IngestError::Io { path: path.to_path_buf(), source }
 }
 
 /// Reads a CSV file and calls `f(line, cells)` for every record, with the cells of `cols` in
@@ -183,21 +160,11 @@ pub(crate) fn csv_rows<const N: usize>(
         .trim(csv::Trim::All)
         .has_headers(true)
         .from_reader(BufReader::with_capacity(1 << 20, file));
-    let csv_err = |e: csv::Error| IngestError::Csv {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
-        .collect();
+    let csv_err = |e: csv::Error| IngestError::Csv { path: path.to_path_buf(), message: e.to_string() };
+    let headers: Vec<String> =
+        rdr.headers().map_err(csv_err)?.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
     if headers.iter().all(String::is_empty) {
-        return Err(IngestError::Csv {
-            path: path.to_path_buf(),
-            message: "the header line is empty".into(),
-        });
+        return Err(IngestError::Csv { path: path.to_path_buf(), message: "the header line is empty".into() });
     }
     let idx = locate_columns(path, cols, &headers)?;
     let name = file_name(path);
@@ -215,31 +182,19 @@ pub(crate) fn csv_rows<const N: usize>(
                     None => Val::Null,
                 });
                 if let Err(e) = f(line, &vals) {
-                    rejects.push(Reject {
-                        file: name.clone(),
-                        row: line,
-                        id: e.id,
-                        reason: e.reason,
-                    });
+                    rejects.push(Reject { file: name.clone(), row: line, id: e.id, reason: e.reason });
                 }
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
                 let reason = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("wrong number of fields: {len}, expected {expected_len} as in the header")
                     }
                     csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
                     _ => return Err(csv_err(e)),
                 };
-                rejects.push(Reject {
-                    file: name.clone(),
-                    row: line,
-                    id: String::new(),
-                    reason,
-                });
+                rejects.push(Reject { file: name.clone(), row: line, id: String::new(), reason });
             }
         }
     }
@@ -282,19 +237,9 @@ pub(crate) fn parquet_rows<const N: usize>(
     mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
 ) -> Result<(), IngestError> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let pq_err = |e: PolarsError| IngestError::Parquet {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let df = ParquetReader::new(file)
-        .set_rechunk(true)
-        .finish()
-        .map_err(pq_err)?;
-    let found: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let pq_err = |e: PolarsError| IngestError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let df = ParquetReader::new(file).set_rechunk(true).finish().map_err(pq_err)?;
+    let found: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let idx = locate_columns(path, cols, &found)?;
     let mut typed = Vec::with_capacity(N);
     for (k, (name, _)) in cols.iter().enumerate() {
@@ -305,23 +250,9 @@ pub(crate) fn parquet_rows<const N: usize>(
         let column = &df.columns()[c];
         let dtype = column.dtype().clone();
         let col = if dtype.is_float() {
-            PqCol::F64(
-                column
-                    .cast(&DataType::Float64)
-                    .map_err(pq_err)?
-                    .f64()
-                    .map_err(pq_err)?
-                    .clone(),
-            )
+            PqCol::F64(column.cast(&DataType::Float64).map_err(pq_err)?.f64().map_err(pq_err)?.clone())
         } else if dtype.is_integer() {
-            PqCol::I64(
-                column
-                    .cast(&DataType::Int64)
-                    .map_err(pq_err)?
-                    .i64()
-                    .map_err(pq_err)?
-                    .clone(),
-            )
+            PqCol::I64(column.cast(&DataType::Int64).map_err(pq_err)?.i64().map_err(pq_err)?.clone())
         } else if dtype.is_string() {
             PqCol::Str(column.str().map_err(pq_err)?.clone())
         } else if dtype.is_bool() {
@@ -340,12 +271,7 @@ pub(crate) fn parquet_rows<const N: usize>(
     for i in 0..df.height() {
         let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
         if let Err(e) = f(i + 1, &vals) {
-            rejects.push(Reject {
-                file: name.clone(),
-                row: i + 1,
-                id: e.id,
-                reason: e.reason,
-            });
+            rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason });
         }
     }
     Ok(())
@@ -364,9 +290,9 @@ pub(crate) fn json_val(v: Option<&serde_json::Value>) -> Val<'_> {
             }
         }
         Some(serde_json::Value::Bool(b)) => Val::Bool(*b),
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .map_or_else(|| Val::Num(n.as_f64().unwrap_or(f64::NAN)), Val::Int),
+        Some(serde_json::Value::Number(n)) => {
+            n.as_i64().map_or_else(|| Val::Num(n.as_f64().unwrap_or(f64::NAN)), Val::Int)
+        }
         Some(_) => Val::Other,
     }
 }
@@ -378,12 +304,8 @@ pub(crate) fn json_val(v: Option<&serde_json::Value>) -> Val<'_> {
 /// The file cannot be read, is not JSON, or is not a FeatureCollection.
 pub(crate) fn geojson_features(path: &Path) -> Result<Vec<serde_json::Value>, IngestError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-    let gj = |message: String| IngestError::GeoJson {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| gj(format!("not valid JSON: {e}")))?;
+    let gj = |message: String| IngestError::GeoJson { path: path.to_path_buf(), message };
+    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| gj(format!("not valid JSON: {e}")))?;
     match v.get("type").and_then(|t| t.as_str()) {
         Some("FeatureCollection") => {}
         Some(t) => return Err(gj(format!("the top-level object is a {t}"))),
@@ -403,22 +325,10 @@ mod tests {
     fn cells_parse() {
         assert_eq!(Val::Text("1.5").finite("lon"), Ok(1.5));
         assert_eq!(Val::Int(3).finite("lon"), Ok(3.0));
-        assert!(Val::Text("abc")
-            .finite("lon")
-            .unwrap_err()
-            .contains("\"abc\" is not a number"));
-        assert!(Val::Text("NaN")
-            .finite("lon")
-            .unwrap_err()
-            .contains("not a finite number"));
-        assert!(Val::Text("inf")
-            .finite("lat")
-            .unwrap_err()
-            .contains("not a finite number"));
-        assert!(Val::Null
-            .finite("lat")
-            .unwrap_err()
-            .contains("lat is empty"));
+        assert!(Val::Text("abc").finite("lon").unwrap_err().contains("\"abc\" is not a number"));
+        assert!(Val::Text("NaN").finite("lon").unwrap_err().contains("not a finite number"));
+        assert!(Val::Text("inf").finite("lat").unwrap_err().contains("not a finite number"));
+        assert!(Val::Null.finite("lat").unwrap_err().contains("lat is empty"));
         for (s, b) in [
             ("true", true),
             ("FALSE", false),
@@ -436,14 +346,7 @@ mod tests {
         assert!(Val::Text("maybe").flag("mobile").is_err());
         assert_eq!(Val::Text("3").positive_count("veterans"), Ok(3));
         assert_eq!(Val::Num(2.0).positive_count("veterans"), Ok(2));
-        for bad in [
-            Val::Text("0"),
-            Val::Text("-1"),
-            Val::Text("1.5"),
-            Val::Int(0),
-            Val::Num(1.5),
-            Val::Null,
-        ] {
+        for bad in [Val::Text("0"), Val::Text("-1"), Val::Text("1.5"), Val::Int(0), Val::Num(1.5), Val::Null] {
             assert!(bad.positive_count("veterans").is_err(), "{bad:?}");
         }
     }

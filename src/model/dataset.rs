@@ -25,14 +25,8 @@ pub struct Boundaries {
 
 impl Boundaries {
     /// The areas of one level.
-    pub fn at_level<'a>(
-        &'a self,
-        divisions: &'a Divisions,
-        level: Level,
-    ) -> impl Iterator<Item = &'a AdminArea> {
-        self.areas
-            .iter()
-            .filter(move |a| divisions.get(a.unit).level == level)
+    pub fn at_level<'a>(&'a self, divisions: &'a Divisions, level: Level) -> impl Iterator<Item = &'a AdminArea> {
+        self.areas.iter().filter(move |a| divisions.get(a.unit).level == level)
     }
 }
 

@@ -99,10 +99,7 @@ impl Divisions {
         parent_code: Option<&str>,
     ) -> Result<UnitIdx, DivisionError> {
         if code.len() != level.code_len() || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DivisionError::BadCode {
-                code: code.into(),
-                level,
-            });
+            return Err(DivisionError::BadCode { code: code.into(), level });
         }
         if self.by_code.contains_key(code) {
             return Err(DivisionError::Duplicate(code.into()));
@@ -113,10 +110,7 @@ impl Divisions {
                 let pi = *self
                     .by_code
                     .get(p)
-                    .ok_or_else(|| DivisionError::UnknownParent {
-                        code: code.into(),
-                        parent: p.into(),
-                    })?;
+                    .ok_or_else(|| DivisionError::UnknownParent { code: code.into(), parent: p.into() })?;
                 let pl = self.units[pi as usize].level;
                 if pl != expected {
                     return Err(DivisionError::WrongParentLevel {
@@ -128,12 +122,7 @@ impl Divisions {
                 }
                 Some(pi)
             }
-            (None, Some(_)) => {
-                return Err(DivisionError::MissingParent {
-                    code: code.into(),
-                    level,
-                })
-            }
+            (None, Some(_)) => return Err(DivisionError::MissingParent { code: code.into(), level }),
             // A province with a parent code: the parent is ignored by construction of levels.
             (Some(_), None) => None,
         };
@@ -143,12 +132,7 @@ impl Divisions {
             None => [NO_UNIT; 5],
         };
         chain[level.index()] = idx;
-        self.units.push(Division {
-            code: code.into(),
-            name: name.into(),
-            level,
-            parent,
-        });
+        self.units.push(Division { code: code.into(), name: name.into(), level, parent });
         self.by_code.insert(code.into(), idx);
         self.chains.push(chain);
         self.children.push(Vec::new());
@@ -178,17 +162,12 @@ impl Divisions {
 
     /// All units in index order.
     pub fn iter(&self) -> impl Iterator<Item = (UnitIdx, &Division)> {
-        self.units
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (i as UnitIdx, d))
+        self.units.iter().enumerate().map(|(i, d)| (i as UnitIdx, d))
     }
 
     /// The units of one level, in index order.
     pub fn at_level(&self, level: Level) -> impl Iterator<Item = UnitIdx> + '_ {
-        self.iter()
-            .filter(move |(_, d)| d.level == level)
-            .map(|(i, _)| i)
+        self.iter().filter(move |(_, d)| d.level == level).map(|(i, _)| i)
     }
 
     /// Number of units of a level.
@@ -232,12 +211,9 @@ mod tests {
         let mut d = Divisions::new();
         d.add("62", "甘肃省", Level::Province, None).unwrap();
         d.add("6201", "兰州市", Level::City, Some("62")).unwrap();
-        d.add("620102", "城关区", Level::County, Some("6201"))
-            .unwrap();
-        d.add("620102001", "酒泉路街道", Level::Township, Some("620102"))
-            .unwrap();
-        d.add("620102001001", "某社区", Level::Village, Some("620102001"))
-            .unwrap();
+        d.add("620102", "城关区", Level::County, Some("6201")).unwrap();
+        d.add("620102001", "酒泉路街道", Level::Township, Some("620102")).unwrap();
+        d.add("620102001001", "某社区", Level::Village, Some("620102001")).unwrap();
         d
     }
 
@@ -257,25 +233,10 @@ mod tests {
     #[test]
     fn rejects_bad_rows() {
         let mut d = tiny();
-        assert_eq!(
-            d.add("6201", "x", Level::City, Some("62")),
-            Err(DivisionError::Duplicate("6201".into()))
-        );
-        assert!(matches!(
-            d.add("6299", "x", Level::City, Some("63")),
-            Err(DivisionError::UnknownParent { .. })
-        ));
-        assert!(matches!(
-            d.add("620199", "x", Level::County, Some("62")),
-            Err(DivisionError::WrongParentLevel { .. })
-        ));
-        assert!(matches!(
-            d.add("62a1", "x", Level::City, Some("62")),
-            Err(DivisionError::BadCode { .. })
-        ));
-        assert!(matches!(
-            d.add("6209", "x", Level::City, None),
-            Err(DivisionError::MissingParent { .. })
-        ));
+        assert_eq!(d.add("6201", "x", Level::City, Some("62")), Err(DivisionError::Duplicate("6201".into())));
+        assert!(matches!(d.add("6299", "x", Level::City, Some("63")), Err(DivisionError::UnknownParent { .. })));
+        assert!(matches!(d.add("620199", "x", Level::County, Some("62")), Err(DivisionError::WrongParentLevel { .. })));
+        assert!(matches!(d.add("62a1", "x", Level::City, Some("62")), Err(DivisionError::BadCode { .. })));
+        assert!(matches!(d.add("6209", "x", Level::City, None), Err(DivisionError::MissingParent { .. })));
     }
 }

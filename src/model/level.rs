@@ -7,9 +7,7 @@ use std::str::FromStr;
 ///
 /// The statistical division codes of the National Bureau of Statistics have 2, 4, 6, 9 and
 /// 12 digits at these levels (`62`, `6201`, `620102`, `620102001`, `620102001001`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// 省 province (2-digit code).
@@ -26,13 +24,7 @@ pub enum Level {
 
 impl Level {
     /// All five levels, top down.
-    pub const ALL: [Level; 5] = [
-        Level::Province,
-        Level::City,
-        Level::County,
-        Level::Township,
-        Level::Village,
-    ];
+    pub const ALL: [Level; 5] = [Level::Province, Level::City, Level::County, Level::Township, Level::Village];
 
     /// The level's position, 0 (province) to 4 (village).
     pub fn index(self) -> usize {

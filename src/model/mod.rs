@@ -10,9 +10,7 @@ mod divisions;
 mod level;
 mod standard;
 
-pub use dataset::{
-    AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations,
-};
+pub use dataset::{AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 pub use divisions::{Division, DivisionError, Divisions, UnitIdx, NO_UNIT};
 pub use level::{Level, UnknownLevel};
 pub use standard::Standard;

@@ -68,11 +68,7 @@ impl Standard {
     /// The radius of a station: its own override, else the mobile radius for a mobile
     /// station, else the standard radius of its level.
     pub fn station_radius_m(&self, level: Level, mobile: bool, own: Option<f64>) -> f64 {
-        own.unwrap_or(if mobile {
-            self.mobile_radius_m
-        } else {
-            self.radius_m(level)
-        })
+        own.unwrap_or(if mobile { self.mobile_radius_m } else { self.radius_m(level) })
     }
 
     /// Checks every distance is finite and positive.
@@ -91,9 +87,7 @@ impl Standard {
         ];
         for (name, v) in fields {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!(
-                    "{name} must be a positive number of metres, got {v}"
-                ));
+                return Err(format!("{name} must be a positive number of metres, got {v}"));
             }
         }
         if self.grid_max_households == 0 {

@@ -60,16 +60,19 @@ fn enc_err(path: &Path, e: impl std::fmt::Display) -> OutputError {
 }
 
 /// Writes `path` through a temporary file renamed into place.
-fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>) -> Result<(), OutputError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
+fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
     let file = File::create(&tmp).map_err(io_err(&tmp))?;
     let mut w = BufWriter::new(file);
     f(&mut w)?;
     w.flush().map_err(io_err(&tmp))?;
-    w.into_inner().map_err(|e| OutputError::Io { path: tmp.clone(), source: e.into_error() })?.sync_all().map_err(io_err(&tmp))?;
+    w.into_inner()
+        .map_err(|e| OutputError::Io { path: tmp.clone(), source: e.into_error() })?
+        .sync_all()
+        .map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
@@ -234,10 +237,8 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
         Column::new("covered".into(), asg.covered.iter().map(|&c| c != 0).collect::<Vec<_>>()),
     ];
     for l in Level::ALL {
-        let ids: Vec<Option<&str>> = asg.nearest[l.index()]
-            .iter()
-            .map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str()))
-            .collect();
+        let ids: Vec<Option<&str>> =
+            asg.nearest[l.index()].iter().map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str())).collect();
         let m: Vec<Option<f32>> = asg.nearest_m[l.index()].iter().map(|&x| x.is_finite().then_some(x)).collect();
         cols.push(Column::new(format!("nearest_{l}_id").into(), ids));
         cols.push(Column::new(format!("nearest_{l}_m").into(), m));
@@ -247,9 +248,7 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
         ));
     }
     let mut df = DataFrame::new(asg.len(), cols).map_err(|e| enc_err(path, e))?;
-    write_atomic(path, |w| {
-        ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| enc_err(path, e))
-    })
+    write_atomic(path, |w| ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| enc_err(path, e)))
 }
 
 /// Writes `gaps.geojson`: one Polygon feature per gap, ranked by veterans.
@@ -397,7 +396,8 @@ pub fn summary(ds: &Dataset, a: &Analysis, rejects: &[Reject], timings: &[(&str,
     }
     let asg = &a.assignment;
     let vets = ds.households.total_veterans();
-    let covered: u64 = (0..asg.len()).filter(|&h| asg.covered[h] != 0).map(|h| u64::from(ds.households.veterans[h])).sum();
+    let covered: u64 =
+        (0..asg.len()).filter(|&h| asg.covered[h] != 0).map(|h| u64::from(ds.households.veterans[h])).sum();
     let outside_grid = asg.grid.iter().filter(|&&g| g == NONE).count();
     let by_code = asg.source.iter().filter(|&&s| s == UnitSource::Code).count();
     let rule = |f: fn(&crate::analysis::UnitCoverage) -> i64| -> i64 {

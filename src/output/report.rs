@@ -16,7 +16,9 @@ pub fn sort_worst_first(ds: &Dataset, a: &Analysis, level: Level) -> Vec<UnitIdx
     };
     units.sort_by(|x, y| {
         let (kx, ky) = (key(x), key(y));
-        kx.0.total_cmp(&ky.0).then(kx.1.cmp(&ky.1)).then_with(|| ds.divisions.get(*x).code.cmp(&ds.divisions.get(*y).code))
+        kx.0.total_cmp(&ky.0)
+            .then(kx.1.cmp(&ky.1))
+            .then_with(|| ds.divisions.get(*x).code.cmp(&ds.divisions.get(*y).code))
     });
     units
 }
@@ -66,7 +68,13 @@ pub fn report_table(ds: &Dataset, a: &Analysis, level: Level, limit: usize) -> S
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| UnicodeWidthStr::width(r[i].as_str())).chain([UnicodeWidthStr::width(header[i])]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| UnicodeWidthStr::width(r[i].as_str()))
+                .chain([UnicodeWidthStr::width(header[i])])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: Vec<String>| -> String {
         cells.iter().enumerate().map(|(i, s)| pad(s, widths[i], i >= 2)).collect::<Vec<_>>().join("  ")

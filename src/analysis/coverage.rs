@@ -302,9 +302,9 @@ impl Coverage {
                 }
                 let mut fill = start.clone();
                 let mut vals = vec![0f32; start[n_units]];
-                for h in 0..a.len() {
+                for (h, &d) in nearest.iter().enumerate() {
                     if let Some(k) = key(h) {
-                        vals[fill[k]] = nearest[h];
+                        vals[fill[k]] = d;
                         fill[k] += 1;
                     }
                 }
@@ -321,7 +321,6 @@ impl Coverage {
             uc.nearest_median_m = med;
             uc.nearest_p90_m = p90;
         }
-        let _ = n_units;
     }
 }
 

@@ -83,9 +83,9 @@ pub fn gaps(ds: &Dataset, a: &Assignment, stations: &StationIndex) -> Vec<Gap> {
         }
     }
     let mut groups: HashMap<usize, Vec<HouseholdIdx>> = HashMap::new();
-    for c in 0..cell_keys.len() {
+    for (c, members) in cell_members.iter().enumerate() {
         let r = find(&mut parent, c);
-        groups.entry(r).or_default().extend_from_slice(&cell_members[c]);
+        groups.entry(r).or_default().extend_from_slice(members);
     }
     let mut out: Vec<Gap> = groups
         .into_values()

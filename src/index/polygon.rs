@@ -290,7 +290,7 @@ mod tests {
                 .collect();
             let idx = PolygonIndex::new(cells.iter().enumerate().map(|(k, c)| (k as u32, c)));
             let n = cells.iter().map(PreparedPolygon::new).filter(|p| p.contains(x, y)).count();
-            let inside_outer = x >= 0.0 && x < 4.0 && y >= 0.0 && y < 4.0;
+            let inside_outer = (0.0..4.0).contains(&x) && (0.0..4.0).contains(&y);
             prop_assert_eq!(n, usize::from(inside_outer));
             prop_assert_eq!(idx.locate(x, y).is_some(), inside_outer);
         }

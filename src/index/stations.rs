@@ -27,13 +27,13 @@ impl StationIndex {
         let mut per_level: [Vec<Entry>; 5] = Default::default();
         let mut radius_2 = vec![0.0; stations.len()];
         let mut max_radius_2 = [0.0f64; 5];
-        for i in 0..stations.len() {
+        for (i, r2_slot) in radius_2.iter_mut().enumerate() {
             if !stations.active[i] {
                 continue;
             }
             let l = stations.level[i].index();
             let r2 = m_to_chord_2(stations.radius_of(i as StationIdx, standard));
-            radius_2[i] = r2;
+            *r2_slot = r2;
             max_radius_2[l] = max_radius_2[l].max(r2);
             per_level[l].push(GeomWithData::new(to_unit(stations.lon[i], stations.lat[i]), i as StationIdx));
         }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, lints and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked

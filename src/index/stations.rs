@@ -166,14 +166,14 @@ mod tests {
         let s = fixture();
         let std = Standard::default();
         let idx = StationIndex::new(&s, &std);
-        // 10 km east of "m" (mobile, 30 km) but nearer to b (fixed, 2 km) — far outside b's radius.
-        let lon = 100.5 - 0.25;
+        // 0.15° (12.8 km) west of "m" (mobile, 30 km): m is nearest and covers it.
+        let lon = 100.5 - 0.15;
         let p = to_unit(lon, 40.0);
         let (n, d2) = idx.nearest(Level::Village, p).unwrap();
         assert_eq!(n, 2);
         assert!(idx.covers(Level::Village, p, n, d2));
-        // Between b and m, nearest is b (4 km away: not covered by b) but m is 30 km-capable.
-        let p2 = to_unit(100.15, 40.0);
+        // Between b and m, nearest is b (8.5 km: beyond its 2 km) but m, 25.6 km away, reaches 30 km.
+        let p2 = to_unit(100.2, 40.0);
         let (n2, d22) = idx.nearest(Level::Village, p2).unwrap();
         assert_eq!(n2, 1);
         assert!(chord_2_to_m(d22) > 2_000.0);

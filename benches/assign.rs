@@ -47,7 +47,11 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function(BenchmarkId::new("village_layer", "par"), |b| {
         b.iter(|| -> Vec<u32> {
-            (0..n).into_par_iter().with_min_len(MIN_LEN).map(|i| villages.locate(lon[i], lat[i]).unwrap_or(NONE)).collect()
+            (0..n)
+                .into_par_iter()
+                .with_min_len(MIN_LEN)
+                .map(|i| villages.locate(lon[i], lat[i]).unwrap_or(NONE))
+                .collect()
         })
     });
     g.bench_function(BenchmarkId::new("village_layer", "seq"), |b| {
@@ -65,7 +69,11 @@ fn benches(c: &mut Criterion) {
     for level in [Level::Village, Level::County] {
         g.bench_function(BenchmarkId::new(level.as_str(), "par"), |b| {
             b.iter(|| -> Vec<u32> {
-                units.par_iter().with_min_len(MIN_LEN).map(|&p| stations.nearest(level, p).map_or(NONE, |r| r.0)).collect()
+                units
+                    .par_iter()
+                    .with_min_len(MIN_LEN)
+                    .map(|&p| stations.nearest(level, p).map_or(NONE, |r| r.0))
+                    .collect()
             })
         });
     }

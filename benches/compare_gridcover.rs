@@ -89,8 +89,9 @@ fn main() {
         (0..n).into_par_iter().with_min_len(MIN_LEN).map(|i| villages.locate(lon[i], lat[i]).unwrap_or(NONE)).collect()
     };
     let (pip_par_s, found) = timed(reps, locate_par);
-    let (pip_seq_s, found_seq) =
-        timed(reps.min(3), || -> Vec<u32> { (0..n).map(|i| villages.locate(lon[i], lat[i]).unwrap_or(NONE)).collect() });
+    let (pip_seq_s, found_seq) = timed(reps.min(3), || -> Vec<u32> {
+        (0..n).map(|i| villages.locate(lon[i], lat[i]).unwrap_or(NONE)).collect()
+    });
     assert_eq!(found, found_seq);
     let mut w = BufWriter::new(File::create(dir.join("gc_village.i32")).expect("create"));
     for &v in &found {

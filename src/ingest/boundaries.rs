@@ -5,8 +5,8 @@ use std::path::Path;
 
 use geo::BoundingRect;
 
-use super::geom::{check_multipolygon, to_multipolygon};
-use super::table::{geojson_features, json_val, Val};
+use super::geom::feature_multipolygon;
+use super::table::{geojson_features, json_val, parse_feature, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{AdminArea, Boundaries, Divisions, Level, Reject, UnitIdx};
@@ -131,10 +131,10 @@ pub fn read_boundaries(
         let mut reject = |id: &str, reason: String| {
             rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
-        let feature: geojson::Feature = match serde_json::from_value(fv) {
+        let feature = match parse_feature(fv) {
             Ok(f) => f,
             Err(e) => {
-                reject("", format!("not a valid GeoJSON feature: {e}"));
+                reject("", e);
                 continue;
             }
         };
@@ -201,21 +201,13 @@ pub fn read_boundaries(
             );
             continue;
         }
-        let Some(geometry) = feature.geometry.as_ref() else {
-            reject(&code, "feature has no geometry".into());
-            continue;
-        };
-        let mp = match to_multipolygon(&geometry.value, &t) {
+        let mp = match feature_multipolygon(&feature, &t) {
             Ok(mp) => mp,
             Err(e) => {
                 reject(&code, e);
                 continue;
             }
         };
-        if let Err(e) = check_multipolygon(&mp) {
-            reject(&code, format!("invalid geometry: {e}"));
-            continue;
-        }
         first.insert(unit, row);
         out.areas.push(AdminArea { unit, geometry: mp, derived });
     }

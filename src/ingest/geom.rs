@@ -72,6 +72,15 @@ pub(crate) fn to_multipolygon(value: &GeometryValue, t: &ToWgs84) -> Result<Mult
     Ok(MultiPolygon(out))
 }
 
+/// The valid WGS84 multipolygon of a feature, or why it cannot be had: no geometry, a geometry
+/// of another type or with bad coordinates, or one that breaks geo's validity rules.
+pub(crate) fn feature_multipolygon(feature: &geojson::Feature, t: &ToWgs84) -> Result<MultiPolygon<f64>, String> {
+    let geometry = feature.geometry.as_ref().ok_or("feature has no geometry")?;
+    let mp = to_multipolygon(&geometry.value, t)?;
+    check_multipolygon(&mp).map_err(|e| format!("invalid geometry: {e}"))?;
+    Ok(mp)
+}
+
 /// Checks a multipolygon is valid by the rules of geo's [`Validation`], returning geo's own
 /// error (whose `Display` is the reason).
 ///

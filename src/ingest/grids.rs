@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::geom::{check_multipolygon, to_multipolygon};
-use super::table::{geojson_features, json_val};
+use super::geom::feature_multipolygon;
+use super::table::{geojson_features, json_val, parse_feature};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{Divisions, Grids, Reject};
@@ -34,10 +34,10 @@ pub fn read_grids(
         let mut reject = |id: &str, reason: String| {
             rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
-        let feature: geojson::Feature = match serde_json::from_value(fv) {
+        let feature = match parse_feature(fv) {
             Ok(f) => f,
             Err(e) => {
-                reject("", format!("not a valid GeoJSON feature: {e}"));
+                reject("", e);
                 continue;
             }
         };
@@ -68,21 +68,13 @@ pub fn read_grids(
                 }
             },
         };
-        let Some(geometry) = feature.geometry.as_ref() else {
-            reject(&id, "feature has no geometry".into());
-            continue;
-        };
-        let mp = match to_multipolygon(&geometry.value, &t) {
+        let mp = match feature_multipolygon(&feature, &t) {
             Ok(mp) => mp,
             Err(e) => {
                 reject(&id, e);
                 continue;
             }
         };
-        if let Err(e) = check_multipolygon(&mp) {
-            reject(&id, format!("invalid geometry: {e}"));
-            continue;
-        }
         out.id.push(id);
         out.worker.push(worker);
         out.unit.push(unit);

@@ -317,6 +317,11 @@ pub(crate) fn geojson_features(path: &Path) -> Result<Vec<serde_json::Value>, In
     }
 }
 
+/// One element of a FeatureCollection's `features` as a GeoJSON feature, or why it is not one.
+pub(crate) fn parse_feature(value: serde_json::Value) -> Result<geojson::Feature, String> {
+    serde_json::from_value(value).map_err(|e| format!("not a valid GeoJSON feature: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,7 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
     let n = hh.len();
     struct Row {
         unit: UnitIdx,
+        located: Option<UnitIdx>,
         source: UnitSource,
         mismatch: bool,
         grid: u32,
@@ -158,7 +159,7 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
                     }
                 }
             }
-            Row { unit, source, mismatch, grid, nearest, nearest_m, covered }
+            Row { unit, located, source, mismatch, grid, nearest, nearest_m, covered }
         })
         .collect();
     let mut a = Assignment {
@@ -179,7 +180,7 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
             a.mismatches.push(CodeMismatch {
                 household: i as HouseholdIdx,
                 given: hh.code[i].unwrap_or(NO_UNIT),
-                located: idx.admin.locate(hh.lon[i], hh.lat[i]).unwrap_or(NO_UNIT),
+                located: r.located.unwrap_or(NO_UNIT),
             });
         }
         a.unit.push(r.unit);

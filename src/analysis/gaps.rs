@@ -13,7 +13,7 @@ use geo::{ConvexHull, Coord, MultiPoint, Point, Polygon};
 use super::assign::Assignment;
 use crate::index::sphere::{chord_2_to_m, m_to_chord_2, to_lonlat, to_unit, Unit3};
 use crate::index::StationIndex;
-use crate::model::{Dataset, HouseholdIdx, Level, StationIdx, UnitIdx, NONE, NO_UNIT};
+use crate::model::{Dataset, HouseholdIdx, Level, StationIdx, UnitIdx, NO_UNIT};
 
 /// One gap area.
 #[derive(Debug, Clone)]
@@ -139,6 +139,5 @@ fn make_gap(ds: &Dataset, a: &Assignment, stations: &StationIndex, members: Vec<
         .filter_map(|&l| stations.nearest(l, c))
         .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)))
         .map(|(s, d2)| (s, chord_2_to_m(d2)));
-    let _ = NONE;
     Gap { rank: 0, hull, centroid, households: members, veterans, units, nearest_station }
 }

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod app;
 pub mod crs;
 pub mod error;
 pub mod generate;

@@ -3,25 +3,20 @@
 //! Exit codes: 0 success; 1 the run failed (e.g. a result could not be written);
 //! 2 bad usage or input that makes going on impossible (missing file or column, …).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use gridcover::analysis::{analyze, Analysis};
+use gridcover::app;
 use gridcover::crs::Crs;
-use gridcover::generate::{generate, write_data_folder, GenerateParams};
-use gridcover::ingest::{read_boundaries, read_data_folder, read_divisions};
+use gridcover::generate::GenerateParams;
+use gridcover::ingest::read_data_folder;
 use gridcover::model::{Dataset, Level};
 use gridcover::output::{report_table, write_all};
-
-/// Seed of the bundled Gansu data set.
-const BUNDLED_SEED: u64 = 20_261_129;
-/// Households of the bundled data set (about a million veterans).
-const BUNDLED_HOUSEHOLDS: usize = 800_000;
 
 #[derive(Parser)]
 #[command(
@@ -113,7 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate(a) => {
             let params = GenerateParams::new(a.seed, a.households);
-            run_generate(&a.boundaries, &a.divisions, &a.crs, &params, &a.out)?;
+            app::generate_folder(&a.boundaries, &a.divisions, &a.crs, &params, &a.out, &spin)?;
             eprintln!("wrote {}", a.out.display());
         }
         Command::Analyze(a) => {
@@ -156,53 +151,13 @@ fn phase<T>(msg: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
-fn run_generate(
-    boundaries: &Path,
-    divisions: &Path,
-    crs: &Crs,
-    params: &GenerateParams,
-    out: &Path,
-) -> anyhow::Result<()> {
-    let mut rejects = Vec::new();
-    let mut notes = Vec::new();
-    let d = read_divisions(divisions, &mut rejects)?;
-    let b = phase("reading boundaries", || read_boundaries(boundaries, crs, &d, &mut rejects, &mut notes))?;
-    for r in &rejects {
-        eprintln!("warning: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
-    }
-    let g = phase("generating", || generate(&d, &b, params))?;
-    phase("writing", || write_data_folder(out, &d, &g))?;
-    Ok(())
-}
-
-/// The bundled source folder (real boundaries and divisions) and where its generated data go.
-fn bundled() -> anyhow::Result<(PathBuf, PathBuf)> {
-    let candidates = [PathBuf::from("data"), Path::new(env!("CARGO_MANIFEST_DIR")).join("data")];
-    for c in candidates {
-        if c.join("gansu/divisions.csv").exists() {
-            return Ok((c.join("gansu"), c.join("generated/gansu")));
-        }
-    }
-    bail!("the bundled data folder data/gansu was not found (run from the repository, or pass --data DIR)")
+/// `phase` in the shape the library's glue takes.
+fn spin(msg: &str, f: &mut dyn FnMut()) {
+    phase(msg, f)
 }
 
 fn load(data: &DataArg) -> anyhow::Result<Dataset> {
-    let dir = match &data.data {
-        Some(d) => d.clone(),
-        None => {
-            let (src, gen) = bundled()?;
-            if !gen.join("households.parquet").exists() {
-                eprintln!(
-                    "generating the bundled data set into {} (seed {BUNDLED_SEED}, {BUNDLED_HOUSEHOLDS} households)…",
-                    gen.display()
-                );
-                let params = GenerateParams::new(BUNDLED_SEED, BUNDLED_HOUSEHOLDS);
-                run_generate(&src.join("boundaries.geojson"), &src.join("divisions.csv"), &Crs::Gcj02, &params, &gen)
-                    .context("generating the bundled data set")?;
-            }
-            gen
-        }
-    };
+    let dir = app::data_dir(data.data.as_deref(), &spin)?;
     let ds = phase("reading data", || read_data_folder(&dir))?;
     Ok(ds)
 }

@@ -199,6 +199,19 @@ impl User {
     }
 }
 
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Who.
+    pub user_id: Option<i64>,
+    /// What, e.g. `household.read`.
+    pub action: String,
+    /// On what, e.g. a household id.
+    pub target: String,
+}
+
 /// The schema, one script per version (version = position + 1). Never edit a script once
 /// released: append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -529,16 +542,18 @@ impl Store {
         })
     }
 
-    /// The audit log, oldest first: `(at, user_id, action, target)`.
+    /// The audit log, oldest first.
     ///
     /// # Errors
     /// [`StoreError::Db`] on a database error.
-    pub fn audit_log(&self) -> Result<Vec<(String, Option<i64>, String, String)>> {
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         self.read(|c| {
             c.prepare("SELECT at, user_id, action, target FROM audit ORDER BY id")
                 .and_then(|mut s| {
-                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                        .collect::<Result<Vec<_>, _>>()
+                    s.query_map([], |r| {
+                        Ok(AuditEntry { at: r.get(0)?, user_id: r.get(1)?, action: r.get(2)?, target: r.get(3)? })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(StoreError::db("reading the audit log"))
         })

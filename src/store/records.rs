@@ -375,6 +375,7 @@ fn household_in(c: &Connection, id: &str) -> Result<Option<HouseholdRecord>> {
 }
 
 /// Appends one change to `history`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn append_history(
     tx: &Transaction<'_>,
     actor: &Actor,
@@ -758,56 +759,29 @@ impl Store {
     /// [`StoreError::Db`].
     pub fn history(&self, kind: &str, record_id: &str) -> Result<Vec<HistoryEntry>> {
         self.read(|c| {
-            let rows: Vec<(
-                i64,
-                String,
-                Option<i64>,
-                String,
-                String,
-                String,
-                String,
-                Option<i64>,
-                Option<String>,
-                Option<String>,
-            )> = c
-                .prepare_cached(
-                    "SELECT id, at, user_id, actor, kind, record_id, action, version, before, after
-                     FROM history WHERE kind = ?1 AND record_id = ?2 ORDER BY id",
-                )
-                .and_then(|mut s| {
-                    s.query_map([kind, record_id], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                            r.get(9)?,
-                        ))
-                    })?
-                    .collect()
-                })
-                .map_err(StoreError::db("reading the history"))?;
             let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-            Ok(rows
-                .into_iter()
-                .map(|(seq, at, user_id, actor, kind, record_id, action, version, before, after)| HistoryEntry {
-                    seq,
-                    at,
-                    user_id,
-                    actor,
-                    kind,
-                    record_id,
-                    action,
-                    version,
-                    before: parse(before),
-                    after: parse(after),
-                })
-                .collect())
+            c.prepare_cached(
+                "SELECT id, at, user_id, actor, kind, record_id, action, version, before, after
+                 FROM history WHERE kind = ?1 AND record_id = ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([kind, record_id], |r| {
+                    Ok(HistoryEntry {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        user_id: r.get(2)?,
+                        actor: r.get(3)?,
+                        kind: r.get(4)?,
+                        record_id: r.get(5)?,
+                        action: r.get(6)?,
+                        version: r.get(7)?,
+                        before: parse(r.get(8)?),
+                        after: parse(r.get(9)?),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(StoreError::db("reading the history"))
         })
     }
 }
@@ -867,5 +841,3 @@ pub(crate) fn write_station(tx: &Transaction<'_>, s: &StationRecord, was: i64) -
     }
     Ok(())
 }
-
-

@@ -153,7 +153,7 @@ fn audit_history_and_visits_are_append_only() {
     s.audit(w.id, "household.read", "H1").unwrap();
     s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "ok".into() }).unwrap();
     let log = s.audit_log().unwrap();
-    assert_eq!(log.last().unwrap().2, "household.read");
+    assert_eq!(log.last().unwrap().action, "household.read");
     for sql in [
         "UPDATE audit SET action = 'x'",
         "DELETE FROM audit",
@@ -277,6 +277,12 @@ fn a_failed_import_changes_nothing() {
 #[test]
 fn a_full_disk_rolls_the_import_back() {
     let f = folder();
+    // Enough households to need many new pages.
+    let mut hh = std::fs::read_to_string(f.path().join("households.csv")).unwrap();
+    for k in 0..3000 {
+        hh.push_str(&format!("X{k},100.{:04},40.5,1,,false,false\n", k));
+    }
+    std::fs::write(f.path().join("households.csv"), hh).unwrap();
     let s = Store::open(f.path()).unwrap();
     let before = dump(s.path());
     // SQLite's own size cap stands in for a full disk: it fails the same way (SQLITE_FULL).

@@ -413,7 +413,8 @@ async fn tiles_and_tilejson() {
     let f = &l[0].features[0];
     assert_eq!(f.id, Some(990101));
     assert_eq!(f.tags["code"], "990101");
-    assert_eq!(f.tags["veterans"], "17");
+    // H1 2 + H2 1 + H3 3 + H4 1 + H5 1 + H6 1 + H10–H15 6 (H7 lies outside, H8 is rejected).
+    assert_eq!(f.tags["veterans"], "15");
     assert_eq!(f.geom_type, 3);
     // Stations at zoom 8 (tile 199/96 holds them): all four; at zoom 3 only the county's.
     let l = mvt_decode::decode(&get(&fx, "/tiles/stations/8/199/96.mvt", Some(LEADER)).await.body);

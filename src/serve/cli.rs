@@ -4,12 +4,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{default_web_dir, load_world, run, MemoryUsers};
+use super::{default_web_dir, load_world, run};
+use crate::app;
+use crate::store::Store;
 
 /// `gridcover serve`: loads and analyses the data folder and serves it on `addr`.
 pub fn serve(data: Option<&Path>, addr: SocketAddr, web: Option<PathBuf>) -> anyhow::Result<()> {
-    let world = load_world(data)?;
-    let users = Arc::new(MemoryUsers::new());
+    let dir = app::data_dir(data, &app::quiet)?;
+    let store = Store::open(&dir)?;
+    let world = load_world(Some(&dir))?;
+    let users = Arc::new(store);
     let web = web.or_else(default_web_dir);
     run(world, users, addr, web)
 }

@@ -35,6 +35,7 @@ pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod output;
+pub mod serve;
 pub mod store;
 
 pub use error::Error;

@@ -29,11 +29,13 @@
 pub mod analysis;
 pub mod app;
 pub mod crs;
+pub mod design;
 pub mod error;
 pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod output;
+pub mod whatif;
 
 pub use error::Error;

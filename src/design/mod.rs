@@ -195,12 +195,9 @@ pub fn design_grids(region: &MultiPolygon<f64>, sites: &[Site], caps: &Caps) -> 
             Coord { x: bbox.max().x.max(s.lon), y: bbox.max().y.max(s.lat) },
         );
     }
-    // A margin so that no household or boundary vertex lies on the outer rectangle.
-    let m = 1e-3 * (bbox.width() + bbox.height()) + 1e-6;
-    let bbox = Rect::new(
-        Coord { x: bbox.min().x - m, y: bbox.min().y - m },
-        Coord { x: bbox.max().x + m, y: bbox.max().y + m },
-    );
+    // No margin: every cell then lies within the region's bounding box, so each clipping below
+    // maps coordinates to the same fixed-point grid (i_overlay scales by the bounds of both
+    // operands) and neighbouring grids share their cut edges exactly: no slivers of overlap.
     let kx = bbox.center().y.to_radians().cos().max(1e-6);
     let mut leaves = Vec::new();
     bisect(bbox, sites.to_vec(), caps, kx, &mut leaves);

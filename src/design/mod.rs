@@ -104,7 +104,7 @@ fn need(n: u64, v: u64, caps: &Caps) -> u64 {
     by_h.max(by_v).max(1)
 }
 
-/// The fewest grids the caps allow for `sites`: `max(⌈n / H⌉, ⌈v / V⌉)`.
+/// The fewest grids the caps allow for `sites`: `max(⌈n / H⌉, ⌈v / V⌉)` (caps must be positive).
 pub fn lower_bound(sites: &[Site], caps: &Caps) -> u64 {
     let v: u64 = sites.iter().map(|s| u64::from(s.veterans)).sum();
     need(sites.len() as u64, v, caps)
@@ -173,18 +173,23 @@ fn bisect(rect: Rect<f64>, mut sites: Vec<Site>, caps: &Caps, kx: f64, out: &mut
     out.push(Leaf { rect, sites });
 }
 
-/// Partitions `sites` (households inside `region`) into grids (see the module docs). Grids come
-/// in the order of the recursion (west/south first at every cut).
-///
-/// # Errors
-/// A zero cap, or no sites.
-pub fn design_grids(region: &MultiPolygon<f64>, sites: &[Site], caps: &Caps) -> Result<Vec<DesignedGrid>, DesignError> {
+fn check_caps(caps: &Caps) -> Result<(), DesignError> {
     if caps.max_households == 0 {
         return Err(DesignError::BadCap("max_households"));
     }
     if caps.max_veterans == Some(0) {
         return Err(DesignError::BadCap("max_veterans"));
     }
+    Ok(())
+}
+
+/// Partitions `sites` (households inside `region`) into grids (see the module docs). Grids come
+/// in the order of the recursion (west/south first at every cut).
+///
+/// # Errors
+/// A zero cap, or no sites.
+pub fn design_grids(region: &MultiPolygon<f64>, sites: &[Site], caps: &Caps) -> Result<Vec<DesignedGrid>, DesignError> {
+    check_caps(caps)?;
     if sites.is_empty() {
         return Err(DesignError::NoHouseholds("no households to partition".into()));
     }
@@ -261,6 +266,7 @@ pub fn design_for_unit(
     caps: &Caps,
     take: Take,
 ) -> Result<UnitDesign, DesignError> {
+    check_caps(caps)?;
     let d = &ds.divisions;
     let unit = d.find(code).ok_or_else(|| DesignError::UnknownCode(code.to_string()))?;
     let level = d.get(unit).level;

@@ -29,6 +29,7 @@
 pub mod analysis;
 pub mod app;
 pub mod crs;
+pub mod design;
 pub mod error;
 pub mod generate;
 pub mod index;
@@ -37,5 +38,6 @@ pub mod model;
 pub mod output;
 pub mod serve;
 pub mod store;
+pub mod whatif;
 
 pub use error::Error;

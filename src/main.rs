@@ -40,6 +40,14 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print a readable coverage table of one level, worst first.
     Report(ReportArgs),
+    /// What if stations open and close: coverage before and after for every admin unit at every
+    /// level (OUT/scenario_<level>.csv, all units, with a `changed` column), the households that
+    /// gain or lose coverage (OUT/scenario_households.csv) and OUT/scenario_summary.json.
+    Scenario(ScenarioArgs),
+    /// Partition the households of a township or village into compact grids under caps, inside
+    /// the unit's boundary; writes OUT/grids.geojson (workers left empty, to assign) and
+    /// OUT/grids_summary.json, and prints the sizes.
+    Grids(GridsArgs),
     /// Serve the data folder over HTTP: OGC API - Features under /api, vector tiles under
     /// /tiles, the coverage report, and the web viewer at / (bearer tokens; see the README).
     Serve(ServeArgs),
@@ -80,6 +88,44 @@ struct UserAddArgs {
     grids: Vec<String>,
     #[command(flatten)]
     data: DataArg,
+}
+
+#[derive(Args)]
+struct ScenarioArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Stations to open: CSV id,name,level,lon,lat[,code,demonstration,mobile,radius_m] (WGS84;
+    /// without a code a station serves the unit of its level containing it).
+    #[arg(long)]
+    add: Option<PathBuf>,
+    /// Ids of stations to close, comma separated.
+    #[arg(long)]
+    remove: Option<String>,
+    /// Output folder (created).
+    #[arg(long, default_value = "out/scenario")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct GridsArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Code of the township (9 digits) or village (12 digits) to partition.
+    #[arg(long)]
+    within: String,
+    /// Most households in one grid.
+    #[arg(long)]
+    max_households: u32,
+    /// Most veterans in one grid.
+    #[arg(long)]
+    max_veterans: Option<u32>,
+    /// Only households outside every existing grid; the new grids fill the unit less the
+    /// existing grids. Without it, all households of the unit and the whole unit.
+    #[arg(long)]
+    ungridded_only: bool,
+    /// Output folder (created).
+    #[arg(long, default_value = "out/grids")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -162,7 +208,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.chain().any(|c| c.downcast_ref::<gridcover::ingest::IngestError>().is_some());
+            let usage = e.chain().any(|c| {
+                c.downcast_ref::<gridcover::ingest::IngestError>().is_some()
+                    || c.downcast_ref::<gridcover::whatif::InputError>().is_some()
+                    || c.downcast_ref::<gridcover::design::DesignError>().is_some()
+            });
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -223,6 +273,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.path().display()
             );
             println!("{token}");
+        }
+        Command::Scenario(a) => {
+            let ds = load(&a.data)?;
+            let mut live = phase("analysing", || gridcover::analysis::Live::new(ds));
+            print!("{}", gridcover::whatif::run(&mut live, a.add.as_deref(), a.remove.as_deref(), &a.out)?);
+            println!("results in {}", a.out.display());
+        }
+        Command::Grids(a) => {
+            let ds = load(&a.data)?;
+            let an = phase("analysing", || analyze(&ds));
+            print!(
+                "{}",
+                gridcover::design::write::run(
+                    &ds,
+                    &an,
+                    &a.within,
+                    a.max_households,
+                    a.max_veterans,
+                    a.ungridded_only,
+                    &a.out
+                )?
+            );
+            println!("results in {}", a.out.display());
         }
     }
     Ok(ExitCode::SUCCESS)

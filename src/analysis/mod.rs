@@ -4,17 +4,23 @@
 //! - [`coverage`]: the figures of every admin unit at every level, and the two rules.
 //! - [`gaps`]: uncovered households clustered into ranked gap areas.
 //! - [`workload`]: households and veterans per grid worker.
+//! - [`live`]: the analysis kept up to date as stations are added, moved and closed.
+//! - [`scenario`]: coverage before and after opening and closing a set of stations.
 //!
 //! [`analyze`] runs them all and times each phase.
 
 pub mod assign;
 pub mod coverage;
 pub mod gaps;
+pub mod live;
+pub mod scenario;
 pub mod workload;
 
 pub use assign::{assign, Assignment, CodeMismatch, Indexes, UnitSource};
 pub use coverage::{coverage, Coverage, HouseholdContribution, UnitCoverage};
 pub use gaps::{gaps, Gap};
+pub use live::{Live, LiveError, StationChange};
+pub use scenario::{scenario, scenario_in_place, ScenarioResult};
 pub use workload::{workload, GridLoad};
 
 use std::time::Instant;

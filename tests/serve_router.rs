@@ -64,8 +64,8 @@ impl Fx {
             .audit_log()
             .unwrap()
             .into_iter()
-            .filter(|(_, _, a, _)| a.starts_with("households."))
-            .map(|(_, u, a, t)| (u.unwrap_or(0), a, t))
+            .filter(|e| e.action.starts_with("households."))
+            .map(|e| (e.user_id.unwrap_or(0), e.action, e.target))
             .collect()
     }
 }

@@ -20,8 +20,10 @@ use serde_json::{json, Value};
 
 use gridcover::store::Store;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_gridcover")
+/// The binary under test (`GRIDCOVER_BIN` overrides it, for build folders shared between
+/// checkouts).
+fn bin() -> String {
+    std::env::var("GRIDCOVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gridcover").to_string())
 }
 
 /// A copy of the small fixture, imported, with a grid worker (grid G1: households H1, H6) and a

@@ -178,7 +178,7 @@ mod tests {
         // After the store's own entry for adding the user.
         let log = store.audit_log().unwrap();
         let last = log.last().unwrap();
-        assert_eq!((last.1, last.2.as_str(), last.3.as_str()), (Some(u.id), "households.item", "H1"));
+        assert_eq!((last.user_id, last.action.as_str(), last.target.as_str()), (Some(u.id), "households.item", "H1"));
         // The cache answers without the store for a while, and forgets unknown tokens.
         let cache = AuthCache::new(Duration::from_secs(30));
         assert_eq!(cache.get(users, &token).unwrap(), Some(u));

@@ -2,20 +2,31 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use super::{default_web_dir, load_world, run};
+use super::{default_web_dir, load_world, run_state, Limits};
 use crate::app;
 use crate::store::Store;
 
 /// `gridcover serve`: loads and analyses the data folder and serves it on `addr`.
 pub fn serve(data: Option<&Path>, addr: SocketAddr, web: Option<PathBuf>) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
     let dir = app::data_dir(data, &app::quiet)?;
-    let store = Store::open(&dir)?;
-    let world = load_world(Some(&dir))?;
-    let users = Arc::new(store);
-    let web = web.or_else(default_web_dir);
-    run(world, users, addr, web)
+    eprintln!("gridcover: loading {} from its store …", dir.display());
+    // The store is the truth once it exists: stations as edited, households' statuses. A folder
+    // never imported is imported first.
+    let (store, ds) = Store::open_dataset(&dir)?;
+    let state = super::edits::state_with_store(store, ds, Limits::default(), web.or_else(default_web_dir))?;
+    {
+        let w = state.world();
+        eprintln!(
+            "gridcover: {} households, {} stations, {} grids analysed in {:.1} s",
+            w.ds.households.len(),
+            w.ds.stations.len(),
+            w.ds.grids.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    run_state(state, addr)
 }
 
 /// `gridcover tiles`: writes every aggregate layer's non-empty tiles from its minimum zoom to

@@ -351,6 +351,9 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
     m.insert("martyr_family".into(), json!(hh.martyr_family[i]));
     m.insert("name".into(), json!(hh.name[i]));
     m.insert("address".into(), json!(hh.address[i]));
+    let (status, version) = w.statuses.get(&h).map_or((json!({}), 1), |(s, v)| (s.clone(), *v));
+    m.insert("status".into(), status);
+    m.insert("version".into(), json!(version));
     m.insert("covered".into(), json!(a.covered[i] != 0));
     let (mut best, mut best_m) = (NONE, f32::NAN);
     for l in 0..5 {

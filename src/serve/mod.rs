@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod cells;
 pub mod cli;
+pub mod edits;
 pub mod error;
 pub mod features;
 pub mod geom;
@@ -94,12 +95,25 @@ pub(crate) struct Inner {
     pub(crate) tiles: tiles::TileCache,
     pub(crate) limits: Limits,
     pub(crate) web_dir: Option<PathBuf>,
+    pub(crate) edits: Option<edits::Edits>,
 }
 
 impl AppState {
     /// State over an analysed world, its users, limits and the viewer folder (none: no static
     /// files).
     pub fn new(world: World, users: Arc<dyn Users>, limits: Limits, web_dir: Option<PathBuf>) -> Self {
+        Self::with_edits(world, users, limits, web_dir, None)
+    }
+
+    /// As [`AppState::new`], with the store and live engine behind the edit endpoints
+    /// ([`edits`]; without them those answer 501).
+    pub fn with_edits(
+        world: World,
+        users: Arc<dyn Users>,
+        limits: Limits,
+        web_dir: Option<PathBuf>,
+        edits: Option<edits::Edits>,
+    ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes);
         AppState {
             inner: Arc::new(Inner {
@@ -109,6 +123,7 @@ impl AppState {
                 tiles,
                 limits,
                 web_dir,
+                edits,
             }),
         }
     }
@@ -138,7 +153,11 @@ impl AppState {
 /// The whole HTTP API and the viewer's static files.
 pub fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
-    let mut r = Router::new().route("/healthz", get(|| async { "ok" })).merge(ogc::routes()).merge(tiles::routes());
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(ogc::routes())
+        .merge(tiles::routes())
+        .merge(edits::routes());
     if let Some(web) = &state.inner.web_dir {
         r = r
             .nest_service("/vendor/maplibre-gl", ServeDir::new(web.join("node_modules/maplibre-gl/dist")))
@@ -180,9 +199,13 @@ pub fn load_world(data: Option<&Path>) -> anyhow::Result<World> {
 /// Serves `world` on `addr` until SIGTERM or Ctrl-C, then finishes the requests in flight.
 /// Prints `listening on http://ADDR` on stdout once the socket is bound.
 pub fn run(world: World, users: Arc<dyn Users>, addr: SocketAddr, web_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    run_state(AppState::new(world, users, Limits::default(), web_dir), addr)
+}
+
+/// Serves `state` on `addr` as [`run`] does.
+pub fn run_state(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
-        let state = AppState::new(world, users, Limits::default(), web_dir);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         println!("listening on http://{local}");

@@ -207,7 +207,7 @@ fn query_string(v: &[(String, String)], offset: usize, limit: usize) -> String {
 }
 
 /// Percent-encodes a query value (unreserved characters and `,` kept).
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut o = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~,".contains(&b) {

@@ -27,6 +27,8 @@ pub struct World {
     /// Bounding box of all boundaries, households and stations.
     pub(crate) extent: Bbox,
     pub(crate) cells: CellCache,
+    /// Status and version of the households edited through the store, by household index.
+    pub(crate) statuses: super::edits::Statuses,
 }
 
 fn rect_bbox(r: Option<geo::Rect<f64>>) -> Bbox {
@@ -76,6 +78,7 @@ impl World {
             grid_households,
             extent,
             cells: CellCache::default(),
+            statuses: Default::default(),
         }
     }
 

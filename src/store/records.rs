@@ -460,6 +460,28 @@ impl Store {
         })
     }
 
+    /// The households whose status was ever edited (version above 1 or a non-empty status).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn edited_households(&self) -> Result<Vec<HouseholdRecord>> {
+        self.read(|c| {
+            let rows: Vec<(String, String, i64)> = c
+                .prepare(
+                    "SELECT id, status, version FROM households WHERE present = 1 AND (version > 1 OR status != '{}')",
+                )
+                .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .map_err(StoreError::db("reading edited households"))?;
+            rows.into_iter()
+                .map(|(id, status, version)| {
+                    let status = serde_json::from_str(&status)
+                        .map_err(|e| StoreError::Invalid(format!("household {id}: stored status is not JSON: {e}")))?;
+                    Ok(HouseholdRecord { id, status, version })
+                })
+                .collect()
+        })
+    }
+
     /// Applies a JSON merge patch (RFC 7396) to a household's `status`, by `user` (a grid
     /// worker; the caller checks the household is in one of their grids). `if_match`, when
     /// given, must be the household's current version.

@@ -1,0 +1,408 @@
+//! Live edits through the server, each durable before it is acknowledged (see [`crate::store`]).
+//!
+//! - `GET /api/households/{id}`: the household's feature with its `status` and an `ETag`;
+//! - `PATCH /api/households/{id}`: a JSON merge patch (RFC 7396) of its `status`;
+//! - `POST` / `GET /api/households/{id}/visits`: record a visit (201) / list them;
+//! - `GET /api/households/{id}/history`: every change of the household;
+//!   (all four: the grid worker of the household's grid only; anyone else gets 404 for another
+//!   grid's household, 403 for leaders and planners);
+//! - `POST /api/stations`, `PATCH /api/stations/{id}` (move, rename, demonstration flag),
+//!   `DELETE /api/stations/{id}` (close): planners only;
+//! - `GET /api/stations/{id}/history`: leaders and planners.
+//!
+//! Writes send `If-Match: "VERSION"` optionally (the `ETag` of a read); when sent it must be
+//! the record's version, else 409 Conflict. A 2xx answer is sent only after the store's commit
+//! (fsynced). A station edit then updates the live engine ([`crate::analysis::Live`]: only the
+//! households and units near the station are recomputed), the served world is rebuilt from it,
+//! and the tile cache is cleared, so that coverage figures, layers and tiles show the change at
+//! once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::auth::{Auth, Role, User};
+use super::error::ApiError;
+use super::features::{find, own_households, Collection};
+use super::{blocking, AppState, World};
+use crate::analysis::{Live, StationChange};
+use crate::model::StationRow;
+use crate::store::{NewStation, NewVisit, StationPatch, StationRecord, Store, StoreError};
+
+/// The store and the live engine behind the edit endpoints.
+pub struct Edits {
+    /// The store.
+    pub store: Store,
+    /// The live engine; its lock also orders station edits (store commit, then engine).
+    pub live: Mutex<Live>,
+}
+
+/// Household statuses and versions held in the served world (household index → record).
+pub type Statuses = HashMap<u32, (Value, i64)>;
+
+/// The routes of the edits.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/households/{id}", get(household_get).patch(household_patch))
+        .route("/api/households/{id}/visits", post(visit_post).get(visits_get))
+        .route("/api/households/{id}/history", get(household_history))
+        .route("/api/stations", post(station_post))
+        .route("/api/stations/{id}", patch(station_patch).delete(station_delete))
+        .route("/api/stations/{id}/history", get(station_history))
+}
+
+fn edits(s: &AppState) -> Result<&Edits, ApiError> {
+    s.inner.edits.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
+    })
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+        StoreError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, "Exists", e.to_string()),
+        StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
+        StoreError::Invalid(m) => ApiError::bad_request(m),
+        ref e2 if e2.is_disk_full() => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "StoreFull", format!("not saved: {e}"))
+        }
+        e => ApiError::internal(format!("not saved: {e}")),
+    }
+}
+
+/// The version an `If-Match` header asks for: `"3"`, `W/"3"` or `3`; `*` and none: any.
+fn if_match(h: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = h.get(header::IF_MATCH) else { return Ok(None) };
+    let s = v.to_str().map_err(|_| ApiError::bad_request("If-Match is not ASCII"))?.trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    let t = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+    t.parse::<i64>()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request(format!("If-Match {s:?} is not an ETag of this server (e.g. \"3\")")))
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+fn json_response(status: StatusCode, body: Value, version: Option<i64>) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(v) = version {
+        r.headers_mut().insert(header::ETAG, etag(v));
+    }
+    r
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not a valid {what}: {e}")))
+}
+
+/// The index of household `id` if `u` is the grid worker of its grid; else the refusal
+/// (403 for leaders and planners, 404 — as for a household that does not exist — for a grid
+/// worker of another grid).
+fn own_household(w: &World, u: &User, id: &str) -> Result<u32, ApiError> {
+    if u.role != Role::GridWorker {
+        return Err(ApiError::forbidden("only the grid worker of a household's grid sees or edits it"));
+    }
+    own_households(w, u)
+        .into_iter()
+        .find(|&h| w.ds.households.id[h as usize] == id)
+        .ok_or_else(|| ApiError::not_found(format!("no household {id:?} in your grids")))
+}
+
+fn need_planner(u: &User) -> Result<(), ApiError> {
+    if u.role == Role::Planner {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only planners add, move or close stations"))
+    }
+}
+
+async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let e = edits(&s)?;
+        let f = {
+            let w = s.world();
+            own_household(&w, &u, &id)?;
+            find(&w, &u, Collection::Households, &id)?
+        };
+        let rec = e
+            .store
+            .household(&id)
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
+        s.audit(&u, "households.read", &id)?;
+        let mut v: Value = serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+        v["properties"]["status"] = rec.status;
+        v["properties"]["version"] = json!(rec.version);
+        let mut r = json_response(StatusCode::OK, v, Some(rec.version));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::ogc::GEOJSON));
+        Ok(r)
+    })
+    .await
+}
+
+async fn household_patch(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let want = if_match(&h)?;
+    let patch: Value = parse_body(&body, "JSON merge patch")?;
+    blocking(move || {
+        let e = edits(&s)?;
+        let idx = own_household(&s.world(), &u, &id)?;
+        let rec = e.store.patch_household_status(&u, &id, &patch, want).map_err(store_error)?;
+        s.audit(&u, "households.patch", &id)?;
+        {
+            let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+            let newer = w.statuses.get(&idx).is_none_or(|(_, v)| *v < rec.version);
+            if newer {
+                w.statuses.insert(idx, (rec.status.clone(), rec.version));
+            }
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"id": rec.id, "status": rec.status, "version": rec.version}),
+            Some(rec.version),
+        ))
+    })
+    .await
+}
+
+async fn visit_post(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
+    blocking(move || {
+        let e = edits(&s)?;
+        own_household(&s.world(), &u, &id)?;
+        let v = e.store.add_visit(&u, &id, &visit).map_err(store_error)?;
+        s.audit(&u, "households.visit", &id)?;
+        let mut r = json_response(StatusCode::CREATED, json!(v), None);
+        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(&id))) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        Ok(r)
+    })
+    .await
+}
+
+async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let e = edits(&s)?;
+        own_household(&s.world(), &u, &id)?;
+        let list = e.store.visits(&id).map_err(store_error)?;
+        s.audit(&u, "households.visits", &id)?;
+        Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
+    })
+    .await
+}
+
+async fn household_history(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let e = edits(&s)?;
+        own_household(&s.world(), &u, &id)?;
+        let list = e.store.history("household", &id).map_err(store_error)?;
+        s.audit(&u, "households.history", &id)?;
+        Ok(json_response(StatusCode::OK, json!({"household": id, "history": list}), None))
+    })
+    .await
+}
+
+async fn station_history(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if u.role == Role::GridWorker {
+        return Err(ApiError::forbidden("station histories are for leaders and planners"));
+    }
+    blocking(move || {
+        let e = edits(&s)?;
+        if e.store.station(&id).map_err(store_error)?.is_none() {
+            return Err(ApiError::not_found(format!("no station {id:?}")));
+        }
+        let list = e.store.history("station", &id).map_err(store_error)?;
+        Ok(json_response(StatusCode::OK, json!({"station": id, "history": list}), None))
+    })
+    .await
+}
+
+/// Rebuilds the served world from the live engine after a station edit (names and flags the
+/// engine does not hold are kept from the world), and clears the tile cache.
+fn refresh(s: &AppState, live: &Live, rec: &StationRecord) {
+    let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+    let mut ds = std::mem::take(&mut w.ds);
+    let statuses = std::mem::take(&mut w.statuses);
+    let old = std::mem::take(&mut ds.stations);
+    let mut st = live.dataset().stations.clone();
+    for i in 0..old.len().min(st.len()) {
+        st.name[i] = old.name[i].clone();
+        st.demonstration[i] = old.demonstration[i];
+    }
+    if let Some(i) = st.id.iter().position(|x| *x == rec.id) {
+        st.name[i] = rec.name.clone();
+        st.demonstration[i] = rec.demonstration;
+    }
+    ds.stations = st;
+    *w = World::new(ds, live.to_analysis());
+    w.statuses = statuses;
+    drop(w);
+    s.invalidate();
+}
+
+fn change_json(live: &Live, c: &StationChange) -> Value {
+    let ds = live.dataset();
+    json!({
+        "units": c.units.iter().map(|&u| ds.divisions.get(u).code.clone()).collect::<Vec<_>>(),
+        "households_gained": c.gained.len(),
+        "households_lost": c.lost.len(),
+    })
+}
+
+async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> Result<Response, ApiError> {
+    need_planner(&u)?;
+    let new: NewStation = parse_body(&body, "station")?;
+    blocking(move || {
+        let e = edits(&s)?;
+        new.validate(&s.world().ds.divisions).map_err(store_error)?;
+        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let rec = e.store.add_station(&u, &new).map_err(store_error)?;
+        let unit =
+            live.dataset().divisions.find(&rec.code).ok_or_else(|| ApiError::internal("validated code vanished"))?;
+        let change = live
+            .add_station(StationRow {
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                level: rec.level,
+                unit,
+                lon: rec.lon,
+                lat: rec.lat,
+                demonstration: rec.demonstration,
+                mobile: rec.mobile,
+                radius_m: rec.radius_m,
+            })
+            .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?;
+        refresh(&s, &live, &rec);
+        let body = json!({"station": rec, "change": change_json(&live, &change)});
+        let mut r = json_response(StatusCode::CREATED, body, Some(rec.version));
+        if let Ok(loc) =
+            HeaderValue::from_str(&format!("/api/collections/stations/items/{}", super::ogc::encode(&rec.id)))
+        {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        Ok(r)
+    })
+    .await
+}
+
+async fn station_patch(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    need_planner(&u)?;
+    let want = if_match(&h)?;
+    let p: StationPatch = parse_body(&body, "station patch (name, lon, lat, demonstration)")?;
+    if p.mobile.is_some() || p.radius_m.is_some() {
+        return Err(ApiError::bad_request(
+            "mobile and radius_m cannot be changed in place: close the station and add a new one",
+        ));
+    }
+    blocking(move || {
+        let e = edits(&s)?;
+        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let (before, after) = e.store.update_station(&u, &id, &p, want).map_err(store_error)?;
+        let change = if (before.lon, before.lat) != (after.lon, after.lat) {
+            Some(
+                live.move_station(&id, after.lon, after.lat)
+                    .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?,
+            )
+        } else {
+            None
+        };
+        refresh(&s, &live, &after);
+        let change = change.map(|c| change_json(&live, &c));
+        Ok(json_response(StatusCode::OK, json!({"station": after, "change": change}), Some(after.version)))
+    })
+    .await
+}
+
+async fn station_delete(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    need_planner(&u)?;
+    let want = if_match(&h)?;
+    blocking(move || {
+        let e = edits(&s)?;
+        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, after) = e.store.close_station(&u, &id, want).map_err(store_error)?;
+        let change = live
+            .remove_station(&id)
+            .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?;
+        refresh(&s, &live, &after);
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"station": after, "change": change_json(&live, &change)}),
+            Some(after.version),
+        ))
+    })
+    .await
+}
+
+/// The statuses of a store's households, by index in `ds` (those ever edited).
+///
+/// # Errors
+/// A store error.
+pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
+    let edited = store.edited_households()?;
+    if edited.is_empty() {
+        return Ok(Statuses::new());
+    }
+    let by_id: HashMap<&str, u32> =
+        w.ds.households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
+    Ok(edited.into_iter().filter_map(|r| by_id.get(r.id.as_str()).map(|&i| (i, (r.status, r.version)))).collect())
+}
+
+/// The state of a server with a store: the world from the store's data set through the live
+/// engine, with the statuses.
+///
+/// # Errors
+/// A store error.
+pub fn state_with_store(
+    store: Store,
+    ds: crate::model::Dataset,
+    limits: super::Limits,
+    web_dir: Option<std::path::PathBuf>,
+) -> Result<AppState, StoreError> {
+    let live = Live::new(ds);
+    let mut world = World::new(live.dataset().clone(), live.to_analysis());
+    world.statuses = statuses(&store, &world)?;
+    let users: std::sync::Arc<dyn super::Users> = std::sync::Arc::new(store.clone());
+    Ok(AppState::with_edits(world, users, limits, web_dir, Some(Edits { store, live: Mutex::new(live) })))
+}

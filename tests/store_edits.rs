@@ -1,0 +1,232 @@
+//! The edit endpoints through the router (tower `oneshot`), on a real store in a temporary copy
+//! of `tests/fixtures/serve` (grid G1: H1, H6, H10–H15; grid G2: H2–H4; H10–H15 sit at
+//! 100.3°E 40.3°N out of reach of every station). Roles and refusals, merge patches with
+//! ETag / If-Match, visits, station edits reflected at once in the coverage, history, and a
+//! restart from the store.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use gridcover::serve::edits::state_with_store;
+use gridcover::serve::{router, AppState, Limits, Role};
+use gridcover::store::Store;
+
+struct Fx {
+    state: AppState,
+    leader: String,
+    planner: String,
+    w1: String,
+    w2: String,
+    dir: tempfile::TempDir,
+}
+
+fn start(dir: &Path) -> AppState {
+    let (store, ds) = Store::open_dataset(dir).unwrap();
+    state_with_store(store, ds, Limits::default(), None).unwrap()
+}
+
+fn fixture() -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    store.import(dir.path()).unwrap();
+    let leader = store.add_user("李领导", Role::Leader, &[]).unwrap();
+    let planner = store.add_user("规划员", Role::Planner, &[]).unwrap();
+    let w1 = store.add_user("王五", Role::GridWorker, &["G1".into()]).unwrap();
+    let w2 = store.add_user("赵六", Role::GridWorker, &["G2".into()]).unwrap();
+    drop(store);
+    let state = start(dir.path());
+    Fx { state, leader, planner, w1, w2, dir }
+}
+
+struct Resp {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Value,
+}
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<&str>,
+    if_match: Option<&str>,
+) -> Resp {
+    let mut b = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(m) = if_match {
+        b = b.header(header::IF_MATCH, m);
+    }
+    let req = match body {
+        Some(t) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(t.to_string())).unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let r = router(state.clone()).oneshot(req).await.unwrap();
+    let status = r.status();
+    let etag = r.headers().get(header::ETAG).map(|v| v.to_str().unwrap().to_string());
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp { status, etag, body }
+}
+
+#[tokio::test]
+async fn household_status_patches_are_for_its_grid_worker_and_versioned() {
+    let fx = fixture();
+    let s = &fx.state;
+    let patch = r#"{"needs": ["coal"], "phone": "13800000000"}"#;
+    assert_eq!(
+        call(s, "PATCH", "/api/households/H1", &fx.leader, Some(patch), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(s, "PATCH", "/api/households/H1", &fx.planner, Some(patch), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Another grid's worker: as if it did not exist.
+    assert_eq!(call(s, "PATCH", "/api/households/H1", &fx.w2, Some(patch), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(s, "PATCH", "/api/households/H1", "nope", Some(patch), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let g = call(s, "GET", "/api/households/H1", &fx.w1, None, None).await;
+    assert_eq!((g.status, g.etag.as_deref()), (StatusCode::OK, Some("\"1\"")));
+    assert_eq!(g.body["properties"]["status"], json!({}));
+    let r = call(s, "PATCH", "/api/households/H1", &fx.w1, Some(patch), Some("\"1\"")).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::OK, Some("\"2\"")), "{}", r.body);
+    assert_eq!(r.body["status"], json!({"needs": ["coal"], "phone": "13800000000"}));
+    // A stale If-Match: 409, nothing changed.
+    let r = call(s, "PATCH", "/api/households/H1", &fx.w1, Some(r#"{"phone": null}"#), Some("\"1\"")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // If-Match is optional.
+    let r = call(s, "PATCH", "/api/households/H1", &fx.w1, Some(r#"{"phone": null}"#), None).await;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!({"needs": ["coal"]})));
+    for bad in ["[1]", "not json", "\"x\""] {
+        let r = call(s, "PATCH", "/api/households/H1", &fx.w1, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    let r = call(s, "PATCH", "/api/households/H1", &fx.w1, Some("{}"), Some("abc")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The household's feature carries the status.
+    let f = call(s, "GET", "/api/collections/households/items/H1", &fx.w1, None, None).await;
+    assert_eq!(f.body["properties"]["status"], json!({"needs": ["coal"]}), "{}", f.body);
+    let h = call(s, "GET", "/api/households/H1/history", &fx.w1, None, None).await;
+    let actions: Vec<&str> =
+        h.body["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["status", "status"]);
+    assert_eq!(
+        call(s, "GET", "/api/households/H1/history", &fx.leader, None, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // After a restart, from the store.
+    drop(fx.state);
+    let s2 = start(fx.dir.path());
+    let f = call(&s2, "GET", "/api/collections/households/items/H1", &fx.w1, None, None).await;
+    assert_eq!(f.body["properties"]["status"], json!({"needs": ["coal"]}));
+    assert_eq!(call(&s2, "GET", "/api/households/H1", &fx.w1, None, None).await.etag.as_deref(), Some("\"3\""));
+}
+
+#[tokio::test]
+async fn visits_are_recorded_and_listed_by_the_grid_worker() {
+    let fx = fixture();
+    let s = &fx.state;
+    let v = r#"{"date": "2026-11-29", "note": "送煤两吨"}"#;
+    let r = call(s, "POST", "/api/households/H6/visits", &fx.w1, Some(v), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.body["date"].as_str(), r.body["note"].as_str(), r.body["user"].as_str()),
+        (Some("2026-11-29"), Some("送煤两吨"), Some("王五"))
+    );
+    for bad in [r#"{"date": "2026-02-30"}"#, r#"{"note": "x"}"#, r#"{"date": "2026-11-29", "who": 1}"#, "[]"] {
+        let r = call(s, "POST", "/api/households/H6/visits", &fx.w1, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    assert_eq!(call(s, "POST", "/api/households/H2/visits", &fx.w1, Some(v), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(s, "POST", "/api/households/H6/visits", &fx.leader, Some(v), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let l = call(s, "GET", "/api/households/H6/visits", &fx.w1, None, None).await;
+    assert_eq!(l.body["visits"].as_array().unwrap().len(), 1);
+    assert_eq!(call(s, "GET", "/api/households/H6/visits", &fx.w2, None, None).await.status, StatusCode::NOT_FOUND);
+}
+
+fn county_covered(state: &AppState) -> u64 {
+    let w = state.world();
+    let u = w.ds.divisions.find("990101").unwrap();
+    w.an.coverage.units[u as usize].covered_households as u64
+}
+
+#[tokio::test]
+async fn planner_station_edits_show_at_once_in_the_coverage() {
+    let fx = fixture();
+    let s = &fx.state;
+    let before = county_covered(s);
+    let body =
+        r#"{"id": "S9", "name": "新村站", "level": "village", "code": "990101001001", "lon": 100.3, "lat": 40.3}"#;
+    assert_eq!(call(s, "POST", "/api/stations", &fx.leader, Some(body), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(s, "POST", "/api/stations", &fx.w1, Some(body), None).await.status, StatusCode::FORBIDDEN);
+    let bad = r#"{"name": "x", "level": "county", "code": "990101001001", "lon": 100.3, "lat": 40.3}"#;
+    assert_eq!(call(s, "POST", "/api/stations", &fx.planner, Some(bad), None).await.status, StatusCode::BAD_REQUEST);
+    let r = call(s, "POST", "/api/stations", &fx.planner, Some(body), None).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::CREATED, Some("\"1\"")), "{}", r.body);
+    assert_eq!(r.body["change"]["households_gained"], json!(6), "{}", r.body);
+    // The six households at the station's point are covered now: figures, features and items.
+    assert_eq!(county_covered(s), before + 6);
+    let f = call(s, "GET", "/api/collections/admin-county/items/990101", &fx.leader, None, None).await;
+    assert_eq!(f.body["properties"]["covered_households"], json!(before + 6), "{}", f.body);
+    let st = call(s, "GET", "/api/collections/stations/items/S9", &fx.leader, None, None).await;
+    assert_eq!(st.status, StatusCode::OK);
+    assert_eq!(call(s, "POST", "/api/stations", &fx.planner, Some(body), None).await.status, StatusCode::CONFLICT);
+    // Move it away (far from everyone), with a stale and then the right version.
+    let mv = r#"{"lon": 100.45, "lat": 40.95, "name": "新村站（迁）"}"#;
+    assert_eq!(
+        call(s, "PATCH", "/api/stations/S9", &fx.planner, Some(mv), Some("\"7\"")).await.status,
+        StatusCode::CONFLICT
+    );
+    let r = call(s, "PATCH", "/api/stations/S9", &fx.planner, Some(mv), Some("\"1\"")).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::OK, Some("\"2\"")), "{}", r.body);
+    assert_eq!(county_covered(s), before);
+    let st = call(s, "GET", "/api/collections/stations/items/S9", &fx.leader, None, None).await;
+    assert_eq!(st.body["properties"]["name"], json!("新村站（迁）"), "{}", st.body);
+    assert_eq!(st.body["geometry"]["coordinates"], json!([100.45, 40.95]));
+    let r = call(s, "PATCH", "/api/stations/S9", &fx.planner, Some(r#"{"radius_m": 9000}"#), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Move back, then close: coverage returns to what it was.
+    call(s, "PATCH", "/api/stations/S9", &fx.planner, Some(r#"{"lon": 100.3, "lat": 40.3}"#), None).await;
+    assert_eq!(county_covered(s), before + 6);
+    assert_eq!(call(s, "DELETE", "/api/stations/S9", &fx.w1, None, None).await.status, StatusCode::FORBIDDEN);
+    let r = call(s, "DELETE", "/api/stations/S9", &fx.planner, None, Some("\"3\"")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["change"]["households_lost"], json!(6));
+    assert_eq!(county_covered(s), before);
+    assert_eq!(
+        call(s, "GET", "/api/collections/stations/items/S9", &fx.leader, None, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let h = call(s, "GET", "/api/stations/S9/history", &fx.leader, None, None).await;
+    let actions: Vec<&str> =
+        h.body["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["add", "update", "update", "close"]);
+    assert_eq!(call(s, "GET", "/api/stations/S9/history", &fx.w1, None, None).await.status, StatusCode::FORBIDDEN);
+    // Moving an imported station, then a restart: the server starts from the store's stations.
+    let r = call(s, "PATCH", "/api/stations/S2", &fx.planner, Some(r#"{"lon": 100.3, "lat": 40.31}"#), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let moved = county_covered(s);
+    drop(fx.state);
+    let s2 = start(fx.dir.path());
+    assert_eq!(county_covered(&s2), moved);
+    let w = s2.world();
+    let i = w.ds.stations.id.iter().position(|x| x == "S2").unwrap();
+    assert_eq!((w.ds.stations.lon[i], w.ds.stations.lat[i]), (100.3, 40.31));
+    let i = w.ds.stations.id.iter().position(|x| x == "S9").unwrap();
+    assert!(!w.ds.stations.active[i]);
+}

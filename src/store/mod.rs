@@ -380,7 +380,11 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),
-            message: if path.exists() { e.to_string() } else { format!("{e} (is the folder writable?)") },
+            message: if path.exists() {
+                e.to_string()
+            } else {
+                format!("{e} (is the folder read-only? the store needs to create files in it)")
+            },
         })?;
         configure(&conn, path).map_err(|e| match e {
             StoreError::Open { path, message } if message.contains("readonly") || message.contains("read-only") => {

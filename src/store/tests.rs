@@ -446,3 +446,132 @@ fn concurrent_writers_lose_no_update() {
     assert_eq!((h.status["n"].as_i64(), h.version), (Some(200), 201));
     assert_eq!(s.history("household", "H1").unwrap().len(), 200);
 }
+
+/// A tmpfs mounted at a fresh folder, unmounted on drop (needs the right to mount: root in a
+/// container that allows it). `None` when mounting is not possible here.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn new(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs { dir })
+    }
+
+    fn remount(&self, opt: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{opt}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn copy_fixture(to: &Path) {
+    for e in std::fs::read_dir(fixture()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A read-only folder: creating a store there, or writing to one there, is a clear error and
+/// leaves the store as it was. Root ignores file permissions, so as root the folder is a tmpfs
+/// remounted read-only; otherwise it is made read-only with chmod.
+#[test]
+fn a_read_only_folder_is_a_clear_error_and_no_damage() {
+    use std::os::unix::fs::PermissionsExt;
+    let mount = if is_root() { Tmpfs::new("64m") } else { None };
+    let plain = tempfile::tempdir().unwrap();
+    if is_root() && mount.is_none() {
+        eprintln!("skipped: running as root where tmpfs cannot be mounted, so no folder is read-only to this process");
+        return;
+    }
+    let dir = mount.as_ref().map_or(plain.path(), |m| m.path());
+    copy_fixture(dir);
+    let empty = dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let s = Store::open(dir).unwrap();
+    s.import(dir).unwrap();
+    drop(s);
+    let before = dump(&dir.join(STORE_FILE));
+    let set_ro = |ro: bool| match &mount {
+        Some(m) => m.remount(if ro { "ro" } else { "rw" }),
+        None => {
+            let mode = if ro { 0o555 } else { 0o755 };
+            std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            for f in ["gridcover.sqlite", "gridcover.sqlite-wal", "gridcover.sqlite-shm"] {
+                let _ = std::fs::set_permissions(
+                    dir.join(f),
+                    std::fs::Permissions::from_mode(if ro { 0o444 } else { 0o644 }),
+                );
+            }
+        }
+    };
+    set_ro(true);
+    // A new store in a read-only folder.
+    let e = Store::open(&empty).unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, StoreError::Open { .. }) && m.contains("empty/gridcover.sqlite") && m.contains("read"), "{m}");
+    // The existing store: opening it for writing fails clearly.
+    let e = Store::open(dir).and_then(|s| s.add_user("x", Role::Leader, &[])).unwrap_err();
+    assert!(e.to_string().contains("read"), "{e}");
+    set_ro(false);
+    let s = Store::open(dir).unwrap();
+    let ok: String = s.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(ok, "ok");
+    drop(s);
+    assert_eq!(dump(&dir.join(STORE_FILE)), before);
+}
+
+/// A really full disk (a small tmpfs, when one can be mounted): the import fails with a clear
+/// error, and the store is as it was and sound.
+#[test]
+fn a_full_tmpfs_fails_the_import_cleanly() {
+    let Some(m) = Tmpfs::new("400k") else {
+        eprintln!("skipped: tmpfs cannot be mounted here (a_full_disk_rolls_the_import_back covers SQLITE_FULL)");
+        return;
+    };
+    copy_fixture(m.path());
+    let s = Store::open(m.path()).unwrap();
+    let before = dump(s.path());
+    let mut hh = std::fs::read_to_string(m.path().join("households.csv")).unwrap();
+    for k in 0..6000 {
+        hh.push_str(&format!("X{k}-{},100.{:04},40.5,1,,false,false\n", "某".repeat(20), k));
+    }
+    // Written outside the tmpfs (it would not fit) and read from there.
+    let src = tempfile::tempdir().unwrap();
+    copy_fixture(src.path());
+    std::fs::write(src.path().join("households.csv"), hh).unwrap();
+    let ds = crate::ingest::read_data_folder(src.path()).unwrap();
+    assert!(ds.households.len() > 6000, "{:?}", &ds.rejects[..3.min(ds.rejects.len())]);
+    let e = s.import_dataset(&ds, "big").unwrap_err();
+    assert!(e.is_disk_full() || e.to_string().contains("full"), "{e}");
+    drop(s);
+    let s = Store::open(m.path()).unwrap();
+    let ok: String = s.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(ok, "ok");
+    assert_eq!(dump(s.path()), before);
+}

@@ -282,16 +282,17 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// 64 clients for a bounded time: 1 in 4 requests a write (a counter increment under If-Match,
-/// retried on 409), the others reads (items pages, a household, coverage). Returns the
-/// requests, the seconds taken and the sorted latencies.
+/// 64 clients for a bounded time: 1 round in 4 a counter increment (GET the household, PATCH
+/// it under If-Match, both again on 409), the others reads (items pages, visits, coverage).
+/// Returns the requests, the seconds taken and the sorted latencies of single requests.
 pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duration) -> (usize, f64, Vec<Duration>) {
     let lat = Mutex::new(Vec::new());
     let incs = AtomicUsize::new(0);
+    let conflicts = AtomicUsize::new(0);
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for c in 0..clients {
-            let (lat, incs) = (&lat, &incs);
+            let (lat, incs, conflicts) = (&lat, &incs, &conflicts);
             s.spawn(move || {
                 let a = agent();
                 let mut mine = Vec::new();
@@ -299,13 +300,15 @@ pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duratio
                 while t0.elapsed() < dur {
                     i += 1;
                     let hh = if c % 2 == 0 { "H1" } else { "H6" };
-                    let t = Instant::now();
                     if i % 4 == 0 {
                         loop {
+                            let t = Instant::now();
                             let (code, rec, etag) =
                                 send(&a, "GET", &format!("{base}/api/households/{hh}"), worker, None, None).unwrap();
+                            mine.push(t.elapsed());
                             assert_eq!(code, 200, "{rec}");
                             let n = rec["properties"]["status"]["count"].as_i64().unwrap_or(0);
+                            let t = Instant::now();
                             let (code, body, _) = send(
                                 &a,
                                 "PATCH",
@@ -315,9 +318,13 @@ pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duratio
                                 etag.as_deref(),
                             )
                             .unwrap();
+                            mine.push(t.elapsed());
                             match code {
                                 200 => break,
-                                409 => continue,
+                                409 => {
+                                    conflicts.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
                                 _ => panic!("PATCH answered {code}: {body}"),
                             }
                         }
@@ -329,10 +336,11 @@ pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duratio
                             _ => format!("{base}/api/collections/admin-county/items"),
                         };
                         let tok = if i % 3 == 2 { leader } else { worker };
+                        let t = Instant::now();
                         let (code, body, _) = send(&a, "GET", &url, tok, None, None).unwrap();
+                        mine.push(t.elapsed());
                         assert_eq!(code, 200, "{url}: {body}");
                     }
-                    mine.push(t.elapsed());
                 }
                 lat.lock().unwrap().extend(mine);
             });
@@ -352,6 +360,10 @@ pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duratio
         })
         .sum();
     assert_eq!(sum, total as i64, "lost updates: counters sum to {sum}, {total} increments acknowledged");
+    eprintln!(
+        "store load: {total} increments acknowledged, {} answered 409 and retried",
+        conflicts.load(Ordering::Relaxed)
+    );
     (lat.len(), secs, lat)
 }
 

@@ -25,8 +25,8 @@
 //! recorded is overwritten, not even by a bug in this module.
 //!
 //! # Concurrency
-//! [`Store`] is cheap to clone and `Send + Sync`: one writer connection behind a mutex (SQLite
-//! allows one writer at a time anyway) and a small pool of reader connections, which WAL lets
+//! [`Store`] is cheap to clone and `Send + Sync`: one writer connection, handed to writers in
+//! the order they ask (SQLite allows one writer at a time anyway) and a small pool of reader connections, which WAL lets
 //! read while a write is in progress. Edits of one record are checked by version
 //! (optimistic concurrency): a caller that sends the version it saw (an HTTP `If-Match`) gets
 //! [`StoreError::Conflict`] when the record moved on meanwhile; the version check and the
@@ -318,9 +318,41 @@ pub const MIGRATIONS: &[&str] = &[
 /// Reader connections kept open at most.
 const MAX_IDLE_READERS: usize = 16;
 
+/// A ticket lock: waiters are served in the order they arrived.
+#[derive(Default)]
+struct Ticket {
+    state: Mutex<(u64, u64)>,
+    turn: std::sync::Condvar,
+}
+
+struct TicketGuard<'a>(&'a Ticket);
+
+impl Ticket {
+    fn wait(&self) -> TicketGuard<'_> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = st.0;
+        st.0 += 1;
+        while st.1 != mine {
+            st = self.turn.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        TicketGuard(self)
+    }
+}
+
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.1 += 1;
+        self.0.turn.notify_all();
+    }
+}
+
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Hands the writer out first come, first served (a plain mutex lets some writers wait for
+    /// seconds under load while others go round again).
+    queue: Ticket,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -397,6 +429,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(conn),
+                queue: Ticket::default(),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -409,6 +442,7 @@ impl Store {
 
     /// Runs `f` with the writer connection (one writer at a time).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let _turn = self.inner.queue.wait();
         let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
     }

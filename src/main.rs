@@ -40,6 +40,9 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print a readable coverage table of one level, worst first.
     Report(ReportArgs),
+    /// Site new stations (MCLP, LSCP, p-median, capacitated) with a bound and gap; writes
+    /// plan.geojson, plan.csv and plan_summary.json.
+    Plan(gridcover::plan::cli::PlanArgs),
 }
 
 #[derive(Args)]
@@ -98,7 +101,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.chain().any(|c| c.downcast_ref::<gridcover::ingest::IngestError>().is_some());
+            let usage = e.chain().any(|c| {
+                c.downcast_ref::<gridcover::ingest::IngestError>().is_some()
+                    || c.downcast_ref::<gridcover::plan::PlanError>().is_some()
+            });
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -136,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let an: Analysis = phase("analysing", || analyze(&ds));
             print!("{}", report_table(&ds, &an, a.level, a.limit));
         }
+        Command::Plan(a) => gridcover::plan::cli::run(&a, &spin)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,6 +53,9 @@ enum Command {
     /// Manage the users of the server (tokens and roles).
     #[command(subcommand)]
     User(UserCommand),
+    /// Site new stations (MCLP, LSCP, p-median, capacitated) with a bound and gap; writes
+    /// plan.geojson, plan.csv and plan_summary.json.
+    Plan(gridcover::plan::cli::PlanArgs),
 }
 
 #[derive(Args)]
@@ -162,7 +165,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.chain().any(|c| c.downcast_ref::<gridcover::ingest::IngestError>().is_some());
+            let usage = e.chain().any(|c| {
+                c.downcast_ref::<gridcover::ingest::IngestError>().is_some()
+                    || c.downcast_ref::<gridcover::plan::PlanError>().is_some()
+            });
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -224,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
+        Command::Plan(a) => gridcover::plan::cli::run(&a, &spin)?,
     }
     Ok(ExitCode::SUCCESS)
 }

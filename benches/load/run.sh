@@ -4,7 +4,7 @@
 # the very same bytes as static files. Prints requests/s, p50/p99 and the ratio to nginx, and
 # writes benches/load/RESULTS.md.
 #
-#   bash benches/load/run.sh [--data DIR] [--seconds N]
+#   bash benches/load/run.sh [--data DIR] [--seconds N]     (GRIDCOVER_BIN=path: use that binary)
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light; scripts/setup.sh installs them
 # with GRIDCOVER_TEST_PACKAGES). Uses the bundled Gansu data without --data.
@@ -23,9 +23,13 @@ for t in wrk nginx curl; do
   command -v "$t" >/dev/null || { echo "error: $t is not installed (apt-get install wrk nginx-light curl)" >&2; exit 2; }
 done
 
-cargo build --release --quiet
-BIN=target/release/gridcover
-[[ -n "${CARGO_TARGET_DIR:-}" ]] && BIN="$CARGO_TARGET_DIR/release/gridcover"
+# GRIDCOVER_BIN: a release binary to use instead of building one.
+if [[ -n "${GRIDCOVER_BIN:-}" ]]; then
+  BIN="$GRIDCOVER_BIN"
+else
+  cargo build --release --quiet --bin gridcover
+  BIN="${CARGO_TARGET_DIR:-target}/release/gridcover"
+fi
 if [[ -z "$DATA" ]]; then
   # Generates the bundled data on first use, and gives its folder.
   "$BIN" report --limit 1 >/dev/null

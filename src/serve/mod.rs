@@ -11,6 +11,7 @@
 //!   `/api/collections/{id}/items/{featureId}`.
 //! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
 //! - `GET /api/me`: the caller's name, role and grids.
+//! - `POST /api/plan` ([`plan`]): the siting planner (planners).
 //! - Vector tiles ([`tiles`]): `/tiles/{layer}/{z}/{x}/{y}.mvt` and TileJSON `/tiles/{layer}.json`.
 //! - Static: the viewer `web/` at `/`, MapLibre at `/vendor/maplibre-gl/`, glyphs at
 //!   `/fonts/{fontstack}/{range}.pbf`.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod features;
 pub mod geom;
 pub mod ogc;
+pub mod plan;
 pub mod tiles;
 mod world;
 
@@ -138,7 +140,11 @@ impl AppState {
 /// The whole HTTP API and the viewer's static files.
 pub fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
-    let mut r = Router::new().route("/healthz", get(|| async { "ok" })).merge(ogc::routes()).merge(tiles::routes());
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(ogc::routes())
+        .merge(plan::routes())
+        .merge(tiles::routes());
     if let Some(web) = &state.inner.web_dir {
         r = r
             .nest_service("/vendor/maplibre-gl", ServeDir::new(web.join("node_modules/maplibre-gl/dist")))

@@ -43,17 +43,20 @@ cleanup() {
   [[ -n "${GC_PID:-}" ]] && kill "$GC_PID" 2>/dev/null || true
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 TOKEN=$("$BIN" user add --name load-bench --role leader --data "$DATA" | tail -n 1)
 "$BIN" serve --data "$DATA" --addr "127.0.0.1:$GC_PORT" >"$WORK/serve.log" 2>&1 &
 GC_PID=$!
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$GC_PORT/healthz" >/dev/null && break
+up=0
+for _ in $(seq 1 1800); do
+  curl -sf "http://127.0.0.1:$GC_PORT/healthz" >/dev/null && { up=1; break; }
   kill -0 "$GC_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
   sleep 0.1
 done
+((up)) || { echo "error: gridcover serve did not answer /healthz within 180 s:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
 
 # Lanzhou's county tile at zoom 6, and a page of 100 stations.
 TILE="/tiles/admin-county/6/50/25.mvt"

@@ -808,28 +808,77 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
     let gain_of = |count: &[u32], j: u32| -> f64 {
         inst.pairs(j).filter(|(i, _)| count[*i as usize] == 0).map(|(i, _)| w[i as usize]).sum()
     };
-    let mut heap: BinaryHeap<HeapItem> = (0..n as u32)
-        .filter(|&j| allowed[j as usize])
-        .map(|j| HeapItem { key: gain_of(&count, j), j, stamp: 0 })
-        .collect();
-    let mut free: Vec<u32> = Vec::new();
-    while covered < target - tol {
-        let Some(top) = heap.pop() else { break };
-        if groups.full(inst.group[top.j as usize]) {
-            continue;
+    // Greedy from the fixed sites, some candidates banned.
+    let run_greedy = |banned: &[u32], progress: Progress| {
+        let mut count = count.clone();
+        let mut covered = covered;
+        let mut groups = groups.clone();
+        let mut heap: BinaryHeap<HeapItem> = (0..n as u32)
+            .filter(|&j| allowed[j as usize] && !banned.contains(&j))
+            .map(|j| HeapItem { key: gain_of(&count, j), j, stamp: 0 })
+            .collect();
+        let mut free: Vec<u32> = Vec::new();
+        while covered < target - tol {
+            let Some(top) = heap.pop() else { break };
+            if groups.full(inst.group[top.j as usize]) {
+                continue;
+            }
+            if top.stamp != free.len() {
+                let g = gain_of(&count, top.j);
+                heap.push(HeapItem { key: g, j: top.j, stamp: free.len() });
+                continue;
+            }
+            if top.key <= 0.0 {
+                break;
+            }
+            free.push(top.j);
+            groups.add(inst.group[top.j as usize], 1);
+            covered += add(top.j, &mut count);
+            progress("greedy", covered.min(target) as u64, target as u64);
         }
-        if top.stamp != free.len() {
-            let g = gain_of(&count, top.j);
-            heap.push(HeapItem { key: g, j: top.j, stamp: free.len() });
-            continue;
+        (free, count, covered, groups)
+    };
+    let (mut free, mut count, mut covered, mut groups) = run_greedy(&[], progress);
+    // Under group caps greedy can fill a group with the wrong site: retry without each such pick.
+    if covered < target - tol && c.group_cap.is_some() {
+        for b in free.clone() {
+            if groups.full(inst.group[b as usize]) {
+                let r = run_greedy(&[b], progress);
+                if r.2 >= target - tol {
+                    (free, count, covered, groups) = r;
+                    break;
+                }
+            }
         }
-        if top.key <= 0.0 {
-            break;
+    }
+    // Under group caps greedy can miss a feasible cover: then maximise coverage with swaps
+    // for growing numbers of sites until the target is met (or every cap is used).
+    if covered < target - tol && c.group_cap.is_some() {
+        let most = max_sites(inst, &allowed, &c.fixed, c.group_cap);
+        let quick = Options { bound_iterations: 1, ..opts.clone() };
+        for k in (c.fixed.len() + free.len() + 1)..=most {
+            let mc = Constraints { k, fixed: c.fixed.clone(), group_cap: c.group_cap, excluded: c.excluded.clone() };
+            let s = solve_minsum(inst, &mc, &quick, progress);
+            if s.saving >= target - tol {
+                for &j in &free {
+                    for (i, _) in inst.pairs(j) {
+                        count[i as usize] -= 1;
+                    }
+                }
+                free = s.sites.iter().copied().filter(|j| !c.fixed.contains(j)).collect();
+                covered = s.saving;
+                for &j in &free {
+                    for (i, _) in inst.pairs(j) {
+                        count[i as usize] += 1;
+                    }
+                }
+                groups = Groups::new(inst, c.group_cap);
+                for &j in c.fixed.iter().chain(&free) {
+                    groups.add(inst.group[j as usize], 1);
+                }
+                break;
+            }
         }
-        free.push(top.j);
-        groups.add(inst.group[top.j as usize], 1);
-        covered += add(top.j, &mut count);
-        progress("greedy", covered.min(target) as u64, target as u64);
     }
     // Redundancy removal: drop sites whose own weight is not needed, least unique first.
     let unique = |count: &[u32], j: u32| -> f64 {
@@ -860,6 +909,24 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
     let (lower, iters) =
         if reached { lagrangian_cover(inst, &allowed, c, target, sites.len(), opts, progress) } else { (0, 0) };
     CoverSolution { sites, gains, covered, target, reached, lower_sites: lower, bound_iterations: iters }
+}
+
+/// The most sites a plan may hold under the group caps (fixed ones included).
+fn max_sites(inst: &Instance, allowed: &[bool], fixed: &[u32], cap: Option<usize>) -> usize {
+    let Some(cap) = cap else { return allowed.iter().filter(|&&a| a).count() + fixed.len() };
+    let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut free = 0;
+    for (j, &a) in allowed.iter().enumerate() {
+        if a || fixed.contains(&(j as u32)) {
+            let g = inst.group[j];
+            if g == NO_GROUP {
+                free += 1;
+            } else {
+                *per.entry(g).or_default() += 1;
+            }
+        }
+    }
+    free + per.values().map(|&n| n.min(cap)).sum::<usize>()
 }
 
 /// Lagrangian lower bound of the number of sites reaching `target` (fixed sites included).

@@ -655,10 +655,12 @@ pub fn solve_with_progress(
                 if c.unit == NO_UNIT {
                     return String::new();
                 }
-                ds.divisions.chain(c.unit)[l]
-                    .ne(&NO_UNIT)
-                    .then(|| ds.divisions.get(ds.divisions.chain(c.unit)[l]).code.clone())
-                    .unwrap_or_default()
+                let a = ds.divisions.chain(c.unit)[l];
+                if a == NO_UNIT {
+                    String::new()
+                } else {
+                    ds.divisions.get(a).code.clone()
+                }
             });
             ChosenSite {
                 rank: r + 1,
@@ -894,7 +896,8 @@ fn cap_instance(
     let ctree: Tree =
         RTree::bulk_load(cand_pts.iter().enumerate().map(|(j, &p)| GeomWithData::new(p, j as u32)).collect());
     let mut existing_id: HashMap<u32, u32> = HashMap::new();
-    let per: Vec<(Vec<(f64, u32)>, Vec<(f64, u32)>)> = scope
+    type Near = Vec<(f64, u32)>;
+    let per: Vec<(Near, Near)> = scope
         .par_iter()
         .with_min_len(1024)
         .map(|&h| {

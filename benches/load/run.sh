@@ -58,10 +58,10 @@ for _ in $(seq 1 1800); do
 done
 ((up)) || { echo "error: gridcover serve did not answer /healthz within 180 s:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
 
-# Lanzhou's county tile at zoom 6, and a page of 100 stations.
-TILE="/tiles/admin-county/6/50/25.mvt"
-ITEMS="/api/collections/stations/items?limit=100"
-ITEMS_POLY="/api/collections/admin-village/items?limit=100&code=6201"
+# Lanzhou's county tile at zoom 6, and a page of 100 stations (TILE, ITEMS, ITEMS_POLY override them).
+TILE="${TILE:-/tiles/admin-county/6/50/25.mvt}"
+ITEMS="${ITEMS:-/api/collections/stations/items?limit=100}"
+ITEMS_POLY="${ITEMS_POLY:-/api/collections/admin-village/items?limit=100&code=6201}"
 AUTH="Authorization: Bearer $TOKEN"
 mkdir -p "$WORK/www"
 curl -sf -H "$AUTH" "http://127.0.0.1:$GC_PORT$TILE" -o "$WORK/www/tile.mvt"
@@ -82,8 +82,13 @@ http {
 }
 NGINX
 mkdir -p "$WORK/tmp"
+# nginx's workers run as www-data: let them read the files.
+chmod 755 "$WORK" "$WORK/www"
+chmod 644 "$WORK"/www/*
 nginx -c "$WORK/nginx.conf"
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$NG_PORT/tile.mvt" -o /dev/null && break; sleep 0.1; done
+cmp -s <(curl -sf "http://127.0.0.1:$NG_PORT/tile.mvt") "$WORK/www/tile.mvt" ||
+  { echo "error: nginx does not serve the tile (see $WORK/nginx-error.log)" >&2; cat "$WORK/nginx-error.log" >&2; exit 1; }
 
 run() { # name url
   local out
@@ -112,7 +117,7 @@ ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN { printf "%.2f", a / 
 {
   echo "# Load benchmark of the server (benches/load/run.sh)"
   echo
-  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), loopback, wrk -t2 -c64 -d${SECS}s,"
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), loopback, wrk -t2 -c64 -d${SECS}s, binary $BIN,"
   echo "gridcover and nginx $(nginx -v 2>&1 | sed 's/.*\///') on the same machine in the same run; data: $DATA."
   echo
   echo "| what | req/s | p50 | p99 | non-2xx |"

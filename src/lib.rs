@@ -15,7 +15,8 @@
 //! 3. [`analysis`] (pure): assigns every household to its admin units, grid and nearest
 //!    station of each level; measures coverage of every unit at all five levels; clusters the
 //!    uncovered into gap areas; grid-worker workload.
-//! 4. `plan` (pure, to come): station siting.
+//! 4. [`plan`] (pure): station siting — maximal covering, set covering, p-median and the
+//!    capacitated variant, each with a bound and its gap.
 //! 5. [`output`] (I/O): writes the analysis as Parquet, CSV, GeoJSON and JSON, and the
 //!    readable report.
 //!
@@ -36,6 +37,7 @@ pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod serve;
 pub mod store;
 pub mod whatif;

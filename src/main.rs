@@ -61,6 +61,9 @@ enum Command {
     /// Manage the users of the server (tokens and roles).
     #[command(subcommand)]
     User(UserCommand),
+    /// Site new stations (MCLP, LSCP, p-median, capacitated) with a bound and gap; writes
+    /// plan.geojson, plan.csv and plan_summary.json.
+    Plan(gridcover::plan::cli::PlanArgs),
 }
 
 #[derive(Args)]
@@ -212,6 +215,7 @@ fn main() -> ExitCode {
                 c.downcast_ref::<gridcover::ingest::IngestError>().is_some()
                     || c.downcast_ref::<gridcover::whatif::InputError>().is_some()
                     || c.downcast_ref::<gridcover::design::DesignError>().is_some()
+                    || c.downcast_ref::<gridcover::plan::PlanError>().is_some()
             });
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -297,6 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("results in {}", a.out.display());
         }
+        Command::Plan(a) => gridcover::plan::cli::run(&a, &spin)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -653,3 +653,52 @@ mod mvt_decode {
         layers
     }
 }
+
+async fn post(fx: &Fx, uri: &str, token: Option<&str>, body: &str) -> Resp {
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::HOST, "example.test:8080")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let r = router(fx.state.clone()).oneshot(b.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Resp { status, content_type, headers, body }
+}
+
+#[tokio::test]
+async fn planners_plan_others_may_not() {
+    let fx = fixture();
+    // Two candidate sites: A on the six uncovered households at 100.3°E 40.3°N, B where nobody
+    // lives. One new site of radius 1 km must be A, newly covering their 6 veterans.
+    let req = r#"{"problem": "mclp", "level": "village", "new": 1, "radius_m": 1000,
+        "candidates": {"kind": "sites", "sites": [{"id": "A", "lon": 100.3, "lat": 40.3}, {"id": "B", "lon": 100.95, "lat": 40.95}]}}"#;
+    let r = post(&fx, "/api/plan", Some(&fx.planner), req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["sites"].as_array().unwrap().len(), 1);
+    assert_eq!(v["sites"][0]["id"], "A");
+    assert_eq!(v["sites"][0]["newly_covered_veterans"], 6);
+    assert_eq!(v["covered_after"].as_u64().unwrap() - v["covered_before"].as_u64().unwrap(), 6);
+    let units = v["units"].as_array().unwrap();
+    let county = units.iter().find(|u| u["code"] == "990101").unwrap();
+    assert_eq!(county["covered_after"].as_u64().unwrap() - county["covered_before"].as_u64().unwrap(), 6);
+    assert!(!r.text().contains("\"H10\""), "no household ids in a plan");
+    // Other roles, no token, bad bodies.
+    assert_eq!(post(&fx, "/api/plan", Some(&fx.leader), req).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(post(&fx, "/api/plan", Some(&fx.worker1), req).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(post(&fx, "/api/plan", None, req).await.status, StatusCode::UNAUTHORIZED);
+    for bad in ["{", r#"{"new": "five"}"#, r#"{"colour": "red"}"#, r#"{"problem": "mclp", "new": 1, "radius_m": -5}"#] {
+        let r = post(&fx, "/api/plan", Some(&fx.planner), bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+        assert!(r.json()["description"].as_str().unwrap().starts_with("plan request"), "{bad}");
+    }
+    // A body over the limit is refused before it is read.
+    let big = format!(r#"{{"exclude": ["{}"]}}"#, "x".repeat(2 << 20));
+    assert_eq!(post(&fx, "/api/plan", Some(&fx.planner), &big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+}

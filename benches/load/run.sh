@@ -4,7 +4,7 @@
 # the very same bytes as static files. Prints requests/s, p50/p99 and the ratio to nginx, and
 # writes benches/load/RESULTS.md.
 #
-#   bash benches/load/run.sh [--data DIR] [--seconds N]
+#   bash benches/load/run.sh [--data DIR] [--seconds N]     (GRIDCOVER_BIN=path: use that binary)
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light; scripts/setup.sh installs them
 # with GRIDCOVER_TEST_PACKAGES). Uses the bundled Gansu data without --data.
@@ -23,9 +23,13 @@ for t in wrk nginx curl; do
   command -v "$t" >/dev/null || { echo "error: $t is not installed (apt-get install wrk nginx-light curl)" >&2; exit 2; }
 done
 
-cargo build --release --quiet
-BIN=target/release/gridcover
-[[ -n "${CARGO_TARGET_DIR:-}" ]] && BIN="$CARGO_TARGET_DIR/release/gridcover"
+# GRIDCOVER_BIN: a release binary to use instead of building one.
+if [[ -n "${GRIDCOVER_BIN:-}" ]]; then
+  BIN="$GRIDCOVER_BIN"
+else
+  cargo build --release --quiet --bin gridcover
+  BIN="${CARGO_TARGET_DIR:-target}/release/gridcover"
+fi
 if [[ -z "$DATA" ]]; then
   # Generates the bundled data on first use, and gives its folder.
   "$BIN" report --limit 1 >/dev/null
@@ -39,22 +43,25 @@ cleanup() {
   [[ -n "${GC_PID:-}" ]] && kill "$GC_PID" 2>/dev/null || true
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 TOKEN=$("$BIN" user add --name load-bench --role leader --data "$DATA" | tail -n 1)
 "$BIN" serve --data "$DATA" --addr "127.0.0.1:$GC_PORT" >"$WORK/serve.log" 2>&1 &
 GC_PID=$!
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$GC_PORT/healthz" >/dev/null && break
+up=0
+for _ in $(seq 1 1800); do
+  curl -sf "http://127.0.0.1:$GC_PORT/healthz" >/dev/null && { up=1; break; }
   kill -0 "$GC_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
   sleep 0.1
 done
+((up)) || { echo "error: gridcover serve did not answer /healthz within 180 s:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
 
-# Lanzhou's county tile at zoom 6, and a page of 100 stations.
-TILE="/tiles/admin-county/6/50/25.mvt"
-ITEMS="/api/collections/stations/items?limit=100"
-ITEMS_POLY="/api/collections/admin-village/items?limit=100&code=6201"
+# Lanzhou's county tile at zoom 6, and a page of 100 stations (TILE, ITEMS, ITEMS_POLY override them).
+TILE="${TILE:-/tiles/admin-county/6/50/25.mvt}"
+ITEMS="${ITEMS:-/api/collections/stations/items?limit=100}"
+ITEMS_POLY="${ITEMS_POLY:-/api/collections/admin-village/items?limit=100&code=6201}"
 AUTH="Authorization: Bearer $TOKEN"
 mkdir -p "$WORK/www"
 curl -sf -H "$AUTH" "http://127.0.0.1:$GC_PORT$TILE" -o "$WORK/www/tile.mvt"
@@ -75,8 +82,13 @@ http {
 }
 NGINX
 mkdir -p "$WORK/tmp"
+# nginx's workers run as www-data: let them read the files.
+chmod 755 "$WORK" "$WORK/www"
+chmod 644 "$WORK"/www/*
 nginx -c "$WORK/nginx.conf"
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$NG_PORT/tile.mvt" -o /dev/null && break; sleep 0.1; done
+cmp -s <(curl -sf "http://127.0.0.1:$NG_PORT/tile.mvt") "$WORK/www/tile.mvt" ||
+  { echo "error: nginx does not serve the tile (see $WORK/nginx-error.log)" >&2; cat "$WORK/nginx-error.log" >&2; exit 1; }
 
 run() { # name url
   local out
@@ -105,7 +117,7 @@ ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN { printf "%.2f", a / 
 {
   echo "# Load benchmark of the server (benches/load/run.sh)"
   echo
-  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), loopback, wrk -t2 -c64 -d${SECS}s,"
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), loopback, wrk -t2 -c64 -d${SECS}s, binary $BIN,"
   echo "gridcover and nginx $(nginx -v 2>&1 | sed 's/.*\///') on the same machine in the same run; data: $DATA."
   echo
   echo "| what | req/s | p50 | p99 | non-2xx |"

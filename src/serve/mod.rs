@@ -11,6 +11,7 @@
 //!   `/api/collections/{id}/items/{featureId}`.
 //! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
 //! - `GET /api/me`: the caller's name, role and grids.
+//! - `POST /api/plan` ([`plan`]): the siting planner (planners).
 //! - Vector tiles ([`tiles`]): `/tiles/{layer}/{z}/{x}/{y}.mvt` and TileJSON `/tiles/{layer}.json`.
 //! - Static: the viewer `web/` at `/`, MapLibre at `/vendor/maplibre-gl/`, glyphs at
 //!   `/fonts/{fontstack}/{range}.pbf`.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod features;
 pub mod geom;
 pub mod ogc;
+pub mod plan;
 pub mod tiles;
 mod world;
 
@@ -157,7 +159,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(ogc::routes())
         .merge(tiles::routes())
-        .merge(edits::routes());
+        .merge(edits::routes())
+        .merge(plan::routes());
     if let Some(web) = &state.inner.web_dir {
         r = r
             .nest_service("/vendor/maplibre-gl", ServeDir::new(web.join("node_modules/maplibre-gl/dist")))

@@ -1,0 +1,157 @@
+//! `gridcover plan`: its arguments and what it runs (reads the data folder, solves, writes).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{io, solve_with_progress, CandidateSource, PlanRequest, Problem};
+use crate::analysis::analyze;
+use crate::app;
+use crate::ingest::read_data_folder;
+use crate::model::Level;
+
+/// Arguments of `gridcover plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Data folder (default: the bundled Gansu data, generated on first use).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// mclp (most veterans newly covered by K new sites), lscp (fewest sites covering all
+    /// coverable veterans or --target) or pmedian (least mean distance with K new sites).
+    #[arg(long, default_value = "mclp")]
+    pub problem: Problem,
+    /// Level of the new stations: province, city, county, township or village.
+    #[arg(long, default_value = "village")]
+    pub level: Level,
+    /// New sites K (mclp, pmedian; for lscp an optional upper limit).
+    #[arg(long = "new")]
+    pub new: Option<usize>,
+    /// Service radius in metres (default: the standard radius of the level).
+    #[arg(long)]
+    pub radius: Option<f64>,
+    /// Capacity of every station, in veterans (mclp): veterans beyond it spill to the next
+    /// station within the radius; only served veterans count.
+    #[arg(long)]
+    pub capacity: Option<u32>,
+    /// Only candidates and households within this admin unit (statistical code).
+    #[arg(long)]
+    pub within: Option<String>,
+    /// At most this many new sites per county.
+    #[arg(long)]
+    pub max_per_county: Option<usize>,
+    /// Candidate sites: villages (default: villages/communities without a station of the
+    /// level), grids (grid centroids), h3 or h3:RES (H3 cells over uncovered households), or a
+    /// CSV file with columns id,lon,lat.
+    #[arg(long, default_value = "villages")]
+    pub candidates: String,
+    /// lscp: share (0–1] of the veterans in scope to cover (default: every coverable veteran).
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Candidate ids every plan must contain (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub require: Vec<String>,
+    /// Candidate ids no plan may contain (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Output folder (created): plan.geojson, plan.csv, plan_summary.json.
+    #[arg(long, default_value = "out/plan")]
+    pub out: PathBuf,
+}
+
+/// Parses `--candidates`.
+///
+/// # Errors
+/// A bad H3 resolution or an unreadable CSV.
+pub fn candidate_source(s: &str) -> anyhow::Result<CandidateSource> {
+    let t = s.trim();
+    Ok(match t.to_ascii_lowercase().as_str() {
+        "villages" | "village" => CandidateSource::Villages,
+        "grids" | "grid" => CandidateSource::Grids,
+        "h3" => CandidateSource::H3 { resolution: None },
+        l if l.starts_with("h3:") => {
+            let r: u8 = l[3..].parse().with_context(|| format!("bad H3 resolution in --candidates {t}"))?;
+            CandidateSource::H3 { resolution: Some(r) }
+        }
+        _ => CandidateSource::Sites { sites: io::read_sites(std::path::Path::new(t))? },
+    })
+}
+
+impl PlanArgs {
+    /// The library request these arguments describe.
+    ///
+    /// # Errors
+    /// See [`candidate_source`].
+    pub fn request(&self) -> anyhow::Result<PlanRequest> {
+        let trim = |v: &[String]| v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        Ok(PlanRequest {
+            problem: self.problem,
+            level: self.level,
+            new: self.new,
+            radius_m: self.radius,
+            capacity: self.capacity,
+            within: self.within.clone(),
+            max_per_county: self.max_per_county,
+            candidates: candidate_source(&self.candidates)?,
+            target: self.target,
+            require: trim(&self.require),
+            exclude: trim(&self.exclude),
+        })
+    }
+}
+
+/// Runs `gridcover plan`; `phase` runs a step under a spinner.
+///
+/// # Errors
+/// Bad arguments ([`super::PlanError`]), unreadable data, unwritable results.
+pub fn run(a: &PlanArgs, phase: &dyn Fn(&str, &mut dyn FnMut())) -> anyhow::Result<()> {
+    let req = a.request()?;
+    let dir = app::data_dir(a.data.as_deref(), phase)?;
+    let mut ds = None;
+    phase("reading data", &mut || ds = Some(read_data_folder(&dir)));
+    let ds = ds.expect("phase runs its step")?;
+    let mut an = None;
+    phase("analysing", &mut || an = Some(analyze(&ds)));
+    let an = an.expect("phase runs its step");
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    let res = solve_with_progress(&ds, &an, &req, &mut |msg, done, total| {
+        pb.set_message(msg.to_string());
+        pb.set_length(total);
+        pb.set_position(done);
+    });
+    pb.finish_and_clear();
+    let res = res?;
+    io::write_plan(&a.out, &res)?;
+    for n in &res.notes {
+        eprintln!("note: {n}");
+    }
+    println!(
+        "{} {} sites at {} level, radius {} m: {} = {:.4}, bound {:.4}, gap {:.3}%",
+        res.request.problem.as_str(),
+        res.sites.len(),
+        res.request.level,
+        res.radius_m,
+        res.objective_name,
+        res.objective,
+        res.bound,
+        res.gap * 100.0
+    );
+    println!(
+        "coverage of {} veterans in scope: {:.2}% before, {:.2}% after; {} candidates; {:.2} s",
+        res.veterans,
+        res.covered_before as f64 / (res.veterans.max(1)) as f64 * 100.0,
+        res.covered_after as f64 / (res.veterans.max(1)) as f64 * 100.0,
+        res.candidates,
+        res.seconds
+    );
+    println!("results in {}", a.out.display());
+    Ok(())
+}

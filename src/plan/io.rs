@@ -1,0 +1,133 @@
+//! Plan I/O: reading a candidate CSV, writing `plan.geojson`, `plan.csv` and `plan_summary.json`.
+//!
+//! - `plan.geojson`: the chosen sites in plan order as RFC 7946 points; properties `id` (the
+//!   candidate's own id), `rank`, `name`, `source`, `required`, `newly_covered_veterans`,
+//!   `gain`, `served_veterans` (capacitated only) and `province_code` … `village_code`.
+//! - `plan.csv`: the same, one row per site, with `lon,lat`.
+//! - `plan_summary.json`: the whole [`PlanResult`] (objective, bound, gap, coverage before and
+//!   after for every admin unit of the plan's level and above, seconds per phase).
+//!
+//! Each file is written to a temporary name and renamed into place.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
+use serde_json::json;
+
+use super::{parse_sites_csv, PlanError, PlanResult, Site};
+use crate::model::Level;
+use crate::output::OutputError;
+
+/// Reads candidate sites from a CSV file (`id,lon,lat`).
+///
+/// # Errors
+/// The file cannot be opened, or a row is bad (see [`parse_sites_csv`]).
+pub fn read_sites(path: &Path) -> Result<Vec<Site>, PlanError> {
+    let name = path.display().to_string();
+    let f = File::open(path).map_err(|e| PlanError::BadCandidateFile {
+        file: name.clone(),
+        row: 0,
+        reason: e.to_string(),
+    })?;
+    parse_sites_csv(std::io::BufReader::new(f), &name)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> OutputError {
+    OutputError::Io { path: path.to_path_buf(), source }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let tmp = path.with_extension("tmp");
+    let mut w = BufWriter::new(File::create(&tmp).map_err(|e| io_err(&tmp, e))?);
+    w.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
+    w.flush().map_err(|e| io_err(&tmp, e))?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+/// Writes the three plan files into `out` (created).
+///
+/// # Errors
+/// A file or the folder cannot be written.
+pub fn write_plan(out: &Path, res: &PlanResult) -> Result<(), OutputError> {
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    // GeoJSON.
+    let features = res
+        .sites
+        .iter()
+        .map(|s| {
+            let mut p = JsonObject::new();
+            p.insert("id".into(), json!(s.id));
+            p.insert("rank".into(), json!(s.rank));
+            p.insert("name".into(), json!(s.name));
+            p.insert("source".into(), json!(s.source));
+            p.insert("required".into(), json!(s.required));
+            p.insert("newly_covered_veterans".into(), json!(s.newly_covered_veterans));
+            p.insert("gain".into(), json!(s.gain));
+            if let Some(v) = s.served_veterans {
+                p.insert("served_veterans".into(), json!(v));
+            }
+            for l in Level::ALL {
+                p.insert(format!("{}_code", l.as_str()), json!(s.codes[l.index()]));
+            }
+            Feature {
+                bbox: None,
+                geometry: Some(Geometry::from(&geo::Point::new(s.lon, s.lat))),
+                id: Some(geojson::feature::Id::String(s.id.clone())),
+                properties: Some(p),
+                foreign_members: None,
+            }
+        })
+        .collect();
+    let fc = FeatureCollection { bbox: None, features, foreign_members: None };
+    let path = out.join("plan.geojson");
+    let text =
+        serde_json::to_vec(&fc).map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
+    write_atomic(&path, &text)?;
+    // CSV.
+    let path = out.join("plan.csv");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let enc = |e: csv::Error| OutputError::Encode { path: out.join("plan.csv"), message: e.to_string() };
+    let mut header = vec![
+        "rank",
+        "id",
+        "name",
+        "source",
+        "lon",
+        "lat",
+        "required",
+        "newly_covered_veterans",
+        "gain",
+        "served_veterans",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    header.extend(Level::ALL.iter().map(|l| format!("{}_code", l.as_str())));
+    w.write_record(&header).map_err(enc)?;
+    for s in &res.sites {
+        let mut row = vec![
+            s.rank.to_string(),
+            s.id.clone(),
+            s.name.clone(),
+            s.source.clone(),
+            format!("{:.7}", s.lon),
+            format!("{:.7}", s.lat),
+            s.required.to_string(),
+            s.newly_covered_veterans.to_string(),
+            format!("{}", s.gain),
+            s.served_veterans.map(|v| v.to_string()).unwrap_or_default(),
+        ];
+        row.extend(s.codes.iter().cloned());
+        w.write_record(&row).map_err(enc)?;
+    }
+    let bytes = w.into_inner().map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
+    write_atomic(&path, &bytes)?;
+    // Summary.
+    let path = out.join("plan_summary.json");
+    let text = serde_json::to_vec_pretty(res)
+        .map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
+    write_atomic(&path, &text)
+}

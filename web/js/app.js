@@ -441,9 +441,9 @@ function gapHtml(p) {
 
 const cellHtml = p => `<h4>${t('cell')}</h4>` + rows([[t('cell_count'), num(p.households ?? p.count)], [t('veterans'), num(p.veterans)], [t('covered_veterans'), num(p.covered_veterans)]]);
 const gridHtml = p => `<h4>${t('grid')} ${esc(p.id)}</h4>` + rows([[t('grid_worker'), esc(p.worker)], [t('code'), esc(p.code)], [t('households'), num(p.households)]]);
-const proposedHtml = p => `<h4>${t('proposed_site')} ${esc(p.rank ?? '')}</h4>` + rows([
-    [t('station_level'), p.level ? esc(t(`level_${p.level}`)) : undefined], [t('code'), esc(p.code)],
-    [t('covered_veterans'), p.gain_veterans !== undefined ? `+${num(p.gain_veterans)}` : undefined],
+const proposedHtml = p => `<h4>${t('proposed_site')} #${esc(p.rank ?? '')} ${esc(p.name ?? '')}</h4>` + rows([
+    [t('code'), esc(p.code)],
+    [t('newly_covered'), p.newly_covered_veterans !== undefined ? `+${num(p.newly_covered_veterans)}` : undefined],
     [t('lonlat'), `${Number(p.lon).toFixed(5)}, ${Number(p.lat).toFixed(5)}`],
 ]);
 
@@ -592,7 +592,7 @@ function plannerPanel() {
         <button id="plan-run" type="button" class="act">${t('run_plan')}</button>
       </div>
       <p id="plan-msg" class="result">${p ? esc(planSummary(p)) : ''}</p>
-      ${p ? deltaTable(p.units || p.changes || []) : ''}
+      ${p ? deltaTable(p.units || []) : ''}
       <h2>${t('scenario')}</h2>
       <p class="hint">${t('scenario_hint')}</p>
       <div class="controls">
@@ -626,27 +626,30 @@ function wirePlannerPanel() {
 }
 
 const share = x => (typeof x === 'object' && x !== null ? x.coverage_share ?? x.share : x);
+const ratio = (a, b) => (Number(b) > 0 ? Number(a) / Number(b) : null);
 
 function planSummary(p) {
-    const sites = p.sites?.features || p.sites || [];
-    return t('plan_result', {n: sites.length, before: pct(share(p.before)), after: pct(share(p.after))});
+    return t('plan_result', {n: (p.sites || []).length, before: pct(ratio(p.covered_before, p.veterans)), after: pct(ratio(p.covered_after, p.veterans))});
 }
 
 function scenarioSummary(r) {
-    return t('scenario_result', {before: pct(share(r.before)), after: pct(share(r.after))});
+    const before = r.covered_before !== undefined ? ratio(r.covered_before, r.veterans) : share(r.before);
+    const after = r.covered_after !== undefined ? ratio(r.covered_after, r.veterans) : share(r.after);
+    return t('scenario_result', {before: pct(before), after: pct(after)});
 }
 
-/** Table of the coverage change per unit: name, before, after, change (best gain first). */
+/** Table of the units whose coverage changes: name, before, after, change (biggest gain first). */
 function deltaTable(units) {
-    if (!units.length) return `<p class="hint">${t('no_rows')}</p>`;
     const norm = units.map(u => {
-        const before = Number(share(u.before) ?? u.coverage_share_before ?? u.before_share);
-        const after = Number(share(u.after) ?? u.coverage_share_after ?? u.after_share);
-        return {name: u.name, code: u.code, before, after, d: after - before};
-    }).sort((a, b) => b.d - a.d);
+        const before = Number(u.share_before ?? share(u.before) ?? ratio(u.covered_before, u.veterans));
+        const after = Number(u.share_after ?? share(u.after) ?? ratio(u.covered_after, u.veterans));
+        return {name: u.name, code: u.code, level: u.level, before, after, d: after - before, gain: Number(u.covered_after) - Number(u.covered_before)};
+    }).filter(u => Number.isFinite(u.d) && (u.d !== 0 || u.gain > 0))
+        .sort((a, b) => LEVELS.indexOf(a.level) - LEVELS.indexOf(b.level) || b.d - a.d);
+    if (!norm.length) return `<p class="hint">${t('no_rows')}</p>`;
     return `<h3 class="hint">${t('change_per_unit')}</h3><table class="units delta"><thead><tr>
         <th>${t('col_name')}</th><th>${t('col_before')}</th><th>${t('col_after')}</th><th>${t('col_change')}</th></tr></thead>
-        <tbody>${norm.slice(0, 30).map(u => `<tr><td>${esc(u.name)}<br><span class="code">${esc(u.code)}</span></td>
+        <tbody>${norm.slice(0, 40).map(u => `<tr><td>${esc(u.name)}${u.level ? ` · ${t(`level_${u.level}`)}` : ''}<br><span class="code">${esc(u.code)}</span></td>
         <td>${pct(u.before)}</td><td>${pct(u.after)}</td>
         <td class="${u.d > 0 ? 'up' : u.d < 0 ? 'down' : ''}">${u.d > 0 ? '+' : ''}${(u.d * 100).toFixed(1)}</td></tr>`).join('')}</tbody></table>`;
 }
@@ -655,18 +658,13 @@ async function runPlan() {
     const btn = $('#plan-run');
     btn.disabled = true;
     $('#plan-msg').textContent = t('plan_running');
-    const body = {
-        level: state.planLevel || 'village',
-        k: state.planK ?? 5,
-        radius_m: state.planRadius ?? 2000,
-        report_level: state.level,
-    };
-    if (state.parent) body.code = state.parent.code;
+    // A maximal-covering plan (gridcover's PlanRequest): K new sites of a level within the unit drilled into.
+    const body = {problem: 'mclp', level: state.planLevel || 'village', new: state.planK ?? 5, radius_m: state.planRadius ?? 2000};
+    if (state.parent) body.within = state.parent.code;
     try {
         const p = await postJson('/api/plan', body);
         state.plan = p;
-        const sites = p.sites?.features ? p.sites : {type: 'FeatureCollection', features: (p.sites || []).map(siteFeature)};
-        state.map.getSource('proposed').setData(sites);
+        state.map.getSource('proposed').setData({type: 'FeatureCollection', features: (p.sites || []).map(siteFeature)});
         renderSide();
     } catch (e) {
         $('#plan-msg').textContent = t('plan_failed', {msg: e.message});
@@ -674,7 +672,8 @@ async function runPlan() {
     }
 }
 
-const siteFeature = (s, i) => ({type: 'Feature', geometry: {type: 'Point', coordinates: [s.lon, s.lat]}, properties: {rank: i + 1, ...s}});
+const siteFeature = (s, i) => ({type: 'Feature', geometry: {type: 'Point', coordinates: [s.lon, s.lat]},
+    properties: {rank: i + 1, ...s, codes: undefined, code: (s.codes || []).filter(Boolean).pop() ?? s.id}});
 
 function addScenarioStation(lngLat) {
     const sid = `new-${state.scenario.added.length + 1}`;

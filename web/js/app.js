@@ -175,7 +175,7 @@ function addLayers(map) {
         const [minzoom, width, color] = outline[level];
         map.addLayer({id: `outline-${level}`, type: 'line', ...s, minzoom, paint: {'line-color': color, 'line-width': width}});
     }
-    if (src('cells') || src('households')) {
+    if (src('households')) {
         const s = src('households');
         if (isWorker()) {
             map.addLayer({id: 'households-pt', type: 'circle', ...s, paint: {
@@ -298,8 +298,9 @@ async function fitTo(unit) {
             const f = (fc.features || []).find(x => String(x.properties?.code) === unit.code) || fc.features?.[0];
             if (f) bbox = f.bbox || bboxOf(f.geometry);
         } else {
-            const c = await getJson('/api/collections/admin-province');
-            bbox = c.extent?.spatial?.bbox?.[0] || null;
+            // The counties' extent: the area the data covers (the province, or a part of it).
+            const c = await getJson('/api/collections/admin-county');
+            bbox = c.extent?.spatial?.bbox?.[0] || state.tileLayers['admin-county']?.tilejson?.bounds || null;
         }
     } catch (e) {
         console.warn(`fit: ${e.message}`);
@@ -816,7 +817,7 @@ function renderLegend() {
     parts.push(`<div class="row"><img alt="" src="${iconDataUrl('fixed', 'county')}">${t('legend_station')}</div>`);
     parts.push(`<div class="row"><img alt="" src="${iconDataUrl('demo', 'county')}">${t('legend_demonstration')}</div>`);
     parts.push(`<div class="row"><img alt="" src="${iconDataUrl('mobile', 'village')}">${t('legend_mobile')}</div>`);
-    parts.push(`<div class="row">${LEVELS.map(l => `<span class="sw" title="${t(`level_${l}`)}" style="background:${LEVEL_COLORS[l]};width:10px"></span>${t(`level_${l}`)}`).join(' ')}</div>`);
+    parts.push(`<div class="row">${LEVELS.map(l => `<span><img alt="" src="${iconDataUrl('fixed', l)}">${t(`level_${l}`)}</span>`).join('')}</div>`);
     parts.push(`<div class="row"><span class="sw" style="background:${GAP_COLOR};opacity:.6"></span>${t('legend_gap')}</div>`);
     if (!isWorker()) parts.push(`<div class="row"><span class="sw" style="background:#6baed6"></span>${t('legend_cells')}</div>`);
     if (isPlanner()) {

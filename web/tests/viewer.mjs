@@ -60,13 +60,11 @@ function run(args) {
 function makeData() {
     const given = arg('data');
     if (given) return path.resolve(given);
-    // One city of the bundled Gansu data (白银市 6204, five counties), with 12,000 households.
+    // One city of the bundled Gansu data (白银市 6204, five counties), with 12,000 households;
+    // the province row stays in the divisions, its polygon is left out (the map shows the city).
     const city = '6204';
     const b = JSON.parse(readFileSync(path.join(repo, 'data/gansu/boundaries.geojson'), 'utf8'));
-    b.features = b.features.filter(f => {
-        const c = String(f.properties.code);
-        return c === '620000' || c.startsWith(city);
-    });
+    b.features = b.features.filter(f => String(f.properties.code).startsWith(city));
     const src = path.join(work, 'src');
     mkdirSync(src);
     writeFileSync(path.join(src, 'boundaries.geojson'), JSON.stringify(b));
@@ -172,6 +170,17 @@ async function clickFeature(page, layerPrefix) {
 }
 
 // ---------------------------------------------------------------- the test
+{
+    // Every UI string exists in both languages.
+    const {STRINGS} = await import(path.join(webDir, 'js/i18n.js'));
+    const zh = Object.keys(STRINGS.zh);
+    const en = Object.keys(STRINGS.en);
+    const missing = [...zh.filter(k => !(k in STRINGS.en)), ...en.filter(k => !(k in STRINGS.zh))];
+    check('i18n: the same strings in Chinese and English', missing.length === 0, missing.join(', '));
+    const used = [...readFileSync(path.join(webDir, 'js/app.js'), 'utf8').matchAll(/\bt\('([a-z_]+)'/g)].map(m => m[1]);
+    const unknown = [...new Set(used.filter(k => !(k in STRINGS.zh)))];
+    check('i18n: every string the viewer asks for exists', unknown.length === 0, unknown.join(', '));
+}
 try {
     const data = makeData();
     const grids = JSON.parse(readFileSync(path.join(data, 'grids.geojson'), 'utf8')).features;

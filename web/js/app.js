@@ -197,9 +197,9 @@ function addLayers(map) {
             paint: {'fill-color': '#00695c', 'fill-opacity': isWorker() ? 0.06 : 0}});
     }
     if (src('gaps')) {
-        map.addLayer({id: 'gaps-fill', type: 'fill', ...src('gaps'), filter: ['==', ['geometry-type'], 'Polygon'],
+        map.addLayer({id: 'gaps-fill', type: 'fill', ...src('gaps'),
             paint: {'fill-color': GAP_COLOR, 'fill-opacity': 0.35}});
-        map.addLayer({id: 'gaps-line', type: 'line', ...src('gaps'), filter: ['==', ['geometry-type'], 'Polygon'],
+        map.addLayer({id: 'gaps-line', type: 'line', ...src('gaps'),
             paint: {'line-color': GAP_COLOR, 'line-width': 2}});
         map.addLayer({id: 'gaps-pt', type: 'circle', ...src('gaps'), filter: ['==', ['geometry-type'], 'Point'],
             paint: {'circle-radius': 6, 'circle-color': GAP_COLOR, 'circle-opacity': 0.6, 'circle-stroke-color': GAP_COLOR, 'circle-stroke-width': 2}});
@@ -232,8 +232,9 @@ function addLayers(map) {
     if (isPlanner()) {
         map.addSource('proposed', {type: 'geojson', data: emptyFc()});
         map.addSource('scenario', {type: 'geojson', data: emptyFc()});
-        map.addLayer({id: 'proposed-radius', type: 'fill', source: 'proposed', filter: ['==', ['geometry-type'], 'Polygon'],
-            paint: {'fill-color': PROPOSED_COLOR, 'fill-opacity': 0.12}});
+        map.addSource('proposed-area', {type: 'geojson', data: emptyFc()});
+        map.addLayer({id: 'proposed-area', type: 'fill', source: 'proposed-area',
+            paint: {'fill-color': PROPOSED_COLOR, 'fill-opacity': 0.12, 'fill-outline-color': PROPOSED_COLOR}});
         map.addLayer({id: 'proposed', type: 'symbol', source: 'proposed', filter: ['==', ['geometry-type'], 'Point'],
             layout: {'icon-image': 'proposed', 'icon-allow-overlap': true}});
         map.addLayer({id: 'scenario', type: 'symbol', source: 'scenario', filter: ['==', ['geometry-type'], 'Point'],
@@ -666,11 +667,28 @@ async function runPlan() {
         const p = await postJson('/api/plan', body);
         state.plan = p;
         state.map.getSource('proposed').setData({type: 'FeatureCollection', features: (p.sites || []).map(siteFeature)});
+        state.map.getSource('proposed-area').setData({type: 'FeatureCollection', features: (p.sites || []).map(s => circle(s.lon, s.lat, p.radius_m))});
         renderSide();
     } catch (e) {
         $('#plan-msg').textContent = t('plan_failed', {msg: e.message});
         btn.disabled = false;
     }
+}
+
+/** The service area of a site: a 64-gon of `radiusM` ground metres (sphere of mean Earth radius). */
+function circle(lon, lat, radiusM) {
+    const R = 6371008.8;
+    const d = radiusM / R;
+    const la = (lat * Math.PI) / 180;
+    const lo = (lon * Math.PI) / 180;
+    const ring = [];
+    for (let i = 0; i <= 64; i++) {
+        const b = (2 * Math.PI * i) / 64;
+        const la2 = Math.asin(Math.sin(la) * Math.cos(d) + Math.cos(la) * Math.sin(d) * Math.cos(b));
+        const lo2 = lo + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(la), Math.cos(d) - Math.sin(la) * Math.sin(la2));
+        ring.push([(lo2 * 180) / Math.PI, (la2 * 180) / Math.PI]);
+    }
+    return {type: 'Feature', geometry: {type: 'Polygon', coordinates: [ring]}, properties: {}};
 }
 
 const siteFeature = (s, i) => ({type: 'Feature', geometry: {type: 'Point', coordinates: [s.lon, s.lat]},

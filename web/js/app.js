@@ -191,10 +191,8 @@ function addLayers(map) {
         }
     }
     if (src('grids')) {
-        map.addLayer({id: 'grids-line', type: 'line', ...src('grids'), minzoom: isWorker() ? 0 : 9,
-            paint: {'line-color': '#00695c', 'line-width': isWorker() ? 2 : 0.8, 'line-dasharray': [3, 2]}});
-        map.addLayer({id: 'grids-fill', type: 'fill', ...src('grids'), minzoom: isWorker() ? 0 : 9,
-            paint: {'fill-color': '#00695c', 'fill-opacity': isWorker() ? 0.06 : 0}});
+        map.addLayer({id: 'grids-line', type: 'line', ...src('grids'), paint: {'line-color': '#00695c', 'line-width': 0.8, 'line-dasharray': [3, 2]}});
+        map.addLayer({id: 'grids-fill', type: 'fill', ...src('grids'), paint: {'fill-color': '#00695c', 'fill-opacity': 0}});
     }
     if (src('gaps')) {
         map.addLayer({id: 'gaps-fill', type: 'fill', ...src('gaps'),
@@ -242,6 +240,9 @@ function addLayers(map) {
     }
     // Grid worker: own households from the features API, so they can be listed too.
     if (isWorker()) {
+        map.addSource('my-grids', {type: 'geojson', data: emptyFc()});
+        map.addLayer({id: 'my-grids-fill', type: 'fill', source: 'my-grids', paint: {'fill-color': '#00695c', 'fill-opacity': 0.08}});
+        map.addLayer({id: 'my-grids-line', type: 'line', source: 'my-grids', paint: {'line-color': '#00695c', 'line-width': 2.5}});
         map.addSource('my-households', {type: 'geojson', data: emptyFc()});
         map.addLayer({id: 'my-households', type: 'circle', source: 'my-households', paint: {
             'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, 3, 15, 8],
@@ -326,7 +327,7 @@ function bboxOf(geom) {
 
 function wireClicks(map) {
     const clickable = ['scenario', 'proposed', 'my-households', 'households-pt', 'stations', 'gaps-pt', 'gaps-fill',
-        'cells-fill', ...LEVELS.map(l => `coverage-${l}`), 'grids-fill'];
+        'cells-fill', ...LEVELS.map(l => `coverage-${l}`), 'my-grids-fill', 'grids-fill'];
     for (const id of clickable) {
         map.on('mouseenter', id, () => { map.getCanvas().style.cursor = 'pointer'; });
         map.on('mouseleave', id, () => { map.getCanvas().style.cursor = ''; });
@@ -358,7 +359,7 @@ function wireClicks(map) {
             showPopup(e.lngLat, householdHtml(f.properties));
         } else if (layer.startsWith('gaps')) showPopup(e.lngLat, gapHtml(f.properties));
         else if (layer === 'cells-fill') showPopup(e.lngLat, cellHtml(f.properties));
-        else if (layer === 'grids-fill') showPopup(e.lngLat, gridHtml(f.properties));
+        else if (layer === 'grids-fill' || layer === 'my-grids-fill') showPopup(e.lngLat, gridHtml(f.properties));
         else if (layer === 'proposed') showPopup(e.lngLat, proposedHtml(f.properties));
         else if (layer === 'scenario') showPopup(e.lngLat, `<h4>${t('added_station')}</h4>`);
     });
@@ -746,15 +747,23 @@ async function runScenario() {
 // ---------------------------------------------------------------- grid worker
 
 async function loadWorkerData() {
-    const [grids, households] = await Promise.all([getAllItems('grids'), getAllItems('households')]);
-    const mine = new Set((state.me.grids || []).map(String));
-    grids.features = grids.features.filter(f => !mine.size || mine.has(String(f.id ?? f.properties?.id)));
+    // Own grids one by one (the grids collection holds every grid); own households: the server
+    // gives a grid worker only those of their grids.
+    const ids = (state.me.grids || []).map(String);
+    const [grids, households] = await Promise.all([
+        Promise.all(ids.map(id => getJson(`/api/collections/grids/items/${encodeURIComponent(id)}`).catch(e => {
+            console.warn(`grid ${id}: ${e.message}`);
+            return null;
+        }))).then(fs => ({type: 'FeatureCollection', features: fs.filter(Boolean)})),
+        getAllItems('households'),
+    ]);
     households.features.forEach((f, i) => {
         f.properties = {id: f.id, ...f.properties};
         f.id = i; // numeric ids for feature-state; the record's id stays in properties.id
     });
     state.grids = grids;
     state.households = households;
+    state.map.getSource('my-grids').setData(grids);
     state.map.getSource('my-households').setData(households);
     const b = [grids, households].flatMap(fc => fc.features).map(f => f.bbox || bboxOf(f.geometry)).filter(Boolean);
     if (b.length) {

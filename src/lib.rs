@@ -35,5 +35,6 @@ pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod output;
+pub mod serve;
 
 pub use error::Error;

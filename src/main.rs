@@ -40,6 +40,13 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print a readable coverage table of one level, worst first.
     Report(ReportArgs),
+    /// Serve the data folder over HTTP: OGC API - Features under /api, vector tiles under
+    /// /tiles, the coverage report, and the web viewer at / (bearer tokens; see the README).
+    Serve(ServeArgs),
+    /// Write the vector tiles of every aggregate layer (admin levels, stations, grids, gaps,
+    /// household cells) into a folder OUT/{layer}/{z}/{x}/{y}.mvt with a TileJSON per layer,
+    /// for offline use.
+    Tiles(TilesArgs),
 }
 
 #[derive(Args)]
@@ -92,6 +99,30 @@ struct ReportArgs {
     limit: usize,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Folder of the web viewer (default: web/ of the repository).
+    #[arg(long)]
+    web: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TilesArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Output folder (created).
+    #[arg(long, default_value = "tiles")]
+    out: PathBuf,
+    /// Deepest zoom written (at most 16).
+    #[arg(long, default_value_t = 10)]
+    max_zoom: u8,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -135,6 +166,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ds = load(&a.data)?;
             let an: Analysis = phase("analysing", || analyze(&ds));
             print!("{}", report_table(&ds, &an, a.level, a.limit));
+        }
+        Command::Serve(a) => gridcover::serve::cli::serve(a.data.data.as_deref(), a.addr, a.web)?,
+        Command::Tiles(a) => {
+            gridcover::serve::cli::tiles(a.data.data.as_deref(), &a.out, a.max_zoom)?;
         }
     }
     Ok(ExitCode::SUCCESS)

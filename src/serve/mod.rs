@@ -1,0 +1,221 @@
+//! The map server (I/O): OGC API - Features, vector tiles, the coverage report and the web
+//! viewer, over one analysed data folder, with bearer tokens and roles.
+//!
+//! [`router`] builds the whole HTTP API on an [`AppState`] (tests drive it without a socket);
+//! [`run`] loads a data folder and serves it until SIGTERM or Ctrl-C.
+//!
+//! Endpoints (every one but `/healthz` and the static files needs `Authorization: Bearer TOKEN`):
+//! - `GET /healthz`: `ok`.
+//! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
+//!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
+//!   `/api/collections/{id}/items/{featureId}`.
+//! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
+//! - `GET /api/me`: the caller's name, role and grids.
+//! - Vector tiles ([`tiles`]): `/tiles/{layer}/{z}/{x}/{y}.mvt` and TileJSON `/tiles/{layer}.json`.
+//! - Static: the viewer `web/` at `/`, MapLibre at `/vendor/maplibre-gl/`, glyphs at
+//!   `/fonts/{fontstack}/{range}.pbf`.
+//!
+//! Who sees what ([`auth::Role`]): leaders and planners see every aggregate layer, and
+//! households only as counts in hexagonal cells ([`cells`]); grid workers see the households of
+//! their own grids as points with their details, and nothing of any other household. Every
+//! household-level response is written to the audit log first.
+
+pub mod auth;
+pub mod cells;
+pub mod cli;
+pub mod error;
+pub mod features;
+pub mod geom;
+pub mod ogc;
+pub mod tiles;
+mod world;
+
+pub use auth::{MemoryUsers, Role, User, Users};
+pub use error::ApiError;
+pub use world::World;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::analysis::analyze;
+use crate::app;
+use crate::ingest::read_data_folder;
+
+/// Limits applied to every request.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub body_bytes: usize,
+    /// Items per page when `limit` is not given.
+    pub default_page: usize,
+    /// Most items per page; a larger `limit` is capped to it.
+    pub max_page: usize,
+    /// Deepest tile zoom served.
+    pub max_zoom: u8,
+    /// Time a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Bytes of tiles kept in the cache.
+    pub tile_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 1 << 20,
+            default_page: 100,
+            max_page: 1000,
+            max_zoom: tiles::MAX_ZOOM,
+            request_timeout: Duration::from_secs(30),
+            tile_cache_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Shared state of the server (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) world: RwLock<World>,
+    pub(crate) users: Arc<dyn Users>,
+    pub(crate) auth_cache: auth::AuthCache,
+    pub(crate) tiles: tiles::TileCache,
+    pub(crate) limits: Limits,
+    pub(crate) web_dir: Option<PathBuf>,
+}
+
+impl AppState {
+    /// State over an analysed world, its users, limits and the viewer folder (none: no static
+    /// files).
+    pub fn new(world: World, users: Arc<dyn Users>, limits: Limits, web_dir: Option<PathBuf>) -> Self {
+        let tiles = tiles::TileCache::new(limits.tile_cache_bytes);
+        AppState {
+            inner: Arc::new(Inner {
+                world: RwLock::new(world),
+                users,
+                auth_cache: auth::AuthCache::new(Duration::from_secs(30)),
+                tiles,
+                limits,
+                web_dir,
+            }),
+        }
+    }
+
+    /// Read access to the world.
+    pub fn world(&self) -> RwLockReadGuard<'_, World> {
+        self.inner.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Bytes of tiles held in the cache.
+    pub fn tile_cache_bytes(&self) -> usize {
+        self.inner.tiles.bytes()
+    }
+
+    /// Forgets cached tiles and authentications (after a change of data or users).
+    pub fn invalidate(&self) {
+        self.inner.tiles.clear();
+        self.inner.auth_cache.clear();
+    }
+}
+
+/// The whole HTTP API and the viewer's static files.
+pub fn router(state: AppState) -> Router {
+    let limits = state.inner.limits.clone();
+    let mut r = Router::new().route("/healthz", get(|| async { "ok" })).merge(ogc::routes()).merge(tiles::routes());
+    if let Some(web) = &state.inner.web_dir {
+        r = r
+            .nest_service("/vendor/maplibre-gl", ServeDir::new(web.join("node_modules/maplibre-gl/dist")))
+            .nest_service("/fonts", ServeDir::new(web.join("fonts")))
+            .fallback_service(ServeDir::new(web).append_index_html_on_directories(true));
+    } else {
+        r = r.fallback(|| async { ApiError::not_found("no such endpoint") });
+    }
+    r.with_state(state)
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+}
+
+/// The viewer folder: `web/` in the working directory, else beside the crate's sources.
+pub fn default_web_dir() -> Option<PathBuf> {
+    [PathBuf::from("web"), Path::new(env!("CARGO_MANIFEST_DIR")).join("web")].into_iter().find(|p| p.is_dir())
+}
+
+/// Loads and analyses a data folder (the bundled one when `data` is `None`), printing a
+/// progress line to stderr.
+pub fn load_world(data: Option<&Path>) -> anyhow::Result<World> {
+    let t = Instant::now();
+    let dir = app::data_dir(data, &app::quiet)?;
+    eprintln!("gridcover: loading {} …", dir.display());
+    let ds = read_data_folder(&dir)?;
+    let an = analyze(&ds);
+    let w = World::new(ds, an);
+    eprintln!(
+        "gridcover: {} households, {} stations, {} grids, {} admin units analysed in {:.1} s",
+        w.ds.households.len(),
+        w.ds.stations.len(),
+        w.ds.grids.len(),
+        w.ds.divisions.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(w)
+}
+
+/// Serves `world` on `addr` until SIGTERM or Ctrl-C, then finishes the requests in flight.
+/// Prints `listening on http://ADDR` on stdout once the socket is bound.
+pub fn run(world: World, users: Arc<dyn Users>, addr: SocketAddr, web_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(async move {
+        let state = AppState::new(world, users, Limits::default(), web_dir);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        println!("listening on http://{local}");
+        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+        eprintln!("gridcover: stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Runs blocking work (a read of the world, a tile) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}

@@ -36,5 +36,6 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod serve;
+pub mod store;
 
 pub use error::Error;

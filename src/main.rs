@@ -47,6 +47,39 @@ enum Command {
     /// household cells) into a folder OUT/{layer}/{z}/{x}/{y}.mvt with a TileJSON per layer,
     /// for offline use.
     Tiles(TilesArgs),
+    /// Load the data folder's stations, households and grids into its store (gridcover.sqlite),
+    /// in one transaction; importing the same files again changes nothing.
+    Import(ImportArgs),
+    /// Manage the users of the server (tokens and roles).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    data: DataArg,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print their token once, alone on the last line (only its hash is stored).
+    Add(UserAddArgs),
+}
+
+#[derive(Args)]
+struct UserAddArgs {
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Role: leader, planner or grid_worker.
+    #[arg(long)]
+    role: gridcover::store::Role,
+    /// A grid the grid worker serves (repeat for several).
+    #[arg(long = "grid")]
+    grids: Vec<String>,
+    #[command(flatten)]
+    data: DataArg,
 }
 
 #[derive(Args)]
@@ -170,6 +203,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => gridcover::serve::cli::serve(a.data.data.as_deref(), a.addr, a.web)?,
         Command::Tiles(a) => {
             gridcover::serve::cli::tiles(a.data.data.as_deref(), &a.out, a.max_zoom)?;
+        }
+        Command::Import(a) => {
+            let dir = app::data_dir(a.data.data.as_deref(), &spin)?;
+            let rep = phase("importing", || gridcover::store::Store::open(&dir).and_then(|s| s.import(&dir)))?;
+            for r in &rep.rejects {
+                eprintln!("reject: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
+            }
+            println!("{}", rep.summary());
+        }
+        Command::User(UserCommand::Add(a)) => {
+            let dir = app::data_dir(a.data.data.as_deref(), &spin)?;
+            let store = gridcover::store::Store::open(&dir)?;
+            let token = store.add_user(&a.name, a.role, &a.grids)?;
+            eprintln!(
+                "user {} ({}) added to {}; the token is shown once:",
+                a.name.trim(),
+                a.role,
+                store.path().display()
+            );
+            println!("{token}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,637 @@
+//! `gridcover import`: a data folder's stations, households and grids into the store, and the
+//! [`Dataset`] back out of it for the server ([`Store::load_dataset`]).
+//!
+//! An import reads the whole folder first (any fatal input error leaves the store untouched),
+//! then writes everything in one transaction (a failure part way — a full disk, a crash —
+//! leaves the store as it was). Importing the same files again changes nothing: the import
+//! first compares the SHA-256 of the input files with the last import's, and beyond that every
+//! record carries the SHA-256 of its imported fields, so that only records whose input really
+//! changed are written. A record that changed in the input is updated (version + 1, a
+//! `reimport` entry in its history with before and after); a record that disappeared from the
+//! input is closed (station) or marked removed (household, grid), never deleted, with a
+//! `removed` entry. Stations added through the server are not the import's and are left alone.
+//! Households' statuses and visits are never touched by an import.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use rusqlite::{params, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::records::{append_history, insert_station, station_in as station_row, write_station, Actor, StationRecord};
+use super::{hex, sha256, Result, Store, StoreError};
+use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
+use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
+
+/// The input files an import fingerprints (those present).
+const INPUT_FILES: [&str; 9] = [
+    CONFIG_FILE,
+    "divisions.csv",
+    "boundaries.geojson",
+    "stations.csv",
+    "stations.geojson",
+    "stations.parquet",
+    "households.csv",
+    "households.parquet",
+    "grids.geojson",
+];
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// True when the input files were those of the last import: nothing was written.
+    pub unchanged: bool,
+    /// SHA-256 of the input files (names and contents).
+    pub files_sha256: String,
+    /// Records added, per kind (`stations`, `households`, `grids`).
+    pub added: [usize; 3],
+    /// Records whose input changed, per kind.
+    pub updated: [usize; 3],
+    /// Records gone from the input (closed or marked removed), per kind.
+    pub removed: [usize; 3],
+    /// Records as they were, per kind.
+    pub same: [usize; 3],
+    /// Rows set aside while reading (as in `rejects.csv` of `analyze`).
+    pub rejects: Vec<Reject>,
+}
+
+impl ImportReport {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        if self.unchanged {
+            return format!(
+                "store unchanged: the input files are those of the last import ({})",
+                &self.files_sha256[..12]
+            );
+        }
+        let kinds = ["stations", "households", "grids"];
+        let parts: Vec<String> = (0..3)
+            .map(|k| {
+                format!(
+                    "{}: {} added, {} updated, {} removed, {} unchanged",
+                    kinds[k], self.added[k], self.updated[k], self.removed[k], self.same[k]
+                )
+            })
+            .collect();
+        format!("{}; {} rejects", parts.join("; "), self.rejects.len())
+    }
+}
+
+/// SHA-256 over the names and contents of the folder's input files.
+fn files_digest(dir: &Path) -> Result<String> {
+    let mut all = Vec::new();
+    for name in INPUT_FILES {
+        let p = dir.join(name);
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                all.extend_from_slice(name.as_bytes());
+                all.push(0);
+                all.extend_from_slice(&sha256(&bytes));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(crate::ingest::IngestError::Io { path: p, source }.into()),
+        }
+    }
+    Ok(hex(&sha256(&all)))
+}
+
+fn station_record(ds: &Dataset, r: StationRow) -> StationRecord {
+    StationRecord {
+        id: r.id,
+        name: r.name,
+        level: r.level,
+        code: ds.divisions.get(r.unit).code.clone(),
+        lon: r.lon,
+        lat: r.lat,
+        demonstration: r.demonstration,
+        mobile: r.mobile,
+        radius_m: r.radius_m,
+        active: true,
+        version: 1,
+    }
+}
+
+/// The imported fields of a station, hashed (closed/version not included).
+fn station_hash(s: &StationRecord) -> [u8; 32] {
+    let v = json!([s.id, s.name, s.level.as_str(), s.code, s.lon, s.lat, s.demonstration, s.mobile, s.radius_m]);
+    sha256(v.to_string().as_bytes())
+}
+
+fn household_json(ds: &Dataset, h: &HouseholdRow) -> Value {
+    json!({
+        "lon": h.lon, "lat": h.lat, "veterans": h.veterans,
+        "code": h.code.map(|u| ds.divisions.get(u).code.clone()),
+        "difficulty": h.difficulty, "martyr_family": h.martyr_family,
+        "name": h.name, "address": h.address,
+    })
+}
+
+fn household_row(h: &Households, i: usize) -> HouseholdRow {
+    HouseholdRow {
+        id: h.id[i].clone(),
+        lon: h.lon[i],
+        lat: h.lat[i],
+        veterans: h.veterans[i],
+        code: h.code[i],
+        difficulty: h.difficulty[i],
+        martyr_family: h.martyr_family[i],
+        name: h.name[i].clone(),
+        address: h.address[i].clone(),
+    }
+}
+
+fn geometry_json(mp: &MultiPolygon<f64>) -> Value {
+    let ring = |ls: &LineString<f64>| Value::Array(ls.0.iter().map(|c| json!([c.x, c.y])).collect());
+    Value::Array(
+        mp.0.iter()
+            .map(|p| {
+                let mut rings = vec![ring(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring));
+                Value::Array(rings)
+            })
+            .collect(),
+    )
+}
+
+fn geometry_from_json(text: &str) -> Result<MultiPolygon<f64>, String> {
+    let v: Vec<Vec<Vec<[f64; 2]>>> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let ls = |r: Vec<[f64; 2]>| LineString(r.into_iter().map(|[x, y]| Coord { x, y }).collect());
+    Ok(MultiPolygon(
+        v.into_iter()
+            .map(|mut rings| {
+                let ext = if rings.is_empty() { Vec::new() } else { rings.remove(0) };
+                Polygon::new(ls(ext), rings.into_iter().map(ls).collect())
+            })
+            .collect(),
+    ))
+}
+
+impl Store {
+    /// Imports the data folder `dir` (see the module documentation).
+    ///
+    /// # Errors
+    /// [`StoreError::Ingest`] when the folder cannot be read (the store is unchanged);
+    /// [`StoreError::Db`] when writing fails (rolled back: the store is unchanged).
+    pub fn import(&self, dir: &Path) -> Result<ImportReport> {
+        let digest = files_digest(dir)?;
+        let last: Option<String> = self.read(|c| {
+            c.query_row("SELECT files_sha256 FROM imports ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                .map_err(StoreError::db("reading the last import"))
+        })?;
+        if last.as_deref() == Some(digest.as_str()) {
+            return Ok(ImportReport { unchanged: true, files_sha256: digest, ..Default::default() });
+        }
+        let ds = read_data_folder(dir)?;
+        self.import_dataset(&ds, &digest)
+    }
+
+    /// Imports an already-read data set whose input files have fingerprint `digest`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] (rolled back).
+    pub fn import_dataset(&self, ds: &Dataset, digest: &str) -> Result<ImportReport> {
+        self.write(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::db("starting the import"))?;
+            let mut rep =
+                ImportReport { files_sha256: digest.to_string(), rejects: ds.rejects.clone(), ..Default::default() };
+            import_stations(&tx, ds, &mut rep)?;
+            import_households(&tx, ds, &mut rep)?;
+            import_grids(&tx, ds, &mut rep)?;
+            tx.execute("DELETE FROM import_rejects", []).map_err(StoreError::db("replacing the rejects"))?;
+            {
+                let mut st = tx
+                    .prepare("INSERT INTO import_rejects (file, row, record_id, reason) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(StoreError::db("storing the rejects"))?;
+                for r in &ds.rejects {
+                    st.execute(params![r.file, r.row as i64, r.id, r.reason])
+                        .map_err(StoreError::db("storing a reject"))?;
+                }
+            }
+            let summary = json!({
+                "added": rep.added, "updated": rep.updated, "removed": rep.removed, "same": rep.same,
+                "rejects": rep.rejects.len(),
+            });
+            tx.execute(
+                "INSERT INTO imports (files_sha256, summary) VALUES (?1, ?2)",
+                params![digest, summary.to_string()],
+            )
+            .map_err(StoreError::db("recording the import"))?;
+            tx.commit().map_err(StoreError::db("committing the import"))?;
+            Ok(rep)
+        })
+    }
+
+    /// True when the store holds an import.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn is_imported(&self) -> Result<bool> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM imports", [], |r| r.get::<_, i64>(0))
+                .map(|n| n > 0)
+                .map_err(StoreError::db("counting imports"))
+        })
+    }
+
+    /// The data set to serve: the folder's reference data (config, divisions, boundaries) with
+    /// the store's stations (as edited: moved, added, closed — in store order, see
+    /// [`Store::stations`]), households (those present) and grids, and the last import's
+    /// rejects. A store never imported is imported from `dir` first.
+    ///
+    /// # Errors
+    /// [`StoreError::Ingest`] when the folder's reference files cannot be read;
+    /// [`StoreError::Invalid`] when a stored code is not among the folder's divisions (the
+    /// folder changed since the import: run `gridcover import` again); [`StoreError::Db`].
+    pub fn load_dataset(&self, dir: &Path) -> Result<Dataset> {
+        if !self.is_imported()? {
+            self.import(dir)?;
+        }
+        let config = read_config(dir)?;
+        let mut rejects = Vec::new();
+        let mut notes = Vec::new();
+        let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
+        let boundaries = read_boundaries(
+            &dir.join("boundaries.geojson"),
+            &config.crs.boundaries,
+            &divisions,
+            &mut rejects,
+            &mut notes,
+        )?;
+        let unit = |code: &str| {
+            divisions.find(code).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "the store names admin code {code}, which is not among {}'s divisions; run `gridcover import --data {}` again",
+                    dir.display(),
+                    dir.display()
+                ))
+            })
+        };
+        let mut stations = Stations::default();
+        for s in self.stations()? {
+            let i = stations.push(StationRow {
+                id: s.id,
+                name: s.name,
+                level: s.level,
+                unit: unit(&s.code)?,
+                lon: s.lon,
+                lat: s.lat,
+                demonstration: s.demonstration,
+                mobile: s.mobile,
+                radius_m: s.radius_m,
+            });
+            stations.active[i as usize] = s.active;
+        }
+        let households = self.read(|c| {
+            let mut out = Households::default();
+            let mut st = c
+                .prepare(
+                    "SELECT id, lon, lat, veterans, code, difficulty, martyr_family, name, address
+                     FROM households WHERE present = 1 ORDER BY seq",
+                )
+                .map_err(StoreError::db("reading households"))?;
+            let mut rows = st.query([]).map_err(StoreError::db("reading households"))?;
+            while let Some(r) = rows.next().map_err(StoreError::db("reading households"))? {
+                let get = |r: &rusqlite::Row<'_>| -> rusqlite::Result<_> {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, f64>(1)?,
+                        r.get::<_, f64>(2)?,
+                        r.get::<_, u32>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, bool>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                };
+                let (id, lon, lat, veterans, code, difficulty, martyr_family, name, address) =
+                    get(r).map_err(StoreError::db("reading a household"))?;
+                let code = code.as_deref().map(unit).transpose()?;
+                out.push(HouseholdRow { id, lon, lat, veterans, code, difficulty, martyr_family, name, address });
+            }
+            Ok(out)
+        })?;
+        let grids = self.read(|c| {
+            let mut out = Grids::default();
+            let mut st = c
+                .prepare("SELECT id, worker, code, geometry FROM grids WHERE present = 1 ORDER BY seq")
+                .map_err(StoreError::db("reading grids"))?;
+            let rows: Vec<(String, String, Option<String>, String)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .and_then(|m| m.collect())
+                .map_err(StoreError::db("reading grids"))?;
+            for (id, worker, code, geometry) in rows {
+                let g = geometry_from_json(&geometry)
+                    .map_err(|e| StoreError::Invalid(format!("grid {id}: stored geometry unreadable: {e}")))?;
+                out.unit.push(code.as_deref().map(unit).transpose()?);
+                out.id.push(id);
+                out.worker.push(worker);
+                out.geometry.push(g);
+            }
+            Ok(out)
+        })?;
+        let stored_rejects = self.read(|c| {
+            c.prepare("SELECT file, row, record_id, reason FROM import_rejects ORDER BY rowid")
+                .and_then(|mut s| {
+                    s.query_map([], |r| {
+                        Ok(Reject {
+                            file: r.get(0)?,
+                            row: r.get::<_, i64>(1)? as usize,
+                            id: r.get(2)?,
+                            reason: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(StoreError::db("reading the rejects"))
+        })?;
+        // Rejects of divisions and boundaries come from reading them now; the others from the import.
+        let mut all_rejects = rejects;
+        let reread: std::collections::HashSet<&str> = ["divisions.csv", "boundaries.geojson"].into_iter().collect();
+        all_rejects.extend(stored_rejects.into_iter().filter(|r| !reread.contains(r.file.as_str())));
+        Ok(Dataset {
+            divisions,
+            boundaries,
+            stations,
+            households,
+            grids,
+            standard: config.standard,
+            rejects: all_rejects,
+            notes,
+        })
+    }
+
+    /// Opens the store of `dir` and loads the data set to serve from it (importing the folder
+    /// first when the store is new); see [`Store::load_dataset`].
+    ///
+    /// # Errors
+    /// As [`Store::open`] and [`Store::load_dataset`].
+    pub fn open_dataset(dir: &Path) -> Result<(Store, Dataset)> {
+        let store = Store::open(dir)?;
+        let ds = store.load_dataset(dir)?;
+        Ok((store, ds))
+    }
+}
+
+/// [`Store::load_dataset`] of the store of `dir` (opened, created or migrated as needed).
+///
+/// # Errors
+/// As [`Store::open_dataset`].
+pub fn load_dataset(dir: &Path) -> Result<Dataset> {
+    Store::open_dataset(dir).map(|(_, ds)| ds)
+}
+
+fn import_stations(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> Result<()> {
+    let mut existing: HashMap<String, Vec<u8>> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare("SELECT id, import_sha256 FROM stations WHERE import_sha256 IS NOT NULL")
+            .map_err(StoreError::db("reading stations"))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::db("reading stations"))?;
+        for row in rows {
+            let (id, h): (String, Vec<u8>) = row.map_err(StoreError::db("reading stations"))?;
+            existing.insert(id, h);
+        }
+    }
+    for i in 0..ds.stations.len() {
+        let rec = station_record(ds, ds.stations.row(i as u32));
+        let h = station_hash(&rec);
+        match existing.remove(&rec.id) {
+            Some(old) if old == h => rep.same[0] += 1,
+            Some(_) => {
+                let before = station_row(tx, &rec.id)?.expect("listed above");
+                let after = StationRecord { version: before.version + 1, ..rec };
+                write_station(tx, &after, before.version)?;
+                tx.execute("UPDATE stations SET import_sha256 = ?1 WHERE id = ?2", params![&h[..], after.id])
+                    .map_err(StoreError::db("updating a station"))?;
+                let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
+                append_history(
+                    tx,
+                    &Actor::Import,
+                    "station",
+                    &after.id,
+                    "reimport",
+                    Some(after.version),
+                    b.ok().as_ref(),
+                    a.ok().as_ref(),
+                )?;
+                rep.updated[0] += 1;
+            }
+            None => {
+                // A station of the same id added through the server: the import takes it over.
+                if let Some(before) = station_row(tx, &rec.id)? {
+                    let after = StationRecord { version: before.version + 1, ..rec };
+                    write_station(tx, &after, before.version)?;
+                    tx.execute("UPDATE stations SET import_sha256 = ?1 WHERE id = ?2", params![&h[..], after.id])
+                        .map_err(StoreError::db("updating a station"))?;
+                    let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
+                    append_history(
+                        tx,
+                        &Actor::Import,
+                        "station",
+                        &after.id,
+                        "reimport",
+                        Some(after.version),
+                        b.ok().as_ref(),
+                        a.ok().as_ref(),
+                    )?;
+                    rep.updated[0] += 1;
+                } else {
+                    insert_station(tx, &rec, Some(&h))?;
+                    rep.added[0] += 1;
+                }
+            }
+        }
+    }
+    // Imported stations gone from the input: closed.
+    let mut gone: Vec<String> = existing.into_keys().collect();
+    gone.sort();
+    for id in gone {
+        let before = station_row(tx, &id)?.expect("listed above");
+        if before.active {
+            let after = StationRecord { active: false, version: before.version + 1, ..before.clone() };
+            write_station(tx, &after, before.version)?;
+            let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
+            append_history(
+                tx,
+                &Actor::Import,
+                "station",
+                &id,
+                "removed",
+                Some(after.version),
+                b.ok().as_ref(),
+                a.ok().as_ref(),
+            )?;
+            rep.removed[0] += 1;
+        }
+        tx.execute("UPDATE stations SET import_sha256 = NULL WHERE id = ?1", [&id])
+            .map_err(StoreError::db("updating a station"))?;
+    }
+    Ok(())
+}
+
+fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> Result<()> {
+    let mut existing: HashMap<String, (Vec<u8>, bool, i64)> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare("SELECT id, import_sha256, present, version FROM households")
+            .map_err(StoreError::db("reading households"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+            .map_err(StoreError::db("reading households"))?;
+        for row in rows {
+            let (id, v): (String, (Vec<u8>, bool, i64)) = row.map_err(StoreError::db("reading households"))?;
+            existing.insert(id, v);
+        }
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO households (id, lon, lat, veterans, code, difficulty, martyr_family, name, address, import_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(StoreError::db("storing households"))?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE households SET lon = ?2, lat = ?3, veterans = ?4, code = ?5, difficulty = ?6, martyr_family = ?7,
+             name = ?8, address = ?9, import_sha256 = ?10, present = 1, version = ?11 WHERE id = ?1",
+        )
+        .map_err(StoreError::db("updating households"))?;
+    let hh = &ds.households;
+    for i in 0..hh.len() {
+        let row = household_row(hh, i);
+        let fields = household_json(ds, &row);
+        let h = sha256(fields.to_string().as_bytes());
+        let code = row.code.map(|u| ds.divisions.get(u).code.as_str());
+        match existing.remove(&row.id) {
+            Some((old, true, _)) if old == h => rep.same[1] += 1,
+            Some((old, present, version)) => {
+                let before: Value = tx
+                    .query_row(
+                        "SELECT json_object('lon', lon, 'lat', lat, 'veterans', veterans, 'code', code,
+                         'difficulty', json(CASE difficulty WHEN 1 THEN 'true' ELSE 'false' END),
+                         'martyr_family', json(CASE martyr_family WHEN 1 THEN 'true' ELSE 'false' END),
+                         'name', name, 'address', address) FROM households WHERE id = ?1",
+                        [&row.id],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(StoreError::db("reading a household"))
+                    .map(|s| serde_json::from_str(&s).unwrap_or(Value::Null))?;
+                let changed = old != h;
+                let version = if changed { version + 1 } else { version };
+                update
+                    .execute(params![
+                        row.id,
+                        row.lon,
+                        row.lat,
+                        row.veterans,
+                        code,
+                        row.difficulty,
+                        row.martyr_family,
+                        row.name,
+                        row.address,
+                        &h[..],
+                        version
+                    ])
+                    .map_err(StoreError::db(format!("updating household {}", row.id)))?;
+                let action = if present { "reimport" } else { "restored" };
+                append_history(
+                    tx,
+                    &Actor::Import,
+                    "household",
+                    &row.id,
+                    action,
+                    Some(version),
+                    Some(&before),
+                    Some(&fields),
+                )?;
+                rep.updated[1] += 1;
+            }
+            None => {
+                insert
+                    .execute(params![
+                        row.id,
+                        row.lon,
+                        row.lat,
+                        row.veterans,
+                        code,
+                        row.difficulty,
+                        row.martyr_family,
+                        row.name,
+                        row.address,
+                        &h[..]
+                    ])
+                    .map_err(StoreError::db(format!("storing household {}", row.id)))?;
+                rep.added[1] += 1;
+            }
+        }
+    }
+    let mut gone: Vec<(String, i64)> =
+        existing.into_iter().filter(|(_, (_, present, _))| *present).map(|(id, (_, _, v))| (id, v)).collect();
+    gone.sort();
+    for (id, version) in gone {
+        tx.execute("UPDATE households SET present = 0 WHERE id = ?1", [&id])
+            .map_err(StoreError::db("marking a household removed"))?;
+        append_history(tx, &Actor::Import, "household", &id, "removed", Some(version), None, None)?;
+        rep.removed[1] += 1;
+    }
+    Ok(())
+}
+
+fn import_grids(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> Result<()> {
+    let grids = &ds.grids;
+    let mut existing: HashMap<String, (Vec<u8>, bool)> = HashMap::new();
+    {
+        let mut st =
+            tx.prepare("SELECT id, import_sha256, present FROM grids").map_err(StoreError::db("reading grids"))?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).map_err(StoreError::db("reading grids"))?;
+        for row in rows {
+            let (id, v): (String, (Vec<u8>, bool)) = row.map_err(StoreError::db("reading grids"))?;
+            existing.insert(id, v);
+        }
+    }
+    for i in 0..grids.len() {
+        let id = &grids.id[i];
+        let geometry = geometry_json(&grids.geometry[i]).to_string();
+        let code = grids.unit[i].map(|u| ds.divisions.get(u).code.as_str());
+        let fields =
+            json!({"worker": grids.worker[i], "code": code, "geometry_sha256": hex(&sha256(geometry.as_bytes()))});
+        let h = sha256(fields.to_string().as_bytes());
+        match existing.remove(id) {
+            Some((old, true)) if old == h => rep.same[2] += 1,
+            Some((_, present)) => {
+                tx.execute(
+                    "UPDATE grids SET worker = ?2, code = ?3, geometry = ?4, import_sha256 = ?5, present = 1 WHERE id = ?1",
+                    params![id, grids.worker[i], code, geometry, &h[..]],
+                )
+                .map_err(StoreError::db(format!("updating grid {id}")))?;
+                let action = if present { "reimport" } else { "restored" };
+                append_history(tx, &Actor::Import, "grid", id, action, None, None, Some(&fields))?;
+                rep.updated[2] += 1;
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO grids (id, worker, code, geometry, import_sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, grids.worker[i], code, geometry, &h[..]],
+                )
+                .map_err(StoreError::db(format!("storing grid {id}")))?;
+                rep.added[2] += 1;
+            }
+        }
+    }
+    let mut gone: Vec<String> = existing.into_iter().filter(|(_, (_, p))| *p).map(|(id, _)| id).collect();
+    gone.sort();
+    for id in gone {
+        tx.execute("UPDATE grids SET present = 0 WHERE id = ?1", [&id])
+            .map_err(StoreError::db("marking a grid removed"))?;
+        append_history(tx, &Actor::Import, "grid", &id, "removed", None, None, None)?;
+        rep.removed[2] += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,606 @@
+//! The durable store (I/O): `gridcover.sqlite` in the data folder.
+//!
+//! SQLite through rusqlite (bundled SQLite), created and migrated on first use by any command
+//! that needs it (see [`Store::open`]). It holds what changes while the system runs — users and
+//! their tokens' hashes, the households (with a free-form JSON `status` and the grid workers'
+//! visits), the stations as planners edit them, the grids — and an append-only trail of every
+//! change ([`history`](Store::history)) and of every household-level access
+//! ([`audit`](Store::audit)). The reference geography (divisions, boundaries, the standard) stays
+//! in the folder's files.
+//!
+//! # Durability
+//! The database runs in WAL mode with `synchronous = FULL`: every commit fsyncs the WAL before
+//! [`Store`]'s write methods return, so a change that was acknowledged survives a crash of the
+//! process *and* of the machine (with `NORMAL` in WAL mode, a power cut could drop the last
+//! commits; a process crash could not). `foreign_keys` is on. Every write is one transaction:
+//! either all of it is there after a crash, or none of it.
+//!
+//! # Migrations
+//! [`MIGRATIONS`] is an ordered list of SQL scripts; table `schema_migrations` records the ones
+//! applied, each in its own transaction with its version row. Opening a store written by a newer
+//! gridcover (a version above the last known) is refused rather than guessed at.
+//!
+//! # Append-only tables
+//! `history`, `audit` and `visits` have triggers that abort any `UPDATE` or `DELETE`: nothing
+//! recorded is overwritten, not even by a bug in this module.
+//!
+//! # Concurrency
+//! [`Store`] is cheap to clone and `Send + Sync`: one writer connection behind a mutex (SQLite
+//! allows one writer at a time anyway) and a small pool of reader connections, which WAL lets
+//! read while a write is in progress. Edits of one record are checked by version
+//! (optimistic concurrency): a caller that sends the version it saw (an HTTP `If-Match`) gets
+//! [`StoreError::Conflict`] when the record moved on meanwhile; the version check and the
+//! update happen in the same transaction, so no update is lost.
+
+mod import;
+mod patch;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use import::{load_dataset, ImportReport};
+pub use patch::merge_patch;
+pub use records::{
+    parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,
+    MAX_NOTE_CHARS, MAX_STATUS_BYTES,
+};
+
+/// File name of the store in a data folder.
+pub const STORE_FILE: &str = "gridcover.sqlite";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data folder or the database file cannot be created or opened.
+    #[error("cannot open the store {}: {message}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why (read-only folder, not a database, …).
+        message: String,
+    },
+    /// The database was written by a newer gridcover.
+    #[error("the store {} has schema version {found}, newer than this gridcover knows ({known}); use a newer gridcover", path.display())]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// SQLite refused an operation (disk full, read-only file, I/O error, …); nothing of the
+    /// operation was written.
+    #[error("store: {context}: {source}")]
+    Db {
+        /// What was being done.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// No record with this id.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// The kind of record (`household`, `station`).
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A record with this id exists already.
+    #[error("{what} {id} exists already")]
+    Exists {
+        /// The kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The version the caller saw is no longer the record's version.
+    #[error("{what} {id} has version {current}, not {expected}: it was changed meanwhile; read it again")]
+    Conflict {
+        /// The kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// The version the caller sent.
+        expected: i64,
+        /// The record's version now.
+        current: i64,
+    },
+    /// The request is not valid (a bad date, a status that is not an object, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading the data folder for an import failed; the store is unchanged.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+}
+
+impl StoreError {
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        let context = context.into();
+        move |source| StoreError::Db { context, source }
+    }
+
+    /// True when SQLite reported the disk (or its `max_page_count`) full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Db { source: rusqlite::Error::SqliteFailure(e, _), .. }
+            if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees every aggregate layer and map (households only as counts in cells).
+    Leader,
+    /// As leader, plus planning and editing stations.
+    Planner,
+    /// Sees and edits only the households of the grids given to them.
+    GridWorker,
+}
+
+impl Role {
+    /// The name used on the command line, in the store and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Planner => "planner",
+            Role::GridWorker => "grid_worker",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "leader" => Ok(Role::Leader),
+            "planner" => Ok(Role::Planner),
+            "grid_worker" | "grid-worker" => Ok(Role::GridWorker),
+            _ => Err(format!("unknown role {s:?} (expected leader, planner or grid_worker)")),
+        }
+    }
+}
+
+/// A user, as [`Store::authenticate`] finds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Row id in the store.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The grids given to a grid worker (empty for other roles).
+    pub grids: Vec<String>,
+}
+
+impl User {
+    /// True when this user may see and edit the households of grid `grid_id`.
+    pub fn has_grid(&self, grid_id: &str) -> bool {
+        self.role == Role::GridWorker && self.grids.iter().any(|g| g == grid_id)
+    }
+}
+
+/// The schema, one script per version (version = position + 1). Never edit a script once
+/// released: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: users, audit.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL CHECK (length(name) > 0),
+        role TEXT NOT NULL CHECK (role IN ('leader', 'planner', 'grid_worker')),
+        token_sha256 BLOB NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE user_grids (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        grid_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, grid_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        user_id INTEGER REFERENCES users(id),
+        action TEXT NOT NULL,
+        target TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+    // 2: records, visits, history, imports.
+    "CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        files_sha256 TEXT NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE TABLE import_rejects (
+        file TEXT NOT NULL, row INTEGER NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL
+    );
+    CREATE TABLE grids (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        worker TEXT NOT NULL,
+        code TEXT,
+        geometry TEXT NOT NULL,
+        import_sha256 BLOB NOT NULL,
+        present INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE stations (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE CHECK (length(id) > 0),
+        name TEXT NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('province', 'city', 'county', 'township', 'village')),
+        code TEXT NOT NULL,
+        lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+        lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+        demonstration INTEGER NOT NULL,
+        mobile INTEGER NOT NULL,
+        radius_m REAL CHECK (radius_m IS NULL OR radius_m > 0),
+        active INTEGER NOT NULL DEFAULT 1,
+        version INTEGER NOT NULL DEFAULT 1,
+        import_sha256 BLOB
+    );
+    CREATE TABLE households (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE CHECK (length(id) > 0),
+        lon REAL NOT NULL,
+        lat REAL NOT NULL,
+        veterans INTEGER NOT NULL CHECK (veterans > 0),
+        code TEXT,
+        difficulty INTEGER NOT NULL,
+        martyr_family INTEGER NOT NULL,
+        name TEXT,
+        address TEXT,
+        status TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(status) AND json_type(status) = 'object'),
+        version INTEGER NOT NULL DEFAULT 1,
+        present INTEGER NOT NULL DEFAULT 1,
+        import_sha256 BLOB NOT NULL
+    );
+    CREATE TABLE visits (
+        id INTEGER PRIMARY KEY,
+        household_id TEXT NOT NULL REFERENCES households(id),
+        date TEXT NOT NULL,
+        note TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX visits_household ON visits(household_id, id);
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        user_id INTEGER REFERENCES users(id),
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('household', 'station', 'grid')),
+        record_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        version INTEGER,
+        before TEXT,
+        after TEXT
+    );
+    CREATE INDEX history_record ON history(kind, record_id, id);
+    CREATE TRIGGER history_no_update BEFORE UPDATE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+    CREATE TRIGGER history_no_delete BEFORE DELETE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+    CREATE TRIGGER visits_no_update BEFORE UPDATE ON visits BEGIN SELECT RAISE(ABORT, 'visits are append-only'); END;
+    CREATE TRIGGER visits_no_delete BEFORE DELETE ON visits BEGIN SELECT RAISE(ABORT, 'visits are append-only'); END;",
+];
+
+/// Reader connections kept open at most.
+const MAX_IDLE_READERS: usize = 16;
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// An open store. Clones share the same connections.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), message: e.to_string() };
+    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(open_err)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!("SQLite could not switch to WAL mode (journal_mode is {mode})"),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens the store of a data folder, creating the folder's `gridcover.sqlite` and applying
+    /// pending migrations as needed.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the folder does not exist or the file cannot be created or
+    /// opened (e.g. a read-only folder) or is not a database; [`StoreError::TooNew`] for a
+    /// database of a newer gridcover; [`StoreError::Db`] when a migration fails (it is rolled
+    /// back).
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        Self::open_file(&data_dir.join(STORE_FILE))
+    }
+
+    /// Opens (creating and migrating) the store at `path` itself.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_file(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::Open {
+                    path: path.to_path_buf(),
+                    message: format!("the folder {} does not exist", dir.display()),
+                });
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: if path.exists() { e.to_string() } else { format!("{e} (is the folder writable?)") },
+        })?;
+        configure(&conn, path).map_err(|e| match e {
+            StoreError::Open { path, message } if message.contains("readonly") || message.contains("read-only") => {
+                StoreError::Open { path, message: format!("{message} (the file or its folder is read-only)") }
+            }
+            e => e,
+        })?;
+        migrate(&mut conn, path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the writer connection (one writer at a time).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    /// Runs `f` with a reader connection from the pool (opened on demand).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c = Connection::open_with_flags(&self.inner.path, flags)
+                    .map_err(|e| StoreError::Open { path: self.inner.path.clone(), message: e.to_string() })?;
+                c.busy_timeout(std::time::Duration::from_secs(30)).map_err(StoreError::db("configuring a reader"))?;
+                c
+            }
+        };
+        let r = f(&conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        r
+    }
+
+    /// The schema version of the store.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.read(|c| {
+            c.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+                .map_err(StoreError::db("reading the schema version"))
+        })
+    }
+
+    /// Creates a user and returns their new token (shown once: only its SHA-256 is stored).
+    ///
+    /// The token is 32 bytes from the operating system's random source, as 64 hex digits.
+    /// `grids` are the grids a grid worker may see; they must be empty for other roles, and a
+    /// grid worker needs at least one. When the store has imported grids, each id must be
+    /// among them.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an empty name, grids given to a leader or planner, none to a
+    /// grid worker, or an unknown grid; [`StoreError::Db`] on a database error.
+    pub fn add_user(&self, name: &str, role: Role, grids: &[String]) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid("a user needs a non-empty name".into()));
+        }
+        match role {
+            Role::GridWorker if grids.is_empty() => {
+                return Err(StoreError::Invalid("a grid worker needs at least one grid (--grid ID)".into()))
+            }
+            Role::Leader | Role::Planner if !grids.is_empty() => {
+                return Err(StoreError::Invalid(format!("grids are for grid workers only, not for a {role}")))
+            }
+            _ => {}
+        }
+        let token = random_token()?;
+        let hash = sha256(token.as_bytes());
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(StoreError::db("starting a transaction"))?;
+            let known_grids: i64 = tx
+                .query_row("SELECT count(*) FROM grids WHERE present = 1", [], |r| r.get(0))
+                .map_err(StoreError::db("counting grids"))?;
+            if known_grids > 0 {
+                for g in grids {
+                    let found: Option<i64> = tx
+                        .query_row("SELECT 1 FROM grids WHERE id = ?1 AND present = 1", [g], |r| r.get(0))
+                        .optional()
+                        .map_err(StoreError::db("looking up a grid"))?;
+                    if found.is_none() {
+                        return Err(StoreError::Invalid(format!("unknown grid {g:?} (not among the imported grids)")));
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO users (name, role, token_sha256) VALUES (?1, ?2, ?3)",
+                params![name, role.as_str(), &hash[..]],
+            )
+            .map_err(StoreError::db("adding a user"))?;
+            let id = tx.last_insert_rowid();
+            for g in grids {
+                tx.execute("INSERT OR IGNORE INTO user_grids (user_id, grid_id) VALUES (?1, ?2)", params![id, g])
+                    .map_err(StoreError::db("giving a grid"))?;
+            }
+            tx.execute(
+                "INSERT INTO audit (user_id, action, target) VALUES (?1, 'user.add', ?2)",
+                params![id, format!("user {id} {name} ({role})")],
+            )
+            .map_err(StoreError::db("auditing"))?;
+            tx.commit().map_err(StoreError::db("committing the new user"))?;
+            Ok(())
+        })?;
+        Ok(token)
+    }
+
+    /// The user holding `token`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 512 {
+            return Ok(None);
+        }
+        let hash = sha256(token.as_bytes());
+        self.read(|c| {
+            let row: Option<(i64, String, String)> = c
+                .prepare_cached("SELECT id, name, role FROM users WHERE token_sha256 = ?1")
+                .and_then(|mut s| s.query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .map_err(StoreError::db("looking up a token"))?;
+            let Some((id, name, role)) = row else { return Ok(None) };
+            let role = role.parse().map_err(StoreError::Invalid)?;
+            let grids = c
+                .prepare_cached("SELECT grid_id FROM user_grids WHERE user_id = ?1 ORDER BY grid_id")
+                .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>())
+                .map_err(StoreError::db("reading a user's grids"))?;
+            Ok(Some(User { id, name, role, grids }))
+        })
+    }
+
+    /// Appends an entry to the audit log (who accessed or did what); durable when it returns.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn audit(&self, user_id: i64, action: &str, target: &str) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO audit (user_id, action, target) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![user_id, action, target]))
+                .map_err(StoreError::db("appending to the audit log"))?;
+            Ok(())
+        })
+    }
+
+    /// The audit log, oldest first: `(at, user_id, action, target)`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn audit_log(&self) -> Result<Vec<(String, Option<i64>, String, String)>> {
+        self.read(|c| {
+            c.prepare("SELECT at, user_id, action, target FROM audit ORDER BY id")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(StoreError::db("reading the audit log"))
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )",
+    )
+    .map_err(|e| StoreError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+    let current: i64 = conn
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .map_err(StoreError::db("reading the schema version"))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found: current, known });
+    }
+    for (k, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = k as i64 + 1;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::db(format!("starting migration {version}")))?;
+        tx.execute_batch(sql).map_err(StoreError::db(format!("applying migration {version}")))?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [version])
+            .map_err(StoreError::db(format!("recording migration {version}")))?;
+        tx.commit().map_err(StoreError::db(format!("committing migration {version}")))?;
+    }
+    Ok(())
+}
+
+/// SHA-256 of `bytes`.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = Sha256::digest(bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&d);
+    out
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(D[(b >> 4) as usize] as char);
+        s.push(D[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// A new token: 32 bytes of the operating system's randomness, as hex.
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| StoreError::Invalid(format!("cannot read /dev/urandom for a new token: {e}")))?;
+    Ok(hex(&buf))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,871 @@
+//! Households (status, visits), stations, and the history of every change.
+//!
+//! Every write here is one immediate transaction that checks the record's version (when the
+//! caller sends one), changes the record, bumps its version and appends the change to
+//! `history` with who and when, before and after. It returns only after the commit, i.e. once
+//! the change is durable (see the module above on `synchronous = FULL`).
+//!
+//! Roles are checked here as a second line of defence (stations: planners; household edits:
+//! grid workers); whether the household lies in one of the worker's grids is the caller's check,
+//! since the grid of a household comes from the analysis (point in grid polygon).
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{merge_patch, Result, Role, Store, StoreError, User};
+use crate::model::{Divisions, Level};
+
+/// Largest household status, in bytes of compact JSON.
+pub const MAX_STATUS_BYTES: usize = 16 * 1024;
+/// Longest visit note, in characters.
+pub const MAX_NOTE_CHARS: usize = 4000;
+/// Longest id or name of a station, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// Who made a change, as the history records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A user of the server.
+    User {
+        /// Their id.
+        id: i64,
+        /// Their name.
+        name: String,
+    },
+    /// `gridcover import`.
+    Import,
+}
+
+impl Actor {
+    fn id(&self) -> Option<i64> {
+        match self {
+            Actor::User { id, .. } => Some(*id),
+            Actor::Import => None,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Actor::User { name, .. } => name,
+            Actor::Import => "import",
+        }
+    }
+}
+
+impl From<&User> for Actor {
+    fn from(u: &User) -> Self {
+        Actor::User { id: u.id, name: u.name.clone() }
+    }
+}
+
+/// A household's editable record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdRecord {
+    /// Own id.
+    pub id: String,
+    /// Free-form status (needs, hardship, phone, …): always a JSON object.
+    pub status: Value,
+    /// Version, 1 at import, +1 at every status change.
+    pub version: i64,
+}
+
+/// A visit to record.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVisit {
+    /// Day of the visit, `YYYY-MM-DD`.
+    pub date: String,
+    /// What was found or done.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A recorded visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Visit {
+    /// Row id.
+    pub id: i64,
+    /// The household visited.
+    pub household_id: String,
+    /// Day of the visit, `YYYY-MM-DD`.
+    pub date: String,
+    /// Note.
+    pub note: String,
+    /// Who recorded it (user id).
+    pub user_id: i64,
+    /// Their name.
+    pub user: String,
+    /// When it was recorded (UTC, RFC 3339).
+    pub at: String,
+}
+
+/// A station as the store holds it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StationRecord {
+    /// Own id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Level.
+    pub level: Level,
+    /// Statistical code of the unit it serves.
+    pub code: String,
+    /// WGS84 longitude.
+    pub lon: f64,
+    /// WGS84 latitude.
+    pub lat: f64,
+    /// Demonstration station.
+    pub demonstration: bool,
+    /// Mobile station.
+    pub mobile: bool,
+    /// Own radius, metres.
+    pub radius_m: Option<f64>,
+    /// False once closed.
+    pub active: bool,
+    /// Version, +1 at every change.
+    pub version: i64,
+}
+
+/// A station to add (the body of `POST /api/stations`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStation {
+    /// Own id; made up (`new-N`) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Level.
+    pub level: Level,
+    /// Statistical code of the unit it serves (of the same level).
+    pub code: String,
+    /// WGS84 longitude.
+    pub lon: f64,
+    /// WGS84 latitude.
+    pub lat: f64,
+    /// Demonstration station.
+    #[serde(default)]
+    pub demonstration: bool,
+    /// Mobile station.
+    #[serde(default)]
+    pub mobile: bool,
+    /// Own radius, metres.
+    #[serde(default)]
+    pub radius_m: Option<f64>,
+}
+
+/// A change to a station (the body of `PATCH /api/stations/{id}`): move, rename, re-flag.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationPatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New longitude (WGS84).
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// New latitude (WGS84).
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Demonstration flag.
+    #[serde(default)]
+    pub demonstration: Option<bool>,
+    /// Mobile flag.
+    #[serde(default)]
+    pub mobile: Option<bool>,
+    /// Own radius, metres.
+    #[serde(default)]
+    pub radius_m: Option<f64>,
+}
+
+/// One change in the history of a record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// Sequence number (ascending in time).
+    pub seq: i64,
+    /// When (UTC, RFC 3339).
+    pub at: String,
+    /// Who: the user id, none for an import.
+    pub user_id: Option<i64>,
+    /// Who: the user's name, or `import`.
+    pub actor: String,
+    /// `household`, `station` or `grid`.
+    pub kind: String,
+    /// The record's id.
+    pub record_id: String,
+    /// What: `import`, `reimport`, `removed`, `status`, `visit`, `add`, `update`, `close`.
+    pub action: String,
+    /// The record's version after the change.
+    pub version: Option<i64>,
+    /// The record (or the changed part) before.
+    pub before: Option<Value>,
+    /// The record (or the changed part, or the visit) after.
+    pub after: Option<Value>,
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
+    if s.trim().is_empty() {
+        return Err(StoreError::Invalid(format!("{what} is empty")));
+    }
+    if s.chars().count() > max {
+        return Err(StoreError::Invalid(format!("{what} is longer than {max} characters")));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(StoreError::Invalid(format!("{what} contains control characters")));
+    }
+    Ok(())
+}
+
+fn check_position(lon: f64, lat: f64) -> Result<()> {
+    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
+        return Err(StoreError::Invalid(format!(
+            "position lon {lon}, lat {lat} is out of range (WGS84: lon -180..180, lat -90..90)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_radius(r: Option<f64>) -> Result<()> {
+    match r {
+        Some(r) if !(r.is_finite() && r > 0.0 && r <= 1_000_000.0) => {
+            Err(StoreError::Invalid(format!("radius_m must be a positive number of metres up to 1,000 km, got {r}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl NewStation {
+    /// Checks the station against the divisions: non-empty id (when given) and name, a known
+    /// code of the station's level, a WGS84 position in range, a positive radius.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming the first field at fault.
+    pub fn validate(&self, divisions: &Divisions) -> Result<()> {
+        if let Some(id) = &self.id {
+            check_text("id", id, MAX_NAME_CHARS)?;
+        }
+        check_text("name", &self.name, MAX_NAME_CHARS)?;
+        let Some(unit) = divisions.find(&self.code) else {
+            return Err(StoreError::Invalid(format!("unknown admin code {:?} (not among the divisions)", self.code)));
+        };
+        let l = divisions.get(unit).level;
+        if l != self.level {
+            return Err(StoreError::Invalid(format!(
+                "code {} is a {l}, but the station's level is {}",
+                self.code, self.level
+            )));
+        }
+        check_position(self.lon, self.lat)?;
+        check_radius(self.radius_m)
+    }
+}
+
+impl StationPatch {
+    /// Checks the fields given: a non-empty name, a position in range, a positive radius, and
+    /// at least one field.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming the first field at fault.
+    pub fn validate(&self) -> Result<()> {
+        if *self == StationPatch::default() {
+            return Err(StoreError::Invalid(
+                "the patch changes nothing (fields: name, lon, lat, demonstration, mobile, radius_m)".into(),
+            ));
+        }
+        if let Some(n) = &self.name {
+            check_text("name", n, MAX_NAME_CHARS)?;
+        }
+        check_position(self.lon.unwrap_or(0.0), self.lat.unwrap_or(0.0))?;
+        check_radius(self.radius_m)
+    }
+}
+
+/// Parses a calendar date `YYYY-MM-DD` (years 1900–2200).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_date(s: &str) -> Result<(i32, u32, u32), String> {
+    let bad = || format!("date {s:?} is not a calendar date YYYY-MM-DD");
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<u32, String> {
+        let part = &s[r];
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1900..=2200).contains(&y) || !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if d == 0 || d > days {
+        return Err(bad());
+    }
+    Ok((y as i32, m, d))
+}
+
+impl NewVisit {
+    /// Checks the date and the note's length.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] saying what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        parse_date(&self.date).map_err(StoreError::Invalid)?;
+        if self.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(StoreError::Invalid(format!("note is longer than {MAX_NOTE_CHARS} characters")));
+        }
+        Ok(())
+    }
+}
+
+const STATION_COLS: &str = "id, name, level, code, lon, lat, demonstration, mobile, radius_m, active, version";
+
+fn station_from_row(r: &Row<'_>) -> rusqlite::Result<StationRecord> {
+    let level: String = r.get(2)?;
+    Ok(StationRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        level: level.parse().map_err(|e: crate::model::UnknownLevel| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                format!("unknown level {}", e.0).into(),
+            )
+        })?,
+        code: r.get(3)?,
+        lon: r.get(4)?,
+        lat: r.get(5)?,
+        demonstration: r.get(6)?,
+        mobile: r.get(7)?,
+        radius_m: r.get(8)?,
+        active: r.get(9)?,
+        version: r.get(10)?,
+    })
+}
+
+pub(crate) fn station_in(c: &Connection, id: &str) -> Result<Option<StationRecord>> {
+    c.prepare_cached(&format!("SELECT {STATION_COLS} FROM stations WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], station_from_row).optional())
+        .map_err(StoreError::db("reading a station"))
+}
+
+fn household_in(c: &Connection, id: &str) -> Result<Option<HouseholdRecord>> {
+    let row: Option<(String, String, i64)> = c
+        .prepare_cached("SELECT id, status, version FROM households WHERE id = ?1 AND present = 1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .map_err(StoreError::db("reading a household"))?;
+    row.map(|(id, status, version)| {
+        let status = serde_json::from_str(&status)
+            .map_err(|e| StoreError::Invalid(format!("household {id}: stored status is not JSON: {e}")))?;
+        Ok(HouseholdRecord { id, status, version })
+    })
+    .transpose()
+}
+
+/// Appends one change to `history`.
+pub(crate) fn append_history(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    kind: &str,
+    record_id: &str,
+    action: &str,
+    version: Option<i64>,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO history (user_id, actor, kind, record_id, action, version, before, after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            actor.id(),
+            actor.name(),
+            kind,
+            record_id,
+            action,
+            version,
+            before.map(Value::to_string),
+            after.map(Value::to_string),
+        ])
+    })
+    .map_err(StoreError::db("appending to the history"))?;
+    Ok(())
+}
+
+fn immediate(c: &mut Connection) -> Result<Transaction<'_>> {
+    c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::db("starting a transaction"))
+}
+
+fn commit(tx: Transaction<'_>) -> Result<()> {
+    tx.commit().map_err(StoreError::db("committing"))
+}
+
+fn need_role(user: &User, role: Role, what: &str) -> Result<()> {
+    if user.role == role {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("only a {role} may {what}; {} is a {}", user.name, user.role)))
+    }
+}
+
+fn check_version(what: &'static str, id: &str, if_match: Option<i64>, current: i64) -> Result<()> {
+    match if_match {
+        Some(expected) if expected != current => {
+            Err(StoreError::Conflict { what, id: id.to_string(), expected, current })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("records serialise")
+}
+
+impl Store {
+    /// The household's record, if it exists (and was not removed by a later import).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn household(&self, id: &str) -> Result<Option<HouseholdRecord>> {
+        self.read(|c| household_in(c, id))
+    }
+
+    /// Records of many households at once (those that exist), for pages of features.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on a database error.
+    pub fn households(&self, ids: &[&str]) -> Result<Vec<HouseholdRecord>> {
+        self.read(|c| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(h) = household_in(c, id)? {
+                    out.push(h);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to a household's `status`, by `user` (a grid
+    /// worker; the caller checks the household is in one of their grids). `if_match`, when
+    /// given, must be the household's current version.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::Invalid`] when the
+    /// patch is not an object, the user is not a grid worker, or the status would exceed
+    /// [`MAX_STATUS_BYTES`]; [`StoreError::Db`].
+    pub fn patch_household_status(
+        &self,
+        user: &User,
+        id: &str,
+        patch: &Value,
+        if_match: Option<i64>,
+    ) -> Result<HouseholdRecord> {
+        need_role(user, Role::GridWorker, "edit a household")?;
+        if !patch.is_object() {
+            return Err(StoreError::Invalid(
+                "the body must be a JSON merge patch object of the household's status, e.g. {\"needs\": \"…\"}".into(),
+            ));
+        }
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(before) = household_in(&tx, id)? else {
+                return Err(StoreError::NotFound { what: "household", id: id.to_string() });
+            };
+            check_version("household", id, if_match, before.version)?;
+            let mut status = before.status.clone();
+            merge_patch(&mut status, patch);
+            let text = status.to_string();
+            if text.len() > MAX_STATUS_BYTES {
+                return Err(StoreError::Invalid(format!(
+                    "the status would be {} bytes, more than the {MAX_STATUS_BYTES} allowed",
+                    text.len()
+                )));
+            }
+            if status == before.status {
+                return Ok(before);
+            }
+            let version = before.version + 1;
+            tx.prepare_cached("UPDATE households SET status = ?1, version = ?2 WHERE id = ?3 AND version = ?4")
+                .and_then(|mut s| s.execute(params![text, version, id, before.version]))
+                .map_err(StoreError::db("updating a household"))?;
+            append_history(
+                &tx,
+                &user.into(),
+                "household",
+                id,
+                "status",
+                Some(version),
+                Some(&before.status),
+                Some(&status),
+            )?;
+            commit(tx)?;
+            Ok(HouseholdRecord { id: id.to_string(), status, version })
+        })
+    }
+
+    /// Records a visit to a household by `user` (a grid worker; the caller checks the grid).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a bad date or note, [`StoreError::NotFound`],
+    /// [`StoreError::Db`].
+    pub fn add_visit(&self, user: &User, household_id: &str, visit: &NewVisit) -> Result<Visit> {
+        need_role(user, Role::GridWorker, "record a visit")?;
+        visit.validate()?;
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(h) = household_in(&tx, household_id)? else {
+                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
+            };
+            let (id, at): (i64, String) = tx
+                .prepare_cached(
+                    "INSERT INTO visits (household_id, date, note, user_id) VALUES (?1, ?2, ?3, ?4) RETURNING id, at",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![household_id, visit.date, visit.note, user.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                })
+                .map_err(StoreError::db("recording a visit"))?;
+            let v = Visit {
+                id,
+                household_id: household_id.to_string(),
+                date: visit.date.clone(),
+                note: visit.note.clone(),
+                user_id: user.id,
+                user: user.name.clone(),
+                at,
+            };
+            append_history(
+                &tx,
+                &user.into(),
+                "household",
+                household_id,
+                "visit",
+                Some(h.version),
+                None,
+                Some(&json(&v)),
+            )?;
+            commit(tx)?;
+            Ok(v)
+        })
+    }
+
+    /// The visits of a household, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Db`].
+    pub fn visits(&self, household_id: &str) -> Result<Vec<Visit>> {
+        self.read(|c| {
+            if household_in(c, household_id)?.is_none() {
+                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
+            }
+            c.prepare_cached(
+                "SELECT v.id, v.household_id, v.date, v.note, v.user_id, u.name, v.at
+                 FROM visits v JOIN users u ON u.id = v.user_id WHERE v.household_id = ?1 ORDER BY v.id",
+            )
+            .and_then(|mut s| {
+                s.query_map([household_id], |r| {
+                    Ok(Visit {
+                        id: r.get(0)?,
+                        household_id: r.get(1)?,
+                        date: r.get(2)?,
+                        note: r.get(3)?,
+                        user_id: r.get(4)?,
+                        user: r.get(5)?,
+                        at: r.get(6)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(StoreError::db("reading visits"))
+        })
+    }
+
+    /// One station.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn station(&self, id: &str) -> Result<Option<StationRecord>> {
+        self.read(|c| station_in(c, id))
+    }
+
+    /// Every station (closed ones too), in the order they were first stored: imported ones in
+    /// file order, then added ones. This order is stable, so station indexes built from it
+    /// stay valid from one start to the next.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn stations(&self) -> Result<Vec<StationRecord>> {
+        self.read(|c| {
+            c.prepare(&format!("SELECT {STATION_COLS} FROM stations ORDER BY seq"))
+                .and_then(|mut s| s.query_map([], station_from_row)?.collect())
+                .map_err(StoreError::db("reading stations"))
+        })
+    }
+
+    /// Adds a station (by a planner). The caller validates it first
+    /// ([`NewStation::validate`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Exists`] when the id is taken, [`StoreError::Invalid`] when the user is
+    /// not a planner, [`StoreError::Db`].
+    pub fn add_station(&self, user: &User, s: &NewStation) -> Result<StationRecord> {
+        need_role(user, Role::Planner, "add a station")?;
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let id = match &s.id {
+                Some(id) => id.trim().to_string(),
+                None => {
+                    let next: i64 = tx
+                        .query_row("SELECT coalesce(max(seq), 0) + 1 FROM stations", [], |r| r.get(0))
+                        .map_err(StoreError::db("numbering a station"))?;
+                    format!("new-{next}")
+                }
+            };
+            if station_in(&tx, &id)?.is_some() {
+                return Err(StoreError::Exists { what: "station", id });
+            }
+            let rec = StationRecord {
+                id: id.clone(),
+                name: s.name.trim().to_string(),
+                level: s.level,
+                code: s.code.clone(),
+                lon: s.lon,
+                lat: s.lat,
+                demonstration: s.demonstration,
+                mobile: s.mobile,
+                radius_m: s.radius_m,
+                active: true,
+                version: 1,
+            };
+            insert_station(&tx, &rec, None)?;
+            append_history(&tx, &user.into(), "station", &id, "add", Some(1), None, Some(&json(&rec)))?;
+            commit(tx)?;
+            Ok(rec)
+        })
+    }
+
+    /// Moves, renames or re-flags a station (by a planner); returns it before and after.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::Invalid`] (not a
+    /// planner, a closed station, a bad patch), [`StoreError::Db`].
+    pub fn update_station(
+        &self,
+        user: &User,
+        id: &str,
+        patch: &StationPatch,
+        if_match: Option<i64>,
+    ) -> Result<(StationRecord, StationRecord)> {
+        need_role(user, Role::Planner, "change a station")?;
+        patch.validate()?;
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(before) = station_in(&tx, id)? else {
+                return Err(StoreError::NotFound { what: "station", id: id.to_string() });
+            };
+            check_version("station", id, if_match, before.version)?;
+            if !before.active {
+                return Err(StoreError::Invalid(format!("station {id} is closed; add a new station instead")));
+            }
+            let mut after = before.clone();
+            if let Some(n) = &patch.name {
+                after.name = n.trim().to_string();
+            }
+            after.lon = patch.lon.unwrap_or(after.lon);
+            after.lat = patch.lat.unwrap_or(after.lat);
+            after.demonstration = patch.demonstration.unwrap_or(after.demonstration);
+            after.mobile = patch.mobile.unwrap_or(after.mobile);
+            if patch.radius_m.is_some() {
+                after.radius_m = patch.radius_m;
+            }
+            if after == before {
+                return Ok((before, after));
+            }
+            after.version += 1;
+            write_station(&tx, &after, before.version)?;
+            append_history(
+                &tx,
+                &user.into(),
+                "station",
+                id,
+                "update",
+                Some(after.version),
+                Some(&json(&before)),
+                Some(&json(&after)),
+            )?;
+            commit(tx)?;
+            Ok((before, after))
+        })
+    }
+
+    /// Closes a station (by a planner); it stays in the store, inactive, with its history.
+    /// Returns it before and after.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::Invalid`] (not a
+    /// planner, already closed), [`StoreError::Db`].
+    pub fn close_station(
+        &self,
+        user: &User,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(StationRecord, StationRecord)> {
+        need_role(user, Role::Planner, "close a station")?;
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(before) = station_in(&tx, id)? else {
+                return Err(StoreError::NotFound { what: "station", id: id.to_string() });
+            };
+            check_version("station", id, if_match, before.version)?;
+            if !before.active {
+                return Err(StoreError::Invalid(format!("station {id} is closed already")));
+            }
+            let mut after = before.clone();
+            after.active = false;
+            after.version += 1;
+            write_station(&tx, &after, before.version)?;
+            append_history(
+                &tx,
+                &user.into(),
+                "station",
+                id,
+                "close",
+                Some(after.version),
+                Some(&json(&before)),
+                Some(&json(&after)),
+            )?;
+            commit(tx)?;
+            Ok((before, after))
+        })
+    }
+
+    /// The history of one record (`kind`: `household`, `station` or `grid`), oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn history(&self, kind: &str, record_id: &str) -> Result<Vec<HistoryEntry>> {
+        self.read(|c| {
+            let rows: Vec<(
+                i64,
+                String,
+                Option<i64>,
+                String,
+                String,
+                String,
+                String,
+                Option<i64>,
+                Option<String>,
+                Option<String>,
+            )> = c
+                .prepare_cached(
+                    "SELECT id, at, user_id, actor, kind, record_id, action, version, before, after
+                     FROM history WHERE kind = ?1 AND record_id = ?2 ORDER BY id",
+                )
+                .and_then(|mut s| {
+                    s.query_map([kind, record_id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                            r.get(9)?,
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(StoreError::db("reading the history"))?;
+            let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+            Ok(rows
+                .into_iter()
+                .map(|(seq, at, user_id, actor, kind, record_id, action, version, before, after)| HistoryEntry {
+                    seq,
+                    at,
+                    user_id,
+                    actor,
+                    kind,
+                    record_id,
+                    action,
+                    version,
+                    before: parse(before),
+                    after: parse(after),
+                })
+                .collect())
+        })
+    }
+}
+
+/// Inserts a new station row.
+pub(crate) fn insert_station(tx: &Transaction<'_>, s: &StationRecord, import_sha256: Option<&[u8]>) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO stations (id, name, level, code, lon, lat, demonstration, mobile, radius_m, active, version, import_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            s.id,
+            s.name,
+            s.level.as_str(),
+            s.code,
+            s.lon,
+            s.lat,
+            s.demonstration,
+            s.mobile,
+            s.radius_m,
+            s.active,
+            s.version,
+            import_sha256
+        ])
+    })
+    .map_err(StoreError::db(format!("storing station {}", s.id)))?;
+    Ok(())
+}
+
+/// Overwrites a station's row with `s` if its version is still `was`.
+pub(crate) fn write_station(tx: &Transaction<'_>, s: &StationRecord, was: i64) -> Result<()> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE stations SET name = ?2, level = ?3, code = ?4, lon = ?5, lat = ?6, demonstration = ?7, mobile = ?8,
+             radius_m = ?9, active = ?10, version = ?11 WHERE id = ?1 AND version = ?12",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                s.id,
+                s.name,
+                s.level.as_str(),
+                s.code,
+                s.lon,
+                s.lat,
+                s.demonstration,
+                s.mobile,
+                s.radius_m,
+                s.active,
+                s.version,
+                was
+            ])
+        })
+        .map_err(StoreError::db(format!("updating station {}", s.id)))?;
+    if n != 1 {
+        return Err(StoreError::Conflict { what: "station", id: s.id.clone(), expected: was, current: -1 });
+    }
+    Ok(())
+}
+
+

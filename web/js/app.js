@@ -90,7 +90,8 @@ const isPlanner = () => state.me?.role === 'planner';
 
 async function tileSource(name) {
     const tj = await getJson(`/tiles/${name}.json`);
-    const tiles = (tj.tiles || []).map(u => new URL(u, location.href).href);
+    // Keep the {z}/{x}/{y} template as it is (URL() would percent-encode its braces).
+    const tiles = (tj.tiles || []).map(u => (/^https?:\/\//.test(u) ? u : `${location.origin}${u.startsWith('/') ? '' : '/tiles/'}${u.replace(/^\.\//, '')}`));
     const sourceLayer = tj.vector_layers?.[0]?.id ?? name;
     return {
         spec: {type: 'vector', tiles, minzoom: tj.minzoom ?? 0, maxzoom: tj.maxzoom ?? 14, bounds: tj.bounds},
@@ -184,7 +185,7 @@ function addLayers(map) {
                 'circle-stroke-color': '#fff', 'circle-stroke-width': 1,
             }});
         } else {
-            map.addLayer({id: 'cells-fill', type: 'fill', ...s, paint: {
+            map.addLayer({id: 'cells-fill', type: 'fill', ...s, minzoom: 9, paint: {
                 'fill-color': ['interpolate', ['linear'], ['to-number', ['get', 'households'], 0], 5, '#deebf7', 50, '#6baed6', 300, '#08519c'],
                 'fill-opacity': 0.55, 'fill-outline-color': '#4a76a8',
             }});
@@ -202,18 +203,16 @@ function addLayers(map) {
         map.addLayer({id: 'gaps-pt', type: 'circle', ...src('gaps'), filter: ['==', ['geometry-type'], 'Point'],
             paint: {'circle-radius': 6, 'circle-color': GAP_COLOR, 'circle-opacity': 0.6, 'circle-stroke-color': GAP_COLOR, 'circle-stroke-width': 2}});
     }
-    // Unit labels of the chosen level.
-    for (const level of LEVELS) {
-        const s = src(`admin-${level}`);
-        if (!s) continue;
-        map.addLayer({
-            id: `label-${level}`, type: 'symbol', ...s, layout: {
-                visibility: 'none', 'text-field': unitLabel(), 'text-font': FONT, 'text-size': 12,
-                'text-max-width': 8, 'symbol-placement': 'point',
-            },
-            paint: {'text-color': '#222', 'text-halo-color': '#fff', 'text-halo-width': 1.4},
-        });
-    }
+    // Unit labels of the chosen level: one point per unit, made from the tiles in view (a label
+    // per tile would repeat a unit's name in every tile it spans).
+    map.addSource('unit-labels', {type: 'geojson', data: emptyFc()});
+    map.addLayer({
+        id: 'unit-labels', type: 'symbol', source: 'unit-labels', layout: {
+            'text-field': unitLabel(), 'text-font': FONT, 'text-size': 12, 'text-max-width': 8,
+        },
+        paint: {'text-color': '#222', 'text-halo-color': '#fff', 'text-halo-width': 1.4},
+    });
+    map.on('idle', updateLabels);
     if (src('stations')) {
         map.addLayer({
             id: 'stations', type: 'symbol', ...src('stations'), layout: {
@@ -259,6 +258,87 @@ function addLayers(map) {
 
 const emptyFc = () => ({type: 'FeatureCollection', features: []});
 
+let labelSignature = '';
+/** Labels the units of the chosen level (the worker: villages) from the tiles loaded. */
+function updateLabels() {
+    const map = state.map;
+    const level = isWorker() ? 'village' : state.level;
+    const layer = state.tileLayers[`admin-${level}`];
+    if (!layer || !map.getSource('unit-labels')) return;
+    const parent = state.parent?.code;
+    const units = new Map(); // code -> {props, bbox, pieces}
+    for (const f of map.querySourceFeatures(layer.source, {sourceLayer: layer.sourceLayer})) {
+        const code = String(f.properties.code);
+        if (parent && !code.startsWith(parent)) continue;
+        const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.type === 'MultiPolygon' ? f.geometry.coordinates : [];
+        let u = units.get(code);
+        if (!u) units.set(code, (u = {props: f.properties, bbox: [Infinity, Infinity, -Infinity, -Infinity], pieces: []}));
+        for (const poly of polys) {
+            const b = bboxOf({type: 'Polygon', coordinates: poly});
+            if (!b) continue;
+            u.bbox = [Math.min(u.bbox[0], b[0]), Math.min(u.bbox[1], b[1]), Math.max(u.bbox[2], b[2]), Math.max(u.bbox[3], b[3])];
+            u.pieces.push(poly);
+        }
+    }
+    const features = [];
+    for (const [code, u] of units) {
+        if (!u.pieces.length) continue;
+        // The middle of the unit's whole extent when it lies inside, else inside its largest piece.
+        let pt = [(u.bbox[0] + u.bbox[2]) / 2, (u.bbox[1] + u.bbox[3]) / 2];
+        if (!u.pieces.some(p => inPolygon(pt, p))) {
+            const big = u.pieces.reduce((a, b) => (Math.abs(ringArea(b[0])) > Math.abs(ringArea(a[0])) ? b : a));
+            pt = interiorPoint(big);
+        }
+        features.push({type: 'Feature', geometry: {type: 'Point', coordinates: pt}, properties: {...u.props, code}});
+    }
+    const sig = features.map(f => `${f.properties.code}@${f.geometry.coordinates.map(c => c.toFixed(3))}`).sort().join('|');
+    if (sig === labelSignature) return;
+    labelSignature = sig;
+    map.getSource('unit-labels').setData({type: 'FeatureCollection', features});
+}
+
+function ringArea(r) {
+    let s = 0;
+    for (let i = 0, j = r.length - 1; i < r.length; j = i++) s += (r[j][0] - r[i][0]) * (r[j][1] + r[i][1]);
+    return s / 2;
+}
+
+function inRing([x, y], r) {
+    let inside = false;
+    for (let i = 0, j = r.length - 1; i < r.length; j = i++) {
+        const [xi, yi] = r[i];
+        const [xj, yj] = r[j];
+        if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+}
+
+const inPolygon = (pt, poly) => inRing(pt, poly[0]) && !poly.slice(1).some(h => inRing(pt, h));
+
+/** A point inside a polygon: the middle of the widest span of the horizontal line through its middle. */
+function interiorPoint(poly) {
+    const b = bboxOf({type: 'Polygon', coordinates: poly});
+    const y = (b[1] + b[3]) / 2;
+    const xs = [];
+    for (const r of poly) {
+        for (let i = 0, j = r.length - 1; i < r.length; j = i++) {
+            const [xi, yi] = r[i];
+            const [xj, yj] = r[j];
+            if (yi > y !== yj > y) xs.push(((xj - xi) * (y - yi)) / (yj - yi) + xi);
+        }
+    }
+    xs.sort((p, q) => p - q);
+    let best = [(b[0] + b[2]) / 2, y];
+    let width = -1;
+    for (let i = 0; i + 1 < xs.length; i += 2) {
+        if (xs[i + 1] - xs[i] > width) {
+            width = xs[i + 1] - xs[i];
+            best = [(xs[i] + xs[i + 1]) / 2, y];
+        }
+    }
+    return best;
+}
+
 function setVisible(id, on) {
     if (state.map.getLayer(id)) state.map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
 }
@@ -273,10 +353,10 @@ function applyLevel() {
     for (const level of LEVELS) {
         const on = level === state.level && !isWorker();
         setVisible(`coverage-${level}`, on && state.layersOn.coverage);
-        setVisible(`label-${level}`, on || (isWorker() && level === 'village'));
         if (map.getLayer(`coverage-${level}`)) map.setFilter(`coverage-${level}`, within === true ? null : within);
-        if (map.getLayer(`label-${level}`)) map.setFilter(`label-${level}`, within === true ? null : within);
     }
+    labelSignature = '';
+    updateLabels();
     setVisible('stations', state.layersOn.stations);
     if (map.getLayer('stations')) {
         const removed = state.scenario.removed.map(s => s.id);
@@ -347,11 +427,17 @@ function wireClicks(map) {
             else if (added) dropAddedStation(added.properties.sid);
             return;
         }
-        const f = hits[0];
+        // What a click is about, most specific first: a point, a gap, a unit (with the cell under
+        // it: drills down), a cell, a grid.
+        const order = ['scenario', 'proposed', 'my-households', 'households-pt', 'stations', 'gaps-pt', 'gaps-fill',
+            ...LEVELS.map(l => `coverage-${l}`), 'cells-fill', 'my-grids-fill', 'grids-fill'];
+        const rank = f => order.indexOf(f.layer.id);
+        const f = hits.slice().sort((x, y) => rank(x) - rank(y))[0];
         if (!f) return;
         const layer = f.layer.id;
         if (layer.startsWith('coverage-')) {
-            showPopup(e.lngLat, unitHtml(f.properties));
+            const cell = hits.find(h => h.layer.id === 'cells-fill');
+            showPopup(e.lngLat, unitHtml(f.properties) + (cell ? cellHtml(cell.properties) : ''));
             drillInto({code: String(f.properties.code), name: f.properties.name, level: layer.slice('coverage-'.length)});
         } else if (layer === 'stations') showPopup(e.lngLat, stationHtml(f.properties));
         else if (layer === 'my-households' || layer === 'households-pt') {
@@ -401,7 +487,7 @@ function unitHtml(p) {
         [t('demonstration'), p.demonstration_stations === undefined ? undefined : num(p.demonstration_stations)],
         [t('mobile'), p.mobile_stations === undefined ? undefined : num(p.mobile_stations)],
         [t('nearest_mean'), metres(p.nearest_mean_m)],
-        [t('difficulty'), p.hardship_coverage_share === undefined || p.hardship_coverage_share === null ? undefined : `${num(p.hardship_veterans)} · ${pct(Number(p.hardship_coverage_share))}`],
+        [t('hardship_share'), p.hardship_coverage_share === undefined || p.hardship_coverage_share === null ? undefined : pct(Number(p.hardship_coverage_share))],
     ]);
 }
 

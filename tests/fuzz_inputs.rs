@@ -36,11 +36,26 @@ fn mutated(base: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     let edit = prop_oneof![
         (0..n, any::<u8>()).prop_map(|(i, b)| (0u8, i, vec![b])),
         (0..n).prop_map(|i| (1u8, i, vec![])),
-        (0..n, prop::sample::select(vec![
-            b"-1e309".to_vec(), b"NaN".to_vec(), b"\"".to_vec(), b",".to_vec(), b"\n".to_vec(),
-            b"{}".to_vec(), b"[]".to_vec(), b"null".to_vec(), "是".as_bytes().to_vec(), b"\xff\xfe".to_vec(),
-            b"99999999999999999999".to_vec(), b"[[[1,2]]]".to_vec(), b"1e-320".to_vec(), b"-0".to_vec(),
-        ])).prop_map(|(i, s)| (2u8, i, s)),
+        (
+            0..n,
+            prop::sample::select(vec![
+                b"-1e309".to_vec(),
+                b"NaN".to_vec(),
+                b"\"".to_vec(),
+                b",".to_vec(),
+                b"\n".to_vec(),
+                b"{}".to_vec(),
+                b"[]".to_vec(),
+                b"null".to_vec(),
+                "是".as_bytes().to_vec(),
+                b"\xff\xfe".to_vec(),
+                b"99999999999999999999".to_vec(),
+                b"[[[1,2]]]".to_vec(),
+                b"1e-320".to_vec(),
+                b"-0".to_vec(),
+            ])
+        )
+            .prop_map(|(i, s)| (2u8, i, s)),
         (0..n).prop_map(|i| (3u8, i, vec![])),
     ];
     prop::collection::vec(edit, 1..6).prop_map(move |edits| {

@@ -22,30 +22,52 @@ use tower::ServiceExt;
 
 use gridcover::analysis::analyze;
 use gridcover::ingest::read_data_folder;
-use gridcover::serve::{router, AppState, Limits, MemoryUsers, Role, World};
-
-const LEADER: &str = "leader-token";
-const PLANNER: &str = "planner-token";
-const WORKER1: &str = "worker-g1-token";
-const WORKER2: &str = "worker-g2-token";
+use gridcover::serve::{router, AppState, Limits, Role, World};
+use gridcover::store::Store;
 
 struct Fx {
     state: AppState,
-    users: Arc<MemoryUsers>,
+    store: Store,
+    leader: String,
+    planner: String,
+    worker1: String,
+    worker2: String,
+    /// Store ids of the two grid workers.
+    w1: i64,
+    w2: i64,
+    _dir: tempfile::TempDir,
 }
 
+/// The fixture's data, analysed, with a real store (users, hashed tokens, audit log) in a
+/// temporary folder.
 fn fixture() -> Fx {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
-    let ds = read_data_folder(&dir).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
+    let ds = read_data_folder(&data).unwrap();
     let an = analyze(&ds);
-    let users = Arc::new(MemoryUsers::new());
-    users.add(LEADER, "李领导", Role::Leader, &[]);
-    users.add(PLANNER, "规划员", Role::Planner, &[]);
-    users.add(WORKER1, "王五", Role::GridWorker, &["G1"]);
-    users.add(WORKER2, "赵六", Role::GridWorker, &["G2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let leader = store.add_user("李领导", Role::Leader, &[]).unwrap();
+    let planner = store.add_user("规划员", Role::Planner, &[]).unwrap();
+    let worker1 = store.add_user("王五", Role::GridWorker, &["G1".to_string()]).unwrap();
+    let worker2 = store.add_user("赵六", Role::GridWorker, &["G2".to_string()]).unwrap();
+    let w1 = store.authenticate(&worker1).unwrap().unwrap().id;
+    let w2 = store.authenticate(&worker2).unwrap().unwrap().id;
     let limits = Limits { max_page: 5, ..Limits::default() };
-    let state = AppState::new(World::new(ds, an), users.clone(), limits, None);
-    Fx { state, users }
+    let state = AppState::new(World::new(ds, an), Arc::new(store.clone()), limits, None);
+    Fx { state, store, leader, planner, worker1, worker2, w1, w2, _dir: dir }
+}
+
+impl Fx {
+    /// The household-level entries of the audit log: (user id, action, target).
+    fn audit_log(&self) -> Vec<(i64, String, String)> {
+        self.store
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, _, a, _)| a.starts_with("households."))
+            .map(|(_, u, a, t)| (u.unwrap_or(0), a, t))
+            .collect()
+    }
 }
 
 struct Resp {
@@ -125,13 +147,13 @@ async fn no_or_bad_token_is_401_everywhere_and_a_token_in_the_query_is_refused()
         let r = get(&fx, uri, Some("not-a-token")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
         let sep = if uri.contains('?') { '&' } else { '?' };
-        let r = get(&fx, &format!("{uri}{sep}token={LEADER}"), None).await;
+        let r = get(&fx, &format!("{uri}{sep}token={}", fx.leader), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
         assert!(r.json()["description"].as_str().unwrap().contains("Authorization"), "{uri}");
     }
     // The same endpoints answer a valid token (200, or 403/404 where the role may not).
     for uri in DATA_ENDPOINTS {
-        let r = get(&fx, uri, Some(PLANNER)).await;
+        let r = get(&fx, uri, Some(&fx.planner)).await;
         assert!(r.status == StatusCode::OK || r.status == StatusCode::FORBIDDEN, "{uri}: {}", r.status);
     }
 }
@@ -139,15 +161,15 @@ async fn no_or_bad_token_is_401_everywhere_and_a_token_in_the_query_is_refused()
 #[tokio::test]
 async fn landing_conformance_and_collections() {
     let fx = fixture();
-    let r = get(&fx, "/api", Some(LEADER)).await;
+    let r = get(&fx, "/api", Some(&fx.leader)).await;
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
     let rels: BTreeSet<&str> = v["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
     assert!(rels.contains("data") && rels.contains("conformance") && rels.contains("self"));
     assert!(v["links"][0]["href"].as_str().unwrap().starts_with("http://example.test:8080/api"));
-    let c = get(&fx, "/api/conformance?f=json", Some(LEADER)).await.json();
+    let c = get(&fx, "/api/conformance?f=json", Some(&fx.leader)).await.json();
     assert!(c["conformsTo"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().ends_with("/conf/core")));
-    let cs = get(&fx, "/api/collections", Some(LEADER)).await.json();
+    let cs = get(&fx, "/api/collections", Some(&fx.leader)).await.json();
     let names: Vec<&str> = cs["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -167,9 +189,9 @@ async fn landing_conformance_and_collections() {
     let bbox = &cs["collections"][0]["extent"]["spatial"]["bbox"][0];
     assert_eq!(bbox[0].as_f64(), Some(100.0));
     assert_eq!(bbox[2].as_f64(), Some(101.5));
-    let one = get(&fx, "/api/collections/admin-village", Some(LEADER)).await;
+    let one = get(&fx, "/api/collections/admin-village", Some(&fx.leader)).await;
     assert_eq!(one.json()["id"], "admin-village");
-    let none = get(&fx, "/api/collections/nope", Some(LEADER)).await;
+    let none = get(&fx, "/api/collections/nope", Some(&fx.leader)).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
     assert!(none.json()["description"].as_str().unwrap().contains("admin-village"));
 }
@@ -177,7 +199,7 @@ async fn landing_conformance_and_collections() {
 #[tokio::test]
 async fn admin_items_carry_coverage_and_drill_down_by_code() {
     let fx = fixture();
-    let r = get(&fx, "/api/collections/admin-village/items?code=990101002", Some(LEADER)).await;
+    let r = get(&fx, "/api/collections/admin-village/items?code=990101002", Some(&fx.leader)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.content_type, "application/geo+json");
     let v = r.json();
@@ -194,10 +216,13 @@ async fn admin_items_carry_coverage_and_drill_down_by_code() {
     assert_eq!(p["rules_ok"].as_bool().is_some(), true);
     assert_eq!(v["features"][0]["geometry"]["type"], "MultiPolygon");
     // One unit by its code; a code of another level is not in this collection.
-    let f = get(&fx, "/api/collections/admin-county/items/990101", Some(LEADER)).await.json();
+    let f = get(&fx, "/api/collections/admin-county/items/990101", Some(&fx.leader)).await.json();
     assert_eq!(f["id"], "990101");
     assert_eq!(f["properties"]["name"], "测试县");
-    assert_eq!(get(&fx, "/api/collections/admin-county/items/99", Some(LEADER)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&fx, "/api/collections/admin-county/items/99", Some(&fx.leader)).await.status,
+        StatusCode::NOT_FOUND
+    );
     // Every column of the coverage table is a property.
     for c in gridcover::output::COVERAGE_COLUMNS {
         assert!(f["properties"].get(*c).is_some(), "{c}");
@@ -208,20 +233,20 @@ async fn admin_items_carry_coverage_and_drill_down_by_code() {
 async fn paging_caps_the_limit_and_links_next_and_prev() {
     let fx = fixture();
     // Four stations; the maximum page is 5 here: a limit of 1000 is capped, not refused.
-    let v = get(&fx, "/api/collections/stations/items?limit=1000", Some(LEADER)).await.json();
+    let v = get(&fx, "/api/collections/stations/items?limit=1000", Some(&fx.leader)).await.json();
     assert_eq!(v["numberReturned"], 4);
-    let v = get(&fx, "/api/collections/stations/items?limit=3", Some(LEADER)).await.json();
+    let v = get(&fx, "/api/collections/stations/items?limit=3", Some(&fx.leader)).await.json();
     assert_eq!(ids(&v), ["S1", "S2", "S3"]);
     assert_eq!(v["numberMatched"], 4);
     let next = v["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"].as_str().unwrap();
     assert_eq!(next, "http://example.test:8080/api/collections/stations/items?limit=3&offset=3");
-    let v2 = get(&fx, next.trim_start_matches("http://example.test:8080"), Some(LEADER)).await.json();
+    let v2 = get(&fx, next.trim_start_matches("http://example.test:8080"), Some(&fx.leader)).await.json();
     assert_eq!(ids(&v2), ["S4"]);
     let links = v2["links"].as_array().unwrap();
     assert!(links.iter().all(|l| l["rel"] != "next"));
     assert!(links.iter().any(|l| l["rel"] == "prev" && l["href"].as_str().unwrap().ends_with("limit=3&offset=0")));
     // The grid worker's eight households, five per page at most.
-    let v = get(&fx, "/api/collections/households/items?limit=1000", Some(WORKER1)).await.json();
+    let v = get(&fx, "/api/collections/households/items?limit=1000", Some(&fx.worker1)).await.json();
     assert_eq!(v["numberMatched"], 8);
     assert_eq!(v["numberReturned"], 5);
     let next = v["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"].as_str().unwrap();
@@ -245,44 +270,44 @@ async fn malformed_parameters_are_400_with_a_message() {
         ("colour=red", "colour"),
         ("limit=1&limit=2", "twice"),
     ] {
-        let r = get(&fx, &format!("/api/collections/stations/items?{q}"), Some(LEADER)).await;
+        let r = get(&fx, &format!("/api/collections/stations/items?{q}"), Some(&fx.leader)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
         let v = r.json();
         assert_eq!(v["code"], "InvalidParameterValue", "{q}");
         assert!(v["description"].as_str().unwrap().contains(needle), "{q}: {v}");
     }
-    let r = get(&fx, "/api/report?level=planet", Some(LEADER)).await;
+    let r = get(&fx, "/api/report?level=planet", Some(&fx.leader)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn stations_grids_and_gaps() {
     let fx = fixture();
-    let v = get(&fx, "/api/collections/stations/items?bbox=100.6,40.2,100.8,41", Some(LEADER)).await.json();
+    let v = get(&fx, "/api/collections/stations/items?bbox=100.6,40.2,100.8,41", Some(&fx.leader)).await.json();
     assert_eq!(ids(&v), ["S3", "S4"]);
-    let s4 = get(&fx, "/api/collections/stations/items/S4", Some(LEADER)).await.json();
+    let s4 = get(&fx, "/api/collections/stations/items/S4", Some(&fx.leader)).await.json();
     assert_eq!(s4["properties"]["mobile"], true);
     assert_eq!(s4["properties"]["radius_m"], 30000.0);
     assert_eq!(s4["geometry"]["coordinates"], serde_json::json!([100.75, 40.9]));
-    assert_eq!(get(&fx, "/api/collections/stations/items/S9", Some(LEADER)).await.status, StatusCode::NOT_FOUND);
-    let v = get(&fx, "/api/collections/grids/items?code=990101002", Some(LEADER)).await.json();
+    assert_eq!(get(&fx, "/api/collections/stations/items/S9", Some(&fx.leader)).await.status, StatusCode::NOT_FOUND);
+    let v = get(&fx, "/api/collections/grids/items?code=990101002", Some(&fx.leader)).await.json();
     assert_eq!(ids(&v), ["G2"]);
     assert_eq!(v["features"][0]["properties"]["worker"], "赵六");
-    let g = get(&fx, "/api/collections/gaps/items/1", Some(LEADER)).await.json();
+    let g = get(&fx, "/api/collections/gaps/items/1", Some(&fx.leader)).await.json();
     assert_eq!(g["id"], 1);
     assert_eq!(g["properties"]["veterans"], 6);
     assert_eq!(g["properties"]["households"], 6);
     assert_eq!(g["geometry"]["type"], "Polygon");
-    assert_eq!(get(&fx, "/api/collections/gaps/items/999", Some(LEADER)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&fx, "/api/collections/gaps/items/999", Some(&fx.leader)).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn grid_worker_sees_only_own_households_with_details_and_is_audited() {
     let fx = fixture();
-    let v = get(&fx, "/api/collections/households/items", Some(WORKER1)).await.json();
+    let v = get(&fx, "/api/collections/households/items", Some(&fx.worker1)).await.json();
     let got: BTreeSet<String> = ids(&v).into_iter().collect();
     let mut all: BTreeSet<String> = got.clone();
-    let v2 = get(&fx, "/api/collections/households/items?offset=5", Some(WORKER1)).await.json();
+    let v2 = get(&fx, "/api/collections/households/items?offset=5", Some(&fx.worker1)).await.json();
     all.extend(ids(&v2));
     let want: BTreeSet<String> =
         ["H1", "H6", "H10", "H11", "H12", "H13", "H14", "H15"].iter().map(|s| s.to_string()).collect();
@@ -295,41 +320,41 @@ async fn grid_worker_sees_only_own_households_with_details_and_is_audited() {
     assert_eq!(h1["properties"]["nearest_station"], "S2");
     assert_eq!(h1["geometry"]["coordinates"], serde_json::json!([100.25, 40.5]));
     // Another grid's household: by id, by bbox, by filter, by tile — nothing of it.
-    let r = get(&fx, "/api/collections/households/items/H2", Some(WORKER1)).await;
+    let r = get(&fx, "/api/collections/households/items/H2", Some(&fx.worker1)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(!r.text().contains("100.75"));
-    let v = get(&fx, "/api/collections/households/items?bbox=100.6,40.0,101,41", Some(WORKER1)).await.json();
+    let v = get(&fx, "/api/collections/households/items?bbox=100.6,40.0,101,41", Some(&fx.worker1)).await.json();
     assert_eq!(v["numberMatched"], 0);
-    let v = get(&fx, "/api/collections/households/items?code=990101002", Some(WORKER1)).await.json();
+    let v = get(&fx, "/api/collections/households/items?code=990101002", Some(&fx.worker1)).await.json();
     assert_eq!(v["numberMatched"], 0);
     // The tile holding all households: only own ones.
-    let t = get(&fx, "/tiles/households/0/0/0.mvt", Some(WORKER1)).await;
+    let t = get(&fx, "/tiles/households/0/0/0.mvt", Some(&fx.worker1)).await;
     assert_eq!(t.status, StatusCode::OK);
     let layers = mvt_decode::decode(&t.body);
     let tile_ids: BTreeSet<String> = layers[0].features.iter().map(|f| f.tags["id"].clone()).collect();
     assert_eq!(tile_ids, want);
     // Worker 2 gets its own and not worker 1's.
-    let v = get(&fx, "/api/collections/households/items", Some(WORKER2)).await.json();
+    let v = get(&fx, "/api/collections/households/items", Some(&fx.worker2)).await.json();
     let w2: BTreeSet<String> = ids(&v).into_iter().collect();
     assert!(w2.contains("H2") && w2.contains("H3") && w2.contains("H4"));
     assert!(w2.is_disjoint(&want));
-    assert_eq!(get(&fx, "/api/collections/households/items/H1", Some(WORKER2)).await.status, StatusCode::NOT_FOUND);
-    let h2 = get(&fx, "/api/collections/households/items/H2", Some(WORKER2)).await.json();
+    assert_eq!(get(&fx, "/api/collections/households/items/H1", Some(&fx.worker2)).await.status, StatusCode::NOT_FOUND);
+    let h2 = get(&fx, "/api/collections/households/items/H2", Some(&fx.worker2)).await.json();
     assert_eq!(h2["properties"]["grid_id"], "G2");
     // Every household-level response was audited, with the ids shown.
-    let log = fx.users.audit_log();
-    assert!(log.iter().any(|(u, a, t)| *u == 3 && a == "households.items" && t.contains("H1")));
-    assert!(log.iter().any(|(u, a, t)| *u == 3 && a == "households.tile" && t.contains("H10")));
-    assert!(log.iter().any(|(u, a, t)| *u == 4 && a == "households.item" && t == "H2"));
-    assert!(!log.iter().any(|(u, _, t)| *u == 3 && t.contains("H2")), "worker 1 never saw H2: {log:?}");
+    let log = fx.audit_log();
+    assert!(log.iter().any(|(u, a, t)| *u == fx.w1 && a == "households.items" && t.contains("H1")));
+    assert!(log.iter().any(|(u, a, t)| *u == fx.w1 && a == "households.tile" && t.contains("H10")));
+    assert!(log.iter().any(|(u, a, t)| *u == fx.w2 && a == "households.item" && t == "H2"));
+    assert!(!log.iter().any(|(u, _, t)| *u == fx.w1 && t.contains("H2")), "worker 1 never saw H2: {log:?}");
     // A grid worker gets no coverage report.
-    assert_eq!(get(&fx, "/api/report", Some(WORKER1)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&fx, "/api/report", Some(&fx.worker1)).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn leaders_see_households_only_as_cells_of_five_or_more() {
     let fx = fixture();
-    for tok in [LEADER, PLANNER] {
+    for tok in [fx.leader.as_str(), fx.planner.as_str()] {
         let r = get(&fx, "/api/collections/households/items", Some(tok)).await;
         assert_eq!(r.status, StatusCode::OK);
         let text = r.text();
@@ -368,41 +393,41 @@ async fn leaders_see_households_only_as_cells_of_five_or_more() {
         }
     }
     // No audit entries: aggregates are not household-level data.
-    assert!(fx.users.audit_log().is_empty());
+    assert!(fx.audit_log().is_empty());
 }
 
 #[tokio::test]
 async fn report_and_me() {
     let fx = fixture();
-    let v = get(&fx, "/api/report?level=village&limit=2", Some(LEADER)).await.json();
+    let v = get(&fx, "/api/report?level=village&limit=2", Some(&fx.leader)).await.json();
     assert_eq!(v["numberMatched"], 3);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let s0 = rows[0]["coverage_share"].as_f64().unwrap();
     let s1 = rows[1]["coverage_share"].as_f64().unwrap();
     assert!(s0 <= s1);
-    let v = get(&fx, "/api/report?level=township&code=990101002", Some(PLANNER)).await.json();
+    let v = get(&fx, "/api/report?level=township&code=990101002", Some(&fx.planner)).await.json();
     assert_eq!(v["numberMatched"], 1);
     assert_eq!(v["rows"][0]["code"], "990101002");
-    let me = get(&fx, "/api/me", Some(WORKER1)).await.json();
+    let me = get(&fx, "/api/me", Some(&fx.worker1)).await.json();
     assert_eq!(me["name"], "王五");
     assert_eq!(me["role"], "grid_worker");
     assert_eq!(me["grids"], serde_json::json!(["G1"]));
-    let me = get(&fx, "/api/me", Some(LEADER)).await.json();
+    let me = get(&fx, "/api/me", Some(&fx.leader)).await.json();
     assert_eq!(me["role"], "leader");
 }
 
 #[tokio::test]
 async fn tiles_and_tilejson() {
     let fx = fixture();
-    let tj = get(&fx, "/tiles/admin-county.json", Some(LEADER)).await.json();
+    let tj = get(&fx, "/tiles/admin-county.json", Some(&fx.leader)).await.json();
     assert_eq!(tj["tilejson"], "3.0.0");
     assert_eq!(tj["tiles"][0], "http://example.test:8080/tiles/admin-county/{z}/{x}/{y}.mvt");
     assert_eq!(tj["vector_layers"][0]["id"], "admin-county");
-    let v = get(&fx, "/tiles/admin-village.json", Some(LEADER)).await.json();
+    let v = get(&fx, "/tiles/admin-village.json", Some(&fx.leader)).await.json();
     assert_eq!(v["vector_layers"][0]["minzoom"], 8);
     // The county in the single tile of zoom 0.
-    let t = get(&fx, "/tiles/admin-county/0/0/0.mvt", Some(LEADER)).await;
+    let t = get(&fx, "/tiles/admin-county/0/0/0.mvt", Some(&fx.leader)).await;
     assert_eq!(t.status, StatusCode::OK);
     assert_eq!(t.content_type, "application/vnd.mapbox-vector-tile");
     let l = mvt_decode::decode(&t.body);
@@ -413,22 +438,23 @@ async fn tiles_and_tilejson() {
     let f = &l[0].features[0];
     assert_eq!(f.id, Some(990101));
     assert_eq!(f.tags["code"], "990101");
-    assert_eq!(f.tags["veterans"], "17");
+    // H1 2 + H2 1 + H3 3 + H4 1 + H5 1 + H6 1 + H10–H15 6 (H7 lies outside, H8 is rejected).
+    assert_eq!(f.tags["veterans"], "15");
     assert_eq!(f.geom_type, 3);
     // Stations at zoom 8 (tile 199/96 holds them): all four; at zoom 3 only the county's.
-    let l = mvt_decode::decode(&get(&fx, "/tiles/stations/8/199/96.mvt", Some(LEADER)).await.body);
+    let l = mvt_decode::decode(&get(&fx, "/tiles/stations/8/199/96.mvt", Some(&fx.leader)).await.body);
     let mut names: Vec<String> = l[0].features.iter().map(|f| f.tags["id"].clone()).collect();
     names.sort();
     assert_eq!(names, ["S1", "S2", "S3", "S4"]);
     // S1 at 100.5°E 40.5°N: x = ((100.5+180)/360·256 − 199)·4096 = 1911.47 → 1911.
     let s1 = l[0].features.iter().find(|f| f.tags["id"] == "S1").unwrap();
     assert_eq!(s1.points[0].0, 1911);
-    let l = mvt_decode::decode(&get(&fx, "/tiles/stations/3/6/3.mvt", Some(LEADER)).await.body);
+    let l = mvt_decode::decode(&get(&fx, "/tiles/stations/3/6/3.mvt", Some(&fx.leader)).await.body);
     let names: Vec<String> = l[0].features.iter().map(|f| f.tags["id"].clone()).collect();
     assert_eq!(names, ["S1"]);
     // A tile far from the data is empty; below the layer's zoom too.
-    assert!(get(&fx, "/tiles/stations/8/0/0.mvt", Some(LEADER)).await.body.is_empty());
-    assert!(get(&fx, "/tiles/admin-village/3/6/3.mvt", Some(LEADER)).await.body.is_empty());
+    assert!(get(&fx, "/tiles/stations/8/0/0.mvt", Some(&fx.leader)).await.body.is_empty());
+    assert!(get(&fx, "/tiles/admin-village/3/6/3.mvt", Some(&fx.leader)).await.body.is_empty());
     // Out of range, unknown layer, bad names.
     for (uri, st) in [
         ("/tiles/stations/17/0/0.mvt", StatusCode::BAD_REQUEST),
@@ -439,14 +465,14 @@ async fn tiles_and_tilejson() {
         ("/tiles/nope/0/0/0.mvt", StatusCode::NOT_FOUND),
         ("/tiles/nope.json", StatusCode::NOT_FOUND),
     ] {
-        let r = get(&fx, uri, Some(LEADER)).await;
+        let r = get(&fx, uri, Some(&fx.leader)).await;
         assert_eq!(r.status, st, "{uri}");
         assert!(r.json()["description"].is_string(), "{uri}");
     }
     // A second request is served from the cache with the same bytes.
     let before = fx.state.tile_cache_bytes();
     assert!(before > 0);
-    let again = get(&fx, "/tiles/admin-county/0/0/0.mvt", Some(LEADER)).await;
+    let again = get(&fx, "/tiles/admin-county/0/0/0.mvt", Some(&fx.leader)).await;
     assert_eq!(again.body, t.body);
     assert_eq!(fx.state.tile_cache_bytes(), before);
 }
@@ -464,7 +490,7 @@ proptest! {
         if let Ok(u) = uri.parse::<axum::http::Uri>() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let status = rt.block_on(async {
-                let req = Request::builder().uri(u).header(header::AUTHORIZATION, format!("Bearer {LEADER}"))
+                let req = Request::builder().uri(u).header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
                     .body(Body::empty()).unwrap();
                 router(fx.state.clone()).oneshot(req).await.unwrap().status()
             });

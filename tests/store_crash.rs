@@ -92,8 +92,16 @@ fn agent() -> ureq::Agent {
 }
 
 /// Sends a request; the status and JSON body, or None when the connection failed.
-fn send(a: &ureq::Agent, method: &str, url: &str, token: &str, body: Option<&Value>, if_match: Option<&str>) -> Option<(u16, Value, Option<String>)> {
-    let mut req = ureq::http::Request::builder().method(method).uri(url).header("Authorization", format!("Bearer {token}"));
+fn send(
+    a: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+    if_match: Option<&str>,
+) -> Option<(u16, Value, Option<String>)> {
+    let mut req =
+        ureq::http::Request::builder().method(method).uri(url).header("Authorization", format!("Bearer {token}"));
     if let Some(m) = if_match {
         req = req.header("If-Match", m);
     }
@@ -168,7 +176,14 @@ fn every_acknowledged_write_survives_sigkill() {
                         0 => {
                             let note = format!("t{t}-{i}");
                             let body = json!({"date": "2026-11-29", "note": note});
-                            let r = send(&a, "POST", &format!("{base}/api/households/{hh}/visits"), worker, Some(&body), None);
+                            let r = send(
+                                &a,
+                                "POST",
+                                &format!("{base}/api/households/{hh}/visits"),
+                                worker,
+                                Some(&body),
+                                None,
+                            );
                             if let Some((201, ..)) = r {
                                 visits.lock().unwrap().insert((hh.to_string(), note));
                             }
@@ -177,7 +192,8 @@ fn every_acknowledged_write_survives_sigkill() {
                         1 => {
                             let key = format!("t{t}");
                             let body = json!({ key.clone(): i });
-                            let r = send(&a, "PATCH", &format!("{base}/api/households/{hh}"), worker, Some(&body), None);
+                            let r =
+                                send(&a, "PATCH", &format!("{base}/api/households/{hh}"), worker, Some(&body), None);
                             if let Some((200, ..)) = r {
                                 statuses.lock().unwrap().insert(format!("{hh}/{key}"), i);
                             }
@@ -221,14 +237,11 @@ fn every_acknowledged_write_survives_sigkill() {
     let a = agent();
     let base = &server.base;
     for hh in ["H1", "H6"] {
-        let (code, list, _) = send(&a, "GET", &format!("{base}/api/households/{hh}/visits"), &worker, None, None).unwrap();
+        let (code, list, _) =
+            send(&a, "GET", &format!("{base}/api/households/{hh}/visits"), &worker, None, None).unwrap();
         assert_eq!(code, 200, "{list}");
-        let got: BTreeSet<String> = list["visits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["note"].as_str().unwrap().to_string())
-            .collect();
+        let got: BTreeSet<String> =
+            list["visits"].as_array().unwrap().iter().map(|v| v["note"].as_str().unwrap().to_string()).collect();
         for (h, note) in visits.lock().unwrap().iter() {
             if h == hh {
                 assert!(got.contains(note), "acknowledged visit {note} of {hh} is lost");
@@ -250,7 +263,8 @@ fn every_acknowledged_write_survives_sigkill() {
     }
     let store = Store::open(d.path()).unwrap();
     for id in stations.lock().unwrap().iter() {
-        let (code, body, _) = send(&a, "GET", &format!("{base}/api/collections/stations/items/{id}"), &planner, None, None).unwrap();
+        let (code, body, _) =
+            send(&a, "GET", &format!("{base}/api/collections/stations/items/{id}"), &planner, None, None).unwrap();
         assert_eq!(code, 200, "acknowledged station {id} is missing after the restart: {body}");
         assert!(store.station(id).unwrap().is_some());
     }
@@ -286,11 +300,19 @@ pub fn load(base: &str, worker: &str, leader: &str, clients: usize, dur: Duratio
                     let t = Instant::now();
                     if i % 4 == 0 {
                         loop {
-                            let (code, rec, etag) = send(&a, "GET", &format!("{base}/api/households/{hh}"), worker, None, None).unwrap();
+                            let (code, rec, etag) =
+                                send(&a, "GET", &format!("{base}/api/households/{hh}"), worker, None, None).unwrap();
                             assert_eq!(code, 200, "{rec}");
                             let n = rec["properties"]["status"]["count"].as_i64().unwrap_or(0);
-                            let (code, body, _) = send(&a, "PATCH", &format!("{base}/api/households/{hh}"), worker,
-                                Some(&json!({"count": n + 1})), etag.as_deref()).unwrap();
+                            let (code, body, _) = send(
+                                &a,
+                                "PATCH",
+                                &format!("{base}/api/households/{hh}"),
+                                worker,
+                                Some(&json!({"count": n + 1})),
+                                etag.as_deref(),
+                            )
+                            .unwrap();
                             match code {
                                 200 => break,
                                 409 => continue,

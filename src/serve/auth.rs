@@ -5,77 +5,30 @@
 //! `access_token=`) is refused with 400: URLs end up in logs and browser histories.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::store::Store;
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Every aggregate layer and map; households only as counts in cells.
-    Leader,
-    /// As leader, plus planning.
-    Planner,
-    /// Only the households of own grids, as points with their details.
-    GridWorker,
+pub use crate::store::{Role, User};
+
+/// What a role sees of households.
+pub trait RoleExt {
+    /// True for roles that see households only as aggregates (leaders and planners).
+    fn sees_aggregates(self) -> bool;
 }
 
-impl Role {
-    /// The role's name as on the command line and in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Leader => "leader",
-            Role::Planner => "planner",
-            Role::GridWorker => "grid_worker",
-        }
-    }
-
-    /// True for roles that see aggregates only (leaders and planners).
-    pub fn sees_aggregates(self) -> bool {
+impl RoleExt for Role {
+    fn sees_aggregates(self) -> bool {
         matches!(self, Role::Leader | Role::Planner)
     }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "leader" => Ok(Role::Leader),
-            "planner" => Ok(Role::Planner),
-            "grid_worker" | "grid-worker" => Ok(Role::GridWorker),
-            _ => Err(format!("unknown role {s:?} (leader, planner or grid_worker)")),
-        }
-    }
-}
-
-/// An authenticated user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct User {
-    /// The store's id of the user.
-    pub id: i64,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Ids of the grids given to a grid worker (empty for other roles).
-    pub grids: Vec<String>,
 }
 
 /// Users, tokens and the audit log (implemented by the store).
@@ -86,42 +39,13 @@ pub trait Users: Send + Sync + 'static {
     fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()>;
 }
 
-/// Users kept in memory, with their tokens hashed (SHA-256), and an in-memory audit log.
-/// For embedding the server in tests and tools without a store.
-#[derive(Default)]
-pub struct MemoryUsers {
-    users: Mutex<(HashMap<[u8; 32], User>, Vec<(i64, String, String)>)>,
-}
-
-impl MemoryUsers {
-    /// An empty set of users.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a user with the given token.
-    pub fn add(&self, token: &str, name: &str, role: Role, grids: &[&str]) -> User {
-        let mut g = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        let id = g.0.len() as i64 + 1;
-        let u = User { id, name: name.into(), role, grids: grids.iter().map(|s| s.to_string()).collect() };
-        g.0.insert(token_hash(token), u.clone());
-        u
-    }
-
-    /// The audit log so far: (user id, action, target).
-    pub fn audit_log(&self) -> Vec<(i64, String, String)> {
-        self.users.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
-    }
-}
-
-impl Users for MemoryUsers {
+impl Users for Store {
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
-        Ok(self.users.lock().unwrap_or_else(|e| e.into_inner()).0.get(&token_hash(token)).cloned())
+        Ok(Store::authenticate(self, token)?)
     }
 
     fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
-        self.users.lock().unwrap_or_else(|e| e.into_inner()).1.push((user.id, action.into(), target.into()));
-        Ok(())
+        Ok(Store::audit(self, user.id, action, target)?)
     }
 }
 
@@ -228,10 +152,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_parse() {
-        assert_eq!("leader".parse::<Role>(), Ok(Role::Leader));
-        assert_eq!("grid_worker".parse::<Role>(), Ok(Role::GridWorker));
-        assert!("admin".parse::<Role>().is_err());
+    fn aggregate_roles() {
+        assert!(Role::Leader.sees_aggregates());
+        assert!(Role::Planner.sees_aggregates());
+        assert!(!Role::GridWorker.sees_aggregates());
     }
 
     #[test]
@@ -242,11 +166,22 @@ mod tests {
     }
 
     #[test]
-    fn memory_users_hash_tokens() {
-        let m = MemoryUsers::new();
-        m.add("secret", "A", Role::Leader, &[]);
-        assert_eq!(m.authenticate("secret").unwrap().unwrap().name, "A");
-        assert!(m.authenticate("other").unwrap().is_none());
-        assert!(!m.users.lock().unwrap().0.keys().any(|k| k == "secret".as_bytes()));
+    fn the_store_authenticates_and_audits_through_the_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let token = store.add_user("A", Role::Leader, &[]).unwrap();
+        let users: &dyn Users = &store;
+        let u = users.authenticate(&token).unwrap().unwrap();
+        assert_eq!(u.name, "A");
+        assert!(users.authenticate("other").unwrap().is_none());
+        users.audit(&u, "households.item", "H1").unwrap();
+        // After the store's own entry for adding the user.
+        let log = store.audit_log().unwrap();
+        let last = log.last().unwrap();
+        assert_eq!((last.1, last.2.as_str(), last.3.as_str()), (Some(u.id), "households.item", "H1"));
+        // The cache answers without the store for a while, and forgets unknown tokens.
+        let cache = AuthCache::new(Duration::from_secs(30));
+        assert_eq!(cache.get(users, &token).unwrap(), Some(u));
+        assert_eq!(cache.get(users, "nope").unwrap(), None);
     }
 }

@@ -4,40 +4,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{default_web_dir, load_world, run, Role, User, Users};
+use super::{default_web_dir, load_world, run};
 use crate::app;
-use crate::store::{self, Store};
+use crate::store::Store;
 
-/// `gridcover serve`: loads and analyses the data folder and serves it on `addr`, with the users
-/// of the folder's store (`gridcover user add`), which is created if the folder has none yet.
+/// `gridcover serve`: loads and analyses the data folder and serves it on `addr`.
 pub fn serve(data: Option<&Path>, addr: SocketAddr, web: Option<PathBuf>) -> anyhow::Result<()> {
     let dir = app::data_dir(data, &app::quiet)?;
+    let store = Store::open(&dir)?;
     let world = load_world(Some(&dir))?;
-    let users = Arc::new(StoreUsers(Store::open(&dir)?));
+    let users = Arc::new(store);
     let web = web.or_else(default_web_dir);
     run(world, users, addr, web)
-}
-
-/// The store's users, tokens and audit log behind the server's [`Users`].
-pub struct StoreUsers(pub Store);
-
-impl Users for StoreUsers {
-    fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
-        Ok(self.0.authenticate(token)?.map(|u| User {
-            id: u.id,
-            name: u.name,
-            role: match u.role {
-                store::Role::Leader => Role::Leader,
-                store::Role::Planner => Role::Planner,
-                store::Role::GridWorker => Role::GridWorker,
-            },
-            grids: u.grids,
-        }))
-    }
-
-    fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
-        Ok(self.0.audit(user.id, action, target)?)
-    }
 }
 
 /// `gridcover tiles`: writes every aggregate layer's non-empty tiles from its minimum zoom to

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::auth::{Role, User};
+use super::auth::{Role, RoleExt, User};
 use super::cells::{aggregate, Aggregates};
 use super::error::ApiError;
 use super::geom::{multipolygon_json, point_json, polygon_json, Bbox};

@@ -30,7 +30,7 @@ pub mod ogc;
 pub mod tiles;
 mod world;
 
-pub use auth::{MemoryUsers, Role, User, Users};
+pub use auth::{Role, RoleExt, User, Users};
 pub use error::ApiError;
 pub use world::World;
 

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::auth::{Auth, User};
+use super::auth::{Auth, RoleExt, User};
 use super::error::ApiError;
 use super::features::{feature_json, find, select, Collection, Filter};
 use super::geom::Bbox;

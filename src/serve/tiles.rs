@@ -33,7 +33,7 @@ use axum::Router;
 use mvt::{GeomEncoder, GeomType, Tile};
 use serde_json::{json, Value};
 
-use super::auth::{Auth, User};
+use super::auth::{Auth, RoleExt, User};
 use super::cells::resolution_for_zoom;
 use super::error::ApiError;
 use super::features::own_households;

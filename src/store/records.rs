@@ -867,5 +867,3 @@ pub(crate) fn write_station(tx: &Transaction<'_>, s: &StationRecord, was: i64) -
     }
     Ok(())
 }
-
-

@@ -732,7 +732,9 @@ function deltaTable(units) {
     const norm = units.map(u => {
         const before = Number(u.share_before ?? share(u.before) ?? ratio(u.covered_before, u.veterans));
         const after = Number(u.share_after ?? share(u.after) ?? ratio(u.covered_after, u.veterans));
-        return {name: u.name, code: u.code, level: u.level, before, after, d: after - before, gain: Number(u.covered_after) - Number(u.covered_before)};
+        // A plan's unit (covered_before/after) or a scenario's (before/after figures).
+        const gain = Number(u.covered_after ?? u.after?.covered_veterans) - Number(u.covered_before ?? u.before?.covered_veterans);
+        return {name: u.name, code: u.code, level: u.level, before, after, d: after - before, gain};
     }).filter(u => Number.isFinite(u.d) && (u.d !== 0 || u.gain > 0))
         .sort((a, b) => LEVELS.indexOf(a.level) - LEVELS.indexOf(b.level) || b.d - a.d);
     if (!norm.length) return `<p class="hint">${t('no_rows')}</p>`;

@@ -217,6 +217,7 @@ try {
             const tag = `${role}/${lang}`;
             const viaForm = role === 'leader' && lang === 'zh';
             const {page, errors, requestsWithToken} = await openView(server.base, {token: tokens[role], lang, viaForm});
+            await page.screenshot({path: path.join(outDir, `${role}-${lang}-start.png`)});
             check(`${tag}: token not in the address bar`, !page.url().includes(tokens[role]), page.url());
             const me = await page.evaluate(() => window.gridcover.me);
             check(`${tag}: view follows the role`, me.role === role, me.role);

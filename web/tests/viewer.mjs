@@ -249,6 +249,12 @@ try {
                 check(`${tag}: click drills down`, after.level === 'township' && after.parent?.code === String(hit?.props.code), JSON.stringify(after));
                 const r2 = await rendered(page);
                 check(`${tag}: next level drawn`, (r2.by['coverage-township'] || 0) > 0, JSON.stringify(r2.by));
+                // Zoomed in: household counts in cells (never single households for these roles).
+                await page.evaluate(() => { window.gridcover.popup?.remove(); window.gridcover.map.jumpTo({zoom: 11}); });
+                await waitIdle(page);
+                const r3 = await rendered(page);
+                check(`${tag}: household cells at zoom 11`, (r3.by['cells-fill'] || 0) > 0 && !r3.by['households-pt'], JSON.stringify(r3.by));
+                await page.screenshot({path: path.join(outDir, `${role}-${lang}-cells.png`)});
                 if (role === 'planner' && !planEndpoint) {
                     console.log(`skip ${tag}: plan runs — POST /api/plan is not on this server (${planStatus})`);
                 } else if (role === 'planner') {

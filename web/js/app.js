@@ -203,7 +203,22 @@ function addLayers(map) {
         map.addLayer({id: 'gaps-pt', type: 'circle', ...src('gaps'), filter: ['==', ['geometry-type'], 'Point'],
             paint: {'circle-radius': 6, 'circle-color': GAP_COLOR, 'circle-opacity': 0.6, 'circle-stroke-color': GAP_COLOR, 'circle-stroke-width': 2}});
     }
-    // Unit labels of the chosen level: one point per unit, made from the tiles in view (a label
+    if (src('stations')) {
+        map.addLayer({
+            id: 'stations', type: 'symbol', ...src('stations'), layout: {
+                'icon-image': ['concat', 'station-', ['get', 'level'], '-', stationKind()],
+                // Township stations from zoom 7, village stations from zoom 9: a whole province stays legible.
+                'icon-size': ['step', ['zoom'], ['match', ['get', 'level'], ['township', 'village'], 0, 1], 7,
+                    ['match', ['get', 'level'], 'village', 0, 1], 9, 1],
+                'icon-allow-overlap': true, 'icon-ignore-placement': true,
+                'symbol-sort-key': ['index-of', ['get', 'level'], ['literal', LEVELS.join(',')]],
+                'text-field': ['step', ['zoom'], '', 10, ['get', 'name']], 'text-font': FONT, 'text-size': 10,
+                'text-offset': [0, 1.1], 'text-anchor': 'top', 'text-optional': true,
+            },
+            paint: {'text-color': '#333', 'text-halo-color': '#fff', 'text-halo-width': 1},
+        });
+    }
+    // Unit labels of the chosen level (above the stations, so that they are placed first): one point per unit, made from the tiles in view (a label
     // per tile would repeat a unit's name in every tile it spans).
     map.addSource('unit-labels', {type: 'geojson', data: emptyFc()});
     map.addLayer({
@@ -213,18 +228,10 @@ function addLayers(map) {
         paint: {'text-color': '#222', 'text-halo-color': '#fff', 'text-halo-width': 1.4},
     });
     map.on('idle', updateLabels);
-    if (src('stations')) {
-        map.addLayer({
-            id: 'stations', type: 'symbol', ...src('stations'), layout: {
-                'icon-image': ['concat', 'station-', ['get', 'level'], '-', stationKind()],
-                'icon-allow-overlap': true, 'icon-ignore-placement': true,
-                'symbol-sort-key': ['index-of', ['get', 'level'], ['literal', LEVELS.join(',')]],
-                'text-field': ['step', ['zoom'], '', 10, ['get', 'name']], 'text-font': FONT, 'text-size': 10,
-                'text-offset': [0, 1.1], 'text-anchor': 'top', 'text-optional': true,
-            },
-            paint: {'text-color': '#333', 'text-halo-color': '#fff', 'text-halo-width': 1},
-        });
-    }
+    // New label data does not by itself bring a frame once the map is idle: ask for one.
+    map.on('sourcedata', e => {
+        if (e.sourceId === 'unit-labels' && e.isSourceLoaded) map.triggerRepaint();
+    });
     // Planner: proposed sites and stations added in the scenario (GeoJSON made here).
     if (isPlanner()) {
         map.addSource('proposed', {type: 'geojson', data: emptyFc()});

@@ -238,6 +238,7 @@ try {
                 const hit = await clickFeature(page, 'my-households');
                 check(`${tag}: click opens a popup`, hit !== null && await page.locator('.maplibregl-popup').count() === 1, hit?.layer);
             } else {
+                check(`${tag}: unit labels drawn`, (r.by['unit-labels'] || 0) > 0, `${r.by['unit-labels'] || 0}`);
                 check(`${tag}: choropleth drawn`, (r.by['coverage-county'] || 0) > 0, `coverage-county ${r.by['coverage-county'] || 0}`);
                 const rowsN = await page.locator('#report tbody tr').count();
                 check(`${tag}: worst-units table`, rowsN > 0, `${rowsN} rows`);

@@ -355,7 +355,7 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
     let (mut best, mut best_m) = (NONE, f32::NAN);
     for l in 0..5 {
         let d = a.nearest_m[l][i];
-        if d.is_finite() && !(best_m <= d) {
+        if d.is_finite() && (best_m.is_nan() || d < best_m) {
             best = a.nearest[l][i];
             best_m = d;
         }

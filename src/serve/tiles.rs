@@ -142,9 +142,11 @@ impl Layer {
     }
 }
 
+type TileMap = HashMap<(Layer, TileId), Bytes>;
+
 /// Encoded tiles by layer and tile, bounded in bytes (cleared when full).
 pub struct TileCache {
-    map: Mutex<(HashMap<(Layer, TileId), Bytes>, usize)>,
+    map: Mutex<(TileMap, usize)>,
     max_bytes: usize,
 }
 

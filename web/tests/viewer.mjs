@@ -237,6 +237,7 @@ try {
                 await page.evaluate(() => window.gridcover.popup?.remove());
                 const hit = await clickFeature(page, 'my-households');
                 check(`${tag}: click opens a popup`, hit !== null && await page.locator('.maplibregl-popup').count() === 1, hit?.layer);
+                await page.screenshot({path: path.join(outDir, `${role}-${lang}-popup.png`)});
             } else {
                 check(`${tag}: unit labels drawn`, (r.by['unit-labels'] || 0) > 0, `${r.by['unit-labels'] || 0}`);
                 check(`${tag}: choropleth drawn`, (r.by['coverage-county'] || 0) > 0, `coverage-county ${r.by['coverage-county'] || 0}`);
@@ -246,6 +247,7 @@ try {
                 const hit = await clickFeature(page, 'coverage-');
                 check(`${tag}: click opens a popup`, hit !== null && await page.locator('.maplibregl-popup').count() === 1, hit ? `${hit.layer} ${hit.props.name}` : 'no unit under the cursor');
                 await waitIdle(page);
+                await page.screenshot({path: path.join(outDir, `${role}-${lang}-popup.png`)});
                 const after = await page.evaluate(() => ({level: window.gridcover.level, parent: window.gridcover.parent}));
                 check(`${tag}: click drills down`, after.level === 'township' && after.parent?.code === String(hit?.props.code), JSON.stringify(after));
                 const r2 = await rendered(page);

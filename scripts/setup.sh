@@ -8,6 +8,10 @@ set -euo pipefail
 #   (feature bundled_proj); Debian 12 only has PROJ 9.1.
 # pkg-config: finds sqlite3 for that build.
 need=(cmake g++ sqlite3 libsqlite3-dev pkg-config)
+# Web viewer (web/): node + npm install MapLibre (served by `gridcover serve`); the viewer's
+#   headless-browser test drives Debian's chromium; fonts-noto-cjk draws the labels' ideographs.
+need+=(chromium fonts-noto-cjk)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # Extra packages for the tests of the server and viewer (listed in GRIDCOVER_TEST_PACKAGES by scripts/test.sh).
 if [[ -n "${GRIDCOVER_TEST_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$GRIDCOVER_TEST_PACKAGES"
@@ -28,4 +32,15 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The viewer's npm packages (maplibre-gl; playwright-core for its test), exactly as locked.
+# Re-run only when web/package-lock.json changed since the last install.
+cd "$(dirname "$0")/.."
+stamp=web/node_modules/.gridcover-lock.sha256
+want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "setup: npm ci --prefix web" >&2
+  npm ci --prefix web --no-audit --no-fund
+  echo "$want" >"$stamp"
 fi

@@ -195,7 +195,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grids(a) => {
             let ds = load(&a.data)?;
             let an = phase("analysing", || analyze(&ds));
-            print!("{}", gridcover::design::write::run(&ds, &an, &a.within, a.max_households, a.max_veterans, a.ungridded_only, &a.out)?);
+            print!(
+                "{}",
+                gridcover::design::write::run(
+                    &ds,
+                    &an,
+                    &a.within,
+                    a.max_households,
+                    a.max_veterans,
+                    a.ungridded_only,
+                    &a.out
+                )?
+            );
             println!("results in {}", a.out.display());
         }
     }

@@ -117,7 +117,17 @@ pub fn read_sites(path: &Path, live: &Live) -> Result<Vec<StationRow>, InputErro
                 _ => return Err(bad(format!("radius_m must be a positive number of metres, got {v:?}"))),
             },
         };
-        out.push(StationRow { id, name: get("name").to_string(), level, unit, lon, lat, demonstration, mobile, radius_m });
+        out.push(StationRow {
+            id,
+            name: get("name").to_string(),
+            level,
+            unit,
+            lon,
+            lat,
+            demonstration,
+            mobile,
+            radius_m,
+        });
     }
     Ok(out)
 }
@@ -318,7 +328,11 @@ pub fn run(live: &mut Live, add: Option<&Path>, remove: Option<&str>, out: &Path
     };
     let removes = parse_removes(remove);
     if adds.is_empty() && removes.is_empty() {
-        return Err(InputError { what: "scenario".into(), reason: "nothing to do: give --add FILE and/or --remove ID,ID".into() }.into());
+        return Err(InputError {
+            what: "scenario".into(),
+            reason: "nothing to do: give --add FILE and/or --remove ID,ID".into(),
+        }
+        .into());
     }
     let r = scenario_in_place(live, &adds, &removes).map_err(|e| match e {
         LiveError::UnknownId(_) | LiveError::Closed(_) => InputError { what: "--remove".into(), reason: e.to_string() },

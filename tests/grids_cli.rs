@@ -31,7 +31,8 @@ fn grids_command_writes_a_data_folder_layer() {
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let table = String::from_utf8_lossy(&st.stdout);
     assert!(table.contains("2 grids for 3 households (all households; at least 2 needed"), "{table}");
-    let fc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("grids.geojson")).unwrap()).unwrap();
+    let fc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("grids.geojson")).unwrap()).unwrap();
     let f = fc["features"].as_array().unwrap();
     assert_eq!(f.len(), 2);
     assert_eq!(f[0]["properties"]["id"], "G990101002-1");
@@ -47,7 +48,8 @@ fn grids_command_writes_a_data_folder_layer() {
     assert_eq!(s["households_per_grid"]["max"], 2);
     assert_eq!(s["take"], "all");
     // Once workers are assigned, the file reads back as a data folder's grids, none rejected.
-    let text = std::fs::read_to_string(out.join("grids.geojson")).unwrap().replace("\"worker\":\"\"", "\"worker\":\"张三\"");
+    let text =
+        std::fs::read_to_string(out.join("grids.geojson")).unwrap().replace("\"worker\":\"\"", "\"worker\":\"张三\"");
     let p = dir.path().join("grids.geojson");
     std::fs::write(&p, text).unwrap();
     let ds = read_data_folder(&fixture()).unwrap();

@@ -104,14 +104,23 @@ fn scenario_command_writes_every_level_and_the_households() {
     let county = &csv_rows(&out.join("scenario_county.csv"))[0];
     assert_eq!(county["changed"], "true");
     let get = |k: &str| county[k].as_str();
-    assert_eq!((get("covered_veterans_before"), get("covered_veterans_after"), get("covered_veterans_delta")), ("5", "7", "2"));
+    assert_eq!(
+        (get("covered_veterans_before"), get("covered_veterans_after"), get("covered_veterans_delta")),
+        ("5", "7", "2")
+    );
     assert_eq!((get("coverage_share_before"), get("coverage_share_after")), ("0.5556", "0.7778"));
     assert_eq!(get("townships_without_station_delta"), "-1");
     assert_eq!((get("stations_village_before"), get("stations_village_after")), ("2", "1"));
     let hh = csv_rows(&out.join("scenario_households.csv"));
     assert_eq!(hh.len(), 2);
-    assert_eq!((hh[0]["household_id"].as_str(), hh[0]["change"].as_str(), hh[0]["station_id"].as_str()), ("H3", "gained", "N1"));
-    assert_eq!((hh[1]["household_id"].as_str(), hh[1]["change"].as_str(), hh[1]["distance_m"].as_str()), ("H2", "lost", "556.0"));
+    assert_eq!(
+        (hh[0]["household_id"].as_str(), hh[0]["change"].as_str(), hh[0]["station_id"].as_str()),
+        ("H3", "gained", "N1")
+    );
+    assert_eq!(
+        (hh[1]["household_id"].as_str(), hh[1]["change"].as_str(), hh[1]["distance_m"].as_str()),
+        ("H2", "lost", "556.0")
+    );
     assert_eq!(hh[1]["township_code"], "990101002");
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("scenario_summary.json")).unwrap()).unwrap();

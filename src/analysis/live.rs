@@ -840,8 +840,7 @@ impl Live {
         let m = &self.members[self.member_start[u as usize] as usize..self.member_start[u as usize + 1] as usize];
         match &self.hist[u as usize] {
             None => {
-                let mut v: Vec<f32> =
-                    m.iter().map(|&h| self.near_any[h as usize]).filter(|d| d.is_finite()).collect();
+                let mut v: Vec<f32> = m.iter().map(|&h| self.near_any[h as usize]).filter(|d| d.is_finite()).collect();
                 (quantile(&mut v, 0.5), quantile(&mut v, 0.9))
             }
             Some(hist) => {

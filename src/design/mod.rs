@@ -284,7 +284,10 @@ pub fn design_for_unit(
         let rect = region.bounding_rect().expect("a boundary has points");
         for (g, geom) in ds.grids.geometry.iter().enumerate() {
             let touches = geom.bounding_rect().is_some_and(|r| {
-                r.min().x <= rect.max().x && r.max().x >= rect.min().x && r.min().y <= rect.max().y && r.max().y >= rect.min().y
+                r.min().x <= rect.max().x
+                    && r.max().x >= rect.min().x
+                    && r.min().y <= rect.max().y
+                    && r.max().y >= rect.min().y
             });
             if touches && ds.grids.unit[g].is_none_or(|u| d.is_within(u, unit) || d.is_within(unit, u)) {
                 region = region.difference(geom);

@@ -113,8 +113,7 @@ fn a_region_with_a_hole_and_random_caps() {
 #[test]
 fn households_on_one_spot_stay_together_over_the_cap() {
     let region = l_region();
-    let mut sites: Vec<Site> =
-        (0..10).map(|i| Site { household: i, lon: 100.01, lat: 40.01, veterans: 1 }).collect();
+    let mut sites: Vec<Site> = (0..10).map(|i| Site { household: i, lon: 100.01, lat: 40.01, veterans: 1 }).collect();
     sites.push(Site { household: 10, lon: 100.02, lat: 40.02, veterans: 1 });
     let caps = Caps { max_households: 3, max_veterans: None };
     let grids = design_grids(&region, &sites, &caps).unwrap();
@@ -158,12 +157,18 @@ fn units_of_the_small_fixture() {
         .grids
         .iter()
         .flat_map(|g| g.households.iter())
-        .map(|&h| Site { household: h, lon: hh.lon[h as usize], lat: hh.lat[h as usize], veterans: hh.veterans[h as usize] })
+        .map(|&h| Site {
+            household: h,
+            lon: hh.lon[h as usize],
+            lat: hh.lat[h as usize],
+            veterans: hh.veterans[h as usize],
+        })
         .collect();
     check(&d.region, &sites, &d.grids, &caps);
     // Two per grid: the households span 0.6° of latitude but only 0.15° of longitude (0.11° on
     // the ground), so the cut is by latitude, and H3 (south) is alone; ties go to the first cut.
-    let two = design_for_unit(&ds, &an, "990101002", &Caps { max_households: 2, max_veterans: None }, Take::All).unwrap();
+    let two =
+        design_for_unit(&ds, &an, "990101002", &Caps { max_households: 2, max_veterans: None }, Take::All).unwrap();
     assert_eq!(two.grids.len(), 2);
     assert_eq!(ids(&two.grids[0].households), ["H3"]);
     assert_eq!(ids(&two.grids[1].households), ["H2", "H4"]);

@@ -91,7 +91,12 @@ fn without_sum(u: &UnitCoverage) -> UnitCoverage {
 fn same_unit(live: &UnitCoverage, fresh: &UnitCoverage, what: &str) {
     assert_eq!(without_sum(live), without_sum(fresh), "{what}");
     let tol = 1e-6 * fresh.nearest_sum_m.abs().max(1.0);
-    assert!((live.nearest_sum_m - fresh.nearest_sum_m).abs() <= tol, "{what}: sum {} vs {}", live.nearest_sum_m, fresh.nearest_sum_m);
+    assert!(
+        (live.nearest_sum_m - fresh.nearest_sum_m).abs() <= tol,
+        "{what}: sum {} vs {}",
+        live.nearest_sum_m,
+        fresh.nearest_sum_m
+    );
     assert_eq!(live.nearest_median_m.to_bits(), fresh.nearest_median_m.to_bits(), "{what}: median");
     assert_eq!(live.nearest_p90_m.to_bits(), fresh.nearest_p90_m.to_bits(), "{what}: p90");
 }
@@ -254,10 +259,28 @@ fn a_station_on_a_lone_household_covers_it() {
     let (lon, lat) = (live.dataset().households.lon[h], live.dataset().households.lat[h]);
     let unit = live.dataset().divisions.at_level(Level::Village).next().unwrap();
     let within: Vec<HouseholdIdx> = (0..a.len())
-        .filter(|&k| a.covered[k] == 0 && crate::index::sphere::ground_m(lon, lat, live.dataset().households.lon[k], live.dataset().households.lat[k]) <= 2_000.0)
+        .filter(|&k| {
+            a.covered[k] == 0
+                && crate::index::sphere::ground_m(
+                    lon,
+                    lat,
+                    live.dataset().households.lon[k],
+                    live.dataset().households.lat[k],
+                ) <= 2_000.0
+        })
         .map(|k| k as HouseholdIdx)
         .collect();
-    let row = StationRow { id: "NEW".into(), name: "新站".into(), level: Level::Village, unit, lon, lat, demonstration: false, mobile: false, radius_m: None };
+    let row = StationRow {
+        id: "NEW".into(),
+        name: "新站".into(),
+        level: Level::Village,
+        unit,
+        lon,
+        lat,
+        demonstration: false,
+        mobile: false,
+        radius_m: None,
+    };
     let ch = live.add_station(row).unwrap();
     assert!(ch.gained.contains(&(h as HouseholdIdx)));
     assert_eq!(ch.gained, within);

@@ -164,9 +164,9 @@ fn box_dist2(p: Unit3, lo: Unit3, hi: Unit3) -> f64 {
 }
 
 fn union_box(a: &mut (Unit3, Unit3), p: Unit3) {
-    for k in 0..3 {
-        a.0[k] = a.0[k].min(p[k]);
-        a.1[k] = a.1[k].max(p[k]);
+    for (k, &c) in p.iter().enumerate() {
+        a.0[k] = a.0[k].min(c);
+        a.1[k] = a.1[k].max(c);
     }
 }
 
@@ -177,7 +177,8 @@ impl Cells {
         let edge = m_to_chord_2(CELL_M).sqrt();
         let key = |p: Unit3| -> [i32; 3] { p.map(|c| (c / edge).floor() as i32) };
         let bkey = |k: [i32; 3]| -> [i32; 3] { k.map(|c| c.div_euclid(BLOCK_CELLS)) };
-        let mut order: Vec<(([i32; 3], [i32; 3]), HouseholdIdx)> =
+        type Keyed = (([i32; 3], [i32; 3]), HouseholdIdx);
+        let mut order: Vec<Keyed> =
             pos.iter().enumerate().map(|(h, &p)| ((bkey(key(p)), key(p)), h as HouseholdIdx)).collect();
         order.sort_unstable();
         let list: Vec<HouseholdIdx> = order.iter().map(|x| x.1).collect();

@@ -388,7 +388,7 @@ mod tests {
             mobile: false,
             radius_m: None,
         };
-        let r = scenario_in_place(&mut live, &[add.clone()], &["S4".to_string()]).unwrap();
+        let r = scenario_in_place(&mut live, std::slice::from_ref(&add), &["S4".to_string()]).unwrap();
         assert_eq!(r.households.len(), 2, "{:?}", r.households);
         let after = live.analysis();
         assert_eq!(after.assignment.covered, before.assignment.covered);

@@ -54,7 +54,7 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Number of households to generate.
-    #[arg(long, default_value_t = BUNDLED_HOUSEHOLDS)]
+    #[arg(long, default_value_t = app::BUNDLED_HOUSEHOLDS)]
     households: usize,
     /// CRS of the boundaries file: wgs84, cgcs2000, gcj02, bd09 or EPSG:n.
     #[arg(long, default_value = "wgs84")]

@@ -8,11 +8,13 @@
 //! a point on a boundary between two units of a partition is inside exactly one of them (the
 //! one to its right, or above on a horizontal edge) — never both, never neither.
 //!
-//! [`PolygonIndex`] puts the prepared polygons of one layer in an R-tree of their envelopes.
+//! [`PolygonIndex`] finds the polygon of a point through a uniform grid of cells over the layer:
+//! a cell no boundary comes near answers at once (inside one polygon, or none), a cell crossed
+//! by boundaries lists the few candidates to test. An R-tree of envelopes serves box queries.
 
 use geo::{BoundingRect, Coord, LineString, MultiPolygon};
-use rstar::primitives::{GeomWithData, Rectangle};
 use rayon::prelude::*;
+use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::RTree;
 
 #[derive(Debug, Clone, Copy)]
@@ -318,11 +320,10 @@ impl PolygonIndex {
     }
 }
 
-/// Cells per polygon, and per boundary vertex, that the grid aims at.
+/// Cells per polygon that the grid aims at, plus one per two boundary vertices.
 const CELLS_PER_POLYGON: usize = 48;
-const CELLS_PER_VERTEX: usize = 2;
-/// At most this many cells in one layer's grid (16 MiB of cells).
-const MAX_CELLS: usize = 1 << 22;
+/// At most this many cells in one layer's grid (8 MiB of cells).
+const MAX_CELLS: usize = 1 << 21;
 
 fn build_grid(items: &[(u32, &MultiPolygon<f64>)], polygons: &[PreparedPolygon]) -> CellGrid {
     let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
@@ -339,7 +340,7 @@ fn build_grid(items: &[(u32, &MultiPolygon<f64>)], polygons: &[PreparedPolygon])
     if !(x0 <= x1 && y0 <= y1) {
         return CellGrid::empty();
     }
-    let target = (CELLS_PER_POLYGON * polygons.len() + CELLS_PER_VERTEX * vertices).clamp(1, MAX_CELLS) as f64;
+    let target = (CELLS_PER_POLYGON * polygons.len() + vertices / 2).clamp(1, MAX_CELLS) as f64;
     let (w, h) = ((x1 - x0).max(1e-9), (y1 - y0).max(1e-9));
     let side = (w * h / target).sqrt();
     let nx = ((w / side).ceil() as usize).clamp(1, 1 << 14);
@@ -633,4 +634,3 @@ mod tests {
         assert_eq!(idx.locate(-0.5, 1.0), None);
     }
 }
-

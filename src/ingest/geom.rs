@@ -54,7 +54,11 @@ pub(crate) fn rings_to_multipolygon<P>(
         for (ri, ring) in rings.iter().enumerate() {
             let role = || if ri == 0 { "exterior ring".to_string() } else { format!("interior ring {}", ri - 1) };
             if ring.len() < 4 {
-                return Err(format!("{where_poly}{} has {} positions; a closed ring needs at least 4", role(), ring.len()));
+                return Err(format!(
+                    "{where_poly}{} has {} positions; a closed ring needs at least 4",
+                    role(),
+                    ring.len()
+                ));
             }
             if numbers(&ring[0]) != numbers(&ring[ring.len() - 1]) {
                 return Err(format!("{where_poly}{} is not closed (first and last positions differ)", role()));
@@ -337,6 +341,37 @@ mod tests {
         for mp in &cases {
             let (g, ours) = both(mp);
             assert_eq!(g, ours, "{mp:?}");
+            assert_eq!(check_multipolygon_fast(mp), g, "{mp:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_gives_geo_verdicts() {
+        let cases = [
+            // plain square: decided on the fast path
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 4., 0. 4., 0. 0.)))), true),
+            // a hole, and an island in it: valid, fast path
+            (
+                wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.), (2. 2., 7. 2., 7. 7., 2. 7., 2. 2.)), ((3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))),
+                true,
+            ),
+            // two squares touching at a corner: valid, but left to geo
+            (wkt!(MULTIPOLYGON(((0. 0., 1. 0., 1. 1., 0. 1., 0. 0.)), ((1. 1., 2. 1., 2. 2., 1. 2., 1. 1.)))), false),
+            // a hole inside another hole: invalid
+            (
+                wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.), (1. 1., 8. 1., 8. 8., 1. 8., 1. 1.), (3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))),
+                false,
+            ),
+            // one component inside another: invalid
+            (wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.)), ((3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))), false),
+            // a hole outside the shell, not touching it: invalid
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 4., 0. 4., 0. 0.), (5. 5., 6. 5., 6. 6., 5. 5.)))), false),
+            // a repeated vertex: valid, fast path
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 0., 4. 4., 0. 4., 0. 0.)))), true),
+        ];
+        for (mp, fast) in &cases {
+            assert_eq!(surely_valid(mp), *fast, "{mp:?}");
+            assert_eq!(check_multipolygon_fast(mp), mp.check_validation(), "{mp:?}");
         }
     }
 

@@ -159,7 +159,10 @@ impl Ids {
                 e => {
                     let k = (e & 0xffff_ffff) as usize - 1;
                     if e >> 32 == h >> 32 && self.text(k) == id {
-                        return Err(RowError::new(&id, format!("duplicate id {id} (first on {unit} {})", self.rows[k])));
+                        return Err(RowError::new(
+                            &id,
+                            format!("duplicate id {id} (first on {unit} {})", self.rows[k]),
+                        ));
                     }
                 }
             }

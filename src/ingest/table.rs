@@ -331,7 +331,8 @@ pub(crate) fn parse_feature(value: serde_json::Value) -> Result<geojson::Feature
 
 /// One feature of a polygon layer (boundaries, grids), read: its properties and its checked
 /// WGS84 multipolygon or the reason it has none; `Err` when it is not a GeoJSON feature at all.
-pub(crate) type PolygonFeature = Result<(serde_json::Map<String, serde_json::Value>, Result<MultiPolygon<f64>, String>), String>;
+pub(crate) type PolygonFeature =
+    Result<(serde_json::Map<String, serde_json::Value>, Result<MultiPolygon<f64>, String>), String>;
 
 /// The features of a GeoJSON FeatureCollection of polygons, each read and checked (in
 /// parallel) into a [`PolygonFeature`], in file order.

@@ -256,7 +256,10 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
             Column::new(format!("nearest_{l}_m").into(), m)
         }));
         builders.push(Box::new(move || {
-            Column::new(format!("covered_{l}").into(), asg.covered.iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>())
+            Column::new(
+                format!("covered_{l}").into(),
+                asg.covered.iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>(),
+            )
         }));
     }
     let cols: Vec<Column> = builders.par_iter().map(|b| b()).collect();

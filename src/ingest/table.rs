@@ -436,7 +436,7 @@ fn fast_polygon_feature(raw: &str, t: &ToWgs84) -> PolygonFeature {
                         })
                     }
                 };
-                mp.map(|r| r.and_then(|mp| checked(mp)))
+                mp.map(|r| r.and_then(checked))
             }
         };
         if let Some(geometry) = geometry {

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use geo::BoundingRect;
 
-use super::geom::feature_multipolygon;
-use super::table::{geojson_features, json_val, parse_feature, Val};
+use super::table::{json_val, polygon_features, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{AdminArea, Boundaries, Divisions, Level, Reject, UnitIdx};
@@ -121,8 +120,8 @@ pub fn read_boundaries(
     rejects: &mut Vec<Reject>,
     notes: &mut Vec<String>,
 ) -> Result<Boundaries, IngestError> {
-    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
-    let features = geojson_features(path)?;
+    ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
+    let features = polygon_features(path, crs)?;
     let file = file_name(path);
     let mut out = Boundaries::default();
     let mut first: HashMap<UnitIdx, usize> = HashMap::new();
@@ -131,15 +130,13 @@ pub fn read_boundaries(
         let mut reject = |id: &str, reason: String| {
             rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
-        let feature = match parse_feature(fv) {
+        let (props, geometry) = match fv {
             Ok(f) => f,
             Err(e) => {
                 reject("", e);
                 continue;
             }
         };
-        let empty = serde_json::Map::new();
-        let props = feature.properties.as_ref().unwrap_or(&empty);
         let code = json_val(props.get("code")).text().map(|c| c.into_owned()).unwrap_or_default();
         if code.is_empty() {
             reject("", "property `code` is missing or empty".into());
@@ -201,7 +198,7 @@ pub fn read_boundaries(
             );
             continue;
         }
-        let mp = match feature_multipolygon(&feature, &t) {
+        let mp = match geometry {
             Ok(mp) => mp,
             Err(e) => {
                 reject(&code, e);

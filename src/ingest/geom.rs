@@ -3,7 +3,7 @@
 use geo::algorithm::validation::{
     CoordIndex, GeometryIndex, InvalidMultiPolygon, InvalidPolygon, RingRole, Validation,
 };
-use geo::coordinate_position::CoordPos;
+use geo::coordinate_position::{coord_pos_relative_to_ring, CoordPos};
 use geo::dimensions::Dimensions;
 use geo::{BoundingRect, Coord, Intersects, Line, LineString, MultiPolygon, Polygon, Relate, RemoveRepeatedPoints};
 use geojson::{GeometryValue, Position};
@@ -29,37 +29,53 @@ pub(crate) fn to_multipolygon(value: &GeometryValue, t: &ToWgs84) -> Result<Mult
         GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
         other => return Err(format!("geometry is a {}, expected a Polygon or MultiPolygon", other.type_name())),
     };
+    let multi = polys.len() > 1 || matches!(value, GeometryValue::MultiPolygon { .. });
+    rings_to_multipolygon(&polys, multi, t, |p: &Position| p.as_slice())
+}
+
+/// The shared part of [`to_multipolygon`] and the fast reader's conversion: polygons as lists of
+/// rings of positions (each a slice of numbers), with the same checks and messages.
+pub(crate) fn rings_to_multipolygon<P>(
+    polys: &[&Vec<Vec<P>>],
+    multi: bool,
+    t: &ToWgs84,
+    numbers: impl Fn(&P) -> &[f64],
+) -> Result<MultiPolygon<f64>, String> {
     if polys.is_empty() {
         return Err("MultiPolygon has no polygons".into());
     }
-    let multi = polys.len() > 1 || matches!(value, GeometryValue::MultiPolygon { .. });
     let mut out = Vec::with_capacity(polys.len());
-    for (pi, rings) in polys.into_iter().enumerate() {
+    for (pi, rings) in polys.iter().enumerate() {
         let where_poly = if multi { format!("polygon {pi}: ") } else { String::new() };
         if rings.is_empty() {
             return Err(format!("{where_poly}polygon has no rings"));
         }
         let mut converted = Vec::with_capacity(rings.len());
         for (ri, ring) in rings.iter().enumerate() {
-            let role = if ri == 0 { "exterior ring".to_string() } else { format!("interior ring {}", ri - 1) };
+            let role = || if ri == 0 { "exterior ring".to_string() } else { format!("interior ring {}", ri - 1) };
             if ring.len() < 4 {
-                return Err(format!("{where_poly}{role} has {} positions; a closed ring needs at least 4", ring.len()));
+                return Err(format!(
+                    "{where_poly}{} has {} positions; a closed ring needs at least 4",
+                    role(),
+                    ring.len()
+                ));
             }
-            if ring.first() != ring.last() {
-                return Err(format!("{where_poly}{role} is not closed (first and last positions differ)"));
+            if numbers(&ring[0]) != numbers(&ring[ring.len() - 1]) {
+                return Err(format!("{where_poly}{} is not closed (first and last positions differ)", role()));
             }
             let mut coords = Vec::with_capacity(ring.len());
             for (k, p) in ring.iter().enumerate() {
-                let s = p.as_slice();
+                let s = numbers(p);
                 if s.len() < 2 {
-                    return Err(format!("{where_poly}{role}: position {k} has {} numbers, expected 2", s.len()));
+                    return Err(format!("{where_poly}{}: position {k} has {} numbers, expected 2", role(), s.len()));
                 }
                 let (x, y) = (s[0], s[1]);
                 let (lon, lat) =
-                    t.convert(x, y).map_err(|e| format!("{where_poly}{role}: position {k} ({x}, {y}): {e}"))?;
+                    t.convert(x, y).map_err(|e| format!("{where_poly}{}: position {k} ({x}, {y}): {e}", role()))?;
                 if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
                     return Err(format!(
-                        "{where_poly}{role}: position {k} ({lon}, {lat}) is out of range (longitude -180..180, latitude -90..90)"
+                        "{where_poly}{}: position {k} ({lon}, {lat}) is out of range (longitude -180..180, latitude -90..90)",
+                        role()
                     ));
                 }
                 coords.push(Coord { x: lon, y: lat });
@@ -77,7 +93,7 @@ pub(crate) fn to_multipolygon(value: &GeometryValue, t: &ToWgs84) -> Result<Mult
 pub(crate) fn feature_multipolygon(feature: &geojson::Feature, t: &ToWgs84) -> Result<MultiPolygon<f64>, String> {
     let geometry = feature.geometry.as_ref().ok_or("feature has no geometry")?;
     let mp = to_multipolygon(&geometry.value, t)?;
-    check_multipolygon(&mp).map_err(|e| format!("invalid geometry: {e}"))?;
+    check_multipolygon_fast(&mp).map_err(|e| format!("invalid geometry: {e}"))?;
     Ok(mp)
 }
 
@@ -94,6 +110,111 @@ pub(crate) fn check_multipolygon(mp: &MultiPolygon<f64>) -> Result<(), InvalidMu
         return mp.check_validation();
     }
     check_multipolygon_indexed(mp)
+}
+
+/// [`check_multipolygon`] with a fast path: a multipolygon that [`surely_valid`] accepts is
+/// valid; anything else gets the full check, so the verdict and the error are the same.
+pub(crate) fn check_multipolygon_fast(mp: &MultiPolygon<f64>) -> Result<(), InvalidMultiPolygon> {
+    if surely_valid(mp) {
+        return Ok(());
+    }
+    check_multipolygon(mp)
+}
+
+/// True only when the multipolygon is valid by geo's [`Validation`] rules, decided quickly for
+/// the plain case: finite coordinates, rings of at least 4 distinct consecutive positions, no
+/// two segments meeting anywhere (except consecutive ones of a ring at their shared vertex, as
+/// geo allows), each hole inside its exterior, no hole inside another, no component's exterior
+/// inside another component's area. Rings that touch at all (legal at a point, say) are left
+/// to the full check: false means "not decided here", not "invalid".
+pub(crate) fn surely_valid(mp: &MultiPolygon<f64>) -> bool {
+    struct Seg {
+        xmin: f64,
+        xmax: f64,
+        ymin: f64,
+        ymax: f64,
+        ring: u32,
+        line: Line<f64>,
+    }
+    let mut segs = Vec::new();
+    let mut ring_id = 0u32;
+    for p in mp {
+        for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+            let c = &ring.0;
+            if c.is_empty() || c.iter().any(|q| !(q.x.is_finite() && q.y.is_finite())) {
+                return false;
+            }
+            let distinct = 1 + c.windows(2).filter(|w| w[0] != w[1]).count();
+            if distinct < 4 {
+                return false;
+            }
+            for w in c.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                segs.push(Seg {
+                    xmin: a.x.min(b.x),
+                    xmax: a.x.max(b.x),
+                    ymin: a.y.min(b.y),
+                    ymax: a.y.max(b.y),
+                    ring: ring_id,
+                    line: Line::new(a, b),
+                });
+            }
+            ring_id += 1;
+        }
+    }
+    segs.sort_unstable_by(|a, b| a.xmin.total_cmp(&b.xmin));
+    for i in 0..segs.len() {
+        let a = &segs[i];
+        for b in &segs[i + 1..] {
+            if b.xmin > a.xmax {
+                break;
+            }
+            if b.ymin > a.ymax || b.ymax < a.ymin {
+                continue;
+            }
+            let (la, lb) = (a.line, b.line);
+            if a.ring == b.ring {
+                // geo's own rule for a ring crossing itself.
+                if la.start != lb.end && la.end != lb.start && la.intersects(&lb) {
+                    return false;
+                }
+            } else if la.intersects(&lb) {
+                return false;
+            }
+        }
+    }
+    // No boundaries meet, so containment is decided by one vertex of each ring.
+    for p in mp {
+        for (k, h) in p.interiors().iter().enumerate() {
+            if coord_pos_relative_to_ring(h.0[0], p.exterior()) != CoordPos::Inside {
+                return false;
+            }
+            for h2 in &p.interiors()[k + 1..] {
+                if coord_pos_relative_to_ring(h.0[0], h2) != CoordPos::Outside
+                    || coord_pos_relative_to_ring(h2.0[0], h) != CoordPos::Outside
+                {
+                    return false;
+                }
+            }
+        }
+    }
+    let inside_area = |c: Coord<f64>, p: &Polygon<f64>| {
+        coord_pos_relative_to_ring(c, p.exterior()) == CoordPos::Inside
+            && p.interiors().iter().all(|h| coord_pos_relative_to_ring(c, h) == CoordPos::Outside)
+    };
+    let rects: Vec<_> = mp.0.iter().map(|p| p.bounding_rect()).collect();
+    for (i, a) in mp.0.iter().enumerate() {
+        for (j, b) in mp.0.iter().enumerate().skip(i + 1) {
+            match (rects[i], rects[j]) {
+                (Some(ra), Some(rb)) if ra.intersects(&rb) => {}
+                _ => continue,
+            }
+            if inside_area(a.exterior().0[0], b) || inside_area(b.exterior().0[0], a) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The indexed equivalent of geo's `MultiPolygon` validation (first error only).
@@ -220,6 +341,37 @@ mod tests {
         for mp in &cases {
             let (g, ours) = both(mp);
             assert_eq!(g, ours, "{mp:?}");
+            assert_eq!(check_multipolygon_fast(mp), g, "{mp:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_gives_geo_verdicts() {
+        let cases = [
+            // plain square: decided on the fast path
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 4., 0. 4., 0. 0.)))), true),
+            // a hole, and an island in it: valid, fast path
+            (
+                wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.), (2. 2., 7. 2., 7. 7., 2. 7., 2. 2.)), ((3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))),
+                true,
+            ),
+            // two squares touching at a corner: valid, but left to geo
+            (wkt!(MULTIPOLYGON(((0. 0., 1. 0., 1. 1., 0. 1., 0. 0.)), ((1. 1., 2. 1., 2. 2., 1. 2., 1. 1.)))), false),
+            // a hole inside another hole: invalid
+            (
+                wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.), (1. 1., 8. 1., 8. 8., 1. 8., 1. 1.), (3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))),
+                false,
+            ),
+            // one component inside another: invalid
+            (wkt!(MULTIPOLYGON(((0. 0., 9. 0., 9. 9., 0. 9., 0. 0.)), ((3. 3., 6. 3., 6. 6., 3. 6., 3. 3.)))), false),
+            // a hole outside the shell, not touching it: invalid
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 4., 0. 4., 0. 0.), (5. 5., 6. 5., 6. 6., 5. 5.)))), false),
+            // a repeated vertex: valid, fast path
+            (wkt!(MULTIPOLYGON(((0. 0., 4. 0., 4. 0., 4. 4., 0. 4., 0. 0.)))), true),
+        ];
+        for (mp, fast) in &cases {
+            assert_eq!(surely_valid(mp), *fast, "{mp:?}");
+            assert_eq!(check_multipolygon_fast(mp), mp.check_validation(), "{mp:?}");
         }
     }
 

@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::geom::feature_multipolygon;
-use super::table::{geojson_features, json_val, parse_feature};
+use super::table::{json_val, polygon_features};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{Divisions, Grids, Reject};
@@ -24,8 +23,8 @@ pub fn read_grids(
     divisions: &Divisions,
     rejects: &mut Vec<Reject>,
 ) -> Result<Grids, IngestError> {
-    let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
-    let features = geojson_features(path)?;
+    ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
+    let features = polygon_features(path, crs)?;
     let file = file_name(path);
     let mut out = Grids::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -34,15 +33,13 @@ pub fn read_grids(
         let mut reject = |id: &str, reason: String| {
             rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
-        let feature = match parse_feature(fv) {
+        let (props, geometry) = match fv {
             Ok(f) => f,
             Err(e) => {
                 reject("", e);
                 continue;
             }
         };
-        let empty = serde_json::Map::new();
-        let props = feature.properties.as_ref().unwrap_or(&empty);
         let id = json_val(props.get("id")).text().map(|s| s.into_owned()).unwrap_or_default();
         if id.is_empty() {
             reject("", "id is empty".into());
@@ -68,7 +65,7 @@ pub fn read_grids(
                 }
             },
         };
-        let mp = match feature_multipolygon(&feature, &t) {
+        let mp = match geometry {
             Ok(mp) => mp,
             Err(e) => {
                 reject(&id, e);

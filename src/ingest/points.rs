@@ -1,7 +1,5 @@
 //! Stations and households: point tables from CSV, GeoJSON (stations) or Parquet.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::boundaries::Extent;
@@ -86,13 +84,59 @@ impl Locator {
 }
 
 /// Remembers ids and the row each was first seen on.
+///
+/// The ids are kept in one text arena with an open-addressing table over it, so claiming an
+/// id costs no allocation of its own (a million households would otherwise mean a million
+/// small strings kept only for this check).
 struct Ids {
-    seen: HashMap<String, usize>,
+    arena: String,
+    /// Per claimed id: its end in `arena` (the start is the previous end) and its row.
+    ends: Vec<usize>,
+    rows: Vec<usize>,
+    /// Per slot: the high 32 bits of the id's hash and its entry number + 1 (0: empty), so
+    /// that a probe compares text only on a full hash match. The length is a power of two.
+    slots: Vec<u64>,
 }
 
 impl Ids {
     fn with_capacity(n: usize) -> Self {
-        Ids { seen: HashMap::with_capacity(n) }
+        let slots = (n.max(8) * 2).next_power_of_two();
+        Ids {
+            arena: String::with_capacity(n * 10),
+            ends: Vec::with_capacity(n),
+            rows: Vec::with_capacity(n),
+            slots: vec![0u64; slots],
+        }
+    }
+
+    fn text(&self, k: usize) -> &str {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.arena[start..self.ends[k]]
+    }
+
+    fn hash(s: &str) -> u64 {
+        // FNV-1a over the bytes, then a final mix (ids are short and mostly digits).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in s.as_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        let mut slots = vec![0u64; n];
+        for k in 0..self.ends.len() {
+            let h = Self::hash(self.text(k));
+            let mut i = h as usize & (n - 1);
+            while slots[i] != 0 {
+                i = (i + 1) & (n - 1);
+            }
+            slots[i] = (h & !0xffff_ffff) | (k as u64 + 1);
+        }
+        self.slots = slots;
     }
 
     /// The id as an owned string, or the reason it cannot be used.
@@ -103,16 +147,32 @@ impl Ids {
         if id.is_empty() {
             return Err(RowError::new("", "id is empty"));
         }
-        match self.seen.entry(id.into_owned()) {
-            Entry::Occupied(e) => {
-                Err(RowError::new(e.key(), format!("duplicate id {} (first on {unit} {})", e.key(), e.get())))
-            }
-            Entry::Vacant(e) => {
-                let id = e.key().clone();
-                e.insert(row);
-                Ok(id)
-            }
+        if (self.ends.len() + 1) * 2 > self.slots.len() {
+            self.grow();
         }
+        let mask = self.slots.len() - 1;
+        let h = Self::hash(&id);
+        let mut i = h as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                e => {
+                    let k = (e & 0xffff_ffff) as usize - 1;
+                    if e >> 32 == h >> 32 && self.text(k) == id {
+                        return Err(RowError::new(
+                            &id,
+                            format!("duplicate id {id} (first on {unit} {})", self.rows[k]),
+                        ));
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        self.arena.push_str(&id);
+        self.ends.push(self.arena.len());
+        self.rows.push(row);
+        self.slots[i] = (h & !0xffff_ffff) | self.ends.len() as u64;
+        Ok(id.into_owned())
     }
 }
 

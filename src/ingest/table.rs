@@ -5,7 +5,14 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use geo::MultiPolygon;
 use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::geom::{check_multipolygon_fast, feature_multipolygon, rings_to_multipolygon};
+use crate::crs::{Crs, ToWgs84};
 
 use super::{file_name, IngestError};
 use crate::model::Reject;
@@ -320,6 +327,137 @@ pub(crate) fn geojson_features(path: &Path) -> Result<Vec<serde_json::Value>, In
 /// One element of a FeatureCollection's `features` as a GeoJSON feature, or why it is not one.
 pub(crate) fn parse_feature(value: serde_json::Value) -> Result<geojson::Feature, String> {
     serde_json::from_value(value).map_err(|e| format!("not a valid GeoJSON feature: {e}"))
+}
+
+/// One feature of a polygon layer (boundaries, grids), read: its properties and its checked
+/// WGS84 multipolygon or the reason it has none; `Err` when it is not a GeoJSON feature at all.
+pub(crate) type PolygonFeature =
+    Result<(serde_json::Map<String, serde_json::Value>, Result<MultiPolygon<f64>, String>), String>;
+
+/// The features of a GeoJSON FeatureCollection of polygons, each read and checked (in
+/// parallel) into a [`PolygonFeature`], in file order.
+///
+/// Gives exactly what [`geojson_features`], [`parse_feature`] and
+/// [`feature_multipolygon`] give, faster: the plain shape of a feature (only `type`,
+/// `properties` and a Polygon or MultiPolygon `geometry` of 2-number positions) is read
+/// straight into coordinates; anything else (foreign members, `id`, `bbox`, other geometry
+/// types, bad shapes) takes that general path, so verdicts and messages are the same.
+///
+/// # Errors
+/// As [`geojson_features`].
+pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
+    // A converter per worker thread (PROJ's is not shareable); the caller has already made one,
+    // so making another does not fail in practice, and would be a reason per feature if it did.
+    let init = || ToWgs84::new(crs).map_err(|e| format!("cannot convert coordinates: {e}"));
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    #[derive(Deserialize)]
+    struct Top<'a> {
+        #[serde(rename = "type")]
+        ty: Option<serde_json::Value>,
+        #[serde(borrow)]
+        features: Option<&'a RawValue>,
+    }
+    let gj = |message: String| IngestError::GeoJson { path: path.to_path_buf(), message };
+    let raws: Vec<&RawValue> = match serde_json::from_str::<Top<'_>>(&text) {
+        Ok(top) => {
+            match top.ty.as_ref().and_then(|t| t.as_str()) {
+                Some("FeatureCollection") => {}
+                Some(t) => return Err(gj(format!("the top-level object is a {t}"))),
+                None => return Err(gj("the top-level value has no \"type\"".into())),
+            }
+            match top.features.map(|f| serde_json::from_str::<Vec<&RawValue>>(f.get())) {
+                Some(Ok(v)) => v,
+                _ => return Err(gj("\"features\" is not an array".into())),
+            }
+        }
+        // Anything unusual at the top (not an object, a repeated key): the general path, for
+        // its verdict and message.
+        Err(_) => {
+            let values = geojson_features(path)?;
+            return Ok(values
+                .into_par_iter()
+                .with_min_len(64)
+                .map_init(init, |t, v| slow_polygon_feature(v, t.as_ref().map_err(Clone::clone)?))
+                .collect());
+        }
+    };
+    Ok(raws
+        .par_iter()
+        .with_min_len(64)
+        .map_init(init, |t, raw| fast_polygon_feature(raw.get(), t.as_ref().map_err(Clone::clone)?))
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastFeature<'a> {
+    #[serde(rename = "type")]
+    #[allow(dead_code)]
+    ty: FeatureTag,
+    properties: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(borrow)]
+    geometry: Option<FastGeometry<'a>>,
+}
+
+#[derive(Deserialize)]
+enum FeatureTag {
+    Feature,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastGeometry<'a> {
+    #[serde(rename = "type")]
+    ty: FastGeometryType,
+    #[serde(borrow)]
+    coordinates: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+enum FastGeometryType {
+    Polygon,
+    MultiPolygon,
+}
+
+fn fast_polygon_feature(raw: &str, t: &ToWgs84) -> PolygonFeature {
+    if let Ok(f) = serde_json::from_str::<FastFeature<'_>>(raw) {
+        let geometry = match &f.geometry {
+            None => Some(Err("feature has no geometry".to_string())),
+            Some(g) => {
+                let c = g.coordinates.get();
+                let mp = match g.ty {
+                    FastGeometryType::Polygon => serde_json::from_str::<Vec<Vec<[f64; 2]>>>(c)
+                        .ok()
+                        .map(|rings| rings_to_multipolygon(&[&rings], false, t, |p| p.as_slice())),
+                    FastGeometryType::MultiPolygon => {
+                        serde_json::from_str::<Vec<Vec<Vec<[f64; 2]>>>>(c).ok().map(|polys| {
+                            let refs: Vec<&Vec<Vec<[f64; 2]>>> = polys.iter().collect();
+                            rings_to_multipolygon(&refs, true, t, |p| p.as_slice())
+                        })
+                    }
+                };
+                mp.map(|r| r.and_then(checked))
+            }
+        };
+        if let Some(geometry) = geometry {
+            return Ok((f.properties.unwrap_or_default(), geometry));
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(v) => slow_polygon_feature(v, t),
+        Err(e) => Err(format!("not a valid GeoJSON feature: {e}")),
+    }
+}
+
+fn checked(mp: MultiPolygon<f64>) -> Result<MultiPolygon<f64>, String> {
+    check_multipolygon_fast(&mp).map_err(|e| format!("invalid geometry: {e}"))?;
+    Ok(mp)
+}
+
+fn slow_polygon_feature(value: serde_json::Value, t: &ToWgs84) -> PolygonFeature {
+    let feature = parse_feature(value)?;
+    let geometry = feature_multipolygon(&feature, t);
+    Ok((feature.properties.unwrap_or_default(), geometry))
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
-use polars::prelude::{Column, DataFrame, ParquetWriter};
+use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::analysis::{Analysis, UnitSource};
@@ -194,13 +195,14 @@ pub fn write_coverage(out: &Path, ds: &Dataset, a: &Analysis) -> Result<(), Outp
     Ok(())
 }
 
-/// Writes `assignments.parquet`.
+/// Writes `assignments.parquet` (Snappy-compressed; columns built in parallel).
 pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
     let asg = &a.assignment;
     let d = &ds.divisions;
     let code_at = |l: Level| -> Vec<Option<&str>> {
         asg.unit
-            .iter()
+            .par_iter()
+            .with_min_len(1 << 14)
             .map(|&u| {
                 if u == NO_UNIT {
                     return None;
@@ -210,45 +212,65 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
             })
             .collect()
     };
-    let grid_col = |f: &dyn Fn(u32) -> String| -> Vec<Option<String>> {
-        asg.grid.iter().map(|&g| (g != NONE).then(|| f(g))).collect()
-    };
-    let mut cols = vec![
-        Column::new("household_id".into(), ds.households.id.as_slice()),
-        Column::new("village_code".into(), code_at(Level::Village)),
-        Column::new("township_code".into(), code_at(Level::Township)),
-        Column::new("county_code".into(), code_at(Level::County)),
-        Column::new("city_code".into(), code_at(Level::City)),
-        Column::new("province_code".into(), code_at(Level::Province)),
-        Column::new(
-            "unit_source".into(),
-            asg.source
-                .iter()
-                .map(|s| match s {
-                    UnitSource::Position => "position",
-                    UnitSource::Code => "code",
-                    UnitSource::None => "none",
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("grid_id".into(), grid_col(&|g| ds.grids.id[g as usize].clone())),
-        Column::new("worker".into(), grid_col(&|g| ds.grids.worker[g as usize].clone())),
-        Column::new("veterans".into(), ds.households.veterans.as_slice()),
-        Column::new("covered".into(), asg.covered.iter().map(|&c| c != 0).collect::<Vec<_>>()),
+    fn grid_col<'a>(grid: &[u32], names: &'a [String]) -> Vec<Option<&'a str>> {
+        grid.par_iter().with_min_len(1 << 14).map(|&g| (g != NONE).then(|| names[g as usize].as_str())).collect()
+    }
+    type Build<'a> = Box<dyn Fn() -> Column + Send + Sync + 'a>;
+    let mut builders: Vec<Build<'_>> = vec![
+        Box::new(|| Column::new("household_id".into(), ds.households.id.as_slice())),
+        Box::new(|| Column::new("village_code".into(), code_at(Level::Village))),
+        Box::new(|| Column::new("township_code".into(), code_at(Level::Township))),
+        Box::new(|| Column::new("county_code".into(), code_at(Level::County))),
+        Box::new(|| Column::new("city_code".into(), code_at(Level::City))),
+        Box::new(|| Column::new("province_code".into(), code_at(Level::Province))),
+        Box::new(|| {
+            Column::new(
+                "unit_source".into(),
+                asg.source
+                    .iter()
+                    .map(|s| match s {
+                        UnitSource::Position => "position",
+                        UnitSource::Code => "code",
+                        UnitSource::None => "none",
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }),
+        Box::new(|| Column::new("grid_id".into(), grid_col(&asg.grid, &ds.grids.id))),
+        Box::new(|| Column::new("worker".into(), grid_col(&asg.grid, &ds.grids.worker))),
+        Box::new(|| Column::new("veterans".into(), ds.households.veterans.as_slice())),
+        Box::new(|| Column::new("covered".into(), asg.covered.iter().map(|&c| c != 0).collect::<Vec<_>>())),
     ];
     for l in Level::ALL {
-        let ids: Vec<Option<&str>> =
-            asg.nearest[l.index()].iter().map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str())).collect();
-        let m: Vec<Option<f32>> = asg.nearest_m[l.index()].iter().map(|&x| x.is_finite().then_some(x)).collect();
-        cols.push(Column::new(format!("nearest_{l}_id").into(), ids));
-        cols.push(Column::new(format!("nearest_{l}_m").into(), m));
-        cols.push(Column::new(
-            format!("covered_{l}").into(),
-            asg.covered.iter().map(|&c| c & (1 << l.index()) != 0).collect::<Vec<_>>(),
-        ));
+        let k = l.index();
+        builders.push(Box::new(move || {
+            let ids: Vec<Option<&str>> = asg.nearest[k]
+                .par_iter()
+                .with_min_len(1 << 14)
+                .map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str()))
+                .collect();
+            Column::new(format!("nearest_{l}_id").into(), ids)
+        }));
+        builders.push(Box::new(move || {
+            let m: Vec<Option<f32>> = asg.nearest_m[k].iter().map(|&x| x.is_finite().then_some(x)).collect();
+            Column::new(format!("nearest_{l}_m").into(), m)
+        }));
+        builders.push(Box::new(move || {
+            Column::new(
+                format!("covered_{l}").into(),
+                asg.covered.iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>(),
+            )
+        }));
     }
+    let cols: Vec<Column> = builders.par_iter().map(|b| b()).collect();
     let mut df = DataFrame::new(asg.len(), cols).map_err(|e| enc_err(path, e))?;
-    write_atomic(path, |w| ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| enc_err(path, e)))
+    write_atomic(path, |w| {
+        ParquetWriter::new(w)
+            .with_compression(ParquetCompression::Snappy)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| enc_err(path, e))
+    })
 }
 
 /// Writes `gaps.geojson`: one Polygon feature per gap, ranked by veterans.
@@ -438,12 +460,19 @@ pub fn write_all(out: &Path, ds: &Dataset, a: &Analysis, timings: &[(&str, f64)]
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut rejects = ds.rejects.clone();
     rejects.extend(unplaced_rejects(ds, a));
-    write_assignments(&out.join("assignments.parquet"), ds, a)?;
-    write_coverage(out, ds, a)?;
-    write_gaps(&out.join("gaps.geojson"), ds, a)?;
-    write_workload(&out.join("workload.csv"), ds, a)?;
-    write_rejects(&out.join("rejects.csv"), &rejects)?;
-    write_mismatches(&out.join("code_mismatches.csv"), ds, a)?;
+    // The big Parquet file on one side, the small files on the other.
+    let (big, small) = rayon::join(
+        || write_assignments(&out.join("assignments.parquet"), ds, a),
+        || -> Result<(), OutputError> {
+            write_coverage(out, ds, a)?;
+            write_gaps(&out.join("gaps.geojson"), ds, a)?;
+            write_workload(&out.join("workload.csv"), ds, a)?;
+            write_rejects(&out.join("rejects.csv"), &rejects)?;
+            write_mismatches(&out.join("code_mismatches.csv"), ds, a)
+        },
+    );
+    big?;
+    small?;
     let mut all: Vec<(&str, f64)> = timings.to_vec();
     all.push(("write", t.elapsed().as_secs_f64()));
     let s = summary(ds, a, &rejects, &all);

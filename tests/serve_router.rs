@@ -213,7 +213,7 @@ async fn admin_items_carry_coverage_and_drill_down_by_code() {
     assert_eq!(p["covered_veterans"], 1);
     assert_eq!(p["coverage_share"], 0.25);
     assert_eq!(p["parent_code"], "990101002");
-    assert_eq!(p["rules_ok"].as_bool().is_some(), true);
+    assert!(p["rules_ok"].as_bool().is_some());
     assert_eq!(v["features"][0]["geometry"]["type"], "MultiPolygon");
     // One unit by its code; a code of another level is not in this collection.
     let f = get(&fx, "/api/collections/admin-county/items/990101", Some(&fx.leader)).await.json();

@@ -230,3 +230,39 @@ async fn planner_station_edits_show_at_once_in_the_coverage() {
     let i = w.ds.stations.id.iter().position(|x| x == "S9").unwrap();
     assert!(!w.ds.stations.active[i]);
 }
+
+#[tokio::test]
+async fn planner_scenario_measures_without_changing_anything() {
+    let fx = fixture();
+    let s = &fx.state;
+    let before = county_covered(s);
+    let body = r#"{"add": [{"id": "N1", "level": "village", "code": "990101001001", "lon": 100.3, "lat": 40.3}]}"#;
+    for t in [&fx.leader, &fx.w1] {
+        assert_eq!(call(s, "POST", "/api/scenario", t, Some(body), None).await.status, StatusCode::FORBIDDEN);
+    }
+    let r = call(s, "POST", "/api/scenario", &fx.planner, Some(body), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The six households at the new station's point gain coverage; only counts are returned.
+    assert_eq!(r.body["households_gained"], json!(6), "{}", r.body);
+    assert_eq!(r.body["households_lost"], json!(0));
+    assert!(r.body.get("households").is_none(), "no household list for planners: {}", r.body);
+    assert_eq!(r.body["added"][0]["households"], json!(6));
+    let county = r.body["units"].as_array().unwrap().iter().find(|u| u["code"] == json!("990101")).unwrap();
+    assert_eq!(county["before"]["covered_households"], json!(before));
+    assert_eq!(county["after"]["covered_households"], json!(before + 6));
+    // Nothing changed on the server.
+    assert_eq!(county_covered(s), before);
+    let st = call(s, "GET", "/api/collections/stations/items/N1", &fx.leader, None, None).await;
+    assert_eq!(st.status, StatusCode::NOT_FOUND);
+    // Bad requests: unknown station to remove, bad coordinate, empty body, unknown field.
+    for bad in [
+        r#"{"remove": ["NOPE"]}"#,
+        r#"{"add": [{"level": "village", "lon": 500, "lat": 40.3}]}"#,
+        r#"{}"#,
+        r#"{"add": [], "extra": 1}"#,
+    ] {
+        let r = call(s, "POST", "/api/scenario", &fx.planner, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["description"].as_str().unwrap().contains("scenario request"), "{}", r.body);
+    }
+}

@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/stations/{id}/history", get(station_history))
 }
 
-fn edits(s: &AppState) -> Result<&Edits, ApiError> {
+pub(crate) fn edits(s: &AppState) -> Result<&Edits, ApiError> {
     s.inner.edits.as_ref().ok_or_else(|| {
         ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
     })

@@ -8,6 +8,15 @@
 //! `sites` (rank, id, name, lon/lat, newly covered veterans, admin codes), totals before and
 //! after, and `units` (every unit whose coverage changes: veterans, covered before and after,
 //! shares, mean distances, new sites). No household's identity is in it.
+//!
+//! `POST /api/scenario` (planners) answers a what-if without changing anything: stations to open
+//! (`add`: `id` optional, `level`, `lon`, `lat`, optional `name`, `code` of the served unit — else
+//! the unit of that level containing the point —, `demonstration`, `mobile`, `radius_m`) and to
+//! close (`remove`: station ids). It runs [`crate::analysis::scenario_in_place`] on the live engine
+//! under its lock (applied, measured, taken back) and returns the stations with the households and
+//! veterans each brings or takes, totals before and after, and every changed unit's figures before
+//! and after. Households appear only as counts (`households_gained`, `households_lost`): they are
+//! personal data, not a planner's.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -19,11 +28,129 @@ use axum::{Json, Router};
 use super::auth::{Auth, Role};
 use super::error::ApiError;
 use super::{blocking, AppState};
+use crate::analysis::scenario::Change;
+use crate::analysis::scenario_in_place;
+use crate::model::{Level, StationRow};
 use crate::plan::{solve, PlanRequest};
 
 /// The planning routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/plan", post(plan))
+    Router::new().route("/api/plan", post(plan)).route("/api/scenario", post(scenario))
+}
+
+/// A station to open in a what-if scenario.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteBody {
+    id: Option<String>,
+    #[serde(default)]
+    name: String,
+    level: Level,
+    lon: f64,
+    lat: f64,
+    code: Option<String>,
+    #[serde(default)]
+    demonstration: bool,
+    #[serde(default)]
+    mobile: bool,
+    radius_m: Option<f64>,
+}
+
+/// Body of `POST /api/scenario`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioBody {
+    #[serde(default)]
+    add: Vec<SiteBody>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// Most stations one scenario may open or close.
+const MAX_SCENARIO_STATIONS: usize = 1000;
+
+async fn scenario(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    body: Result<Json<ScenarioBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    if u.role != Role::Planner {
+        return Err(ApiError::forbidden("what-if scenarios are for planners"));
+    }
+    let Json(req) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "PayloadTooLarge", format!("scenario request: {}", e.body_text()))
+        } else {
+            ApiError::bad_request(format!("scenario request: {}", e.body_text()))
+        }
+    })?;
+    if req.add.is_empty() && req.remove.is_empty() {
+        return Err(ApiError::bad_request("scenario request: give stations to `add` or ids to `remove`"));
+    }
+    if req.add.len() + req.remove.len() > MAX_SCENARIO_STATIONS {
+        return Err(ApiError::bad_request(format!(
+            "scenario request: at most {MAX_SCENARIO_STATIONS} stations to add and remove together"
+        )));
+    }
+    super::edits::edits(&s)?;
+    let res = blocking(move || {
+        let e = super::edits::edits(&s)?;
+        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut adds = Vec::with_capacity(req.add.len());
+        for (i, a) in req.add.into_iter().enumerate() {
+            let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
+            let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
+            let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
+            if !(lon_ok && lat_ok) {
+                return Err(bad(format!("coordinate out of range: lon {}, lat {}", a.lon, a.lat)));
+            }
+            if let Some(r) = a.radius_m {
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(bad(format!("radius_m must be a positive number of metres, got {r}")));
+                }
+            }
+            let ds = live.dataset();
+            let unit = match &a.code {
+                Some(code) => {
+                    let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
+                    let ul = ds.divisions.get(u).level;
+                    if ul != a.level {
+                        return Err(bad(format!("code {code} is a {ul}, but the station's level is {}", a.level)));
+                    }
+                    u
+                }
+                None => live.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
+                    bad(format!("no {} boundary contains lon {}, lat {}; give `code`", a.level, a.lon, a.lat))
+                })?,
+            };
+            adds.push(StationRow {
+                id: a.id.unwrap_or_else(|| format!("scenario-{}", i + 1)),
+                name: a.name,
+                level: a.level,
+                unit,
+                lon: a.lon,
+                lat: a.lat,
+                demonstration: a.demonstration,
+                mobile: a.mobile,
+                radius_m: a.radius_m,
+            });
+        }
+        let r = scenario_in_place(&mut live, &adds, &req.remove)
+            .map_err(|e| ApiError::bad_request(format!("scenario request: {e}")))?;
+        let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
+        let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
+        let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("households");
+            o.insert("households_gained".into(), gained.into());
+            o.insert("households_lost".into(), lost.into());
+        }
+        Ok(v)
+    })
+    .await?;
+    let mut r = res.to_string().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
 }
 
 async fn plan(

@@ -263,7 +263,7 @@ try {
                 } else if (role === 'planner') {
                     // The run button is wired to POST /api/plan.
                     const planned = await page.evaluate(async () => {
-                        document.querySelector('#plan-k').value = '3';
+                        document.querySelector('#plan-k').value = '1';
                         document.querySelector('#plan-k').dispatchEvent(new Event('change'));
                         document.querySelector('#plan-run').click();
                         for (let i = 0; i < 600 && !window.gridcover.plan && !/失败|failed/.test(document.querySelector('#plan-msg')?.textContent || ''); i++) {

@@ -14,11 +14,16 @@
 //!    stations and households on the unit sphere for nearest and within-radius queries.
 //! 3. [`analysis`] (pure): assigns every household to its admin units, grid and nearest
 //!    station of each level; measures coverage of every unit at all five levels; clusters the
-//!    uncovered into gap areas; grid-worker workload.
+//!    uncovered into gap areas; grid-worker workload; the live engine
+//!    ([`analysis::Live`]) that keeps every figure up to date as stations open, move and close,
+//!    and what-if scenarios. [`design`] partitions a unit's households into service grids.
 //! 4. [`plan`] (pure): station siting — maximal covering, set covering, p-median and the
 //!    capacitated variant, each with a bound and its gap.
-//! 5. [`output`] (I/O): writes the analysis as Parquet, CSV, GeoJSON and JSON, and the
-//!    readable report.
+//! 5. [`output`] and [`whatif`] (I/O): write the analysis and scenarios as Parquet, CSV,
+//!    GeoJSON and JSON, and the readable report. [`store`] (I/O) keeps users, household
+//!    records, station edits, history and the audit log durable in SQLite; [`serve`] (I/O)
+//!    serves it all over HTTP (OGC API - Features, vector tiles, planning and edits) to the
+//!    viewer in `web/`. [`app`] finds the data folder for all of them.
 //!
 //! # Coordinates and units
 //! Longitude/latitude in WGS84 degrees everywhere inside and on output (RFC 7946 axis

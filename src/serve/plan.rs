@@ -66,6 +66,18 @@ struct ScenarioBody {
     remove: Vec<String>,
 }
 
+/// The JSON body of a planning request, or the error naming the request (`what`) and the reason:
+/// 413 for a body over the limit, else 400.
+fn request<T>(body: Result<Json<T>, JsonRejection>, what: &str) -> Result<T, ApiError> {
+    body.map(|Json(t)| t).map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "PayloadTooLarge", format!("{what} request: {}", e.body_text()))
+        } else {
+            ApiError::bad_request(format!("{what} request: {}", e.body_text()))
+        }
+    })
+}
+
 /// Most stations one scenario may open or close.
 const MAX_SCENARIO_STATIONS: usize = 1000;
 
@@ -77,13 +89,7 @@ async fn scenario(
     if u.role != Role::Planner {
         return Err(ApiError::forbidden("what-if scenarios are for planners"));
     }
-    let Json(req) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(e.status(), "PayloadTooLarge", format!("scenario request: {}", e.body_text()))
-        } else {
-            ApiError::bad_request(format!("scenario request: {}", e.body_text()))
-        }
-    })?;
+    let req = request(body, "scenario")?;
     if req.add.is_empty() && req.remove.is_empty() {
         return Err(ApiError::bad_request("scenario request: give stations to `add` or ids to `remove`"));
     }
@@ -161,13 +167,7 @@ async fn plan(
     if u.role != Role::Planner {
         return Err(ApiError::forbidden("planning is for planners"));
     }
-    let Json(req) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(e.status(), "PayloadTooLarge", format!("plan request: {}", e.body_text()))
-        } else {
-            ApiError::bad_request(format!("plan request: {}", e.body_text()))
-        }
-    })?;
+    let req = request(body, "plan")?;
     let res = blocking(move || {
         let w = s.world();
         solve(&w.ds, &w.an, &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))

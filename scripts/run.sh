@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked
-./target/release/gridcover analyze --out out
-./target/release/gridcover report --level county --limit 20
+bin="${CARGO_TARGET_DIR:-target}/release/gridcover"
+"$bin" analyze --out out
+"$bin" report --level county --limit 20

@@ -17,7 +17,7 @@ if [[ -n "${GRIDCOVER_TEST_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$GRIDCOVER_TEST_PACKAGES"
   need+=("${extra[@]}")
 fi
-# Server (src/serve): tests/serve_gdal.rs reads the API and the tiles with GDAL's ogrinfo;
+# Server (src/serve): tests/it/serve_gdal.rs reads the API and the tiles with GDAL's ogrinfo;
 #   benches/load/run.sh compares with nginx under wrk.
 need+=(gdal-bin wrk nginx-light curl)
 

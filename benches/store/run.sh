@@ -7,7 +7,7 @@
 #
 #   bash benches/store/run.sh [--seconds N]
 #
-# Runs the test `sixty_four_clients_lose_no_update` of tests/store_crash.rs against the release
+# Runs the test `sixty_four_clients_lose_no_update` of tests/it/store_crash.rs against the release
 # binary, on a copy of tests/fixtures/small in a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +22,7 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 cargo build --release --quiet --bin gridcover
 BIN="$(mktemp -d)/gridcover"
 cp "$TARGET/release/gridcover" "$BIN" # a copy: a build folder shared with other checkouts may change under us
-OUT=$(GRIDCOVER_BIN="$BIN" GRIDCOVER_LOAD_SECS="$SECS" cargo test --release --quiet --test store_crash sixty_four_clients_lose_no_update -- --nocapture 2>&1 | tee /dev/stderr | grep '^store load:')
+OUT=$(GRIDCOVER_BIN="$BIN" GRIDCOVER_LOAD_SECS="$SECS" cargo test --release --quiet --test it sixty_four_clients_lose_no_update -- --nocapture 2>&1 | tee /dev/stderr | grep '^store load:')
 {
   echo "# Store load benchmark"
   echo

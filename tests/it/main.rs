@@ -1,0 +1,22 @@
+//! gridcover's integration tests, in one test binary.
+//!
+//! Each module was once its own file under `tests/`; they are linked into one binary so that
+//! the debug build links (and stores) the whole engine once rather than fifteen times. Run
+//! one module with a filter, e.g. `cargo test --test it web_viewer`, or the ignored
+//! whole-province plan with `cargo test --release --test it plan_bundled -- --ignored`.
+
+mod analyze_cli;
+mod fuzz_http;
+mod fuzz_inputs;
+mod generate;
+mod grids_cli;
+mod ingest;
+mod plan_bundled;
+mod plan_cli;
+mod plan_engine;
+mod scenario_cli;
+mod serve_gdal;
+mod serve_router;
+mod store_crash;
+mod store_edits;
+mod web_viewer;

@@ -764,6 +764,9 @@ pub struct CoverSolution {
     pub bound_iterations: usize,
 }
 
+/// Rounds of banning greedy's picks in full groups when a cover under group caps falls short.
+const COVER_BAN_ROUNDS: usize = 8;
+
 /// Solves a covering instance: fewest sites reaching `target` weight.
 pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progress: Progress) -> CoverSolution {
     let n = inst.n_candidates();
@@ -839,16 +842,37 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
         (free, count, covered, groups)
     };
     let (mut free, mut count, mut covered, mut groups) = run_greedy(&[], progress);
-    // Under group caps greedy can fill a group with the wrong site: retry without each such pick.
+    // Under group caps greedy can fill a group with the wrong site: retry without each such
+    // pick; if none of those retries reaches the target, ban them all (a group's sites are often
+    // alike: banning one lets greedy take its twin) and go again from the retry that covered
+    // most, for a bounded number of rounds.
     if covered < target - tol && c.group_cap.is_some() {
-        for b in free.clone() {
-            if groups.full(inst.group[b as usize]) {
-                let r = run_greedy(&[b], progress);
+        let mut banned: Vec<u32> = Vec::new();
+        let mut current = free.clone();
+        let mut current_groups = groups.clone();
+        'rounds: for _ in 0..COVER_BAN_ROUNDS {
+            let picks: Vec<u32> =
+                current.iter().copied().filter(|&b| current_groups.full(inst.group[b as usize])).collect();
+            if picks.is_empty() {
+                break;
+            }
+            let mut best: Option<(Vec<u32>, Vec<u32>, f64, Groups)> = None;
+            for &b in &picks {
+                let mut ban = banned.clone();
+                ban.push(b);
+                let r = run_greedy(&ban, progress);
                 if r.2 >= target - tol {
                     (free, count, covered, groups) = r;
-                    break;
+                    break 'rounds;
+                }
+                if best.as_ref().is_none_or(|x| r.2 > x.2) {
+                    best = Some(r);
                 }
             }
+            banned.extend(picks);
+            let Some(b) = best else { break };
+            current = b.0;
+            current_groups = b.3;
         }
     }
     // Under group caps greedy can miss a feasible cover: then maximise coverage with swaps

@@ -195,6 +195,50 @@ impl Raw {
     }
 }
 
+/// The LSCP target of a share of the reachable weight.
+fn lscp_target(inst: &Instance, share: f64) -> f64 {
+    let all: Vec<u32> = (0..inst.n_candidates() as u32).collect();
+    let reachable = inst.covered_by(&all);
+    (share * reachable).ceil().min(reachable)
+}
+
+/// The fewest sites reaching `target` under the caps, by enumeration (`None`: no plan does).
+fn lscp_optimum(inst: &Instance, group: &[u32], cap: Option<usize>, target: f64) -> Option<usize> {
+    let n = inst.n_candidates();
+    subsets(n, n, &|x| caps_ok(group, cap, x))
+        .iter()
+        .filter(|x| inst.covered_by(x) >= target - 1e-9)
+        .map(|x| x.len())
+        .min()
+}
+
+/// Under per-group caps, how often the cover heuristic finds a plan when one exists: 4,000
+/// random small instances drawn from a fixed seed (the same every run), each against
+/// enumeration.
+#[test]
+fn lscp_under_caps_finds_almost_every_feasible_plan() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = (raw(), 0.3..1.0f64, 1usize..3);
+    let (mut feasible, mut found) = (0usize, 0usize);
+    for _ in 0..4000 {
+        let (r, share, cap) = strategy.new_tree(&mut runner).unwrap().current();
+        let inst = r.covering();
+        let target = lscp_target(&inst, share);
+        if lscp_optimum(&inst, &r.groups(), Some(cap), target).is_none() {
+            continue;
+        }
+        feasible += 1;
+        let c = CoverConstraints { target, group_cap: Some(cap), ..Default::default() };
+        found += usize::from(solve_cover(&inst, &c, &opts(), &mut quiet()).reached);
+    }
+    let rate = found as f64 / feasible as f64;
+    eprintln!("LSCP under caps: a plan found for {found} of {feasible} feasible instances ({:.2} %)", 100.0 * rate);
+    assert!(feasible > 1000, "the draw has too few feasible instances: {feasible}");
+    assert!(rate >= 0.999, "found {found} of {feasible}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
 
@@ -257,23 +301,25 @@ proptest! {
     #[test]
     fn lscp_between_bound_and_heuristic(r in raw(), share in 0.3..1.0f64, cap in prop::option::of(1usize..3)) {
         let inst = r.covering();
-        let n = inst.n_candidates();
         let group = r.groups();
-        let all: Vec<u32> = (0..n as u32).collect();
-        let reachable = inst.covered_by(&all);
-        let target = (share * reachable).ceil().min(reachable);
+        let target = lscp_target(&inst, share);
         let c = CoverConstraints { target, group_cap: cap, ..Default::default() };
         let s = solve_cover(&inst, &c, &opts(), &mut quiet());
         prop_assert!(caps_ok(&group, cap, &s.sites));
-        let feasible = subsets(n, n, &|x| caps_ok(&group, cap, x));
-        let opt = feasible.iter().filter(|x| inst.covered_by(x) >= target - 1e-9).map(|x| x.len()).min();
-        match opt {
+        prop_assert!((inst.covered_by(&s.sites) - s.covered).abs() < 1e-9);
+        match lscp_optimum(&inst, &group, cap, target) {
             Some(opt) => {
-                prop_assert!(s.reached, "a plan reaching {} exists but none was found", target);
-                prop_assert!((inst.covered_by(&s.sites) - s.covered).abs() < 1e-9);
-                prop_assert!(s.covered >= target - 1e-9);
-                prop_assert!(s.sites.len() >= opt);
                 prop_assert!(s.lower_sites <= opt, "bound {} above optimum {}", s.lower_sites, opt);
+                if s.reached {
+                    prop_assert!(s.covered >= target - 1e-9);
+                    prop_assert!(s.sites.len() >= opt);
+                } else {
+                    // Reaching a target under caps is NP-hard: a heuristic may miss a plan that
+                    // exists (how often: `lscp_under_caps_finds_almost_every_feasible_plan`),
+                    // but never without caps, and it must say so.
+                    prop_assert!(cap.is_some(), "a plan reaching {} exists but none was found", target);
+                    prop_assert!(s.covered < target - 1e-9);
+                }
             }
             None => prop_assert!(!s.reached),
         }

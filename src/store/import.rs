@@ -387,6 +387,26 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset> {
     Store::open_dataset(dir).map(|(_, ds)| ds)
 }
 
+/// Writes the imported `rec` over the stored `before` as its next version, with the input's
+/// hash, and keeps the change in the history.
+fn reimport_station(tx: &Transaction<'_>, before: StationRecord, rec: StationRecord, hash: &[u8]) -> Result<()> {
+    let after = StationRecord { version: before.version + 1, ..rec };
+    write_station(tx, &after, before.version)?;
+    tx.execute("UPDATE stations SET import_sha256 = ?1 WHERE id = ?2", params![hash, after.id])
+        .map_err(StoreError::db("updating a station"))?;
+    let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
+    append_history(
+        tx,
+        &Actor::Import,
+        "station",
+        &after.id,
+        "reimport",
+        Some(after.version),
+        b.ok().as_ref(),
+        a.ok().as_ref(),
+    )
+}
+
 fn import_stations(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> Result<()> {
     let mut existing: HashMap<String, Vec<u8>> = HashMap::new();
     {
@@ -406,47 +426,20 @@ fn import_stations(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -
             Some(old) if old == h => rep.same[0] += 1,
             Some(_) => {
                 let before = station_row(tx, &rec.id)?.expect("listed above");
-                let after = StationRecord { version: before.version + 1, ..rec };
-                write_station(tx, &after, before.version)?;
-                tx.execute("UPDATE stations SET import_sha256 = ?1 WHERE id = ?2", params![&h[..], after.id])
-                    .map_err(StoreError::db("updating a station"))?;
-                let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
-                append_history(
-                    tx,
-                    &Actor::Import,
-                    "station",
-                    &after.id,
-                    "reimport",
-                    Some(after.version),
-                    b.ok().as_ref(),
-                    a.ok().as_ref(),
-                )?;
+                reimport_station(tx, before, rec, &h)?;
                 rep.updated[0] += 1;
             }
-            None => {
-                // A station of the same id added through the server: the import takes it over.
-                if let Some(before) = station_row(tx, &rec.id)? {
-                    let after = StationRecord { version: before.version + 1, ..rec };
-                    write_station(tx, &after, before.version)?;
-                    tx.execute("UPDATE stations SET import_sha256 = ?1 WHERE id = ?2", params![&h[..], after.id])
-                        .map_err(StoreError::db("updating a station"))?;
-                    let (b, a) = (serde_json::to_value(&before), serde_json::to_value(&after));
-                    append_history(
-                        tx,
-                        &Actor::Import,
-                        "station",
-                        &after.id,
-                        "reimport",
-                        Some(after.version),
-                        b.ok().as_ref(),
-                        a.ok().as_ref(),
-                    )?;
+            // A station of the same id added through the server: the import takes it over.
+            None => match station_row(tx, &rec.id)? {
+                Some(before) => {
+                    reimport_station(tx, before, rec, &h)?;
                     rep.updated[0] += 1;
-                } else {
+                }
+                None => {
                     insert_station(tx, &rec, Some(&h))?;
                     rep.added[0] += 1;
                 }
-            }
+            },
         }
     }
     // Imported stations gone from the input: closed.

@@ -694,16 +694,7 @@ impl Store {
     ) -> Result<(StationRecord, StationRecord)> {
         need_role(user, Role::Planner, "change a station")?;
         patch.validate()?;
-        self.write(|c| {
-            let tx = immediate(c)?;
-            let Some(before) = station_in(&tx, id)? else {
-                return Err(StoreError::NotFound { what: "station", id: id.to_string() });
-            };
-            check_version("station", id, if_match, before.version)?;
-            if !before.active {
-                return Err(StoreError::Invalid(format!("station {id} is closed; add a new station instead")));
-            }
-            let mut after = before.clone();
+        self.edit_open_station(user, id, if_match, "update", "is closed; add a new station instead", |after| {
             if let Some(n) = &patch.name {
                 after.name = n.trim().to_string();
             }
@@ -714,23 +705,6 @@ impl Store {
             if patch.radius_m.is_some() {
                 after.radius_m = patch.radius_m;
             }
-            if after == before {
-                return Ok((before, after));
-            }
-            after.version += 1;
-            write_station(&tx, &after, before.version)?;
-            append_history(
-                &tx,
-                &user.into(),
-                "station",
-                id,
-                "update",
-                Some(after.version),
-                Some(&json(&before)),
-                Some(&json(&after)),
-            )?;
-            commit(tx)?;
-            Ok((before, after))
         })
     }
 
@@ -747,6 +721,21 @@ impl Store {
         if_match: Option<i64>,
     ) -> Result<(StationRecord, StationRecord)> {
         need_role(user, Role::Planner, "close a station")?;
+        self.edit_open_station(user, id, if_match, "close", "is closed already", |after| after.active = false)
+    }
+
+    /// One transaction that changes an open station: checks the version, applies `change`,
+    /// and, if anything changed, writes the next version and its history entry (`action`).
+    /// `if_closed` ends the error for a closed station (`station ID …`).
+    fn edit_open_station(
+        &self,
+        user: &User,
+        id: &str,
+        if_match: Option<i64>,
+        action: &str,
+        if_closed: &str,
+        change: impl FnOnce(&mut StationRecord),
+    ) -> Result<(StationRecord, StationRecord)> {
         self.write(|c| {
             let tx = immediate(c)?;
             let Some(before) = station_in(&tx, id)? else {
@@ -754,10 +743,13 @@ impl Store {
             };
             check_version("station", id, if_match, before.version)?;
             if !before.active {
-                return Err(StoreError::Invalid(format!("station {id} is closed already")));
+                return Err(StoreError::Invalid(format!("station {id} {if_closed}")));
             }
             let mut after = before.clone();
-            after.active = false;
+            change(&mut after);
+            if after == before {
+                return Ok((before, after));
+            }
             after.version += 1;
             write_station(&tx, &after, before.version)?;
             append_history(
@@ -765,7 +757,7 @@ impl Store {
                 &user.into(),
                 "station",
                 id,
-                "close",
+                action,
                 Some(after.version),
                 Some(&json(&before)),
                 Some(&json(&after)),

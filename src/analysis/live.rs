@@ -287,9 +287,19 @@ impl Live {
         Self::with_large_unit(ds, LARGE_UNIT)
     }
 
+    /// Prepares the incremental structures over `ds` and its analysis `an` (as [`analyze`]
+    /// gives it: the caller vouches that `an` is the analysis of `ds`).
+    pub fn from_analysis(ds: Dataset, an: Analysis) -> Live {
+        Self::from_parts(ds, an, LARGE_UNIT)
+    }
+
     /// As [`Live::new`], with the size from which units keep a quantile histogram.
     pub(crate) fn with_large_unit(ds: Dataset, large_unit: usize) -> Live {
-        let mut an = analyze(&ds);
+        let an = analyze(&ds);
+        Self::from_parts(ds, an, large_unit)
+    }
+
+    fn from_parts(ds: Dataset, mut an: Analysis, large_unit: usize) -> Live {
         let gaps_cell = OnceLock::new();
         let _ = gaps_cell.set(std::mem::take(&mut an.gaps));
         let hh = &ds.households;
@@ -507,6 +517,17 @@ impl Live {
             return Err(LiveError::Closed(id.to_string()));
         }
         Ok(s)
+    }
+
+    /// Renames a station and sets its demonstration flag: details that change no figure.
+    ///
+    /// # Errors
+    /// An unknown id.
+    pub fn set_station_details(&mut self, id: &str, name: &str, demonstration: bool) -> Result<(), LiveError> {
+        let s = self.station_index_by_id(id).ok_or_else(|| LiveError::UnknownId(id.to_string()))? as usize;
+        self.ds.stations.name[s] = name.to_string();
+        self.ds.stations.demonstration[s] = demonstration;
+        Ok(())
     }
 
     /// Takes back the latest [`Live::add_station`] entirely (its row too), as if it had never

@@ -2,30 +2,43 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::{default_web_dir, load_world, run_state, Limits};
 use crate::app;
 use crate::store::Store;
 
-/// `gridcover serve`: loads and analyses the data folder and serves it on `addr`.
+/// `gridcover serve`: loads the data folder from its store (importing it first on a first
+/// start), analyses it and serves it on `addr`, with a progress line for each step.
 pub fn serve(data: Option<&Path>, addr: SocketAddr, web: Option<PathBuf>) -> anyhow::Result<()> {
-    let t = std::time::Instant::now();
+    let t = Instant::now();
     let dir = app::data_dir(data, &app::quiet)?;
-    eprintln!("gridcover: loading {} from its store …", dir.display());
     // The store is the truth once it exists: stations as edited, households' statuses. A folder
     // never imported is imported first.
-    let (store, ds) = Store::open_dataset(&dir)?;
-    let state = super::edits::state_with_store(store, ds, Limits::default(), web.or_else(default_web_dir))?;
-    {
-        let w = state.world();
-        eprintln!(
-            "gridcover: {} households, {} stations, {} grids analysed in {:.1} s",
-            w.ds.households.len(),
-            w.ds.stations.len(),
-            w.ds.grids.len(),
-            t.elapsed().as_secs_f64()
-        );
+    let store = Store::open(&dir)?;
+    if !store.is_imported()? {
+        eprintln!("gridcover: first start: importing {} into its store …", dir.display());
+        let t0 = Instant::now();
+        store.import(&dir)?;
+        eprintln!("gridcover: imported in {:.1} s", t0.elapsed().as_secs_f64());
     }
+    eprintln!("gridcover: loading {} from its store …", dir.display());
+    let t1 = Instant::now();
+    let ds = store.load_dataset(&dir)?;
+    eprintln!(
+        "gridcover: {} households, {} stations, {} grids read in {:.1} s; analysing …",
+        ds.households.len(),
+        ds.stations.len(),
+        ds.grids.len(),
+        t1.elapsed().as_secs_f64()
+    );
+    let t2 = Instant::now();
+    let state = super::edits::state_with_store(store, ds, Limits::default(), web.or_else(default_web_dir))?;
+    eprintln!(
+        "gridcover: analysed in {:.1} s; ready {:.1} s after start",
+        t2.elapsed().as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
     run_state(state, addr)
 }
 

@@ -12,10 +12,10 @@
 //!
 //! Writes send `If-Match: "VERSION"` optionally (the `ETag` of a read); when sent it must be
 //! the record's version, else 409 Conflict. A 2xx answer is sent only after the store's commit
-//! (fsynced). A station edit then updates the live engine ([`crate::analysis::Live`]: only the
-//! households and units near the station are recomputed), the served world is rebuilt from it,
-//! and the tile cache is cleared, so that coverage figures, layers and tiles show the change at
-//! once.
+//! (fsynced). A station edit then updates the live engine inside the served world
+//! ([`World::edit`], [`crate::analysis::Live`]: only the households and units near the station
+//! are recomputed, nothing is copied), and the caches of tiles and pages are cleared, so that
+//! coverage figures, layers and tiles show the change at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,12 +36,20 @@ use crate::analysis::{Live, StationChange};
 use crate::model::StationRow;
 use crate::store::{NewStation, NewVisit, StationPatch, StationRecord, Store, StoreError};
 
-/// The store and the live engine behind the edit endpoints.
+/// The store behind the edit endpoints.
 pub struct Edits {
     /// The store.
     pub store: Store,
-    /// The live engine; its lock also orders station edits (store commit, then engine).
-    pub live: Mutex<Live>,
+    /// Orders station edits and what-if questions: each commits to the store and then applies
+    /// to the served world before the next begins, so that the world follows the store's order.
+    pub order: Mutex<()>,
+}
+
+impl Edits {
+    /// Holds the order of station edits (see [`Edits::order`]).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.order.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Household statuses and versions held in the served world (household index → record).
@@ -116,7 +124,7 @@ fn own_household(w: &World, u: &User, id: &str) -> Result<u32, ApiError> {
     }
     own_households(w, u)
         .into_iter()
-        .find(|&h| w.ds.households.id[h as usize] == id)
+        .find(|&h| w.ds().households.id[h as usize] == id)
         .ok_or_else(|| ApiError::not_found(format!("no household {id:?} in your grids")))
 }
 
@@ -128,20 +136,34 @@ fn need_planner(u: &User) -> Result<(), ApiError> {
     }
 }
 
-async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// Runs `f` off the async threads on household `id` of the caller's own grid (`f` gets its
+/// index), then writes `action` for it to the audit log before anything is answered; the
+/// refusals are [`own_household`]'s.
+async fn on_own_household(
+    s: AppState,
+    u: User,
+    id: String,
+    action: &'static str,
+    f: impl FnOnce(&AppState, &Edits, &User, &str, u32) -> Result<Response, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
     blocking(move || {
         let e = edits(&s)?;
-        let f = {
-            let w = s.world();
-            own_household(&w, &u, &id)?;
-            find(&w, &u, Collection::Households, &id)?
-        };
+        let idx = own_household(&s.world(), &u, &id)?;
+        let r = f(&s, e, &u, &id, idx)?;
+        s.audit(&u, action, &id)?;
+        Ok(r)
+    })
+    .await
+}
+
+async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_own_household(s, u, id, "households.read", |s, e, u, id, _| {
+        let f = find(&s.world(), u, Collection::Households, id)?;
         let rec = e
             .store
-            .household(&id)
+            .household(id)
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
-        s.audit(&u, "households.read", &id)?;
         let mut v: Value = serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?;
         v["properties"]["status"] = rec.status;
         v["properties"]["version"] = json!(rec.version);
@@ -161,11 +183,8 @@ async fn household_patch(
 ) -> Result<Response, ApiError> {
     let want = if_match(&h)?;
     let patch: Value = parse_body(&body, "JSON merge patch")?;
-    blocking(move || {
-        let e = edits(&s)?;
-        let idx = own_household(&s.world(), &u, &id)?;
-        let rec = e.store.patch_household_status(&u, &id, &patch, want).map_err(store_error)?;
-        s.audit(&u, "households.patch", &id)?;
+    on_own_household(s, u, id, "households.patch", move |s, e, u, id, idx| {
+        let rec = e.store.patch_household_status(u, id, &patch, want).map_err(store_error)?;
         {
             let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
             let newer = w.statuses.get(&idx).is_none_or(|(_, v)| *v < rec.version);
@@ -189,13 +208,10 @@ async fn visit_post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
-    blocking(move || {
-        let e = edits(&s)?;
-        own_household(&s.world(), &u, &id)?;
-        let v = e.store.add_visit(&u, &id, &visit).map_err(store_error)?;
-        s.audit(&u, "households.visit", &id)?;
+    on_own_household(s, u, id, "households.visit", move |_, e, u, id, _| {
+        let v = e.store.add_visit(u, id, &visit).map_err(store_error)?;
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
-        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(&id))) {
+        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
             r.headers_mut().insert(header::LOCATION, loc);
         }
         Ok(r)
@@ -204,11 +220,8 @@ async fn visit_post(
 }
 
 async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    blocking(move || {
-        let e = edits(&s)?;
-        own_household(&s.world(), &u, &id)?;
-        let list = e.store.visits(&id).map_err(store_error)?;
-        s.audit(&u, "households.visits", &id)?;
+    on_own_household(s, u, id, "households.visits", |_, e, _, id, _| {
+        let list = e.store.visits(id).map_err(store_error)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
     })
     .await
@@ -219,11 +232,8 @@ async fn household_history(
     Auth(u): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let e = edits(&s)?;
-        own_household(&s.world(), &u, &id)?;
-        let list = e.store.history("household", &id).map_err(store_error)?;
-        s.audit(&u, "households.history", &id)?;
+    on_own_household(s, u, id, "households.history", |_, e, _, id, _| {
+        let list = e.store.history("household", id).map_err(store_error)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "history": list}), None))
     })
     .await
@@ -248,31 +258,27 @@ async fn station_history(
     .await
 }
 
-/// Rebuilds the served world from the live engine after a station edit (names and flags the
-/// engine does not hold are kept from the world), and clears the tile cache.
-fn refresh(s: &AppState, live: &Live, rec: &StationRecord) {
-    let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
-    let mut ds = std::mem::take(&mut w.ds);
-    let statuses = std::mem::take(&mut w.statuses);
-    let old = std::mem::take(&mut ds.stations);
-    let mut st = live.dataset().stations.clone();
-    for i in 0..old.len().min(st.len()) {
-        st.name[i] = old.name[i].clone();
-        st.demonstration[i] = old.demonstration[i];
-    }
-    if let Some(i) = st.id.iter().position(|x| *x == rec.id) {
-        st.name[i] = rec.name.clone();
-        st.demonstration[i] = rec.demonstration;
-    }
-    ds.stations = st;
-    *w = World::new(ds, live.to_analysis());
-    w.statuses = statuses;
-    drop(w);
+/// Applies a committed station edit to the served world (the engine's change, then the
+/// name and demonstration flag of the stored record) and clears the caches of tiles and pages.
+fn apply<T>(
+    s: &AppState,
+    rec: &StationRecord,
+    f: impl FnOnce(&mut Live) -> Result<T, crate::analysis::LiveError>,
+) -> Result<T, ApiError> {
+    let r = {
+        let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+        w.edit(|live| {
+            let r = f(live)?;
+            live.set_station_details(&rec.id, &rec.name, rec.demonstration)?;
+            Ok(r)
+        })
+    };
     s.invalidate();
+    r.map_err(|e: crate::analysis::LiveError| ApiError::internal(format!("saved, but the live engine refused it: {e}")))
 }
 
-fn change_json(live: &Live, c: &StationChange) -> Value {
-    let ds = live.dataset();
+fn change_json(w: &World, c: &StationChange) -> Value {
+    let ds = w.ds();
     json!({
         "units": c.units.iter().map(|&u| ds.divisions.get(u).code.clone()).collect::<Vec<_>>(),
         "households_gained": c.gained.len(),
@@ -285,26 +291,24 @@ async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> 
     let new: NewStation = parse_body(&body, "station")?;
     blocking(move || {
         let e = edits(&s)?;
-        new.validate(&s.world().ds.divisions).map_err(store_error)?;
-        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = e.lock();
+        new.validate(&s.world().ds().divisions).map_err(store_error)?;
         let rec = e.store.add_station(&u, &new).map_err(store_error)?;
         let unit =
-            live.dataset().divisions.find(&rec.code).ok_or_else(|| ApiError::internal("validated code vanished"))?;
-        let change = live
-            .add_station(StationRow {
-                id: rec.id.clone(),
-                name: rec.name.clone(),
-                level: rec.level,
-                unit,
-                lon: rec.lon,
-                lat: rec.lat,
-                demonstration: rec.demonstration,
-                mobile: rec.mobile,
-                radius_m: rec.radius_m,
-            })
-            .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?;
-        refresh(&s, &live, &rec);
-        let body = json!({"station": rec, "change": change_json(&live, &change)});
+            s.world().ds().divisions.find(&rec.code).ok_or_else(|| ApiError::internal("validated code vanished"))?;
+        let row = StationRow {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            level: rec.level,
+            unit,
+            lon: rec.lon,
+            lat: rec.lat,
+            demonstration: rec.demonstration,
+            mobile: rec.mobile,
+            radius_m: rec.radius_m,
+        };
+        let change = apply(&s, &rec, |live| live.add_station(row))?;
+        let body = json!({"station": rec, "change": change_json(&s.world(), &change)});
         let mut r = json_response(StatusCode::CREATED, body, Some(rec.version));
         if let Ok(loc) =
             HeaderValue::from_str(&format!("/api/collections/stations/items/{}", super::ogc::encode(&rec.id)))
@@ -333,18 +337,11 @@ async fn station_patch(
     }
     blocking(move || {
         let e = edits(&s)?;
-        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = e.lock();
         let (before, after) = e.store.update_station(&u, &id, &p, want).map_err(store_error)?;
-        let change = if (before.lon, before.lat) != (after.lon, after.lat) {
-            Some(
-                live.move_station(&id, after.lon, after.lat)
-                    .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?,
-            )
-        } else {
-            None
-        };
-        refresh(&s, &live, &after);
-        let change = change.map(|c| change_json(&live, &c));
+        let moved = (before.lon, before.lat) != (after.lon, after.lat);
+        let change = apply(&s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
+        let change = change.map(|c| change_json(&s.world(), &c));
         Ok(json_response(StatusCode::OK, json!({"station": after, "change": change}), Some(after.version)))
     })
     .await
@@ -360,15 +357,12 @@ async fn station_delete(
     let want = if_match(&h)?;
     blocking(move || {
         let e = edits(&s)?;
-        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = e.lock();
         let (_, after) = e.store.close_station(&u, &id, want).map_err(store_error)?;
-        let change = live
-            .remove_station(&id)
-            .map_err(|e| ApiError::internal(format!("saved, but the live engine refused it: {e}")))?;
-        refresh(&s, &live, &after);
+        let change = apply(&s, &after, |live| live.remove_station(&id))?;
         Ok(json_response(
             StatusCode::OK,
-            json!({"station": after, "change": change_json(&live, &change)}),
+            json!({"station": after, "change": change_json(&s.world(), &change)}),
             Some(after.version),
         ))
     })
@@ -385,7 +379,7 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
         return Ok(Statuses::new());
     }
     let by_id: HashMap<&str, u32> =
-        w.ds.households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
+        w.ds().households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
     Ok(edited.into_iter().filter_map(|r| by_id.get(r.id.as_str()).map(|&i| (i, (r.status, r.version)))).collect())
 }
 
@@ -400,9 +394,8 @@ pub fn state_with_store(
     limits: super::Limits,
     web_dir: Option<std::path::PathBuf>,
 ) -> Result<AppState, StoreError> {
-    let live = Live::new(ds);
-    let mut world = World::new(live.dataset().clone(), live.to_analysis());
+    let mut world = World::from_live(Live::new(ds));
     world.statuses = statuses(&store, &world)?;
     let users: std::sync::Arc<dyn super::Users> = std::sync::Arc::new(store.clone());
-    Ok(AppState::with_edits(world, users, limits, web_dir, Some(Edits { store, live: Mutex::new(live) })))
+    Ok(AppState::with_edits(world, users, limits, web_dir, Some(Edits { store, order: Mutex::new(()) })))
 }

@@ -141,7 +141,7 @@ impl Selection {
 }
 
 fn unit_code(w: &World, u: UnitIdx) -> Option<&str> {
-    (u != NO_UNIT).then(|| w.ds.divisions.get(u).code.as_str())
+    (u != NO_UNIT).then(|| w.ds().divisions.get(u).code.as_str())
 }
 
 fn code_ok(code: Option<&str>, f: &Filter) -> bool {
@@ -169,7 +169,7 @@ pub fn own_households(w: &World, user: &User) -> Vec<u32> {
 
 /// What `user` sees of collection `c` under `f`.
 pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
-    let ds = &w.ds;
+    let ds = w.ds();
     match c {
         Collection::Admin(level) => Selection::Rows(
             ds.divisions
@@ -199,19 +199,19 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
                 .collect(),
         ),
         Collection::Gaps => Selection::Rows(
-            (0..w.an.gaps.len() as u32)
+            (0..w.gaps().len() as u32)
                 .filter(|&g| code_ok(gap_unit(w, g).and_then(|u| unit_code(w, u)), f))
-                .filter(|&g| box_ok(&w.gap_bbox[g as usize], f))
+                .filter(|&g| box_ok(&w.gap_bbox()[g as usize], f))
                 .collect(),
         ),
         Collection::Households if user.role.sees_aggregates() => {
             let agg = match &f.code {
-                None => w.cells.get(&ds.households, &w.an.assignment, OGC_CELL_RESOLUTION),
+                None => w.cells.get(&ds.households, &w.an().assignment, OGC_CELL_RESOLUTION),
                 Some(_) => Arc::new(aggregate(
                     &ds.households,
-                    &w.an.assignment,
+                    &w.an().assignment,
                     (0..ds.households.len() as u32)
-                        .filter(|&h| code_ok(unit_code(w, w.an.assignment.unit[h as usize]), f)),
+                        .filter(|&h| code_ok(unit_code(w, w.an().assignment.unit[h as usize]), f)),
                     OGC_CELL_RESOLUTION,
                 )),
             };
@@ -221,7 +221,7 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
         Collection::Households => Selection::Rows(
             own_households(w, user)
                 .into_iter()
-                .filter(|&h| code_ok(unit_code(w, w.an.assignment.unit[h as usize]), f))
+                .filter(|&h| code_ok(unit_code(w, w.an().assignment.unit[h as usize]), f))
                 .filter(|&h| pt_ok(ds.households.lon[h as usize], ds.households.lat[h as usize], f))
                 .collect(),
         ),
@@ -229,7 +229,7 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
 }
 
 fn gap_unit(w: &World, g: u32) -> Option<UnitIdx> {
-    w.an.gaps[g as usize].units.iter().rev().copied().find(|&u| u != NO_UNIT)
+    w.gaps()[g as usize].units.iter().rev().copied().find(|&u| u != NO_UNIT)
 }
 
 fn feature(id: Value, geometry: Option<String>, props: Map<String, Value>) -> String {
@@ -250,7 +250,7 @@ fn f64_or_null(x: f64) -> Value {
 
 /// The coverage properties of a unit, typed (numbers as numbers, empty as null).
 pub fn admin_properties(w: &World, u: UnitIdx) -> Map<String, Value> {
-    let rec = coverage_record(&w.ds, &w.an, u);
+    let rec = coverage_record(w.ds(), w.an(), u);
     let mut m = Map::new();
     for (k, v) in COVERAGE_COLUMNS.iter().zip(rec) {
         let val = match *k {
@@ -272,13 +272,13 @@ pub fn admin_properties(w: &World, u: UnitIdx) -> Map<String, Value> {
         m.insert(k.to_string(), val);
     }
     let a = w.area_of_unit[u as usize];
-    m.insert("derived_boundary".into(), Value::Bool(a != NONE && w.ds.boundaries.areas[a as usize].derived));
+    m.insert("derived_boundary".into(), Value::Bool(a != NONE && w.ds().boundaries.areas[a as usize].derived));
     m
 }
 
 /// Station properties.
 pub fn station_properties(w: &World, s: u32) -> Map<String, Value> {
-    let st = &w.ds.stations;
+    let st = &w.ds().stations;
     let i = s as usize;
     let mut m = Map::new();
     m.insert("id".into(), json!(st.id[i]));
@@ -287,19 +287,19 @@ pub fn station_properties(w: &World, s: u32) -> Map<String, Value> {
     m.insert("code".into(), json!(unit_code(w, st.unit[i])));
     m.insert("demonstration".into(), json!(st.demonstration[i]));
     m.insert("mobile".into(), json!(st.mobile[i]));
-    m.insert("radius_m".into(), f64_or_null(st.radius_of(s, &w.ds.standard)));
+    m.insert("radius_m".into(), f64_or_null(st.radius_of(s, &w.ds().standard)));
     m
 }
 
 /// Grid properties.
 pub fn grid_properties(w: &World, g: u32) -> Map<String, Value> {
-    let gr = &w.ds.grids;
+    let gr = &w.ds().grids;
     let i = g as usize;
     let mut m = Map::new();
     m.insert("id".into(), json!(gr.id[i]));
     m.insert("worker".into(), json!(gr.worker[i]));
     m.insert("code".into(), json!(gr.unit[i].and_then(|u| unit_code(w, u))));
-    if let Some(l) = w.an.workload.get(i) {
+    if let Some(l) = w.an().workload.get(i) {
         m.insert("households".into(), json!(l.households));
         m.insert("veterans".into(), json!(l.veterans));
         m.insert("over_cap".into(), json!(l.over_cap));
@@ -310,7 +310,7 @@ pub fn grid_properties(w: &World, g: u32) -> Map<String, Value> {
 
 /// Gap properties.
 pub fn gap_properties(w: &World, g: u32) -> Map<String, Value> {
-    let gap = &w.an.gaps[g as usize];
+    let gap = &w.gaps()[g as usize];
     let mut m = Map::new();
     m.insert("rank".into(), json!(gap.rank));
     m.insert("households".into(), json!(gap.households.len()));
@@ -322,7 +322,7 @@ pub fn gap_properties(w: &World, g: u32) -> Map<String, Value> {
     }
     match gap.nearest_station {
         Some((s, d)) => {
-            m.insert("nearest_station".into(), json!(w.ds.stations.id[s as usize]));
+            m.insert("nearest_station".into(), json!(w.ds().stations.id[s as usize]));
             m.insert("nearest_station_m".into(), f64_or_null(d.round()));
         }
         None => {
@@ -335,14 +335,14 @@ pub fn gap_properties(w: &World, g: u32) -> Map<String, Value> {
 
 /// Household properties (personal data: for the household's own grid worker only).
 pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
-    let hh = &w.ds.households;
-    let a = &w.an.assignment;
+    let hh = &w.ds().households;
+    let a = &w.an().assignment;
     let i = h as usize;
     let mut m = Map::new();
     m.insert("id".into(), json!(hh.id[i]));
     let g = a.grid[i];
-    m.insert("grid_id".into(), if g == NONE { Value::Null } else { json!(w.ds.grids.id[g as usize]) });
-    let chain = if a.unit[i] == NO_UNIT { [NO_UNIT; 5] } else { w.ds.divisions.chain(a.unit[i]) };
+    m.insert("grid_id".into(), if g == NONE { Value::Null } else { json!(w.ds().grids.id[g as usize]) });
+    let chain = if a.unit[i] == NO_UNIT { [NO_UNIT; 5] } else { w.ds().divisions.chain(a.unit[i]) };
     for l in Level::ALL {
         m.insert(format!("{l}_code"), json!(unit_code(w, chain[l.index()])));
     }
@@ -363,7 +363,10 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
             best_m = d;
         }
     }
-    m.insert("nearest_station".into(), if best == NONE { Value::Null } else { json!(w.ds.stations.id[best as usize]) });
+    m.insert(
+        "nearest_station".into(),
+        if best == NONE { Value::Null } else { json!(w.ds().stations.id[best as usize]) },
+    );
     m.insert("nearest_station_m".into(), f64_or_null(f64::from(best_m).round()));
     m
 }
@@ -384,25 +387,25 @@ pub fn feature_json(w: &World, c: Collection, sel: &Selection, i: u32) -> String
         }
         (Collection::Admin(_), _) => {
             let a = w.area_of_unit[i as usize];
-            let geom = (a != NONE).then(|| multipolygon_json(&w.ds.boundaries.areas[a as usize].geometry));
-            feature(json!(w.ds.divisions.get(i).code), geom, admin_properties(w, i))
+            let geom = (a != NONE).then(|| multipolygon_json(&w.ds().boundaries.areas[a as usize].geometry));
+            feature(json!(w.ds().divisions.get(i).code), geom, admin_properties(w, i))
         }
         (Collection::Stations, _) => {
-            let st = &w.ds.stations;
+            let st = &w.ds().stations;
             let g = point_json(st.lon[i as usize], st.lat[i as usize]);
             feature(json!(st.id[i as usize]), Some(g), station_properties(w, i))
         }
         (Collection::Grids, _) => feature(
-            json!(w.ds.grids.id[i as usize]),
-            Some(multipolygon_json(&w.ds.grids.geometry[i as usize])),
+            json!(w.ds().grids.id[i as usize]),
+            Some(multipolygon_json(&w.ds().grids.geometry[i as usize])),
             grid_properties(w, i),
         ),
         (Collection::Gaps, _) => {
-            let gap = &w.an.gaps[i as usize];
+            let gap = &w.gaps()[i as usize];
             feature(json!(gap.rank), Some(polygon_json(&gap.hull)), gap_properties(w, i))
         }
         (Collection::Households, _) => {
-            let hh = &w.ds.households;
+            let hh = &w.ds().households;
             feature(
                 json!(hh.id[i as usize]),
                 Some(point_json(hh.lon[i as usize], hh.lat[i as usize])),
@@ -415,7 +418,7 @@ pub fn feature_json(w: &World, c: Collection, sel: &Selection, i: u32) -> String
 /// One feature by its id, as `user` may see it; the record index too for records.
 pub fn find(w: &World, user: &User, c: Collection, fid: &str) -> Result<String, ApiError> {
     let nf = || ApiError::not_found(format!("no feature {fid:?} in collection {}", c.id()));
-    let ds = &w.ds;
+    let ds = w.ds();
     let one = |i: u32| Selection::Rows(vec![i]);
     match c {
         Collection::Admin(level) => {
@@ -423,7 +426,7 @@ pub fn find(w: &World, user: &User, c: Collection, fid: &str) -> Result<String, 
             Ok(feature_json(w, c, &one(u), u))
         }
         Collection::Stations => {
-            let s = *w.station_by_id.get(fid).ok_or_else(nf)?;
+            let s = *w.station_index(fid).as_ref().ok_or_else(nf)?;
             if !ds.stations.active[s as usize] {
                 return Err(nf());
             }
@@ -435,11 +438,11 @@ pub fn find(w: &World, user: &User, c: Collection, fid: &str) -> Result<String, 
         }
         Collection::Gaps => {
             let rank: u32 = fid.parse().map_err(|_| nf())?;
-            let g = w.an.gaps.iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
+            let g = w.gaps().iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
             Ok(feature_json(w, c, &one(g), g))
         }
         Collection::Households if user.role.sees_aggregates() => {
-            let agg = w.cells.get(&ds.households, &w.an.assignment, OGC_CELL_RESOLUTION);
+            let agg = w.cells.get(&ds.households, &w.an().assignment, OGC_CELL_RESOLUTION);
             match agg.cells.iter().position(|x| x.key.to_string() == fid) {
                 Some(i) => Ok(feature_json(w, c, &Selection::Cells(agg.clone(), vec![i as u32]), i as u32)),
                 None if fid.parse::<h3o::CellIndex>().is_ok() => Err(nf()),

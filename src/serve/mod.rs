@@ -20,8 +20,12 @@
 //! households only as counts in hexagonal cells ([`cells`]); grid workers see the households of
 //! their own grids as points with their details, and nothing of any other household. Every
 //! household-level response is written to the audit log first.
+//!
+//! Tiles and items pages that are the same for everyone who may see them are kept in memory
+//! ([`cache`]) and forgotten at every edit; grid workers' households are never cached.
 
 pub mod auth;
+pub mod cache;
 pub mod cells;
 pub mod cli;
 pub mod edits;
@@ -69,6 +73,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Bytes of tiles kept in the cache.
     pub tile_cache_bytes: usize,
+    /// Bytes of items pages kept in the cache.
+    pub page_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -80,6 +86,7 @@ impl Default for Limits {
             max_zoom: tiles::MAX_ZOOM,
             request_timeout: Duration::from_secs(30),
             tile_cache_bytes: 512 << 20,
+            page_cache_bytes: 256 << 20,
         }
     }
 }
@@ -95,6 +102,7 @@ pub(crate) struct Inner {
     pub(crate) users: Arc<dyn Users>,
     pub(crate) auth_cache: auth::AuthCache,
     pub(crate) tiles: tiles::TileCache,
+    pub(crate) pages: ogc::PageCache,
     pub(crate) limits: Limits,
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) edits: Option<edits::Edits>,
@@ -123,6 +131,7 @@ impl AppState {
                 users,
                 auth_cache: auth::AuthCache::new(Duration::from_secs(30)),
                 tiles,
+                pages: ogc::PageCache::new(limits.page_cache_bytes),
                 limits,
                 web_dir,
                 edits,
@@ -145,9 +154,15 @@ impl AppState {
         self.inner.tiles.bytes()
     }
 
-    /// Forgets cached tiles and authentications (after a change of data or users).
+    /// Entries in the cache of items pages.
+    pub fn page_cache_len(&self) -> usize {
+        self.inner.pages.len()
+    }
+
+    /// Forgets cached tiles, pages and authentications (after a change of data or users).
     pub fn invalidate(&self) {
         self.inner.tiles.clear();
+        self.inner.pages.clear();
         self.inner.auth_cache.clear();
     }
 }
@@ -190,10 +205,10 @@ pub fn load_world(data: Option<&Path>) -> anyhow::Result<World> {
     let w = World::new(ds, an);
     eprintln!(
         "gridcover: {} households, {} stations, {} grids, {} admin units analysed in {:.1} s",
-        w.ds.households.len(),
-        w.ds.stations.len(),
-        w.ds.grids.len(),
-        w.ds.divisions.len(),
+        w.ds().households.len(),
+        w.ds().stations.len(),
+        w.ds().grids.len(),
+        w.ds().divisions.len(),
         t.elapsed().as_secs_f64()
     );
     Ok(w)

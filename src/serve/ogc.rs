@@ -225,6 +225,30 @@ fn geojson_response(body: String) -> Response {
     r
 }
 
+/// What an items page is cached by: everything its bytes depend on but the time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PageKey {
+    collection: Collection,
+    base: String,
+    params: Vec<(String, String)>,
+}
+
+/// Pages of items, by [`PageKey`] (a page without its `timeStamp`, see [`stamped`]).
+pub(crate) type PageCache = super::cache::ByteCache<PageKey>;
+
+/// A cached page with the time of this response: the page ends just before its last member.
+fn stamped(page: &[u8]) -> Response {
+    let now = now_rfc3339();
+    let mut out = Vec::with_capacity(page.len() + 40);
+    out.extend_from_slice(page);
+    out.extend_from_slice(br#","timeStamp":""#);
+    out.extend_from_slice(now.as_bytes());
+    out.extend_from_slice(br#""}"#);
+    let mut r = out.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    r
+}
+
 async fn items(
     State(s): State<AppState>,
     Auth(u): Auth,
@@ -243,7 +267,15 @@ async fn items(
     };
     let offset = parse_usize(&v, "offset")?.unwrap_or(0);
     let b = base_url(&h);
-    let body = blocking(move || {
+    // A grid worker's households are personal and audited: never cached. Every other page is
+    // the same for all who may see it (households: counts in cells for leaders and planners).
+    let personal = c == Collection::Households && !u.role.sees_aggregates();
+    let key = (!personal).then(|| PageKey { collection: c, base: b.clone(), params: v.clone() });
+    if let Some(page) = key.as_ref().and_then(|k| s.inner.pages.get(k)) {
+        return Ok(stamped(&page));
+    }
+    let generation = s.inner.pages.generation();
+    let page = blocking(move || {
         let w = s.world();
         let sel = select(&w, &u, c, &filter);
         let matched = sel.len();
@@ -252,8 +284,8 @@ async fn items(
                 r.iter().skip(offset).take(limit).copied().collect()
             }
         };
-        if c == Collection::Households && !u.role.sees_aggregates() && !rows.is_empty() {
-            let ids: Vec<&str> = rows.iter().map(|&h| w.ds.households.id[h as usize].as_str()).collect();
+        if personal && !rows.is_empty() {
+            let ids: Vec<&str> = rows.iter().map(|&h| w.ds().households.id[h as usize].as_str()).collect();
             s.audit(&u, "households.items", &ids.join(","))?;
         }
         let mut out = String::with_capacity(1024 + rows.len() * 512);
@@ -282,18 +314,17 @@ async fn items(
             let prev = offset.saturating_sub(limit);
             links.push(link(format!("{path}?{}", query_string(&v, prev, limit)), "prev", GEOJSON, "Previous page"));
         }
-        let tail = json!({
-            "numberMatched": matched,
-            "numberReturned": rows.len(),
-            "timeStamp": now_rfc3339(),
-            "links": links,
-        });
-        let t = tail.to_string();
-        out.push_str(&t[1..]);
-        Ok(out)
+        // The members after the features, without the closing brace: `stamped` adds the time.
+        let tail = json!({ "numberMatched": matched, "numberReturned": rows.len(), "links": links }).to_string();
+        out.push_str(&tail[1..tail.len() - 1]);
+        let page = axum::body::Bytes::from(out);
+        if let Some(k) = key {
+            s.inner.pages.put(k, page.clone(), generation);
+        }
+        Ok(page)
     })
     .await?;
-    Ok(geojson_response(body))
+    Ok(stamped(&page))
 }
 
 async fn item(
@@ -343,9 +374,9 @@ async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<R
     };
     let body = blocking(move || {
         let w = s.world();
-        let units: Vec<u32> = sort_worst_first(&w.ds, &w.an, level)
+        let units: Vec<u32> = sort_worst_first(w.ds(), w.an(), level)
             .into_iter()
-            .filter(|&u| code.as_deref().is_none_or(|p| w.ds.divisions.get(u).code.starts_with(p)))
+            .filter(|&u| code.as_deref().is_none_or(|p| w.ds().divisions.get(u).code.starts_with(p)))
             .collect();
         let rows: Vec<Value> =
             units.iter().take(limit).map(|&u| Value::Object(super::features::admin_properties(&w, u))).collect();

@@ -101,57 +101,62 @@ async fn scenario(
     super::edits::edits(&s)?;
     let res = blocking(move || {
         let e = super::edits::edits(&s)?;
-        let mut live = e.live.lock().unwrap_or_else(|p| p.into_inner());
-        let mut adds = Vec::with_capacity(req.add.len());
-        for (i, a) in req.add.into_iter().enumerate() {
-            let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
-            let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
-            let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
-            if !(lon_ok && lat_ok) {
-                return Err(bad(format!("coordinate out of range: lon {}, lat {}", a.lon, a.lat)));
-            }
-            if let Some(r) = a.radius_m {
-                if !(r.is_finite() && r > 0.0) {
-                    return Err(bad(format!("radius_m must be a positive number of metres, got {r}")));
+        // The question is asked of the served engine itself and taken back before the lock is
+        // let go: readers wait for it (tens of milliseconds) but never see it.
+        let _order = e.lock();
+        let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+        w.what_if(|live| {
+            let mut adds = Vec::with_capacity(req.add.len());
+            for (i, a) in req.add.into_iter().enumerate() {
+                let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
+                let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
+                let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
+                if !(lon_ok && lat_ok) {
+                    return Err(bad(format!("coordinate out of range: lon {}, lat {}", a.lon, a.lat)));
                 }
-            }
-            let ds = live.dataset();
-            let unit = match &a.code {
-                Some(code) => {
-                    let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
-                    let ul = ds.divisions.get(u).level;
-                    if ul != a.level {
-                        return Err(bad(format!("code {code} is a {ul}, but the station's level is {}", a.level)));
+                if let Some(r) = a.radius_m {
+                    if !(r.is_finite() && r > 0.0) {
+                        return Err(bad(format!("radius_m must be a positive number of metres, got {r}")));
                     }
-                    u
                 }
-                None => live.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
-                    bad(format!("no {} boundary contains lon {}, lat {}; give `code`", a.level, a.lon, a.lat))
-                })?,
-            };
-            adds.push(StationRow {
-                id: a.id.unwrap_or_else(|| format!("scenario-{}", i + 1)),
-                name: a.name,
-                level: a.level,
-                unit,
-                lon: a.lon,
-                lat: a.lat,
-                demonstration: a.demonstration,
-                mobile: a.mobile,
-                radius_m: a.radius_m,
-            });
-        }
-        let r = scenario_in_place(&mut live, &adds, &req.remove)
-            .map_err(|e| ApiError::bad_request(format!("scenario request: {e}")))?;
-        let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
-        let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
-        let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("households");
-            o.insert("households_gained".into(), gained.into());
-            o.insert("households_lost".into(), lost.into());
-        }
-        Ok(v)
+                let ds = live.dataset();
+                let unit = match &a.code {
+                    Some(code) => {
+                        let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
+                        let ul = ds.divisions.get(u).level;
+                        if ul != a.level {
+                            return Err(bad(format!("code {code} is a {ul}, but the station's level is {}", a.level)));
+                        }
+                        u
+                    }
+                    None => live.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
+                        bad(format!("no {} boundary contains lon {}, lat {}; give `code`", a.level, a.lon, a.lat))
+                    })?,
+                };
+                adds.push(StationRow {
+                    id: a.id.unwrap_or_else(|| format!("scenario-{}", i + 1)),
+                    name: a.name,
+                    level: a.level,
+                    unit,
+                    lon: a.lon,
+                    lat: a.lat,
+                    demonstration: a.demonstration,
+                    mobile: a.mobile,
+                    radius_m: a.radius_m,
+                });
+            }
+            let r = scenario_in_place(live, &adds, &req.remove)
+                .map_err(|e| ApiError::bad_request(format!("scenario request: {e}")))?;
+            let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
+            let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
+            let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("households");
+                o.insert("households_gained".into(), gained.into());
+                o.insert("households_lost".into(), lost.into());
+            }
+            Ok(v)
+        })
     })
     .await?;
     let mut r = res.to_string().into_response();
@@ -170,7 +175,7 @@ async fn plan(
     let req = request(body, "plan")?;
     let res = blocking(move || {
         let w = s.world();
-        solve(&w.ds, &w.an, &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))
+        solve(w.ds(), w.an(), &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))
     })
     .await?;
     let body = serde_json::to_string(&res).map_err(|e| ApiError::internal(e.to_string()))?;

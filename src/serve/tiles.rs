@@ -20,9 +20,6 @@
 //! 400. Tiles are cached in memory (by layer and tile), except grid workers' household tiles,
 //! which are made per user and audited.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -142,48 +139,8 @@ impl Layer {
     }
 }
 
-type TileMap = HashMap<(Layer, TileId), Bytes>;
-
-/// Encoded tiles by layer and tile, bounded in bytes (cleared when full).
-pub struct TileCache {
-    map: Mutex<(TileMap, usize)>,
-    max_bytes: usize,
-}
-
-impl TileCache {
-    /// An empty cache of at most `max_bytes`.
-    pub fn new(max_bytes: usize) -> Self {
-        TileCache { map: Mutex::new((HashMap::new(), 0)), max_bytes }
-    }
-
-    /// Forgets every tile.
-    pub fn clear(&self) {
-        let mut g = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.clear();
-        g.1 = 0;
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).1
-    }
-
-    fn get(&self, k: &(Layer, TileId)) -> Option<Bytes> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).0.get(k).cloned()
-    }
-
-    fn put(&self, k: (Layer, TileId), v: Bytes) {
-        let mut g = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if g.1 + v.len() > self.max_bytes {
-            g.0.clear();
-            g.1 = 0;
-        }
-        g.1 += v.len();
-        if let Some(old) = g.0.insert(k, v) {
-            g.1 -= old.len();
-        }
-    }
-}
+/// Encoded tiles by layer and tile.
+pub type TileCache = super::cache::ByteCache<(Layer, TileId)>;
 
 /// The tile routes.
 pub fn routes() -> Router<AppState> {
@@ -248,10 +205,11 @@ async fn tile(
     } else if let Some(b) = s.inner.tiles.get(&(layer, t)) {
         b
     } else {
+        let generation = s.inner.tiles.generation();
         blocking(move || {
             let w = s.world();
             let b = Bytes::from(render(&w, layer, t));
-            s.inner.tiles.put((layer, t), b.clone());
+            s.inner.tiles.put((layer, t), b.clone(), generation);
             Ok(b)
         })
         .await?
@@ -382,7 +340,7 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
         return Vec::new();
     }
     let bb = t.bbox_buffered(EXTENT, BUFFER);
-    let ds = &w.ds;
+    let ds = w.ds();
     match layer {
         Layer::Admin(level) => {
             for u in ds.divisions.at_level(level) {
@@ -393,7 +351,7 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
                 let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
                 let Some(g) = encode_polygons(&rings) else { continue };
                 let d = ds.divisions.get(u);
-                let c = &w.an.coverage.units[u as usize];
+                let c = &w.an().coverage.units[u as usize];
                 let tags = vec![
                     ("code", Tag::S(d.code.clone())),
                     ("name", Tag::S(d.name.clone())),
@@ -457,7 +415,7 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
                     ("worker", Tag::S(ds.grids.worker[g].clone())),
                     ("code", Tag::S(ds.grids.unit[g].map(|u| ds.divisions.get(u).code.clone()).unwrap_or_default())),
                 ];
-                if let Some(l) = w.an.workload.get(g) {
+                if let Some(l) = w.an().workload.get(g) {
                     tags.push(("households", Tag::I(l.households as i64)));
                     tags.push(("veterans", Tag::I(l.veterans as i64)));
                     tags.push(("over_cap", Tag::B(l.over_cap)));
@@ -466,8 +424,8 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
             }
         }
         Layer::Gaps => {
-            for (i, gap) in w.an.gaps.iter().enumerate() {
-                if !w.gap_bbox[i].intersects(&bb) {
+            for (i, gap) in w.gaps().iter().enumerate() {
+                if !w.gap_bbox()[i].intersects(&bb) {
                     continue;
                 }
                 let rings = tile_polygon(&t, EXTENT, BUFFER, SIMPLIFY, &gap.hull);
@@ -481,7 +439,7 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
             }
         }
         Layer::Households => {
-            let agg = w.cells.get(&ds.households, &w.an.assignment, resolution_for_zoom(t.z));
+            let agg = w.cells.get(&ds.households, &w.an().assignment, resolution_for_zoom(t.z));
             for c in &agg.cells {
                 if !c.bbox.intersects(&bb) {
                     continue;
@@ -513,8 +471,8 @@ pub fn render_own_households(w: &World, user: &User, t: TileId) -> (Vec<u8>, Vec
     let tile = Tile::new(EXTENT);
     let mut lay = tile.create_layer(&Layer::Households.name());
     let bb = t.bbox_buffered(EXTENT, BUFFER);
-    let hh = &w.ds.households;
-    let a = &w.an.assignment;
+    let hh = &w.ds().households;
+    let a = &w.an().assignment;
     let mut ids = Vec::new();
     for h in own_households(w, user) {
         let i = h as usize;
@@ -523,7 +481,7 @@ pub fn render_own_households(w: &World, user: &User, t: TileId) -> (Vec<u8>, Vec
         }
         let (x, y) = t.to_tile(EXTENT, hh.lon[i], hh.lat[i]);
         let Some(g) = point_geom(x, y) else { continue };
-        let gid = if a.grid[i] == NONE { String::new() } else { w.ds.grids.id[a.grid[i] as usize].clone() };
+        let gid = if a.grid[i] == NONE { String::new() } else { w.ds().grids.id[a.grid[i] as usize].clone() };
         let tags = vec![
             ("id", Tag::S(hh.id[i].clone())),
             ("grid_id", Tag::S(gid)),

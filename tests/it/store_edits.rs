@@ -161,8 +161,8 @@ async fn visits_are_recorded_and_listed_by_the_grid_worker() {
 
 fn county_covered(state: &AppState) -> u64 {
     let w = state.world();
-    let u = w.ds.divisions.find("990101").unwrap();
-    w.an.coverage.units[u as usize].covered_households as u64
+    let u = w.ds().divisions.find("990101").unwrap();
+    w.an().coverage.units[u as usize].covered_households as u64
 }
 
 #[tokio::test]
@@ -225,10 +225,10 @@ async fn planner_station_edits_show_at_once_in_the_coverage() {
     let s2 = start(fx.dir.path());
     assert_eq!(county_covered(&s2), moved);
     let w = s2.world();
-    let i = w.ds.stations.id.iter().position(|x| x == "S2").unwrap();
-    assert_eq!((w.ds.stations.lon[i], w.ds.stations.lat[i]), (100.3, 40.31));
-    let i = w.ds.stations.id.iter().position(|x| x == "S9").unwrap();
-    assert!(!w.ds.stations.active[i]);
+    let i = w.ds().stations.id.iter().position(|x| x == "S2").unwrap();
+    assert_eq!((w.ds().stations.lon[i], w.ds().stations.lat[i]), (100.3, 40.31));
+    let i = w.ds().stations.id.iter().position(|x| x == "S9").unwrap();
+    assert!(!w.ds().stations.active[i]);
 }
 
 #[tokio::test]
@@ -265,4 +265,49 @@ async fn planner_scenario_measures_without_changing_anything() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
         assert!(r.body["description"].as_str().unwrap().contains("scenario request"), "{}", r.body);
     }
+}
+
+/// Ids of the features of an items page.
+fn ids(page: &Value) -> Vec<String> {
+    page["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn cached_items_pages_follow_station_edits_and_a_rename() {
+    let fx = fixture();
+    let s = &fx.state;
+    let stations = "/api/collections/stations/items?limit=1000";
+    let county = "/api/collections/admin-county/items/990101";
+    let before = call(s, "GET", stations, &fx.leader, None, None).await;
+    assert_eq!(before.status, StatusCode::OK);
+    let covered0 =
+        call(s, "GET", county, &fx.leader, None, None).await.body["properties"]["covered_households"].clone();
+    let cached = s.page_cache_len();
+    assert!(cached >= 1, "the stations page is cached");
+    // The same page again comes from the cache and is the same page, stamped anew.
+    let again = call(s, "GET", stations, &fx.planner, None, None).await;
+    assert_eq!(s.page_cache_len(), cached);
+    assert_eq!(ids(&again.body), ids(&before.body));
+    assert_eq!(again.body["numberMatched"], before.body["numberMatched"]);
+    assert_eq!(again.body["links"], before.body["links"]);
+    assert!(again.body["timeStamp"].as_str().unwrap().ends_with('Z'));
+    // A new station out where H10–H15 live: the next page lists it, the county counts them.
+    let body =
+        r#"{"id": "S9", "name": "新村站", "level": "village", "code": "990101001001", "lon": 100.3, "lat": 40.3}"#;
+    assert_eq!(call(s, "POST", "/api/stations", &fx.planner, Some(body), None).await.status, StatusCode::CREATED);
+    assert_eq!(s.page_cache_len(), 0, "an edit clears the pages");
+    let after = call(s, "GET", stations, &fx.leader, None, None).await;
+    assert!(ids(&after.body).contains(&"S9".to_string()));
+    assert!(!ids(&before.body).contains(&"S9".to_string()));
+    let n0 = before.body["numberMatched"].as_u64().unwrap();
+    assert_eq!(after.body["numberMatched"].as_u64(), Some(n0 + 1));
+    let covered1 =
+        call(s, "GET", county, &fx.leader, None, None).await.body["properties"]["covered_households"].clone();
+    assert_eq!(covered1.as_u64(), Some(covered0.as_u64().unwrap() + 6));
+    // A rename changes no figure but shows in the served feature and its page.
+    let r = call(s, "PATCH", "/api/stations/S9", &fx.planner, Some(r#"{"name": "新村服务站"}"#), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = call(s, "GET", stations, &fx.leader, None, None).await;
+    let f = page.body["features"].as_array().unwrap().iter().find(|f| f["id"] == "S9").unwrap().clone();
+    assert_eq!(f["properties"]["name"], json!("新村服务站"));
 }

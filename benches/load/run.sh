@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark of the server (issue 4): wrk at 64 connections on loopback, bounded in time,
-# against gridcover (a cached vector tile, an items page) and, in the same run, nginx serving
-# the very same bytes as static files. Prints requests/s, p50/p99 and the ratio to nginx, and
-# writes benches/load/RESULTS.md.
+# against gridcover (a cached vector tile, items pages) and, in the same run, nginx serving
+# the very same bytes as static files. Prints requests/s, p50/p99 and the ratio to nginx, the
+# time the server took to start, and the time of a station edit through the API, and writes
+# benches/load/RESULTS.md.
 #
 #   bash benches/load/run.sh [--data DIR] [--seconds N]     (GRIDCOVER_BIN=path: use that binary)
 #
@@ -47,16 +48,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+FIRST_START=yes
+[[ -f "$DATA/gridcover.sqlite" ]] && FIRST_START=no
 TOKEN=$("$BIN" user add --name load-bench --role leader --data "$DATA" | tail -n 1)
+PLANNER=$("$BIN" user add --name load-bench-planner --role planner --data "$DATA" | tail -n 1)
+T0=$(date +%s.%N)
 "$BIN" serve --data "$DATA" --addr "127.0.0.1:$GC_PORT" >"$WORK/serve.log" 2>&1 &
 GC_PID=$!
 up=0
-for _ in $(seq 1 1800); do
+for _ in $(seq 1 18000); do
   curl -sf "http://127.0.0.1:$GC_PORT/healthz" >/dev/null && { up=1; break; }
   kill -0 "$GC_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
-  sleep 0.1
+  sleep 0.01
 done
 ((up)) || { echo "error: gridcover serve did not answer /healthz within 180 s:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
+STARTUP=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 # Lanzhou's county tile at zoom 6, and a page of 100 stations (TILE, ITEMS, ITEMS_POLY override them).
 TILE="${TILE:-/tiles/admin-county/6/50/25.mvt}"
@@ -92,7 +98,9 @@ cmp -s <(curl -sf "http://127.0.0.1:$NG_PORT/tile.mvt") "$WORK/www/tile.mvt" ||
 
 run() { # name url
   local out
-  out=$(wrk -t2 -c64 -d"${SECS}s" --latency -H "$AUTH" "$2")
+  local script=()
+  [[ -n "${SCRIPT:-}" ]] && script=(-s "$SCRIPT")
+  out=$(wrk -t2 -c64 -d"${SECS}s" --latency "${script[@]}" -H "$AUTH" "$2")
   local rps p50 p99 errs
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -111,6 +119,35 @@ R+=("$(run "gridcover items $ITEMS ($BYTES_ITEMS B)" "http://127.0.0.1:$GC_PORT$
 R+=("$(run "nginx same items bytes" "http://127.0.0.1:$NG_PORT/items.json")")
 R+=("$(run "gridcover items $ITEMS_POLY ($BYTES_POLY B)" "http://127.0.0.1:$GC_PORT$ITEMS_POLY")")
 R+=("$(run "nginx same items bytes" "http://127.0.0.1:$NG_PORT/items_poly.json")")
+# Pages never asked before (a random offset, and a bbox around the whole province whose first
+# corner varies in the sixth decimal): every one is selected and rendered afresh.
+cat >"$WORK/random.lua" <<'LUA'
+request = function()
+  local west = string.format("%.6f", 91.9 + math.random() * 0.001)
+  return wrk.format(nil, "/api/collections/stations/items?limit=100&offset=" .. math.random(0, 18000) ..
+    "&bbox=" .. west .. ",32,109,43")
+end
+LUA
+R+=("$(SCRIPT="$WORK/random.lua" run "gridcover items, 100 stations, a new page every request (not cached)" "http://127.0.0.1:$GC_PORT/")")
+
+# Station edits through the API, each fsynced and applied to the live engine before the answer:
+# one village station moved away and back 20 times (If-Match not sent).
+SID=$(curl -sf -H "$AUTH" "http://127.0.0.1:$GC_PORT/api/collections/stations/items?limit=1&code=620102" |
+  sed -n 's/.*"features":\[{"type":"Feature","id":"\([^"]*\)".*/\1/p')
+[[ -n "$SID" ]] || { echo "error: no station found in 620102" >&2; exit 1; }
+LONLAT=$(curl -sf -H "$AUTH" "http://127.0.0.1:$GC_PORT/api/collections/stations/items/$SID" |
+  sed -n 's/.*"coordinates":\[\([-0-9.e]*\),\([-0-9.e]*\)\].*/\1 \2/p')
+read -r LON LAT <<<"$LONLAT"
+EDITS=()
+for i in $(seq 1 20); do
+  if ((i % 2)); then dx=0.01; else dx=0; fi
+  body=$(awk -v x="$LON" -v y="$LAT" -v d="$dx" 'BEGIN { printf "{\"lon\": %.6f, \"lat\": %.6f}", x + d, y }')
+  t=$(curl -sf -o /dev/null -w '%{time_total}' -X PATCH -H "Authorization: Bearer $PLANNER" \
+    -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$GC_PORT/api/stations/$SID") ||
+    { echo "error: PATCH /api/stations/$SID failed" >&2; exit 1; }
+  EDITS+=("$t")
+done
+EDIT_MS=$(printf '%s\n' "${EDITS[@]}" | sort -n | awk '{ v[NR] = $1 * 1000 } END { printf "median %.1f ms, max %.1f ms", v[int((NR + 1) / 2)], v[NR] }')
 
 rps() { cut -d'|' -f2 <<<"${R[$1]}"; }
 ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN { printf "%.2f", a / b }'; }
@@ -127,4 +164,7 @@ ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN { printf "%.2f", a / 
   echo "- cached tile: gridcover / nginx = **$(ratio 0 1)** of nginx's throughput (target ≥ 0.7)"
   echo "- items page of 100 stations: p99 **$(cut -d'|' -f4 <<<"${R[2]}")** (target < 20 ms); $(ratio 2 3) of nginx"
   echo "- items page of 100 village polygons: p99 $(cut -d'|' -f4 <<<"${R[4]}"); $(ratio 4 5) of nginx"
+  echo "- items pages of 100 stations never asked before (selected and rendered afresh): p99 $(cut -d'|' -f4 <<<"${R[6]}")"
+  echo "- startup to the first /healthz answer: **$STARTUP s** (first start, importing into the store: $FIRST_START)"
+  echo "- a station moved through \`PATCH /api/stations/{id}\` (fsynced, then applied to the live engine), 20 times, server idle: $EDIT_MS"
 } | tee benches/load/RESULTS.md

@@ -15,8 +15,10 @@
 //! close (`remove`: station ids). It runs [`crate::analysis::scenario_in_place`] on the live engine
 //! under its lock (applied, measured, taken back) and returns the stations with the households and
 //! veterans each brings or takes, totals before and after, and every changed unit's figures before
-//! and after. Households appear only as counts (`households_gained`, `households_lost`): they are
-//! personal data, not a planner's.
+//! and after (only those of `level` and under `code`, an admin-code prefix, when the body gives
+//! them: the viewer asks for the units of the level and area on screen; totals and
+//! `changed_units` always count everything). Households appear only as counts
+//! (`households_gained`, `households_lost`): they are personal data, not a planner's.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -64,6 +66,10 @@ struct ScenarioBody {
     add: Vec<SiteBody>,
     #[serde(default)]
     remove: Vec<String>,
+    /// Only the changed units of this level are listed (all levels without it).
+    level: Option<Level>,
+    /// Only the changed units whose code starts with this are listed (e.g. the unit drilled into).
+    code: Option<String>,
 }
 
 /// The JSON body of a planning request, or the error naming the request (`what`) and the reason:
@@ -98,6 +104,13 @@ async fn scenario(
             "scenario request: at most {MAX_SCENARIO_STATIONS} stations to add and remove together"
         )));
     }
+    let code = req
+        .code
+        .as_deref()
+        .map(super::features::Filter::parse_code)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("scenario request: code: {e}")))?;
+    let level = req.level;
     super::edits::edits(&s)?;
     let res = blocking(move || {
         let e = super::edits::edits(&s)?;
@@ -145,8 +158,11 @@ async fn scenario(
                     radius_m: a.radius_m,
                 });
             }
-            let r = scenario_in_place(live, &adds, &req.remove)
+            let mut r = scenario_in_place(live, &adds, &req.remove)
                 .map_err(|e| ApiError::bad_request(format!("scenario request: {e}")))?;
+            r.units.retain(|u| {
+                level.is_none_or(|l| u.level == l) && code.as_deref().is_none_or(|c| u.code.starts_with(c))
+            });
             let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
             let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
             let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -250,6 +250,22 @@ async fn planner_scenario_measures_without_changing_anything() {
     let county = r.body["units"].as_array().unwrap().iter().find(|u| u["code"] == json!("990101")).unwrap();
     assert_eq!(county["before"]["covered_households"], json!(before));
     assert_eq!(county["after"]["covered_households"], json!(before + 6));
+    // Every level's changed units without a filter; with `level` and `code`, those only (the
+    // viewer asks for the level and area on screen); totals and counts stay whole.
+    let levels: Vec<&str> = r.body["units"].as_array().unwrap().iter().map(|u| u["level"].as_str().unwrap()).collect();
+    assert_eq!(levels, ["province", "city", "county", "township", "village"], "{}", r.body);
+    let filtered = r#"{"add": [{"id": "N1", "level": "village", "code": "990101001001", "lon": 100.3, "lat": 40.3}],
+        "level": "township", "code": "990101"}"#;
+    let f = call(s, "POST", "/api/scenario", &fx.planner, Some(filtered), None).await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+    let units = f.body["units"].as_array().unwrap();
+    assert_eq!(units.len(), 1, "{}", f.body);
+    assert_eq!((units[0]["level"].as_str(), units[0]["code"].as_str()), (Some("township"), Some("990101001")));
+    assert_eq!(f.body["changed_units"], r.body["changed_units"]);
+    assert_eq!(f.body["after"], r.body["after"]);
+    let elsewhere = filtered.replace(r#""code": "990101"}"#, r#""code": "990102"}"#);
+    let e = call(s, "POST", "/api/scenario", &fx.planner, Some(&elsewhere), None).await;
+    assert_eq!(e.body["units"], json!([]), "{}", e.body);
     // Nothing changed on the server.
     assert_eq!(county_covered(s), before);
     let st = call(s, "GET", "/api/collections/stations/items/N1", &fx.leader, None, None).await;
@@ -260,6 +276,8 @@ async fn planner_scenario_measures_without_changing_anything() {
         r#"{"add": [{"level": "village", "lon": 500, "lat": 40.3}]}"#,
         r#"{}"#,
         r#"{"add": [], "extra": 1}"#,
+        r#"{"remove": ["S2"], "code": "99x"}"#,
+        r#"{"remove": ["S2"], "level": "hamlet"}"#,
     ] {
         let r = call(s, "POST", "/api/scenario", &fx.planner, Some(bad), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);

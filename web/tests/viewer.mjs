@@ -273,6 +273,24 @@ try {
                     });
                     check(`${tag}: plan runs`, planned.plan, planned.msg);
                 }
+                if (role === 'planner') {
+                    // What-if: "Add station", then a click on the map places one; the side bar
+                    // shows the coverage before and after (POST /api/scenario).
+                    await page.evaluate(() => window.gridcover.popup?.remove());
+                    await page.click('#scenario-mode button[data-mode="add"]');
+                    const box = await page.locator('#map canvas').boundingBox();
+                    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+                    const sc = await page.waitForFunction(() => {
+                        const s = window.gridcover.scenario;
+                        const msg = document.querySelector('#scenario-msg')?.textContent || '';
+                        return (s.result || /失败|failed/.test(msg)) && {added: s.added.length, result: !!s.result, msg};
+                    }, null, {timeout: 60_000}).then(h => h.jsonValue());
+                    check(`${tag}: a click adds a station to the what-if`, sc.added === 1 && sc.result && sc.msg.length > 0, JSON.stringify(sc));
+                    await waitIdle(page);
+                    const r4 = await rendered(page);
+                    check(`${tag}: the added station is drawn`, (r4.by.scenario || 0) > 0, JSON.stringify(r4.by));
+                    await page.screenshot({path: path.join(outDir, `${role}-${lang}-whatif.png`)});
+                }
             }
             await page.screenshot({path: path.join(outDir, `${role}-${lang}.png`)});
             check(`${tag}: no console errors`, errors.length === 0, errors.slice(0, 3).join(' | '));

@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::csv_rows;
 use approx::assert_relative_eq;
 use gridcover::analysis::{analyze, UnitSource};
 use gridcover::index::sphere::ground_m;
@@ -27,14 +28,6 @@ use gridcover::model::{Level, NONE};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small")
-}
-
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.into(), v.into())).collect())
-        .collect()
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! answer every request (never panic) with a 2xx or a 4xx, never a 5xx. Executions per target:
 //! `CASES` (README, "Store and live edits").
 
-use std::path::Path;
-
 use axum::body::Body;
 use axum::http::{header, Request};
 use proptest::prelude::*;
@@ -26,12 +24,7 @@ struct Fx {
 }
 
 fn fixture() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
+    let dir = crate::common::copy_fixture("serve");
     let store = Store::open(dir.path()).unwrap();
     let tokens = vec![
         store.add_user("l", Role::Leader, &[]).unwrap(),

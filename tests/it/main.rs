@@ -6,6 +6,7 @@
 //! whole-province plan with `cargo test --release --test it plan_bundled -- --ignored`.
 
 mod analyze_cli;
+mod common;
 mod fuzz_http;
 mod fuzz_inputs;
 mod generate;

@@ -13,10 +13,10 @@
 //! - the east township gets its township station: rule 1 holds again in the county;
 //! - changed units: the province, city, county, east township and both east villages.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::csv_rows;
 use gridcover::analysis::scenario::Change;
 use gridcover::analysis::{scenario, Live};
 use gridcover::ingest::read_data_folder;
@@ -29,14 +29,6 @@ fn fixture() -> PathBuf {
 const SITES: &str = "id,name,level,lon,lat,code,demonstration,mobile,radius_m\n\
 N1,东南村新站,village,100.9,40.1,,false,false,\n\
 N2,东镇新站,township,100.75,40.7,990101002,是,,\n";
-
-fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.into(), v.into())).collect())
-        .collect()
-}
 
 #[test]
 fn library_scenario_as_worked_out_by_hand() {

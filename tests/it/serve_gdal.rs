@@ -23,11 +23,7 @@ fn ogrinfo() -> PathBuf {
 }
 
 fn copy_fixture(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
-    for e in std::fs::read_dir(&from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
+    crate::common::copy_fixture_to("serve", to);
 }
 
 fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {

@@ -29,12 +29,7 @@ fn bin() -> String {
 /// A copy of the small fixture, imported, with a grid worker (grid G1: households H1, H6) and a
 /// planner; returns the folder and the two tokens.
 fn prepared() -> (tempfile::TempDir, String, String) {
-    let d = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small");
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
-    }
+    let d = crate::common::copy_fixture("small");
     let out = Command::new(bin()).args(["import", "--data"]).arg(d.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = |args: &[&str]| {

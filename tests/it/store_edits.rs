@@ -31,12 +31,7 @@ fn start(dir: &Path) -> AppState {
 }
 
 fn fixture() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve");
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
+    let dir = crate::common::copy_fixture("serve");
     let store = Store::open(dir.path()).unwrap();
     store.import(dir.path()).unwrap();
     let leader = store.add_user("李领导", Role::Leader, &[]).unwrap();

@@ -144,10 +144,11 @@ fn unit_code(w: &World, u: UnitIdx) -> Option<&str> {
     (u != NO_UNIT).then(|| w.ds().divisions.get(u).code.as_str())
 }
 
-fn code_ok(code: Option<&str>, f: &Filter) -> bool {
+/// True when the record passes the `code` filter; its code is looked up only if there is one.
+fn code_ok<'a>(code: impl FnOnce() -> Option<&'a str>, f: &Filter) -> bool {
     match &f.code {
         None => true,
-        Some(p) => code.is_some_and(|c| c.starts_with(p.as_str())),
+        Some(p) => code().is_some_and(|c| c.starts_with(p.as_str())),
     }
 }
 
@@ -174,7 +175,7 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
         Collection::Admin(level) => Selection::Rows(
             ds.divisions
                 .at_level(level)
-                .filter(|&u| code_ok(Some(&ds.divisions.get(u).code), f))
+                .filter(|&u| code_ok(|| Some(ds.divisions.get(u).code.as_str()), f))
                 .filter(|&u| {
                     let a = w.area_of_unit[u as usize];
                     if f.bbox.is_none() {
@@ -188,19 +189,19 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
         Collection::Stations => Selection::Rows(
             (0..ds.stations.len() as u32)
                 .filter(|&s| ds.stations.active[s as usize])
-                .filter(|&s| code_ok(unit_code(w, ds.stations.unit[s as usize]), f))
+                .filter(|&s| code_ok(|| unit_code(w, ds.stations.unit[s as usize]), f))
                 .filter(|&s| pt_ok(ds.stations.lon[s as usize], ds.stations.lat[s as usize], f))
                 .collect(),
         ),
         Collection::Grids => Selection::Rows(
             (0..ds.grids.len() as u32)
-                .filter(|&g| code_ok(ds.grids.unit[g as usize].and_then(|u| unit_code(w, u)), f))
+                .filter(|&g| code_ok(|| ds.grids.unit[g as usize].and_then(|u| unit_code(w, u)), f))
                 .filter(|&g| box_ok(&w.grid_bbox[g as usize], f))
                 .collect(),
         ),
         Collection::Gaps => Selection::Rows(
             (0..w.gaps().len() as u32)
-                .filter(|&g| code_ok(gap_unit(w, g).and_then(|u| unit_code(w, u)), f))
+                .filter(|&g| code_ok(|| gap_unit(w, g).and_then(|u| unit_code(w, u)), f))
                 .filter(|&g| box_ok(&w.gap_bbox()[g as usize], f))
                 .collect(),
         ),
@@ -211,7 +212,7 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
                     &ds.households,
                     &w.an().assignment,
                     (0..ds.households.len() as u32)
-                        .filter(|&h| code_ok(unit_code(w, w.an().assignment.unit[h as usize]), f)),
+                        .filter(|&h| code_ok(|| unit_code(w, w.an().assignment.unit[h as usize]), f)),
                     OGC_CELL_RESOLUTION,
                 )),
             };
@@ -221,7 +222,7 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
         Collection::Households => Selection::Rows(
             own_households(w, user)
                 .into_iter()
-                .filter(|&h| code_ok(unit_code(w, w.an().assignment.unit[h as usize]), f))
+                .filter(|&h| code_ok(|| unit_code(w, w.an().assignment.unit[h as usize]), f))
                 .filter(|&h| pt_ok(ds.households.lon[h as usize], ds.households.lat[h as usize], f))
                 .collect(),
         ),

@@ -229,14 +229,30 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
     let boundaries =
         read_boundaries(&dir.join("boundaries.geojson"), &config.crs.boundaries, &divisions, &mut rejects, &mut notes)?;
     let extent = Extent::of(&boundaries);
-    let stations = read_stations(dir, &config.crs.stations, &divisions, extent.as_ref(), &mut rejects)?;
-    let households = read_households(dir, &config.crs.households, &divisions, extent.as_ref(), &mut rejects)?;
+    // Stations, households and grids are read at the same time (households take longest); each
+    // keeps its own rejects, appended in this order as if read one after the other.
     let grids_path = dir.join("grids.geojson");
-    let grids = if grids_path.exists() {
-        read_grids(&grids_path, &config.crs.grids, &divisions, &mut rejects)?
-    } else {
-        Default::default()
-    };
+    let (mut st_rejects, mut hh_rejects, mut gr_rejects) = (Vec::new(), Vec::new(), Vec::new());
+    let (stations, (households, grids)) = rayon::join(
+        || read_stations(dir, &config.crs.stations, &divisions, extent.as_ref(), &mut st_rejects),
+        || {
+            rayon::join(
+                || read_households(dir, &config.crs.households, &divisions, extent.as_ref(), &mut hh_rejects),
+                || {
+                    if grids_path.exists() {
+                        read_grids(&grids_path, &config.crs.grids, &divisions, &mut gr_rejects)
+                    } else {
+                        Ok(Default::default())
+                    }
+                },
+            )
+        },
+    );
+    // The first error in file order, as when read in turn.
+    let (stations, households, grids) = (stations?, households?, grids?);
+    rejects.append(&mut st_rejects);
+    rejects.append(&mut hh_rejects);
+    rejects.append(&mut gr_rejects);
     Ok(Dataset { divisions, boundaries, stations, households, grids, standard: config.standard, rejects, notes })
 }
 

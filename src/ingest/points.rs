@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::boundaries::Extent;
-use super::table::{csv_rows, geojson_features, json_val, parquet_rows, ColSpec, RowError, Val};
+use super::table::{csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx};
@@ -316,6 +316,22 @@ const HOUSEHOLD_COLS: [ColSpec; 9] = [
     ("address", false),
 ];
 
+/// The cells of a household row but its id (left empty), checked: the reason when one is bad.
+fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> Result<HouseholdRow, String> {
+    let (lon, lat) = loc.locate(v[1], v[2])?;
+    let veterans = v[3].positive_count("veterans")?;
+    let code = match v[4].text() {
+        None => None,
+        Some(c) if c.is_empty() => None,
+        Some(c) => Some(unit_of(divisions, &c)?),
+    };
+    let difficulty = v[5].flag("difficulty")?.unwrap_or(false);
+    let martyr_family = v[6].flag("martyr_family")?.unwrap_or(false);
+    let name = v[7].text().map(|s| s.into_owned());
+    let address = v[8].text().map(|s| s.into_owned());
+    Ok(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address })
+}
+
 /// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
 ///
 /// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
@@ -353,28 +369,29 @@ pub fn read_households(
         address: Vec::with_capacity(guess),
     };
     let mut ids = Ids::with_capacity(guess);
-    let unit_word = if is_csv { "line" } else { "row" };
-    let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
-        let id = ids.claim(v[0], row, unit_word)?;
-        let fail = |reason: String| RowError { id: id.clone(), reason };
-        let (lon, lat) = loc.locate(v[1], v[2]).map_err(&fail)?;
-        let veterans = v[3].positive_count("veterans").map_err(&fail)?;
-        let code = match v[4].text() {
-            None => None,
-            Some(c) if c.is_empty() => None,
-            Some(c) => Some(unit_of(divisions, &c).map_err(&fail)?),
-        };
-        let difficulty = v[5].flag("difficulty").map_err(&fail)?.unwrap_or(false);
-        let martyr_family = v[6].flag("martyr_family").map_err(&fail)?.unwrap_or(false);
-        let name = v[7].text().map(|s| s.into_owned());
-        let address = v[8].text().map(|s| s.into_owned());
-        out.push(HouseholdRow { id, lon, lat, veterans, code, difficulty, martyr_family, name, address });
-        Ok(())
-    };
     if is_csv {
+        let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
+            let id = ids.claim(v[0], row, "line")?;
+            let r = household_fields(&loc, divisions, v).map_err(|reason| RowError { id: id.clone(), reason })?;
+            out.push(HouseholdRow { id, ..r });
+            Ok(())
+        };
         csv_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
     } else {
-        parquet_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
+        // Ids are claimed in row order (duplicates); the rest of each row is read in parallel.
+        parquet_rows_parallel(
+            &path,
+            &HOUSEHOLD_COLS,
+            rejects,
+            |row, id| ids.claim(id, row, "row"),
+            || {
+                let loc = Locator::new(&path, crs, extent)?;
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, v))
+            },
+            |id, r| {
+                out.push(HouseholdRow { id, ..r });
+            },
+        )?;
     }
     Ok(out)
 }

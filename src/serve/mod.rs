@@ -2,7 +2,8 @@
 //! viewer, over one analysed data folder, with bearer tokens and roles.
 //!
 //! [`router`] builds the whole HTTP API on an [`AppState`] (tests drive it without a socket);
-//! [`run`] loads a data folder and serves it until SIGTERM or Ctrl-C.
+//! [`run`] serves it until SIGTERM or Ctrl-C; [`cli::serve`] loads a data folder from its store
+//! first. The served [`World`] owns the live engine: edits change it in place.
 //!
 //! Endpoints (every one but `/healthz` and the static files needs `Authorization: Bearer TOKEN`):
 //! - `GET /healthz`: `ok`.
@@ -11,7 +12,10 @@
 //!   `/api/collections/{id}/items/{featureId}`.
 //! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
 //! - `GET /api/me`: the caller's name, role and grids.
-//! - `POST /api/plan` ([`plan`]): the siting planner (planners).
+//! - `POST /api/plan` and `POST /api/scenario` ([`plan`]): the siting planner and what-if
+//!   questions (planners).
+//! - Edits ([`edits`], with a store): households' status and visits (their grid worker),
+//!   stations added, moved and closed (planners), histories.
 //! - Vector tiles ([`tiles`]): `/tiles/{layer}/{z}/{x}/{y}.mvt` and TileJSON `/tiles/{layer}.json`.
 //! - Static: the viewer `web/` at `/`, MapLibre at `/vendor/maplibre-gl/`, glyphs at
 //!   `/fonts/{fontstack}/{range}.pbf`.

@@ -28,7 +28,7 @@
 //! # Coordinates and units
 //! Longitude/latitude in WGS84 degrees everywhere inside and on output (RFC 7946 axis
 //! order). Distances are ground metres on a sphere of the mean Earth radius
-//! ([`index::sphere::EARTH_RADIUS_M`](crate::index::sphere::EARTH_RADIUS_M)), never degrees.
+//! ([`index::sphere::EARTH_RADIUS_M`]), never degrees.
 
 #![warn(missing_docs)]
 

@@ -1,5 +1,5 @@
 //! The `gridcover scenario` command (I/O): read the stations to open from a CSV file, run the
-//! scenario on the live engine ([`crate::analysis::scenario`]), write the results.
+//! scenario on the live engine ([`crate::analysis::scenario()`]), write the results.
 //!
 //! Files written to `OUT`:
 //! - `scenario_<level>.csv` for the five levels: **every** unit of the level, with a `changed`

@@ -5,7 +5,7 @@
 //! affected households (nearest station, distance, coverage bits), the unit counters, the
 //! station counts, the two rules and the median / 90th percentile of the distance to the
 //! nearest station — without recomputing the rest. The result is exactly what
-//! [`analyze`](super::analyze) of the same stations gives: counts and nearest stations are
+//! [`analyze`] of the same stations gives: counts and nearest stations are
 //! identical, distance sums (for the means) differ only by float rounding of the signed
 //! updates. The gap areas are recomputed on demand ([`Live::gaps`], cached until the next
 //! edit), since clustering the whole province takes tens of milliseconds.
@@ -25,11 +25,11 @@
 //!   [`StationIndex::nearest`](crate::index::StationIndex::nearest)), and gains coverage bit `L`
 //!   when within `s`'s radius. Both are O(1) per household; no index query is needed.
 //! - **Closing** `s`: households whose nearest station was `s`, and those `s` covered, are
-//!   recomputed through the station index exactly as [`assign`](super::assign) does.
+//!   recomputed through the station index exactly as [`assign`](mod@super::assign) does.
 //! - **Moving** `s` is closing it at the old point and adding it at the new one.
 //!
 //! Each changed household's contribution is taken from the five units on its chain and its
-//! new one added ([`Coverage::apply_household`]); the two rules are updated from a count of
+//! new one added ([`Coverage::apply_household`](super::Coverage::apply_household)); the two rules are updated from a count of
 //! each unit's own-level stations.
 //!
 //! # Medians and 90th percentiles
@@ -38,7 +38,7 @@
 //! histogram of its distances over buckets of the `f32` bit pattern (monotone for non-negative
 //! numbers, 3 % wide), finds the bucket holding the rank from the counts, and selects within
 //! the households of that bucket only. Both give the nearest-rank value
-//! [`coverage`](super::coverage) gives.
+//! [`coverage`](mod@super::coverage) gives.
 //!
 //! # Cost
 //! On the bundled Gansu data (800,000 households, 18,678 stations) see the README section

@@ -1,11 +1,11 @@
 //! Analyses (pure computation on an in-memory [`Dataset`]; no I/O).
 //!
-//! - [`assign`]: every household to its admin units, grid and nearest station of each level.
-//! - [`coverage`]: the figures of every admin unit at every level, and the two rules.
-//! - [`gaps`]: uncovered households clustered into ranked gap areas.
-//! - [`workload`]: households and veterans per grid worker.
+//! - [`assign`](mod@assign): every household to its admin units, grid and nearest station of each level.
+//! - [`coverage`](mod@coverage): the figures of every admin unit at every level, and the two rules.
+//! - [`gaps`](mod@gaps): uncovered households clustered into ranked gap areas.
+//! - [`workload`](mod@workload): households and veterans per grid worker.
 //! - [`live`]: the analysis kept up to date as stations are added, moved and closed.
-//! - [`scenario`]: coverage before and after opening and closing a set of stations.
+//! - [`scenario`](mod@scenario): coverage before and after opening and closing a set of stations.
 //!
 //! [`analyze`] runs them all and times each phase.
 

@@ -1,6 +1,6 @@
 //! Stations of each level on the unit sphere: nearest station and coverage tests.
 //!
-//! Each level is a [`Layer`]: a static kd-tree over the stations' unit vectors (bulk built,
+//! Each level is a `Layer`: a static kd-tree over the stations' unit vectors (bulk built,
 //! flat arrays, no allocation per query), plus two smaller tiers that take insertions without
 //! rebuilding the big tree — a second kd-tree rebuilt when the short list overflows, and that
 //! short list itself — and tombstones for removals. The big tree is rebuilt when the other

@@ -12,7 +12,7 @@
 //! | `gridcover.toml` (optional) | `[crs]` of each input file and the `[standard]` |
 //!
 //! Every coordinate is converted to WGS84 with the CRS the config gives the file (see
-//! [`crate::crs`]). A row or feature that cannot be used is set aside as a [`Reject`] naming the
+//! [`crate::crs`]). A row or feature that cannot be used is set aside as a [`Reject`](crate::model::Reject) naming the
 //! file, the row (CSV: 1-based line, the header being line 1; GeoJSON: 1-based feature number;
 //! Parquet: 1-based row) and the reason; nothing is dropped silently. Only what makes going on
 //! impossible is an [`IngestError`].

@@ -4,7 +4,7 @@
 //!
 //! The body is a JSON [`PlanRequest`] (e.g. `{"problem": "mclp", "level": "village", "new": 5,
 //! "radius_m": 2000, "within": "620102"}`); an unknown field, a bad value or a request the
-//! planner refuses is a 400 with the planner's reason. The answer is the [`PlanResult`] as JSON:
+//! planner refuses is a 400 with the planner's reason. The answer is the [`PlanResult`](crate::plan::PlanResult) as JSON:
 //! `sites` (rank, id, name, lon/lat, newly covered veterans, admin codes), totals before and
 //! after, and `units` (every unit whose coverage changes: veterans, covered before and after,
 //! shares, mean distances, new sites). No household's identity is in it.

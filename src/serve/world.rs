@@ -105,11 +105,6 @@ impl World {
         self.live.analysis()
     }
 
-    /// The live engine.
-    pub fn live(&self) -> &Live {
-        &self.live
-    }
-
     /// The gap areas of the current stations (computed on first use after an edit).
     pub fn gaps(&self) -> &[Gap] {
         self.live.gaps()

@@ -379,14 +379,6 @@ impl Store {
     }
 }
 
-/// [`Store::load_dataset`] of the store of `dir` (opened, created or migrated as needed).
-///
-/// # Errors
-/// As [`Store::open_dataset`].
-pub fn load_dataset(dir: &Path) -> Result<Dataset> {
-    Store::open_dataset(dir).map(|(_, ds)| ds)
-}
-
 /// Writes the imported `rec` over the stored `before` as its next version, with the input's
 /// hash, and keeps the change in the history.
 fn reimport_station(tx: &Transaction<'_>, before: StationRecord, rec: StationRecord, hash: &[u8]) -> Result<()> {

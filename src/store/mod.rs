@@ -44,7 +44,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use import::{load_dataset, ImportReport};
+pub use import::ImportReport;
 pub use patch::merge_patch;
 pub use records::{
     parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,

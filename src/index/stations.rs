@@ -97,6 +97,27 @@ impl KdTree {
             }
             return;
         }
+        let (near, far, rd_far, off_far) = self.children(p, node, lo, hi, rd, off);
+        self.nearest_node(p, near.0, near.1, near.2, level + 1, rd, off, best);
+        if rd_far <= best.0 * SLACK {
+            self.nearest_node(p, far.0, far.1, far.2, level + 1, rd_far, off_far, best);
+        }
+    }
+
+    /// The children of inner `node` (entries `lo..hi`) as (node, lo, hi), the side of `p` first,
+    /// and for the far one the lower bound of its squared distance and its per-axis offsets
+    /// (`rd`, `off`: those of `node`).
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn children(
+        &self,
+        p: &Unit3,
+        node: usize,
+        lo: usize,
+        hi: usize,
+        rd: f64,
+        off: [f64; 3],
+    ) -> ((usize, usize, usize), (usize, usize, usize), f64, [f64; 3]) {
         let a = self.axis[node] as usize;
         let diff = p[a] - self.split[node];
         let mid = lo + (hi - lo) / 2;
@@ -105,13 +126,9 @@ impl KdTree {
         } else {
             ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
         };
-        self.nearest_node(p, near.0, near.1, near.2, level + 1, rd, off, best);
-        let rd_far = rd - off[a] * off[a] + diff * diff;
-        if rd_far <= best.0 * SLACK {
-            let mut off_far = off;
-            off_far[a] = diff;
-            self.nearest_node(p, far.0, far.1, far.2, level + 1, rd_far, off_far, best);
-        }
+        let mut off_far = off;
+        off_far[a] = diff;
+        (near, far, rd - off[a] * off[a] + diff * diff, off_far)
     }
 
     /// Calls `f(id, d2)` for live entries within squared chord `r2` of `p` until it returns true;
@@ -149,21 +166,11 @@ impl KdTree {
             }
             return false;
         }
-        let a = self.axis[node] as usize;
-        let diff = p[a] - self.split[node];
-        let mid = lo + (hi - lo) / 2;
-        let (near, far) = if diff <= 0.0 {
-            ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi))
-        } else {
-            ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
-        };
+        let (near, far, rd_far, off_far) = self.children(p, node, lo, hi, rd, off);
         if self.within_node(p, r2, near.0, near.1, near.2, level + 1, rd, off, f) {
             return true;
         }
-        let rd_far = rd - off[a] * off[a] + diff * diff;
         if rd_far <= r2 * SLACK {
-            let mut off_far = off;
-            off_far[a] = diff;
             return self.within_node(p, r2, far.0, far.1, far.2, level + 1, rd_far, off_far, f);
         }
         false

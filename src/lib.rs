@@ -19,6 +19,8 @@
 //!    and what-if scenarios. [`design`] partitions a unit's households into service grids.
 //! 4. [`plan`] (pure): station siting — maximal covering, set covering, p-median and the
 //!    capacitated variant, each with a bound and its gap.
+//!    [`privacy`] (pure) is the disclosure policy: what the roles without household access
+//!    may learn of households, applied by [`serve`] to every response.
 //! 5. [`output`] and [`whatif`] (I/O): write the analysis and scenarios as Parquet, CSV,
 //!    GeoJSON and JSON, and the readable report. [`store`] (I/O) keeps users, household
 //!    records, station edits, history and the audit log durable in SQLite; [`serve`] (I/O)
@@ -43,6 +45,7 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod privacy;
 pub mod serve;
 pub mod store;
 pub mod whatif;

@@ -171,6 +171,33 @@ pub struct Config {
     pub crs: InputCrs,
     /// The coverage standard (defaults where not given).
     pub standard: Standard,
+    /// The disclosure policy's settings.
+    pub privacy: PrivacyConfig,
+}
+
+/// `[privacy]` of `gridcover.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Fewest households in a group whose figures the roles without household access see
+    /// (default 5, at least [`crate::privacy::MIN_K`]).
+    pub min_households: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { min_households: crate::privacy::Policy::default().min_households }
+    }
+}
+
+impl Config {
+    /// The disclosure policy of these settings.
+    ///
+    /// # Errors
+    /// `min_households` below [`crate::privacy::MIN_K`].
+    pub fn policy(&self) -> Result<crate::privacy::Policy, String> {
+        crate::privacy::Policy::with_min_households(self.privacy.min_households)
+    }
 }
 
 /// Name of the config file in a data folder.
@@ -205,6 +232,7 @@ pub fn read_config(dir: &Path) -> Result<Config, IngestError> {
         .standard
         .validate()
         .map_err(|m| IngestError::Config { path: path.clone(), message: format!("[standard]: {m}") })?;
+    config.policy().map_err(|m| IngestError::Config { path: path.clone(), message: m })?;
     Ok(config)
 }
 
@@ -253,7 +281,18 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
     rejects.append(&mut st_rejects);
     rejects.append(&mut hh_rejects);
     rejects.append(&mut gr_rejects);
-    Ok(Dataset { divisions, boundaries, stations, households, grids, standard: config.standard, rejects, notes })
+    let privacy = config.policy().expect("checked by read_config");
+    Ok(Dataset {
+        divisions,
+        boundaries,
+        stations,
+        households,
+        grids,
+        standard: config.standard,
+        privacy,
+        rejects,
+        notes,
+    })
 }
 
 #[cfg(test)]

@@ -263,6 +263,8 @@ pub struct Dataset {
     pub grids: Grids,
     /// The coverage standard in force.
     pub standard: Standard,
+    /// The disclosure policy in force (`[privacy]` of `gridcover.toml`).
+    pub privacy: crate::privacy::Policy,
     /// Rows and features set aside while reading.
     pub rejects: Vec<Reject>,
     /// Things about the input worth telling (reconciled codes, units without geometry).

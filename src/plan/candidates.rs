@@ -39,7 +39,7 @@ fn inside_point(g: &MultiPolygon<f64>) -> Option<(f64, f64)> {
 }
 
 /// The H3 resolution used by default: the coarsest whose mean edge is at most a third of the radius.
-pub(crate) fn default_h3_resolution(radius_m: f64) -> u8 {
+pub fn default_h3_resolution(radius_m: f64) -> u8 {
     (0..=15u8)
         .find(|&r| Resolution::try_from(r).map(|res| res.edge_length_m() <= radius_m / 3.0).unwrap_or(false))
         .unwrap_or(15)

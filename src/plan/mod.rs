@@ -49,7 +49,7 @@ pub mod engine;
 pub mod io;
 mod summary;
 
-pub use candidates::{parse_sites_csv, Candidate};
+pub use candidates::{default_h3_resolution, parse_sites_csv, Candidate};
 
 use std::collections::HashMap;
 use std::str::FromStr;

@@ -56,6 +56,8 @@ pub fn tiles(data: Option<&Path>, out: &Path, max_zoom: u8) -> anyhow::Result<us
 
     anyhow::ensure!(max_zoom <= super::tiles::MAX_ZOOM, "--max-zoom must be at most {}", super::tiles::MAX_ZOOM);
     let world = load_world(data)?;
+    // Offline tiles are what leaders see: the disclosure policy's aggregate view.
+    let view = world.aggregate_view();
     let e = world.extent;
     anyhow::ensure!(!e.is_empty(), "the data folder has no geometry to tile");
     let mut written = 0usize;
@@ -72,7 +74,7 @@ pub fn tiles(data: Option<&Path>, out: &Path, max_zoom: u8) -> anyhow::Result<us
             let results: Vec<anyhow::Result<usize>> = ids
                 .par_iter()
                 .map(|t| {
-                    let b = render(&world, layer, *t);
+                    let b = render(&world, &view, layer, *t);
                     if b.is_empty() {
                         return Ok(0);
                     }

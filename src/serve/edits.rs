@@ -158,7 +158,9 @@ async fn on_own_household(
 
 async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_own_household(s, u, id, "households.read", |s, e, u, id, _| {
-        let f = find(&s.world(), u, Collection::Households, id)?;
+        let w = s.world();
+        let f = find(&w, &w.view(u), u, Collection::Households, id)?;
+        drop(w);
         let rec = e
             .store
             .household(id)
@@ -259,21 +261,28 @@ async fn station_history(
 }
 
 /// Applies a committed station edit to the served world (the engine's change, then the
-/// name and demonstration flag of the stored record) and clears the caches of tiles and pages.
+/// name and demonstration flag of the stored record), then to the planner's engine, and
+/// clears the caches of tiles and pages.
 fn apply<T>(
     s: &AppState,
     rec: &StationRecord,
-    f: impl FnOnce(&mut Live) -> Result<T, crate::analysis::LiveError>,
+    f: impl Fn(&mut Live) -> Result<T, crate::analysis::LiveError>,
 ) -> Result<T, ApiError> {
+    let edit = |live: &mut Live| {
+        let r = f(live)?;
+        live.set_station_details(&rec.id, &rec.name, rec.demonstration)?;
+        Ok(r)
+    };
     let r = {
         let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
-        w.edit(|live| {
-            let r = f(live)?;
-            live.set_station_details(&rec.id, &rec.name, rec.demonstration)?;
-            Ok(r)
-        })
+        w.edit(edit)
     };
+    // The planner's engine follows (its own lock; plans and what-ifs work on snapshots).
+    let planned = s.inner.planner.edit(edit);
     s.invalidate();
+    if let Err(e) = planned {
+        return Err(ApiError::internal(format!("saved, but the planner's engine refused it: {e}")));
+    }
     r.map_err(|e: crate::analysis::LiveError| ApiError::internal(format!("saved, but the live engine refused it: {e}")))
 }
 
@@ -307,7 +316,7 @@ async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> 
             mobile: rec.mobile,
             radius_m: rec.radius_m,
         };
-        let change = apply(&s, &rec, |live| live.add_station(row))?;
+        let change = apply(&s, &rec, |live| live.add_station(row.clone()))?;
         let body = json!({"station": rec, "change": change_json(&s.world(), &change)});
         let mut r = json_response(StatusCode::CREATED, body, Some(rec.version));
         if let Ok(loc) =

@@ -5,21 +5,26 @@
 //! |---|---|---|
 //! | `admin-province` … `admin-village` | admin units with their coverage figures (the columns of [`COVERAGE_COLUMNS`]) | the unit's code |
 //! | `stations` | active stations | the station's id |
-//! | `households` | grid workers: own grids' households as points with details; leaders and planners: counts in H3 cells ([`super::cells`]) | household id / cell's H3 index |
+//! | `households` | grid workers: own grids' households as points with details; leaders and planners: counts in H3 cells of household groups ([`crate::privacy::Groups`]) | household id / cell's H3 index |
 //! | `grids` | service grids with their workload | the grid's id |
-//! | `gaps` | gap areas (hulls of uncovered households) | the gap's rank |
+//! | `gaps` | gap areas: villages with uncovered households, joined where they touch ([`crate::privacy::gap_areas`]) | the gap's rank |
+//!
+//! Every figure goes through the viewer's [`View`] (the disclosure policy,
+//! [`crate::privacy`]): a withheld figure is `null`, and `withheld: true` says that some
+//! figure of the record is.
 //!
 //! The `code` filter keeps records whose admin code starts with the given prefix (a unit's
-//! own code; a station's or grid's unit; a household's finest unit; a gap's finest unit).
+//! own code; a station's or grid's unit; a household's finest unit; a cell's or gap's
+//! unit). Filters only choose among the same records: they never change a figure.
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use super::auth::{Role, RoleExt, User};
-use super::cells::{aggregate, Aggregates};
 use super::error::ApiError;
-use super::geom::{multipolygon_json, point_json, polygon_json, Bbox};
+use super::geom::{multipolygon_json, point_json, Bbox};
+use super::world::{ShownCell, View};
 use super::World;
 use crate::model::{Level, UnitIdx, NONE, NO_UNIT};
 use crate::output::{coverage_record, COVERAGE_COLUMNS};
@@ -89,12 +94,11 @@ impl Collection {
             Collection::Admin(l) => format!("Admin units of level {l} with their boundaries and coverage figures; id = the unit's statistical code. Filter `code` = code prefix."),
             Collection::Stations => "Active service stations of the five levels; id = the station's id.".into(),
             Collection::Households if role.sees_aggregates() => format!(
-                "Households as counts in H3 cells of resolution {OGC_CELL_RESOLUTION} (cells with fewer than {} households merged into coarser ones); id = the cell's H3 index.",
-                super::cells::MIN_HOUSEHOLDS
+                "Households as counts in H3 cells of resolution {OGC_CELL_RESOLUTION}: groups of at least the policy's number of households (smaller cells merged into the coarser cell they share); id = the cell's H3 index.",
             ),
             Collection::Households => "The households of your own grids, with their details; id = the household's id.".into(),
             Collection::Grids => "Service grids (网格) with their worker and workload; id = the grid's id.".into(),
-            Collection::Gaps => "Gap areas: hulls of households out of reach of every station, ranked by veterans; id = the rank.".into(),
+            Collection::Gaps => "Gap areas: villages and communities with households out of reach of every station (each with at least the policy's number), joined where they touch, ranked by uncovered veterans; id = the rank.".into(),
         }
     }
 }
@@ -122,8 +126,8 @@ impl Filter {
 pub enum Selection {
     /// Indexes of units, stations, households, grids or gaps.
     Rows(Vec<u32>),
-    /// Indexes into household cell aggregates.
-    Cells(Arc<Aggregates>, Vec<u32>),
+    /// Indexes into the shown household cells.
+    Cells(Arc<Vec<ShownCell>>, Vec<u32>),
 }
 
 impl Selection {
@@ -168,8 +172,8 @@ pub fn own_households(w: &World, user: &User) -> Vec<u32> {
     v
 }
 
-/// What `user` sees of collection `c` under `f`.
-pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
+/// What `user` (whose view is `view`) sees of collection `c` under `f`.
+pub fn select(w: &World, view: &View, user: &User, c: Collection, f: &Filter) -> Selection {
     let ds = w.ds();
     match c {
         Collection::Admin(level) => Selection::Rows(
@@ -199,25 +203,22 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
                 .filter(|&g| box_ok(&w.grid_bbox[g as usize], f))
                 .collect(),
         ),
-        Collection::Gaps => Selection::Rows(
-            (0..w.gaps().len() as u32)
-                .filter(|&g| code_ok(|| gap_unit(w, g).and_then(|u| unit_code(w, u)), f))
-                .filter(|&g| box_ok(&w.gap_bbox()[g as usize], f))
-                .collect(),
-        ),
+        Collection::Gaps => {
+            let gaps = view.gaps(w);
+            Selection::Rows(
+                (0..gaps.len() as u32)
+                    .filter(|&g| code_ok(|| gap_unit(w, view, g).and_then(|u| unit_code(w, u)), f))
+                    .filter(|&g| box_ok(&view.gap_bbox(w)[g as usize], f))
+                    .collect(),
+            )
+        }
         Collection::Households if user.role.sees_aggregates() => {
-            let agg = match &f.code {
-                None => w.cells.get(&ds.households, &w.an().assignment, OGC_CELL_RESOLUTION),
-                Some(_) => Arc::new(aggregate(
-                    &ds.households,
-                    &w.an().assignment,
-                    (0..ds.households.len() as u32)
-                        .filter(|&h| code_ok(|| unit_code(w, w.an().assignment.unit[h as usize]), f)),
-                    OGC_CELL_RESOLUTION,
-                )),
-            };
-            let idx = (0..agg.cells.len() as u32).filter(|&i| box_ok(&agg.cells[i as usize].bbox, f)).collect();
-            Selection::Cells(agg, idx)
+            let cells = w.cells(OGC_CELL_RESOLUTION);
+            let idx = (0..cells.len() as u32)
+                .filter(|&i| code_ok(|| unit_code(w, cells[i as usize].unit), f))
+                .filter(|&i| box_ok(&cells[i as usize].bbox, f))
+                .collect();
+            Selection::Cells(cells, idx)
         }
         Collection::Households => Selection::Rows(
             own_households(w, user)
@@ -229,8 +230,8 @@ pub fn select(w: &World, user: &User, c: Collection, f: &Filter) -> Selection {
     }
 }
 
-fn gap_unit(w: &World, g: u32) -> Option<UnitIdx> {
-    w.gaps()[g as usize].units.iter().rev().copied().find(|&u| u != NO_UNIT)
+fn gap_unit(w: &World, view: &View, g: u32) -> Option<UnitIdx> {
+    view.gaps(w)[g as usize].codes.iter().rev().copied().find(|&u| u != NO_UNIT)
 }
 
 fn feature(id: Value, geometry: Option<String>, props: Map<String, Value>) -> String {
@@ -249,11 +250,16 @@ fn f64_or_null(x: f64) -> Value {
     serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
 }
 
-/// The coverage properties of a unit, typed (numbers as numbers, empty as null).
-pub fn admin_properties(w: &World, u: UnitIdx) -> Map<String, Value> {
+/// The coverage properties of a unit as `view` may see them, typed (numbers as numbers,
+/// empty and withheld as null; `withheld` true when some figure is).
+pub fn admin_properties(w: &World, view: &View, u: UnitIdx) -> Map<String, Value> {
     let rec = coverage_record(w.ds(), w.an(), u);
     let mut m = Map::new();
     for (k, v) in COVERAGE_COLUMNS.iter().zip(rec) {
+        if !view.disclosure.unit_column(k, u) {
+            m.insert(k.to_string(), Value::Null);
+            continue;
+        }
         let val = match *k {
             "code" | "name" | "level" => Value::String(v),
             "parent_code" => {
@@ -274,6 +280,7 @@ pub fn admin_properties(w: &World, u: UnitIdx) -> Map<String, Value> {
     }
     let a = w.area_of_unit[u as usize];
     m.insert("derived_boundary".into(), Value::Bool(a != NONE && w.ds().boundaries.areas[a as usize].derived));
+    m.insert("withheld".into(), Value::Bool(view.disclosure.unit_withholds(u)));
     m
 }
 
@@ -292,35 +299,40 @@ pub fn station_properties(w: &World, s: u32) -> Map<String, Value> {
     m
 }
 
-/// Grid properties.
-pub fn grid_properties(w: &World, g: u32) -> Map<String, Value> {
+/// Grid properties as `view` may see them (household figures null when withheld).
+pub fn grid_properties(w: &World, view: &View, g: u32) -> Map<String, Value> {
     let gr = &w.ds().grids;
     let i = g as usize;
     let mut m = Map::new();
     m.insert("id".into(), json!(gr.id[i]));
     m.insert("worker".into(), json!(gr.worker[i]));
     m.insert("code".into(), json!(gr.unit[i].and_then(|u| unit_code(w, u))));
+    let shown = view.disclosure.grid(g);
     if let Some(l) = w.an().workload.get(i) {
-        m.insert("households".into(), json!(l.households));
-        m.insert("veterans".into(), json!(l.veterans));
-        m.insert("over_cap".into(), json!(l.over_cap));
+        let or_null = |v: Value| if shown { v } else { Value::Null };
+        m.insert("households".into(), or_null(json!(l.households)));
+        m.insert("veterans".into(), or_null(json!(l.veterans)));
+        m.insert("over_cap".into(), or_null(json!(l.over_cap)));
         m.insert("worker_grids".into(), json!(l.worker_grids));
     }
+    m.insert("withheld".into(), Value::Bool(!shown));
     m
 }
 
 /// Gap properties.
-pub fn gap_properties(w: &World, g: u32) -> Map<String, Value> {
-    let gap = &w.gaps()[g as usize];
+pub fn gap_properties(w: &World, view: &View, g: u32) -> Map<String, Value> {
+    let gap = &view.gaps(w)[g as usize];
     let mut m = Map::new();
     m.insert("rank".into(), json!(gap.rank));
-    m.insert("households".into(), json!(gap.households.len()));
+    m.insert("households".into(), json!(gap.households));
     m.insert("veterans".into(), json!(gap.veterans));
-    m.insert("centroid_lon".into(), f64_or_null(gap.centroid.0));
-    m.insert("centroid_lat".into(), f64_or_null(gap.centroid.1));
+    m.insert("centroid_lon".into(), f64_or_null(gap.centre.0));
+    m.insert("centroid_lat".into(), f64_or_null(gap.centre.1));
     for l in Level::ALL {
-        m.insert(format!("{l}_code"), json!(unit_code(w, gap.units[l.index()])));
+        m.insert(format!("{l}_code"), json!(unit_code(w, gap.codes[l.index()])));
     }
+    let villages: Vec<&str> = gap.units.iter().map(|&u| w.ds().divisions.get(u).code.as_str()).collect();
+    m.insert("villages".into(), json!(villages));
     match gap.nearest_station {
         Some((s, d)) => {
             m.insert("nearest_station".into(), json!(w.ds().stations.id[s as usize]));
@@ -372,24 +384,31 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
     m
 }
 
-/// The GeoJSON Feature text of record `i` of a selection.
-pub fn feature_json(w: &World, c: Collection, sel: &Selection, i: u32) -> String {
+/// The properties of a shown household cell.
+pub fn cell_properties(c: &ShownCell) -> Map<String, Value> {
+    let f = &c.figures;
+    let mut m = Map::new();
+    m.insert("households".into(), json!(f.households));
+    m.insert("veterans".into(), json!(f.veterans));
+    m.insert("covered_households".into(), json!(f.covered_households));
+    m.insert("covered_veterans".into(), json!(f.covered_veterans));
+    m.insert("resolution".into(), json!(u8::from(c.cell.key.resolution())));
+    m.insert("withheld".into(), Value::Bool(f.covered_households.is_none()));
+    m
+}
+
+/// The GeoJSON Feature text of record `i` of a selection, as `view` may see it.
+pub fn feature_json(w: &World, view: &View, c: Collection, sel: &Selection, i: u32) -> String {
     match (c, sel) {
-        (_, Selection::Cells(agg, _)) => {
-            let cell = &agg.cells[i as usize];
-            let mut m = Map::new();
-            m.insert("households".into(), json!(cell.households));
-            m.insert("veterans".into(), json!(cell.veterans));
-            m.insert("covered_households".into(), json!(cell.covered_households));
-            m.insert("covered_veterans".into(), json!(cell.covered_veterans));
-            m.insert("cells".into(), json!(cell.members.len()));
-            m.insert("resolution".into(), json!(agg.resolution));
-            feature(json!(cell.key.to_string()), Some(multipolygon_json(&cell.geometry())), m)
+        (_, Selection::Cells(cells, _)) => {
+            let cell = &cells[i as usize];
+            let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(cell.cell.key)]);
+            feature(json!(cell.cell.key.to_string()), Some(multipolygon_json(&shape)), cell_properties(cell))
         }
         (Collection::Admin(_), _) => {
             let a = w.area_of_unit[i as usize];
             let geom = (a != NONE).then(|| multipolygon_json(&w.ds().boundaries.areas[a as usize].geometry));
-            feature(json!(w.ds().divisions.get(i).code), geom, admin_properties(w, i))
+            feature(json!(w.ds().divisions.get(i).code), geom, admin_properties(w, view, i))
         }
         (Collection::Stations, _) => {
             let st = &w.ds().stations;
@@ -399,11 +418,11 @@ pub fn feature_json(w: &World, c: Collection, sel: &Selection, i: u32) -> String
         (Collection::Grids, _) => feature(
             json!(w.ds().grids.id[i as usize]),
             Some(multipolygon_json(&w.ds().grids.geometry[i as usize])),
-            grid_properties(w, i),
+            grid_properties(w, view, i),
         ),
         (Collection::Gaps, _) => {
-            let gap = &w.gaps()[i as usize];
-            feature(json!(gap.rank), Some(polygon_json(&gap.hull)), gap_properties(w, i))
+            let gap = &view.gaps(w)[i as usize];
+            feature(json!(gap.rank), Some(multipolygon_json(&gap.shape)), gap_properties(w, view, i))
         }
         (Collection::Households, _) => {
             let hh = &w.ds().households;
@@ -416,36 +435,36 @@ pub fn feature_json(w: &World, c: Collection, sel: &Selection, i: u32) -> String
     }
 }
 
-/// One feature by its id, as `user` may see it; the record index too for records.
-pub fn find(w: &World, user: &User, c: Collection, fid: &str) -> Result<String, ApiError> {
+/// One feature by its id, as `user` (whose view is `view`) may see it.
+pub fn find(w: &World, view: &View, user: &User, c: Collection, fid: &str) -> Result<String, ApiError> {
     let nf = || ApiError::not_found(format!("no feature {fid:?} in collection {}", c.id()));
     let ds = w.ds();
     let one = |i: u32| Selection::Rows(vec![i]);
     match c {
         Collection::Admin(level) => {
             let u = ds.divisions.find(fid).filter(|&u| ds.divisions.get(u).level == level).ok_or_else(nf)?;
-            Ok(feature_json(w, c, &one(u), u))
+            Ok(feature_json(w, view, c, &one(u), u))
         }
         Collection::Stations => {
             let s = *w.station_index(fid).as_ref().ok_or_else(nf)?;
             if !ds.stations.active[s as usize] {
                 return Err(nf());
             }
-            Ok(feature_json(w, c, &one(s), s))
+            Ok(feature_json(w, view, c, &one(s), s))
         }
         Collection::Grids => {
             let g = *w.grid_by_id.get(fid).ok_or_else(nf)?;
-            Ok(feature_json(w, c, &one(g), g))
+            Ok(feature_json(w, view, c, &one(g), g))
         }
         Collection::Gaps => {
             let rank: u32 = fid.parse().map_err(|_| nf())?;
-            let g = w.gaps().iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
-            Ok(feature_json(w, c, &one(g), g))
+            let g = view.gaps(w).iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
+            Ok(feature_json(w, view, c, &one(g), g))
         }
         Collection::Households if user.role.sees_aggregates() => {
-            let agg = w.cells.get(&ds.households, &w.an().assignment, OGC_CELL_RESOLUTION);
-            match agg.cells.iter().position(|x| x.key.to_string() == fid) {
-                Some(i) => Ok(feature_json(w, c, &Selection::Cells(agg.clone(), vec![i as u32]), i as u32)),
+            let cells = w.cells(OGC_CELL_RESOLUTION);
+            match cells.iter().position(|x| x.cell.key.to_string() == fid) {
+                Some(i) => Ok(feature_json(w, view, c, &Selection::Cells(cells.clone(), vec![i as u32]), i as u32)),
                 None if fid.parse::<h3o::CellIndex>().is_ok() => Err(nf()),
                 None => Err(ApiError::forbidden(
                     "leaders and planners see households only as counts in cells, never one household",
@@ -457,7 +476,7 @@ pub fn find(w: &World, user: &User, c: Collection, fid: &str) -> Result<String, 
             // answered exactly as one that does not exist.
             let h =
                 own_households(w, user).into_iter().find(|&h| ds.households.id[h as usize] == fid).ok_or_else(nf)?;
-            Ok(feature_json(w, c, &one(h), h))
+            Ok(feature_json(w, view, c, &one(h), h))
         }
     }
 }

@@ -21,16 +21,18 @@
 //!   `/fonts/{fontstack}/{range}.pbf`.
 //!
 //! Who sees what ([`auth::Role`]): leaders and planners see every aggregate layer, and
-//! households only as counts in hexagonal cells ([`cells`]); grid workers see the households of
-//! their own grids as points with their details, and nothing of any other household. Every
-//! household-level response is written to the audit log first.
+//! households only as counts in groups of at least `k` on hexagonal cells; grid workers see the
+//! households of their own grids as points with their details, and everything else as leaders
+//! do. Every figure of every response goes through the viewer's [`View`] of the disclosure
+//! policy ([`crate::privacy`]); plans and what-ifs run on the k-anonymous demand
+//! ([`Planner`]), never on the households. Every household-level response is written to the
+//! audit log first.
 //!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
 //! ([`cache`]) and forgotten at every edit; grid workers' households are never cached.
 
 pub mod auth;
 pub mod cache;
-pub mod cells;
 pub mod cli;
 pub mod edits;
 pub mod error;
@@ -39,11 +41,11 @@ pub mod geom;
 pub mod ogc;
 pub mod plan;
 pub mod tiles;
-mod world;
+pub mod world;
 
 pub use auth::{Role, RoleExt, User, Users};
 pub use error::ApiError;
-pub use world::World;
+pub use world::{Planner, View, World};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,6 +105,7 @@ pub struct AppState {
 
 pub(crate) struct Inner {
     pub(crate) world: RwLock<World>,
+    pub(crate) planner: Planner,
     pub(crate) users: Arc<dyn Users>,
     pub(crate) auth_cache: auth::AuthCache,
     pub(crate) tiles: tiles::TileCache,
@@ -129,9 +132,11 @@ impl AppState {
         edits: Option<edits::Edits>,
     ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes);
+        let planner = Planner::new(&world);
         AppState {
             inner: Arc::new(Inner {
                 world: RwLock::new(world),
+                planner,
                 users,
                 auth_cache: auth::AuthCache::new(Duration::from_secs(30)),
                 tiles,

@@ -229,6 +229,8 @@ fn geojson_response(body: String) -> Response {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PageKey {
     collection: Collection,
+    /// Whose view: `None` for leaders and planners, a grid worker's grids otherwise.
+    viewer: Option<Vec<String>>,
     base: String,
     params: Vec<(String, String)>,
 }
@@ -270,14 +272,16 @@ async fn items(
     // A grid worker's households are personal and audited: never cached. Every other page is
     // the same for all who may see it (households: counts in cells for leaders and planners).
     let personal = c == Collection::Households && !u.role.sees_aggregates();
-    let key = (!personal).then(|| PageKey { collection: c, base: b.clone(), params: v.clone() });
+    let viewer = (!u.role.sees_aggregates()).then(|| u.grids.clone());
+    let key = (!personal).then(|| PageKey { collection: c, viewer, base: b.clone(), params: v.clone() });
     if let Some(page) = key.as_ref().and_then(|k| s.inner.pages.get(k)) {
         return Ok(stamped(&page));
     }
     let generation = s.inner.pages.generation();
     let page = blocking(move || {
         let w = s.world();
-        let sel = select(&w, &u, c, &filter);
+        let view = w.view(&u);
+        let sel = select(&w, &view, &u, c, &filter);
         let matched = sel.len();
         let rows: Vec<u32> = match &sel {
             super::features::Selection::Rows(r) | super::features::Selection::Cells(_, r) => {
@@ -294,7 +298,7 @@ async fn items(
             if k > 0 {
                 out.push(',');
             }
-            out.push_str(&feature_json(&w, c, &sel, i));
+            out.push_str(&feature_json(&w, &view, c, &sel, i));
         }
         out.push_str("],");
         let path = format!("{b}/api/collections/{}/items", c.id());
@@ -339,7 +343,7 @@ async fn item(
     let b = base_url(&h);
     let body = blocking(move || {
         let w = s.world();
-        let f = find(&w, &u, c, &fid)?;
+        let f = find(&w, &w.view(&u), &u, c, &fid)?;
         if c == Collection::Households && !u.role.sees_aggregates() {
             s.audit(&u, "households.item", &fid)?;
         }
@@ -374,18 +378,26 @@ async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<R
     };
     let body = blocking(move || {
         let w = s.world();
-        let units: Vec<u32> = sort_worst_first(w.ds(), w.an(), level)
+        let view = w.view(&u);
+        // A unit whose coverage is withheld must not be placed by it: those come last, by code.
+        let (mut units, withheld): (Vec<u32>, Vec<u32>) = sort_worst_first(w.ds(), w.an(), level)
             .into_iter()
             .filter(|&u| code.as_deref().is_none_or(|p| w.ds().divisions.get(u).code.starts_with(p)))
+            .partition(|&u| view.disclosure.unit(crate::privacy::Family::Covered, u));
+        let mut withheld = withheld;
+        withheld.sort_by(|a, b| w.ds().divisions.get(*a).code.cmp(&w.ds().divisions.get(*b).code));
+        units.extend(withheld);
+        let rows: Vec<Value> = units
+            .iter()
+            .take(limit)
+            .map(|&u| Value::Object(super::features::admin_properties(&w, &view, u)))
             .collect();
-        let rows: Vec<Value> =
-            units.iter().take(limit).map(|&u| Value::Object(super::features::admin_properties(&w, u))).collect();
         Ok(json!({
             "level": level.as_str(),
             "code": code,
             "numberMatched": units.len(),
             "numberReturned": rows.len(),
-            "order": "worst first: lowest coverage share, then most uncovered veterans, then code",
+            "order": "worst first: lowest coverage share, then most uncovered veterans, then code; units whose coverage is withheld last, by code",
             "rows": rows,
         }))
     })

@@ -12,13 +12,20 @@
 //! `POST /api/scenario` (planners) answers a what-if without changing anything: stations to open
 //! (`add`: `id` optional, `level`, `lon`, `lat`, optional `name`, `code` of the served unit — else
 //! the unit of that level containing the point —, `demonstration`, `mobile`, `radius_m`) and to
-//! close (`remove`: station ids). It runs [`crate::analysis::scenario_in_place`] on the live engine
-//! under its lock (applied, measured, taken back) and returns the stations with the households and
-//! veterans each brings or takes, totals before and after, and every changed unit's figures before
-//! and after (only those of `level` and under `code`, an admin-code prefix, when the body gives
-//! them: the viewer asks for the units of the level and area on screen; totals and
-//! `changed_units` always count everything). Households appear only as counts
-//! (`households_gained`, `households_lost`): they are personal data, not a planner's.
+//! close (`remove`: station ids). It runs [`crate::analysis::scenario_in_place`] on a private copy
+//! of the planner's engine and returns the stations with the households and veterans each brings
+//! or takes, totals before and after, and every changed unit's figures before and after (only
+//! those of `level` and under `code`, an admin-code prefix, when the body gives them: the viewer
+//! asks for the units of the level and area on screen; totals and `changed_units` always count
+//! everything). Households appear only as counts (`households_gained`, `households_lost`).
+//!
+//! **Disclosure.** Both run on the planner's engine ([`super::Planner`]): the served stations
+//! and boundaries over the k-anonymous demand of [`crate::privacy::demand_dataset`] — one point
+//! per group of at least `k` households at the group's centre —, never on the households. Every
+//! count either answers, and every difference of two answers, is a sum of whole groups. The
+//! policy also bounds the inputs ([`crate::privacy::Policy::plan_request`],
+//! [`crate::privacy::Policy::whatif_radius`]): H3 candidates no finer than its cells (resolution
+//! 8), and radii of at least 500 m. Neither endpoint takes the served world's lock.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -111,14 +118,11 @@ async fn scenario(
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("scenario request: code: {e}")))?;
     let level = req.level;
-    super::edits::edits(&s)?;
     let res = blocking(move || {
-        let e = super::edits::edits(&s)?;
-        // The question is asked of the served engine itself and taken back before the lock is
-        // let go: readers wait for it (tens of milliseconds) but never see it.
-        let _order = e.lock();
-        let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
-        w.what_if(|live| {
+        // A private copy of the planner's engine: no lock is held while it runs.
+        let mut engine = crate::analysis::Live::clone(&s.inner.planner.snapshot());
+        let live = &mut engine;
+        {
             let mut adds = Vec::with_capacity(req.add.len());
             for (i, a) in req.add.into_iter().enumerate() {
                 let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
@@ -133,6 +137,7 @@ async fn scenario(
                     }
                 }
                 let ds = live.dataset();
+                ds.privacy.whatif_radius(ds.standard.station_radius_m(a.level, a.mobile, a.radius_m)).map_err(bad)?;
                 let unit = match &a.code {
                     Some(code) => {
                         let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
@@ -172,7 +177,7 @@ async fn scenario(
                 o.insert("households_lost".into(), lost.into());
             }
             Ok(v)
-        })
+        }
     })
     .await?;
     let mut r = res.to_string().into_response();
@@ -188,10 +193,14 @@ async fn plan(
     if u.role != Role::Planner {
         return Err(ApiError::forbidden("planning is for planners"));
     }
-    let req = request(body, "plan")?;
+    let mut req = request(body, "plan")?;
     let res = blocking(move || {
-        let w = s.world();
-        solve(w.ds(), w.an(), &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))
+        let engine = s.inner.planner.snapshot();
+        let ds = engine.dataset();
+        ds.privacy
+            .plan_request(&mut req, &ds.standard)
+            .map_err(|e| ApiError::bad_request(format!("plan request: {e}")))?;
+        solve(ds, engine.analysis(), &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))
     })
     .await?;
     let body = serde_json::to_string(&res).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -11,8 +11,13 @@
 //! | `admin-village` | 〃 | 8–16 |
 //! | `stations` | points; province–county stations from zoom 0, township from 5, village from 8 | 0–16 |
 //! | `grids` | grid polygons with workload | 9–16 |
-//! | `gaps` | gap hulls | 0–16 |
-//! | `households` | leaders/planners: H3 cells with counts (resolution by zoom, see [`super::cells`]); grid workers: own households as points | 0–16 |
+//! | `gaps` | gap areas (villages with uncovered households, joined) | 0–16 |
+//! | `households` | leaders/planners: H3 cells of household groups with counts (resolution by zoom, [`resolution_for_zoom`]); grid workers: own households as points | 0–16 |
+//!
+//! Every figure goes through the viewer's [`View`] (the disclosure policy,
+//! [`crate::privacy`]): a withheld figure is left out of the feature's tags and `withheld` is
+//! true. Household cells at every zoom are sums of the same groups of at least `k`, drawn as
+//! their H3 hexagon.
 //!
 //! Polygons are simplified in tile space (Douglas–Peucker, half a screen pixel at 512-pixel
 //! tiles) and clipped to the tile plus its buffer, so that every zoom stays light. A zoom
@@ -31,10 +36,10 @@ use mvt::{GeomEncoder, GeomType, Tile};
 use serde_json::{json, Value};
 
 use super::auth::{Auth, RoleExt, User};
-use super::cells::resolution_for_zoom;
 use super::error::ApiError;
 use super::features::own_households;
 use super::geom::{tile_polygon, TileId};
+use super::world::View;
 use super::{blocking, AppState, World};
 use crate::model::{Level, NONE};
 
@@ -111,7 +116,7 @@ impl Layer {
                 "veterans": "Number", "covered_veterans": "Number", "uncovered_veterans": "Number",
                 "coverage_share": "Number", "hardship_coverage_share": "Number", "stations": "Number",
                 "own_stations": "Number", "nearest_median_m": "Number", "townships_without_station": "Number",
-                "villages_without_station": "Number", "rules_ok": "Boolean"
+                "villages_without_station": "Number", "rules_ok": "Boolean", "withheld": "Boolean"
             }),
             Layer::Stations => json!({
                 "id": "String", "name": "String", "level": "String", "code": "String",
@@ -119,12 +124,12 @@ impl Layer {
             }),
             Layer::Grids => json!({
                 "id": "String", "worker": "String", "code": "String", "households": "Number",
-                "veterans": "Number", "over_cap": "Boolean"
+                "veterans": "Number", "over_cap": "Boolean", "withheld": "Boolean"
             }),
             Layer::Gaps => json!({ "rank": "Number", "households": "Number", "veterans": "Number" }),
             Layer::Households if aggregate => json!({
                 "households": "Number", "veterans": "Number", "covered_households": "Number",
-                "covered_veterans": "Number", "uncovered_veterans": "Number", "cells": "Number", "resolution": "Number"
+                "covered_veterans": "Number", "uncovered_veterans": "Number", "resolution": "Number", "withheld": "Boolean"
             }),
             Layer::Households => json!({
                 "id": "String", "grid_id": "String", "veterans": "Number", "difficulty": "Boolean",
@@ -139,8 +144,25 @@ impl Layer {
     }
 }
 
-/// Encoded tiles by layer and tile.
-pub type TileCache = super::cache::ByteCache<(Layer, TileId)>;
+/// Encoded tiles by viewer (`None` for leaders and planners, a grid worker's grids), layer and
+/// tile.
+pub type TileCache = super::cache::ByteCache<(Option<Vec<String>>, Layer, TileId)>;
+
+/// H3 resolution of the household cells drawn at a tile zoom (cells of roughly 10 to 30
+/// screen pixels), never finer than the policy's (`finest`).
+pub fn resolution_for_zoom(z: u8, finest: u8) -> u8 {
+    let r = match z {
+        0..=3 => 2,
+        4 => 3,
+        5..=6 => 4,
+        7 => 5,
+        8..=9 => 6,
+        10 => 7,
+        11..=12 => 8,
+        _ => 9,
+    };
+    r.min(finest)
+}
 
 /// The tile routes.
 pub fn routes() -> Router<AppState> {
@@ -202,17 +224,20 @@ async fn tile(
             Ok(Bytes::from(bytes))
         })
         .await?
-    } else if let Some(b) = s.inner.tiles.get(&(layer, t)) {
-        b
     } else {
-        let generation = s.inner.tiles.generation();
-        blocking(move || {
-            let w = s.world();
-            let b = Bytes::from(render(&w, layer, t));
-            s.inner.tiles.put((layer, t), b.clone(), generation);
-            Ok(b)
-        })
-        .await?
+        let key = ((!u.role.sees_aggregates()).then(|| u.grids.clone()), layer, t);
+        if let Some(b) = s.inner.tiles.get(&key) {
+            b
+        } else {
+            let generation = s.inner.tiles.generation();
+            blocking(move || {
+                let w = s.world();
+                let b = Bytes::from(render(&w, &w.view(&u), layer, t));
+                s.inner.tiles.put(key, b.clone(), generation);
+                Ok(b)
+            })
+            .await?
+        }
     };
     let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
@@ -331,9 +356,9 @@ fn share(x: i64, of: i64) -> f64 {
     }
 }
 
-/// The tile of an aggregate layer (the same for every user who may see it). Empty (no bytes)
-/// when nothing lies in it.
-pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
+/// The tile of an aggregate layer as `view` may see it (the same for every user of that
+/// view). Empty (no bytes) when nothing lies in it.
+pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
     let tile = Tile::new(EXTENT);
     let mut lay = tile.create_layer(&layer.name());
     if t.z < layer.min_zoom() {
@@ -369,6 +394,9 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
                     ("villages_without_station", Tag::I(c.villages_without_station)),
                     ("rules_ok", Tag::B(c.rules_ok())),
                 ];
+                let mut tags: Vec<(&str, Tag)> =
+                    tags.into_iter().filter(|(k, _)| view.disclosure.unit_column(k, u)).collect();
+                tags.push(("withheld", Tag::B(view.disclosure.unit_withholds(u))));
                 lay = add_feature(lay, g, d.code.parse().ok(), tags);
             }
         }
@@ -415,45 +443,50 @@ pub fn render(w: &World, layer: Layer, t: TileId) -> Vec<u8> {
                     ("worker", Tag::S(ds.grids.worker[g].clone())),
                     ("code", Tag::S(ds.grids.unit[g].map(|u| ds.divisions.get(u).code.clone()).unwrap_or_default())),
                 ];
-                if let Some(l) = w.an().workload.get(g) {
+                let shown = view.disclosure.grid(g as u32);
+                if let Some(l) = w.an().workload.get(g).filter(|_| shown) {
                     tags.push(("households", Tag::I(l.households as i64)));
                     tags.push(("veterans", Tag::I(l.veterans as i64)));
                     tags.push(("over_cap", Tag::B(l.over_cap)));
                 }
+                tags.push(("withheld", Tag::B(!shown)));
                 lay = add_feature(lay, geom, Some(g as u64 + 1), tags);
             }
         }
         Layer::Gaps => {
-            for (i, gap) in w.gaps().iter().enumerate() {
-                if !w.gap_bbox()[i].intersects(&bb) {
+            for (i, gap) in view.gaps(w).iter().enumerate() {
+                if !view.gap_bbox(w)[i].intersects(&bb) {
                     continue;
                 }
-                let rings = tile_polygon(&t, EXTENT, BUFFER, SIMPLIFY, &gap.hull);
-                let Some(geom) = encode_polygons(&[rings]) else { continue };
+                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &gap.shape)) else { continue };
                 let tags = vec![
                     ("rank", Tag::I(i64::from(gap.rank))),
-                    ("households", Tag::I(gap.households.len() as i64)),
+                    ("households", Tag::I(gap.households as i64)),
                     ("veterans", Tag::I(gap.veterans as i64)),
                 ];
                 lay = add_feature(lay, geom, Some(u64::from(gap.rank)), tags);
             }
         }
         Layer::Households => {
-            let agg = w.cells.get(&ds.households, &w.an().assignment, resolution_for_zoom(t.z));
-            for c in &agg.cells {
+            let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
+            for c in cells.iter() {
                 if !c.bbox.intersects(&bb) {
                     continue;
                 }
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &c.geometry())) else { continue };
-                let tags = vec![
-                    ("households", Tag::I(c.households as i64)),
-                    ("veterans", Tag::I(c.veterans as i64)),
-                    ("covered_households", Tag::I(c.covered_households as i64)),
-                    ("covered_veterans", Tag::I(c.covered_veterans as i64)),
-                    ("uncovered_veterans", Tag::I((c.veterans - c.covered_veterans) as i64)),
-                    ("cells", Tag::I(c.members.len() as i64)),
-                    ("resolution", Tag::I(i64::from(agg.resolution))),
+                let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
+                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape)) else { continue };
+                let f = &c.figures;
+                let mut tags = vec![
+                    ("households", Tag::I(f.households as i64)),
+                    ("veterans", Tag::I(f.veterans as i64)),
+                    ("resolution", Tag::I(i64::from(u8::from(c.cell.key.resolution())))),
+                    ("withheld", Tag::B(f.covered_households.is_none())),
                 ];
+                if let (Some(ch), Some(cv)) = (f.covered_households, f.covered_veterans) {
+                    tags.push(("covered_households", Tag::I(ch as i64)));
+                    tags.push(("covered_veterans", Tag::I(cv as i64)));
+                    tags.push(("uncovered_veterans", Tag::I(f.veterans.saturating_sub(cv) as i64)));
+                }
                 lay = add_feature(lay, geom, None, tags);
             }
         }

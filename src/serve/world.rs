@@ -1,15 +1,72 @@
-//! The served data: the live engine (data set and analysis, kept up to date by edits) and the
-//! look-ups the endpoints need.
+//! The served data: the live engine (data set and analysis, kept up to date by edits), the
+//! look-ups the endpoints need, and what the disclosure policy ([`crate::privacy`]) lets each
+//! viewer see of it ([`View`], household cells), computed on first use after each edit.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use geo::BoundingRect;
 
-use super::cells::CellCache;
+use super::auth::{RoleExt, User};
 use super::geom::Bbox;
-use crate::analysis::{Analysis, Gap, Live};
-use crate::model::{Dataset, NONE};
+use crate::analysis::{Analysis, Live};
+use crate::model::{Dataset, UnitIdx, NONE};
+use crate::privacy::{gap_areas, CellFigures, Disclosure, DisplayCell, GapArea, Groups};
+
+/// What one viewer may see: the figures' decisions, and the gap areas made of them.
+pub struct View {
+    /// Shown/withheld, per family of every unit and grid.
+    pub disclosure: Disclosure,
+    gaps: OnceLock<(Vec<GapArea>, Vec<Bbox>)>,
+}
+
+impl View {
+    fn new(disclosure: Disclosure) -> View {
+        View { disclosure, gaps: OnceLock::new() }
+    }
+
+    /// The gap areas this viewer sees, most uncovered veterans first.
+    pub fn gaps(&self, w: &World) -> &[GapArea] {
+        &self.gaps_and_boxes(w).0
+    }
+
+    /// The bounding boxes of [`View::gaps`], in the same order.
+    pub fn gap_bbox(&self, w: &World) -> &[Bbox] {
+        &self.gaps_and_boxes(w).1
+    }
+
+    fn gaps_and_boxes(&self, w: &World) -> &(Vec<GapArea>, Vec<Bbox>) {
+        self.gaps.get_or_init(|| {
+            let g = gap_areas(w.ds(), w.an(), &self.disclosure);
+            let b = g.iter().map(|a| rect_bbox(a.shape.bounding_rect())).collect();
+            (g, b)
+        })
+    }
+}
+
+/// A household cell as shown: the cell, its figures, its box and its admin unit.
+pub struct ShownCell {
+    /// The cell and the groups it sums.
+    pub cell: DisplayCell,
+    /// Its figures.
+    pub figures: CellFigures,
+    /// Bounding box of its hexagon.
+    pub bbox: Bbox,
+    /// Its unit (for the `code` filter).
+    pub unit: UnitIdx,
+}
+
+/// The views computed so far (cleared at each edit).
+#[derive(Default)]
+struct Views {
+    aggregate: OnceLock<Arc<View>>,
+    /// Grid workers' views, by their grids (at most [`MAX_WORKER_VIEWS`]).
+    workers: Mutex<HashMap<Vec<u32>, Arc<View>>>,
+    cells: Mutex<HashMap<u8, Arc<Vec<ShownCell>>>>,
+}
+
+/// Most grid workers' views kept at once (each is a few bytes per unit).
+const MAX_WORKER_VIEWS: usize = 256;
 
 /// A data set with its live analysis and look-up tables. Station edits go through
 /// [`World::edit`], which updates the analysis incrementally and the look-ups that depend on
@@ -21,12 +78,13 @@ pub struct World {
     pub(crate) area_of_unit: Vec<u32>,
     pub(crate) area_bbox: Vec<Bbox>,
     pub(crate) grid_bbox: Vec<Bbox>,
-    gap_bbox: OnceLock<Vec<Bbox>>,
     /// Households of each grid, in household order.
     pub(crate) grid_households: Vec<Vec<u32>>,
     /// Bounding box of all boundaries, households and stations.
     pub(crate) extent: Bbox,
-    pub(crate) cells: CellCache,
+    /// The households in groups of at least `k` (positions only: edits do not change them).
+    pub(crate) groups: Groups,
+    views: Views,
     /// Status and version of the households edited through the store, by household index.
     pub(crate) statuses: super::edits::Statuses,
 }
@@ -72,16 +130,18 @@ impl World {
         for (x, y) in ds.households.lon.iter().zip(&ds.households.lat) {
             extent = extent.union(&point_bbox(*x, *y));
         }
+        let policy = ds.privacy;
+        let groups = Groups::build(ds, &an.assignment, policy.k(), policy.cell_resolution);
         let mut w = World {
             live,
             grid_by_id,
             area_of_unit,
             area_bbox,
             grid_bbox,
-            gap_bbox: OnceLock::new(),
             grid_households,
             extent,
-            cells: CellCache::default(),
+            groups,
+            views: Views::default(),
             statuses: Default::default(),
         };
         w.extend_to_stations();
@@ -100,19 +160,70 @@ impl World {
         self.live.dataset()
     }
 
-    /// The analysis, kept up to date (its `gaps` are empty: see [`World::gaps`]).
+    /// The analysis, kept up to date (its `gaps` are empty: the served gap areas are
+    /// [`View::gaps`]).
     pub fn an(&self) -> &Analysis {
         self.live.analysis()
     }
 
-    /// The gap areas of the current stations (computed on first use after an edit).
-    pub fn gaps(&self) -> &[Gap] {
-        self.live.gaps()
+    /// The live engine.
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
-    /// The bounding box of every gap area, in the order of [`World::gaps`].
-    pub(crate) fn gap_bbox(&self) -> &[Bbox] {
-        self.gap_bbox.get_or_init(|| self.gaps().iter().map(|g| rect_bbox(g.hull.bounding_rect())).collect())
+    /// What `user` may see: leaders and planners share one view; a grid worker's withholds,
+    /// besides, what their own households would give away ([`Disclosure::compute`]).
+    pub fn view(&self, user: &User) -> Arc<View> {
+        if user.role.sees_aggregates() {
+            return self.aggregate_view();
+        }
+        let policy = self.ds().privacy;
+        let grids = self.grid_indexes(&user.grids);
+        if let Some(v) = self.views.workers.lock().unwrap_or_else(|e| e.into_inner()).get(&grids) {
+            return v.clone();
+        }
+        let known = super::features::own_households(self, user);
+        let v = Arc::new(View::new(Disclosure::compute(self.ds(), &self.an().assignment, policy, &known)));
+        let mut m = self.views.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX_WORKER_VIEWS {
+            m.clear();
+        }
+        m.insert(grids, v.clone());
+        v
+    }
+
+    /// The view of leaders and planners (and of offline tiles).
+    pub fn aggregate_view(&self) -> Arc<View> {
+        let policy = self.ds().privacy;
+        self.views
+            .aggregate
+            .get_or_init(|| Arc::new(View::new(Disclosure::compute(self.ds(), &self.an().assignment, policy, &[]))))
+            .clone()
+    }
+
+    /// The household cells shown at H3 resolution `r` (at most the policy's), coarser first.
+    pub fn cells(&self, r: u8) -> Arc<Vec<ShownCell>> {
+        if let Some(c) = self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).get(&r) {
+            return c.clone();
+        }
+        let k = self.ds().privacy.k();
+        let shown: Vec<ShownCell> = self
+            .groups
+            .display(r)
+            .into_iter()
+            .map(|cell| {
+                let figures = self.groups.figures(&cell, &self.ds().households, &self.an().assignment, k);
+                let mut bbox = Bbox::EMPTY;
+                for ll in cell.key.boundary().iter() {
+                    bbox = bbox.union(&Bbox::new(ll.lng(), ll.lat(), ll.lng(), ll.lat()));
+                }
+                let unit = self.groups.unit_of(&cell);
+                ShownCell { cell, figures, bbox, unit }
+            })
+            .collect();
+        let shown = Arc::new(shown);
+        self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).insert(r, shown.clone());
+        shown
     }
 
     /// The station with this id (open or closed).
@@ -126,16 +237,8 @@ impl World {
     pub fn edit<T>(&mut self, f: impl FnOnce(&mut Live) -> T) -> T {
         let r = f(&mut self.live);
         self.extend_to_stations();
-        self.cells = CellCache::default();
-        self.gap_bbox = OnceLock::new();
+        self.views = Views::default();
         r
-    }
-
-    /// Asks a what-if question of the live engine: `f` must leave it as it found it (as
-    /// [`crate::analysis::scenario_in_place`] does, also on error), so no look-up or cache
-    /// changes.
-    pub fn what_if<T>(&mut self, f: impl FnOnce(&mut Live) -> T) -> T {
-        f(&mut self.live)
     }
 
     /// The grid indexes of the given grid ids (unknown ids are left out).
@@ -144,5 +247,34 @@ impl World {
         v.sort_unstable();
         v.dedup();
         v
+    }
+}
+
+/// The engine plans and what-ifs run on: a live engine over the k-anonymous demand
+/// ([`crate::privacy::demand_dataset`]: one point per household group), kept apart from the
+/// served world so that no planner ever holds the world's lock. Station edits are applied to
+/// both. Readers take a snapshot ([`Planner::snapshot`]) and work on it with no lock held; an
+/// edit while a snapshot is out copies the engine (copy on write), so neither waits for the
+/// other.
+pub struct Planner {
+    engine: std::sync::RwLock<Arc<Live>>,
+}
+
+impl Planner {
+    /// The planner of a world: its groups as demand, its stations, boundaries and standard.
+    pub fn new(w: &World) -> Planner {
+        let ds = crate::privacy::demand_dataset(w.ds(), &w.groups);
+        Planner { engine: std::sync::RwLock::new(Arc::new(Live::new(ds))) }
+    }
+
+    /// The engine as it is now (cheap: a reference count).
+    pub fn snapshot(&self) -> Arc<Live> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies a station edit (the same as the world's).
+    pub fn edit<T>(&self, f: impl FnOnce(&mut Live) -> T) -> T {
+        let mut g = self.engine.write().unwrap_or_else(|e| e.into_inner());
+        f(Arc::make_mut(&mut g))
     }
 }

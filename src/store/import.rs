@@ -361,6 +361,7 @@ impl Store {
             stations,
             households,
             grids,
+            privacy: config.policy().map_err(|m| StoreError::Invalid(format!("gridcover.toml: {m}")))?,
             standard: config.standard,
             rejects: all_rejects,
             notes,

@@ -1,0 +1,492 @@
+//! Which figures of admin units and grids may be shown (primary and complementary
+//! suppression).
+//!
+//! Every household figure of a unit belongs to a [`Family`]: the group of the unit's
+//! households it is computed over (all of them; the covered ones; the ones covered by a
+//! station of one level; those outside every grid; hardship families; hardship families
+//! covered; martyrs' families; martyrs' families covered). Each family but [`Family::All`]
+//! splits a parent family's group in two: the members and the rest (the households covered
+//! by a station of one level split the covered ones, so that "covered, but not by a village
+//! station" is a group too).
+//!
+//! **Primary rule.** A family's figures of a unit are shown when its parent family's are,
+//! and both its group and the rest of the parent's group hold `0` or at least `k` households;
+//! for the sensitive families ([`Family::sensitive`]) the rest must also not be empty while
+//! the group is not (a unit whose households are all in hardship does not say so).
+//!
+//! **Complementary rule.** A shown figure of a unit `P`, minus the shown figures of the units
+//! below it, is the figure of what they leave out: the withheld units and the households of
+//! `P` in no shown child (e.g. placed at township level only). For the figures below `P` that
+//! are *maximal* (shown, with nothing shown between them and `P`), the households left out
+//! must again be `0` or at least `k` — both for the group and for the rest of the parent's
+//! group, as above. Where they are not, the smallest maximal unit is withheld too, and the
+//! check repeats with its own maximal descendants in its place. Units are visited from the
+//! province down, so a decision is never undone by a later one. In a tree (admin levels,
+//! then grids under their unit), these differences are the finest quantities any
+//! combination of shown figures determines: the shown figures span exactly the sums over
+//! `P` minus its maximal shown descendants, which are disjoint. So no withheld figure, and
+//! no figure of fewer than `k` households, follows from the shown ones.
+//!
+//! Grid workers know the households of their own grids: their [`Disclosure`] makes every
+//! decision on the households they do not know, so that no shown figure minus what they know
+//! describes fewer than `k` others.
+
+use crate::analysis::Assignment;
+use crate::model::{Dataset, Level, NONE, NO_UNIT};
+
+use super::Policy;
+
+/// The group of a unit's households a figure is computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Every household of the unit.
+    All,
+    /// Households within reach of a station of any level.
+    Covered,
+    /// Households within reach of a station of this level.
+    CoveredBy(Level),
+    /// Households outside every grid.
+    OutsideGrid,
+    /// Households in hardship (sensitive).
+    Hardship,
+    /// Hardship households within reach of a station.
+    HardshipCovered,
+    /// Martyrs' families (sensitive).
+    Martyr,
+    /// Martyrs' families within reach of a station.
+    MartyrCovered,
+}
+
+/// Facts of one household that decide its families.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts {
+    /// Bit `L` set when within reach of a station of level `L`.
+    pub covered: u8,
+    /// In a grid.
+    pub in_grid: bool,
+    /// In hardship.
+    pub hardship: bool,
+    /// A martyr's family.
+    pub martyr: bool,
+}
+
+impl Family {
+    /// Every family, each after its parent.
+    pub const ALL: [Family; 12] = [
+        Family::All,
+        Family::Covered,
+        Family::CoveredBy(Level::Province),
+        Family::CoveredBy(Level::City),
+        Family::CoveredBy(Level::County),
+        Family::CoveredBy(Level::Township),
+        Family::CoveredBy(Level::Village),
+        Family::OutsideGrid,
+        Family::Hardship,
+        Family::HardshipCovered,
+        Family::Martyr,
+        Family::MartyrCovered,
+    ];
+
+    /// Position in [`Family::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Family::All => 0,
+            Family::Covered => 1,
+            Family::CoveredBy(l) => 2 + l.index(),
+            Family::OutsideGrid => 7,
+            Family::Hardship => 8,
+            Family::HardshipCovered => 9,
+            Family::Martyr => 10,
+            Family::MartyrCovered => 11,
+        }
+    }
+
+    /// The family it splits (None for [`Family::All`]).
+    pub fn parent(self) -> Option<Family> {
+        match self {
+            Family::All => None,
+            Family::CoveredBy(_) => Some(Family::Covered),
+            Family::HardshipCovered => Some(Family::Hardship),
+            Family::MartyrCovered => Some(Family::Martyr),
+            _ => Some(Family::All),
+        }
+    }
+
+    /// True for sensitive statuses: a group that is the whole of its parent's is not shown.
+    pub fn sensitive(self) -> bool {
+        matches!(self, Family::Hardship | Family::Martyr)
+    }
+
+    /// True when a household with these facts belongs to the family.
+    pub fn has(self, f: &Facts) -> bool {
+        match self {
+            Family::All => true,
+            Family::Covered => f.covered != 0,
+            Family::CoveredBy(l) => f.covered & (1 << l.index()) != 0,
+            Family::OutsideGrid => !f.in_grid,
+            Family::Hardship => f.hardship,
+            Family::HardshipCovered => f.hardship && f.covered != 0,
+            Family::Martyr => f.martyr,
+            Family::MartyrCovered => f.martyr && f.covered != 0,
+        }
+    }
+
+    /// The family of a column of [`crate::output::COVERAGE_COLUMNS`] (or of the tiles' and
+    /// grids' properties); `None` for what is not computed from households (names, codes,
+    /// station counts, the two rules).
+    pub fn of_column(column: &str) -> Option<Family> {
+        let by_level = |s: &str| s.parse::<Level>().ok().map(Family::CoveredBy);
+        match column {
+            "households" | "veterans" | "nearest_mean_m" | "nearest_median_m" | "nearest_p90_m" | "over_cap" => {
+                Some(Family::All)
+            }
+            "covered_households"
+            | "covered_veterans"
+            | "coverage_share"
+            | "uncovered_veterans"
+            | "uncovered_households" => Some(Family::Covered),
+            "outside_grid_households" | "outside_grid_veterans" => Some(Family::OutsideGrid),
+            "hardship_households" | "hardship_veterans" => Some(Family::Hardship),
+            "hardship_covered_veterans" | "hardship_coverage_share" => Some(Family::HardshipCovered),
+            "martyr_households" | "martyr_veterans" => Some(Family::Martyr),
+            "martyr_covered_veterans" | "martyr_coverage_share" => Some(Family::MartyrCovered),
+            c => {
+                if let Some(l) = c.strip_prefix("covered_").and_then(|r| r.strip_suffix("_veterans")) {
+                    return by_level(l);
+                }
+                c.strip_prefix("share_").and_then(by_level)
+            }
+        }
+    }
+}
+
+/// The shown/withheld decision of every family of every unit and grid, for one viewer.
+#[derive(Debug, Clone)]
+pub struct Disclosure {
+    /// The policy applied.
+    pub policy: Policy,
+    units: usize,
+    /// `shown[family][node]`: nodes are the units, then the grids.
+    shown: Vec<Vec<bool>>,
+}
+
+/// The tree of units and grids the rules run over.
+struct Tree {
+    parent: Vec<Option<usize>>,
+    children: Vec<Vec<usize>>,
+    /// Nodes from the province down: units by level, then grids.
+    order: Vec<usize>,
+}
+
+impl Tree {
+    fn new(ds: &Dataset) -> Tree {
+        let nu = ds.divisions.len();
+        let n = nu + ds.grids.len();
+        let mut parent: Vec<Option<usize>> = vec![None; n];
+        let mut children = vec![Vec::new(); n];
+        for (u, p) in parent.iter_mut().enumerate().take(nu) {
+            *p = ds.divisions.get(u as u32).parent.map(|p| p as usize);
+        }
+        for g in 0..ds.grids.len() {
+            parent[nu + g] = ds.grids.unit[g].map(|u| u as usize);
+        }
+        for (c, p) in parent.iter().enumerate() {
+            if let Some(p) = p {
+                children[*p].push(c);
+            }
+        }
+        let mut order: Vec<usize> = (0..nu).collect();
+        order.sort_by_key(|&u| ds.divisions.get(u as u32).level.index());
+        order.extend(nu..n);
+        Tree { parent, children, order }
+    }
+
+    /// The shown nodes below `node` with no shown node between (depth first, in order).
+    fn frontier(&self, node: usize, shown: &[bool], out: &mut Vec<usize>) {
+        for &c in &self.children[node] {
+            if shown[c] {
+                out.push(c);
+            } else {
+                self.frontier(c, shown, out);
+            }
+        }
+    }
+}
+
+/// Grids are a second split of their unit's households (in a grid or not, and which grid):
+/// the withheld grids of one unit must hold `0` or at least `k` households together, so that
+/// the unit's households in grids minus its shown grids describe no small group.
+fn withhold_grids_together(tree: &Tree, nu: usize, count: &[u64], s: &mut [bool], k: u64) {
+    for p in 0..nu {
+        let mut grids: Vec<usize> = tree.children[p].iter().copied().filter(|&c| c >= nu).collect();
+        let mut hidden: u64 = grids.iter().filter(|&&g| !s[g]).map(|&g| count[g]).sum();
+        grids.retain(|&g| s[g]);
+        grids.sort_by_key(|&g| (std::cmp::Reverse(count[g]), std::cmp::Reverse(g)));
+        while hidden > 0 && hidden < k {
+            let Some(g) = grids.pop() else { break };
+            s[g] = false;
+            hidden += count[g];
+        }
+    }
+}
+
+impl Disclosure {
+    /// The decisions for a viewer who knows the households `known` (a grid worker's own,
+    /// sorted or not; empty for leaders and planners).
+    pub fn compute(ds: &Dataset, asg: &Assignment, policy: Policy, known: &[u32]) -> Disclosure {
+        let tree = Tree::new(ds);
+        let nu = ds.divisions.len();
+        let n = tree.parent.len();
+        let nf = Family::ALL.len();
+        // Households of each family in each node, of those the viewer does not know.
+        let mut count = vec![vec![0u64; n]; nf];
+        let mut is_known = vec![false; ds.households.len()];
+        for &h in known {
+            if let Some(k) = is_known.get_mut(h as usize) {
+                *k = true;
+            }
+        }
+        let hh = &ds.households;
+        for h in 0..hh.len() {
+            if is_known[h] {
+                continue;
+            }
+            let facts = Facts {
+                covered: asg.covered[h],
+                in_grid: asg.grid[h] != NONE,
+                hardship: hh.difficulty[h],
+                martyr: hh.martyr_family[h],
+            };
+            let u = asg.unit[h];
+            let chain = if u == NO_UNIT { [NO_UNIT; 5] } else { ds.divisions.chain(u) };
+            for f in Family::ALL {
+                if !f.has(&facts) {
+                    continue;
+                }
+                for &a in chain.iter().filter(|&&a| a != NO_UNIT) {
+                    count[f.index()][a as usize] += 1;
+                }
+            }
+            if asg.grid[h] != NONE {
+                count[0][nu + asg.grid[h] as usize] += 1;
+            }
+        }
+        let mut shown = vec![vec![false; n]; nf];
+        for f in Family::ALL {
+            let fi = f.index();
+            let pi = f.parent().map(Family::index);
+            let rest = |node: usize| pi.map_or(0, |p| count[p][node].saturating_sub(count[fi][node]));
+            let ok = |members: i64, rest: i64| -> bool {
+                let g = |x: i64| x <= 0 || x >= policy.k() as i64;
+                g(members) && g(rest) && !(f.sensitive() && rest <= 0 && members > 0)
+            };
+            // Primary rule (grids carry the households family only).
+            let mut s: Vec<bool> = (0..n)
+                .map(|node| {
+                    (node < nu || f == Family::All)
+                        && pi.is_none_or(|p| shown[p][node])
+                        && ok(count[fi][node] as i64, rest(node) as i64)
+                })
+                .collect();
+            // Complementary rule, from the province down.
+            let mut frontier = Vec::new();
+            for &node in &tree.order {
+                if !s[node] {
+                    continue;
+                }
+                frontier.clear();
+                tree.frontier(node, &s, &mut frontier);
+                loop {
+                    let left_members =
+                        count[fi][node] as i64 - frontier.iter().map(|&q| count[fi][q] as i64).sum::<i64>();
+                    let left_rest = rest(node) as i64 - frontier.iter().map(|&q| rest(q) as i64).sum::<i64>();
+                    if ok(left_members, left_rest) {
+                        break;
+                    }
+                    // Withhold the smallest maximal descendant (fewest households of the
+                    // parent family, then the first), and look below it.
+                    let size = |q: usize| pi.map_or(count[fi][q], |p| count[p][q]);
+                    let Some(pos) = (0..frontier.len()).min_by_key(|&i| (size(frontier[i]), i)) else { break };
+                    let q = frontier.swap_remove(pos);
+                    s[q] = false;
+                    let mut below = Vec::new();
+                    tree.frontier(q, &s, &mut below);
+                    frontier.extend(below);
+                }
+            }
+            if f == Family::All {
+                withhold_grids_together(&tree, nu, &count[fi], &mut s, policy.k());
+            }
+            shown[fi] = s;
+        }
+        Disclosure { policy, units: nu, shown }
+    }
+
+    /// True when the figures of `family` of unit `u` may be shown.
+    pub fn unit(&self, family: Family, u: u32) -> bool {
+        self.shown[family.index()].get(u as usize).copied().unwrap_or(false)
+    }
+
+    /// True when a unit's column may be shown ([`Family::of_column`]; columns not computed
+    /// from households always).
+    pub fn unit_column(&self, column: &str, u: u32) -> bool {
+        Family::of_column(column).is_none_or(|f| self.unit(f, u))
+    }
+
+    /// True when a grid's household figures (households, veterans, over cap) may be shown.
+    pub fn grid(&self, g: u32) -> bool {
+        self.shown[0].get(self.units + g as usize).copied().unwrap_or(false)
+    }
+
+    /// True when some household figure of unit `u` is withheld.
+    pub fn unit_withholds(&self, u: u32) -> bool {
+        Family::ALL.iter().any(|&f| !self.unit(f, u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::COVERAGE_COLUMNS;
+
+    #[test]
+    fn every_coverage_column_is_classified() {
+        let not_households = [
+            "code",
+            "name",
+            "level",
+            "parent_code",
+            "stations_province",
+            "stations_city",
+            "stations_county",
+            "stations_township",
+            "stations_village",
+            "demonstration_stations",
+            "mobile_stations",
+            "own_stations",
+            "townships_without_station",
+            "villages_without_station",
+            "rules_ok",
+        ];
+        for c in COVERAGE_COLUMNS {
+            assert_eq!(Family::of_column(c).is_none(), not_households.contains(c), "column {c}");
+        }
+        assert_eq!(Family::of_column("share_village"), Some(Family::CoveredBy(Level::Village)));
+        assert_eq!(Family::of_column("covered_county_veterans"), Some(Family::CoveredBy(Level::County)));
+        assert_eq!(Family::of_column("covered_veterans"), Some(Family::Covered));
+    }
+
+    /// Province 99 → city 9901 → county 990101 → township 990101001 → villages …001 (3
+    /// households), …002 (10), …003 (8); and 2 households placed at the township only.
+    fn tree() -> (Dataset, Assignment) {
+        use crate::model::{Divisions, HouseholdRow};
+        let mut d = Divisions::new();
+        d.add("99", "省", Level::Province, None).unwrap();
+        d.add("9901", "市", Level::City, Some("99")).unwrap();
+        d.add("990101", "县", Level::County, Some("9901")).unwrap();
+        let t = d.add("990101001", "镇", Level::Township, Some("990101")).unwrap();
+        let v: Vec<u32> = (1..=3)
+            .map(|i| d.add(&format!("990101001{i:03}"), "村", Level::Village, Some("990101001")).unwrap())
+            .collect();
+        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        let mut asg = Assignment::default();
+        let mut put = |ds: &mut Dataset, unit: u32, covered: bool, hardship: bool| {
+            let i = ds.households.len();
+            ds.households.push(HouseholdRow {
+                id: format!("H{i}"),
+                veterans: 1,
+                difficulty: hardship,
+                ..Default::default()
+            });
+            asg.unit.push(unit);
+            asg.grid.push(NONE);
+            asg.covered.push(if covered { 1 << 4 } else { 0 });
+        };
+        for _ in 0..3 {
+            put(&mut ds, v[0], true, false);
+        }
+        for i in 0..10 {
+            // Nine covered, one not; six in hardship.
+            put(&mut ds, v[1], i != 0, i < 6);
+        }
+        for _ in 0..8 {
+            put(&mut ds, v[2], true, false);
+        }
+        for _ in 0..2 {
+            put(&mut ds, t, true, false);
+        }
+        (ds, asg)
+    }
+
+    fn code(ds: &Dataset, c: &str) -> u32 {
+        ds.divisions.find(c).unwrap()
+    }
+
+    #[test]
+    fn small_units_and_their_complements_are_withheld() {
+        let (ds, asg) = tree();
+        let d = Disclosure::compute(&ds, &asg, Policy::default(), &[]);
+        let v1 = code(&ds, "990101001001");
+        let v2 = code(&ds, "990101001002");
+        let v3 = code(&ds, "990101001003");
+        let t = code(&ds, "990101001");
+        // Village 1 has 3 households (< 5): withheld.
+        assert!(!d.unit(Family::All, v1));
+        // The township (23) minus the shown villages must leave 0 or ≥ 5: with v2 and v3 shown
+        // it would leave 3 + 2 = 5 — enough. So both stay.
+        assert!(d.unit(Family::All, v2) && d.unit(Family::All, v3) && d.unit(Family::All, t));
+        // Village 2: 9 covered, 1 not: the split is withheld (1 uncovered household).
+        assert!(!d.unit(Family::Covered, v2));
+        // Village 3: all 8 covered: shown (the rest is empty).
+        assert!(d.unit(Family::Covered, v3));
+        // Village 2's 6 hardship households against 4 others: the rest is under 5, withheld.
+        assert!(!d.unit(Family::Hardship, v2));
+        // Village 3 has no hardship household: shown (zero).
+        assert!(d.unit(Family::Hardship, v3));
+        // The township: 6 hardship of 23, 17 others: shown; but then township minus village 3
+        // (shown, 0 hardship) leaves the 6 of village 2 and their 9 others: fine.
+        assert!(d.unit(Family::Hardship, t));
+        assert!(d.unit_column("name", v1));
+        assert!(!d.unit_column("households", v1));
+        assert!(d.unit_withholds(v1));
+    }
+
+    #[test]
+    fn a_small_remainder_forces_a_second_suppression() {
+        // With k = 6, village 1 (3) is withheld, and the township (23) minus villages 2 and 3
+        // (10 + 8) would leave 5 < 6 households: village 1's and the township's own two. So
+        // the smaller of the two, village 3, is withheld as well.
+        let (ds, asg) = tree();
+        let d = Disclosure::compute(&ds, &asg, Policy::with_min_households(6).unwrap(), &[]);
+        let v2 = code(&ds, "990101001002");
+        let v3 = code(&ds, "990101001003");
+        let t = code(&ds, "990101001");
+        assert!(d.unit(Family::All, t));
+        assert!(d.unit(Family::All, v2));
+        assert!(!d.unit(Family::All, v3), "v3 is withheld to protect v1 and the township's own households");
+    }
+
+    #[test]
+    fn known_households_are_not_counted_as_protection() {
+        let (ds, asg) = tree();
+        let v2 = code(&ds, "990101001002");
+        // A viewer who knows 6 of village 2's 10 households: the other 4 are too few.
+        let known: Vec<u32> = (3..9).collect();
+        let d = Disclosure::compute(&ds, &asg, Policy::default(), &known);
+        assert!(!d.unit(Family::All, v2));
+        // Knowing all ten, nothing is left to protect there.
+        let known: Vec<u32> = (3..13).collect();
+        let d = Disclosure::compute(&ds, &asg, Policy::default(), &known);
+        assert!(d.unit(Family::All, v2));
+    }
+
+    #[test]
+    fn families_are_listed_after_their_parents() {
+        for (i, f) in Family::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+            if let Some(p) = f.parent() {
+                assert!(p.index() < i);
+            }
+        }
+    }
+}

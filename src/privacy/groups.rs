@@ -209,3 +209,107 @@ impl Groups {
         (u != NO_UNIT).then(|| divisions.ancestor(u, level)).flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::HouseholdRow;
+
+    fn dataset(points: &[(f64, f64)]) -> (Dataset, Assignment) {
+        let mut ds = Dataset::default();
+        for (i, &(lon, lat)) in points.iter().enumerate() {
+            ds.households.push(HouseholdRow { id: format!("H{i}"), lon, lat, veterans: 2, ..Default::default() });
+        }
+        let asg = Assignment {
+            covered: (0..points.len()).map(|i| (i % 2) as u8).collect(),
+            unit: vec![NO_UNIT; points.len()],
+            ..Default::default()
+        };
+        (ds, asg)
+    }
+
+    #[test]
+    fn big_cells_are_groups_small_ones_merge_or_are_withheld() {
+        // Seven households in one cell, three in a cell 1 km away, one far away.
+        let mut pts = vec![(103.80, 36.06); 7];
+        pts.extend([(103.81, 36.06); 3]);
+        pts.push((90.0, 10.0));
+        let (ds, asg) = dataset(&pts);
+        let g = Groups::build(&ds, &asg, 5, 8);
+        assert!(g.groups.iter().all(|x| x.households.len() >= 5));
+        let total: usize = g.groups.iter().map(|x| x.households.len()).sum();
+        assert_eq!(total as u64 + g.withheld, 11);
+        // The seven alone are a group at resolution 8 at their own place.
+        let seven = g.groups.iter().find(|x| u8::from(x.key.resolution()) == 8).unwrap();
+        assert_eq!(seven.households, (0..7).collect::<Vec<u32>>());
+        assert_eq!(seven.veterans, 14);
+        assert!((seven.centre.0 - 103.80).abs() < 1e-12 && (seven.centre.1 - 36.06).abs() < 1e-12);
+        // The three merge with nobody near enough before some coarse parent takes in the far
+        // one too, or are withheld; either way no group is under five.
+        assert_eq!(g.find(&seven.key.to_string()), Some(g.groups.iter().position(|x| x == seven).unwrap() as u32));
+        assert!(g.find("nonsense").is_none());
+    }
+
+    /// The centres of two resolution-8 cells with one resolution-7 parent.
+    fn sibling_centres() -> [(f64, f64); 2] {
+        let p7 = LatLng::new(36.06, 103.8).unwrap().to_cell(Resolution::Seven);
+        let kids: Vec<(f64, f64)> = p7
+            .children(Resolution::Eight)
+            .take(2)
+            .map(|c| {
+                let ll = LatLng::from(c);
+                (ll.lng(), ll.lat())
+            })
+            .collect();
+        [kids[0], kids[1]]
+    }
+
+    #[test]
+    fn small_neighbours_merge_under_one_cell_drawn_as_one_hexagon() {
+        let [a, b] = sibling_centres();
+        let mut pts = vec![a; 3];
+        pts.extend([b; 3]);
+        let (ds, asg) = dataset(&pts);
+        let g = Groups::build(&ds, &asg, 5, 8);
+        assert_eq!(g.withheld, 0);
+        assert_eq!(g.groups.len(), 1);
+        let one = &g.groups[0];
+        assert_eq!(one.households.len(), 6);
+        assert!(u8::from(one.key.resolution()) < 8);
+        // Every member lies in the group's cell.
+        for &(lon, lat) in &pts {
+            let c = LatLng::new(lat, lon).unwrap().to_cell(Resolution::Eight);
+            assert_eq!(c.parent(one.key.resolution()), Some(one.key));
+        }
+        let p = cell_polygon(one.key);
+        assert_eq!(p.exterior().0.first(), p.exterior().0.last());
+    }
+
+    #[test]
+    fn display_sums_whole_groups_and_withholds_a_small_covered_split() {
+        // Two groups of six in neighbouring resolution-8 cells.
+        let [a, b] = sibling_centres();
+        let mut pts = vec![a; 6];
+        pts.extend([b; 6]);
+        let (ds, mut asg) = dataset(&pts);
+        // First group: 3 covered, 3 not (both under 5: withheld). Second: all covered.
+        asg.covered = vec![1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+        let g = Groups::build(&ds, &asg, 5, 8);
+        assert_eq!(g.groups.len(), 2);
+        let fine = g.display(8);
+        assert_eq!(fine.len(), 2);
+        let f0 = g.figures(&fine[0], &ds.households, &asg, 5);
+        let f1 = g.figures(&fine[1], &ds.households, &asg, 5);
+        let (split, whole) = if f0.covered_households.is_none() { (f0, f1) } else { (f1, f0) };
+        assert_eq!(split.households, 6);
+        assert_eq!(split.covered_households, None);
+        assert_eq!(whole.covered_households, Some(6));
+        assert_eq!(whole.covered_veterans, Some(12));
+        // Coarser: one cell summing both; its covered split is withheld too, since one group's
+        // is (else the coarse figure minus the shown fine one would give it away).
+        let coarse = g.display(5);
+        assert_eq!(coarse.len(), 1);
+        let fc = g.figures(&coarse[0], &ds.households, &asg, 5);
+        assert_eq!((fc.households, fc.veterans, fc.covered_households), (12, 24, None));
+    }
+}

@@ -170,11 +170,14 @@ pub struct Disclosure {
     shown: Vec<Vec<bool>>,
 }
 
-/// The tree of units and grids the rules run over.
+/// The tree of units the rules run over, and the grids of each unit (a second partition of
+/// its households, checked on its own: [`withhold_grids_together`]).
 struct Tree {
     parent: Vec<Option<usize>>,
     children: Vec<Vec<usize>>,
-    /// Nodes from the province down: units by level, then grids.
+    /// The grid nodes under each unit.
+    grids: Vec<Vec<usize>>,
+    /// Units from the province down.
     order: Vec<usize>,
 }
 
@@ -183,7 +186,8 @@ impl Tree {
         let nu = ds.divisions.len();
         let n = nu + ds.grids.len();
         let mut parent: Vec<Option<usize>> = vec![None; n];
-        let mut children = vec![Vec::new(); n];
+        let mut children = vec![Vec::new(); nu];
+        let mut grids = vec![Vec::new(); nu];
         for (u, p) in parent.iter_mut().enumerate().take(nu) {
             *p = ds.divisions.get(u as u32).parent.map(|p| p as usize);
         }
@@ -192,13 +196,16 @@ impl Tree {
         }
         for (c, p) in parent.iter().enumerate() {
             if let Some(p) = p {
-                children[*p].push(c);
+                if c < nu {
+                    children[*p].push(c);
+                } else {
+                    grids[*p].push(c);
+                }
             }
         }
         let mut order: Vec<usize> = (0..nu).collect();
         order.sort_by_key(|&u| ds.divisions.get(u as u32).level.index());
-        order.extend(nu..n);
-        Tree { parent, children, order }
+        Tree { parent, children, grids, order }
     }
 
     /// The shown nodes below `node` with no shown node between (depth first, in order).
@@ -213,19 +220,26 @@ impl Tree {
     }
 }
 
-/// Grids are a second split of their unit's households (in a grid or not, and which grid):
-/// the withheld grids of one unit must hold `0` or at least `k` households together, so that
-/// the unit's households in grids minus its shown grids describe no small group.
-fn withhold_grids_together(tree: &Tree, nu: usize, count: &[u64], s: &mut [bool], k: u64) {
-    for p in 0..nu {
-        let mut grids: Vec<usize> = tree.children[p].iter().copied().filter(|&c| c >= nu).collect();
-        let mut hidden: u64 = grids.iter().filter(|&&g| !s[g]).map(|&g| count[g]).sum();
-        grids.retain(|&g| s[g]);
-        grids.sort_by_key(|&g| (std::cmp::Reverse(count[g]), std::cmp::Reverse(g)));
-        while hidden > 0 && hidden < k {
-            let Some(g) = grids.pop() else { break };
+/// Grids are a second partition of their unit's households (in a grid or not, and which
+/// grid). For each unit, its withheld grids together, and the unit's households minus its
+/// shown grids (those outside every grid, and the withheld grids), must each be `0` or at
+/// least `k`; where not, the smallest shown grid is withheld, and so on. `in_unit[g]` counts
+/// the households of grid `g` within its unit.
+fn withhold_grids_together(tree: &Tree, count: &[u64], in_unit: &[u64], s: &mut [bool], k: u64) {
+    let ok = |x: i64| x <= 0 || x >= k as i64;
+    for (p, grids) in tree.grids.iter().enumerate() {
+        if grids.is_empty() {
+            continue;
+        }
+        let mut hidden: i64 = grids.iter().filter(|&&g| !s[g]).map(|&g| count[g] as i64).sum();
+        let mut left: i64 = count[p] as i64 - grids.iter().filter(|&&g| s[g]).map(|&g| in_unit[g] as i64).sum::<i64>();
+        let mut shown: Vec<usize> = grids.iter().copied().filter(|&g| s[g]).collect();
+        shown.sort_by_key(|&g| (std::cmp::Reverse(count[g]), std::cmp::Reverse(g)));
+        while !(ok(hidden) && (!s[p] || ok(left))) {
+            let Some(g) = shown.pop() else { break };
             s[g] = false;
-            hidden += count[g];
+            hidden += count[g] as i64;
+            left += in_unit[g] as i64;
         }
     }
 }
@@ -240,6 +254,7 @@ impl Disclosure {
         let nf = Family::ALL.len();
         // Households of each family in each node, of those the viewer does not know.
         let mut count = vec![vec![0u64; n]; nf];
+        let mut in_unit = vec![0u64; ds.grids.len()];
         let mut is_known = vec![false; ds.households.len()];
         for &h in known {
             if let Some(k) = is_known.get_mut(h as usize) {
@@ -267,8 +282,12 @@ impl Disclosure {
                     count[f.index()][a as usize] += 1;
                 }
             }
-            if asg.grid[h] != NONE {
-                count[0][nu + asg.grid[h] as usize] += 1;
+            let g = asg.grid[h];
+            if g != NONE {
+                count[0][nu + g as usize] += 1;
+                if ds.grids.unit[g as usize].is_some_and(|gu| chain.contains(&gu)) {
+                    in_unit[g as usize] += 1;
+                }
             }
         }
         let mut shown = vec![vec![false; n]; nf];
@@ -315,7 +334,7 @@ impl Disclosure {
                 }
             }
             if f == Family::All {
-                withhold_grids_together(&tree, nu, &count[fi], &mut s, policy.k());
+                withhold_grids_together(&tree, &count[fi], &in_unit, &mut s, policy.k());
             }
             shown[fi] = s;
         }

@@ -113,10 +113,12 @@ impl Policy {
         }
         if let crate::plan::CandidateSource::H3 { resolution } = &mut req.candidates {
             match *resolution {
-                Some(r) if r > self.cell_resolution => return Err(format!(
+                Some(r) if r > self.cell_resolution => {
+                    return Err(format!(
                     "candidates.resolution {r} is finer than the disclosure policy's cells (H3 resolution {} at most)",
                     self.cell_resolution
-                )),
+                ))
+                }
                 Some(_) => {}
                 None => {
                     *resolution = Some(crate::plan::default_h3_resolution(radius.max(1.0)).min(self.cell_resolution));

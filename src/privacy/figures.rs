@@ -221,21 +221,29 @@ impl Tree {
 }
 
 /// Grids are a second partition of their unit's households (in a grid or not, and which
-/// grid). For each unit, its withheld grids together, and the unit's households minus its
+/// grid). A grid of a withheld unit is withheld (its figures would bound the unit's). For
+/// each shown unit, its withheld grids together, and the unit's households minus its
 /// shown grids (those outside every grid, and the withheld grids), must each be `0` or at
-/// least `k`; where not, the smallest shown grid is withheld, and so on. `in_unit[g]` counts
-/// the households of grid `g` within its unit.
+/// least `k`; where not, the smallest shown grid is withheld, and so on. `in_unit[node]`
+/// counts the households of a grid node within its unit.
 fn withhold_grids_together(tree: &Tree, count: &[u64], in_unit: &[u64], s: &mut [bool], k: u64) {
     let ok = |x: i64| x <= 0 || x >= k as i64;
     for (p, grids) in tree.grids.iter().enumerate() {
         if grids.is_empty() {
             continue;
         }
+        // A grid of a withheld unit would bound the unit's figure: withheld with it.
+        if !s[p] {
+            for &g in grids {
+                s[g] = false;
+            }
+            continue;
+        }
         let mut hidden: i64 = grids.iter().filter(|&&g| !s[g]).map(|&g| count[g] as i64).sum();
         let mut left: i64 = count[p] as i64 - grids.iter().filter(|&&g| s[g]).map(|&g| in_unit[g] as i64).sum::<i64>();
         let mut shown: Vec<usize> = grids.iter().copied().filter(|&g| s[g]).collect();
         shown.sort_by_key(|&g| (std::cmp::Reverse(count[g]), std::cmp::Reverse(g)));
-        while !(ok(hidden) && (!s[p] || ok(left))) {
+        while !(ok(hidden) && ok(left)) {
             let Some(g) = shown.pop() else { break };
             s[g] = false;
             hidden += count[g] as i64;
@@ -254,7 +262,7 @@ impl Disclosure {
         let nf = Family::ALL.len();
         // Households of each family in each node, of those the viewer does not know.
         let mut count = vec![vec![0u64; n]; nf];
-        let mut in_unit = vec![0u64; ds.grids.len()];
+        let mut in_unit = vec![0u64; n];
         let mut is_known = vec![false; ds.households.len()];
         for &h in known {
             if let Some(k) = is_known.get_mut(h as usize) {
@@ -286,7 +294,7 @@ impl Disclosure {
             if g != NONE {
                 count[0][nu + g as usize] += 1;
                 if ds.grids.unit[g as usize].is_some_and(|gu| chain.contains(&gu)) {
-                    in_unit[g as usize] += 1;
+                    in_unit[nu + g as usize] += 1;
                 }
             }
         }

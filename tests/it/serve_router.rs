@@ -207,18 +207,25 @@ async fn admin_items_carry_coverage_and_drill_down_by_code() {
     assert_eq!(v["numberMatched"], 2);
     assert_eq!(v["numberReturned"], 2);
     assert!(v["timeStamp"].as_str().unwrap().ends_with('Z'));
-    // The south-east village: H2 (1 veteran, covered by S3) and H3 (3, uncovered).
+    // The south-east village holds fewer than five households: its household figures are
+    // withheld (null), its name, codes, stations and rules are not.
     let p = &v["features"][0]["properties"];
-    assert_eq!(p["veterans"], 4);
-    assert_eq!(p["covered_veterans"], 1);
-    assert_eq!(p["coverage_share"], 0.25);
+    assert_eq!(p["veterans"], Value::Null);
+    assert_eq!(p["covered_veterans"], Value::Null);
+    assert_eq!(p["coverage_share"], Value::Null);
+    assert_eq!(p["hardship_households"], Value::Null);
+    assert_eq!(p["withheld"], true);
     assert_eq!(p["parent_code"], "990101002");
     assert!(p["rules_ok"].as_bool().is_some());
+    assert!(p["stations_village"].as_i64().is_some());
     assert_eq!(v["features"][0]["geometry"]["type"], "MultiPolygon");
     // One unit by its code; a code of another level is not in this collection.
     let f = get(&fx, "/api/collections/admin-county/items/990101", Some(&fx.leader)).await.json();
     assert_eq!(f["id"], "990101");
     assert_eq!(f["properties"]["name"], "测试县");
+    // The county's 12 placed households (15 veterans) are shown: a group of at least five.
+    assert_eq!(f["properties"]["households"], 12);
+    assert_eq!(f["properties"]["veterans"], 15);
     assert_eq!(
         get(&fx, "/api/collections/admin-county/items/99", Some(&fx.leader)).await.status,
         StatusCode::NOT_FOUND
@@ -293,12 +300,15 @@ async fn stations_grids_and_gaps() {
     let v = get(&fx, "/api/collections/grids/items?code=990101002", Some(&fx.leader)).await.json();
     assert_eq!(ids(&v), ["G2"]);
     assert_eq!(v["features"][0]["properties"]["worker"], "赵六");
-    let g = get(&fx, "/api/collections/gaps/items/1", Some(&fx.leader)).await.json();
-    assert_eq!(g["id"], 1);
-    assert_eq!(g["properties"]["veterans"], 6);
-    assert_eq!(g["properties"]["households"], 6);
-    assert_eq!(g["geometry"]["type"], "Polygon");
-    assert_eq!(get(&fx, "/api/collections/gaps/items/999", Some(&fx.leader)).await.status, StatusCode::NOT_FOUND);
+    // Grid G2 (three households) and G1 (of a withheld township) are shown without figures.
+    assert_eq!(v["features"][0]["properties"]["households"], Value::Null);
+    assert_eq!(v["features"][0]["properties"]["withheld"], true);
+    // The six uncovered households at one point lie in a village whose covered split is
+    // withheld: no gap area is drawn around them (a gap area is a village with at least five
+    // uncovered households, shown as such).
+    let g = get(&fx, "/api/collections/gaps/items", Some(&fx.leader)).await.json();
+    assert_eq!(g["numberMatched"], 0);
+    assert_eq!(get(&fx, "/api/collections/gaps/items/1", Some(&fx.leader)).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -370,8 +380,15 @@ async fn leaders_see_households_only_as_cells_of_five_or_more() {
             assert_eq!(f["geometry"]["type"], "MultiPolygon");
             assert!(f["properties"].get("id").is_none());
         }
-        // The six households at one point make one cell of six at resolution 8.
-        assert!(feats.iter().any(|f| f["properties"]["households"] == 6 && f["properties"]["cells"] == 1));
+        // The six households at one point make one cell of six at resolution 8, drawn as that
+        // cell's hexagon; the other seven merge under a coarse cell, drawn as one hexagon.
+        assert!(feats.iter().any(|f| f["properties"]["households"] == 6 && f["properties"]["resolution"] == 8));
+        for f in feats {
+            let ring = f["geometry"]["coordinates"][0][0].as_array().unwrap();
+            assert_eq!(f["geometry"]["coordinates"].as_array().unwrap().len(), 1, "one shape");
+            assert_eq!(ring.len(), 7, "a hexagon: {f}");
+            assert!(f["properties"]["resolution"].as_u64().unwrap() <= 8);
+        }
         // One household by id: refused.
         let r = get(&fx, "/api/collections/households/items/H1", Some(tok)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -403,9 +420,10 @@ async fn report_and_me() {
     assert_eq!(v["numberMatched"], 3);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    let s0 = rows[0]["coverage_share"].as_f64().unwrap();
-    let s1 = rows[1]["coverage_share"].as_f64().unwrap();
-    assert!(s0 <= s1);
+    // Every village's coverage is withheld here: none is placed by it; they come by code.
+    assert_eq!(rows[0]["coverage_share"], Value::Null);
+    assert_eq!(rows[0]["code"], "990101001001");
+    assert_eq!(rows[1]["code"], "990101002001");
     let v = get(&fx, "/api/report?level=township&code=990101002", Some(&fx.planner)).await.json();
     assert_eq!(v["numberMatched"], 1);
     assert_eq!(v["rows"][0]["code"], "990101002");

@@ -81,7 +81,7 @@ pub struct World {
     /// Households of each grid, in household order.
     pub(crate) grid_households: Vec<Vec<u32>>,
     /// Bounding box of all boundaries, households and stations.
-    pub(crate) extent: Bbox,
+    pub extent: Bbox,
     /// The households in groups of at least `k` (positions only: edits do not change them).
     pub(crate) groups: Groups,
     views: Views,

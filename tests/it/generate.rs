@@ -9,45 +9,12 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
-use geo::{Contains, LineString, MultiPolygon, Polygon, Validation};
+use geo::{Contains, MultiPolygon, Validation};
 use gridcover::generate::{generate, write_data_folder, GenerateError, GenerateParams, Generated};
 use gridcover::model::{AdminArea, Boundaries, Divisions, Level};
 use polars::prelude::{DataType, ParquetReader, SerReader};
 
-fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
-    MultiPolygon::new(vec![Polygon::new(
-        LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]),
-        vec![],
-    )])
-}
-
-/// Two counties as squares, with a few townships and villages each.
-fn tiny() -> (Divisions, Boundaries) {
-    let mut d = Divisions::new();
-    d.add("62", "甘肃省", Level::Province, None).unwrap();
-    d.add("6209", "酒泉市", Level::City, Some("62")).unwrap();
-    d.add("620902", "肃州区", Level::County, Some("6209")).unwrap();
-    d.add("620902001", "东北街街道", Level::Township, Some("620902")).unwrap();
-    d.add("620902001001", "东关社区居民委员会", Level::Village, Some("620902001")).unwrap();
-    d.add("620902001002", "北苑社区居民委员会", Level::Village, Some("620902001")).unwrap();
-    d.add("620902101", "西峰镇", Level::Township, Some("620902")).unwrap();
-    for v in 1..=4 {
-        d.add(&format!("620902101{v:03}"), &format!("西峰{v}村村民委员会"), Level::Village, Some("620902101")).unwrap();
-    }
-    d.add("620923", "肃北蒙古族自治县", Level::County, Some("6209")).unwrap();
-    d.add("620923101", "马鬃山镇", Level::Township, Some("620923")).unwrap();
-    d.add("620923101001", "明水村民委员会", Level::Village, Some("620923101")).unwrap();
-    d.add("620923101002", "公婆泉村民委员会", Level::Village, Some("620923101")).unwrap();
-    let area = |code: &str, mp| AdminArea { unit: d.find(code).unwrap(), geometry: mp, derived: false };
-    let b = Boundaries {
-        areas: vec![
-            area("6209", rect(98.0, 39.0, 100.4, 40.5)),
-            area("620902", rect(98.0, 39.0, 98.4, 39.4)),
-            area("620923", rect(98.4, 39.0, 100.4, 40.5)),
-        ],
-    };
-    (d, b)
-}
+use super::common::tiny;
 
 fn read_features(path: &Path) -> Vec<geojson::Feature> {
     let text = std::fs::read_to_string(path).unwrap();

@@ -15,6 +15,7 @@ mod ingest;
 mod plan_bundled;
 mod plan_cli;
 mod plan_engine;
+mod privacy_attacks;
 mod scenario_cli;
 mod serve_gdal;
 mod serve_router;

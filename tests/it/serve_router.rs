@@ -524,7 +524,7 @@ fn fixture_cached() -> &'static Fx {
 
 /// A minimal Mapbox Vector Tile decoder (protobuf by hand), to check tiles independently of
 /// the encoder.
-mod mvt_decode {
+pub(crate) mod mvt_decode {
     use super::HashMap;
 
     pub struct Feature {

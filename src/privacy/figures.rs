@@ -507,6 +507,134 @@ mod tests {
         assert!(d.unit(Family::All, v2));
     }
 
+    /// A random province: 1–2 cities, 1–2 counties each, 1–3 townships, 0–4 villages, and
+    /// households in villages or (some) at township level only, with random coverage bits,
+    /// grids and statuses.
+    fn random(seed: u64, n: usize) -> (Dataset, Assignment, Vec<u32>) {
+        use crate::model::{Divisions, HouseholdRow};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut d = Divisions::new();
+        d.add("99", "省", Level::Province, None).unwrap();
+        let mut places = Vec::new();
+        for c in 1..=rng.random_range(1..=2) {
+            let city = format!("99{c:02}");
+            d.add(&city, "市", Level::City, Some("99")).unwrap();
+            for x in 1..=rng.random_range(1..=2) {
+                let county = format!("{city}{x:02}");
+                d.add(&county, "县", Level::County, Some(&city)).unwrap();
+                for t in 1..=rng.random_range(1..=3) {
+                    let town = format!("{county}{t:03}");
+                    places.push(d.add(&town, "镇", Level::Township, Some(&county)).unwrap());
+                    for v in 1..=rng.random_range(0..=4) {
+                        let vil = format!("{town}{v:03}");
+                        for _ in 0..3 {
+                            places.push(
+                                d.add(&vil, "村", Level::Village, Some(&town)).unwrap_or(places[places.len() - 1]),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        let mut asg = Assignment::default();
+        for i in 0..n {
+            // Skewed: some units get many households, some one or two.
+            let u = places[(rng.random::<f64>().powi(2) * places.len() as f64) as usize % places.len()];
+            ds.households.push(HouseholdRow {
+                id: format!("H{i}"),
+                veterans: rng.random_range(1..4),
+                difficulty: rng.random_bool(0.2),
+                martyr_family: rng.random_bool(0.05),
+                ..Default::default()
+            });
+            asg.unit.push(u);
+            asg.grid.push(NONE);
+            asg.covered.push(rng.random_range(0..32u8) & if rng.random_bool(0.3) { 0 } else { 31 });
+        }
+        let known: Vec<u32> = (0..n as u32).filter(|_| rng.random_bool(0.05)).collect();
+        (ds, asg, known)
+    }
+
+    /// An independent check of the promise: for every family, every shown unit's group and
+    /// rest (beyond what the viewer knows) are 0 or ≥ k (the rest not empty for sensitive
+    /// families), and so is what is left of a shown unit minus its maximal shown descendants.
+    fn check(ds: &Dataset, asg: &Assignment, d: &Disclosure, k: i64, known: &[u32]) -> Result<(), String> {
+        let nu = ds.divisions.len();
+        for f in Family::ALL {
+            let mut n = vec![0i64; nu];
+            let mut of = vec![0i64; nu];
+            for h in 0..ds.households.len() {
+                if known.contains(&(h as u32)) {
+                    continue;
+                }
+                let facts = Facts {
+                    covered: asg.covered[h],
+                    in_grid: false,
+                    hardship: ds.households.difficulty[h],
+                    martyr: ds.households.martyr_family[h],
+                };
+                for a in ds.divisions.chain(asg.unit[h]).into_iter().filter(|&a| a != NO_UNIT) {
+                    if f.has(&facts) {
+                        n[a as usize] += 1;
+                    }
+                    if f.parent().is_none_or(|p| p.has(&facts)) {
+                        of[a as usize] += 1;
+                    }
+                }
+            }
+            let rest = |u: usize| if f.parent().is_some() { of[u] - n[u] } else { 0 };
+            let g = |x: i64| x <= 0 || x >= k;
+            let pass = |m: i64, r: i64| g(m) && g(r) && !(f.sensitive() && r <= 0 && m > 0);
+            for u in 0..nu as u32 {
+                if !d.unit(f, u) {
+                    continue;
+                }
+                if !pass(n[u as usize], rest(u as usize)) {
+                    return Err(format!(
+                        "{f:?} of {}: {} / {}",
+                        ds.divisions.get(u).code,
+                        n[u as usize],
+                        rest(u as usize)
+                    ));
+                }
+                let mut stack: Vec<u32> = ds.divisions.children(u).to_vec();
+                let (mut m, mut r) = (n[u as usize], rest(u as usize));
+                while let Some(q) = stack.pop() {
+                    if d.unit(f, q) {
+                        m -= n[q as usize];
+                        r -= rest(q as usize);
+                    } else {
+                        stack.extend_from_slice(ds.divisions.children(q));
+                    }
+                }
+                if !pass(m, r) {
+                    return Err(format!(
+                        "{f:?}: {} minus its shown children leaves {m} / {r}",
+                        ds.divisions.get(u).code
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_shown_figure_describes_fewer_than_k_nor_follows_for_a_withheld_one(
+            seed in 0u64..1_000_000, n in 0usize..400, k in 3u32..8, worker in proptest::bool::ANY,
+        ) {
+            let (ds, asg, known) = random(seed, n);
+            let known = if worker { known } else { Vec::new() };
+            let d = Disclosure::compute(&ds, &asg, Policy::with_min_households(k).unwrap(), &known);
+            if let Err(e) = check(&ds, &asg, &d, i64::from(k), &known) {
+                return Err(proptest::test_runner::TestCaseError::fail(e));
+            }
+        }
+    }
+
     #[test]
     fn families_are_listed_after_their_parents() {
         for (i, f) in Family::ALL.iter().enumerate() {

@@ -266,7 +266,8 @@ fn apply<T>(
     f: impl FnOnce(&mut Live) -> Result<T, crate::analysis::LiveError>,
 ) -> Result<T, ApiError> {
     let r = {
-        let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+        // Waits for a running plan without blocking readers behind it (see `AppState::world_write`).
+        let mut w = s.world_write(None).expect("no deadline: always granted");
         w.edit(|live| {
             let r = f(live)?;
             live.set_station_details(&rec.id, &rec.name, rec.demonstration)?;

@@ -6,7 +6,8 @@
 //! first. The served [`World`] owns the live engine: edits change it in place.
 //!
 //! Endpoints (every one but `/healthz` and the static files needs `Authorization: Bearer TOKEN`):
-//! - `GET /healthz`: `ok`.
+//! - `GET /healthz`: `ok` (touches nothing shared: no lock, no store; so it answers at once
+//!   whatever else runs).
 //! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
 //!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
 //!   `/api/collections/{id}/items/{featureId}`.
@@ -26,9 +27,22 @@
 //! household-level response is written to the audit log first.
 //!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
-//! ([`cache`]) and forgotten at every edit; grid workers' households are never cached.
+//! ([`cache`], bounded by entries and bytes) and forgotten at every edit; grid workers'
+//! households are never cached.
+//!
+//! # Bounded work
+//! Every read of the world runs on a blocking thread ([`blocking`]), never on the async workers.
+//! Plans and what-ifs go through [`budget::expensive`]: at most [`Limits::expensive_per_user`]
+//! at once per user and [`Limits::expensive_total`] in all (429 with `Retry-After` beyond), each
+//! under a time budget ([`Limits::plan_time`], [`Limits::scenario_time`]) that stops the work
+//! (503), with their inputs checked against [`Limits::bounds`] (400/413 naming the bound).
+//! Locks: a plan holds the world's read lock while it runs (at most `plan_time`); a what-if
+//! holds the edit order and the world's write lock while it applies, measures and takes back
+//! its stations (at most `scenario_time` plus the taking back); a station edit holds the write
+//! lock only for the in-place update of the live engine.
 
 pub mod auth;
+pub mod budget;
 pub mod cache;
 pub mod cells;
 pub mod cli;
@@ -47,7 +61,8 @@ pub use world::World;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -77,8 +92,23 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Bytes of tiles kept in the cache.
     pub tile_cache_bytes: usize,
+    /// Tiles kept in the cache at most.
+    pub tile_cache_entries: usize,
     /// Bytes of items pages kept in the cache.
     pub page_cache_bytes: usize,
+    /// Items pages kept in the cache at most.
+    pub page_cache_entries: usize,
+    /// Bounds on the inputs of plans and what-ifs (radius, K, capacity, pairs, H3 resolution,
+    /// list lengths, stations to add and remove): the server's one place to tighten them.
+    pub bounds: crate::plan::Bounds,
+    /// Time budget of a plan: the work stops when it runs out, answered 503.
+    pub plan_time: Duration,
+    /// Time budget of a what-if (shorter: it holds the world's write lock).
+    pub scenario_time: Duration,
+    /// Plans and what-ifs one user may run at once (429 beyond).
+    pub expensive_per_user: usize,
+    /// Plans and what-ifs everyone together may run at once (429 beyond).
+    pub expensive_total: usize,
 }
 
 impl Default for Limits {
@@ -90,7 +120,14 @@ impl Default for Limits {
             max_zoom: tiles::MAX_ZOOM,
             request_timeout: Duration::from_secs(30),
             tile_cache_bytes: 512 << 20,
+            tile_cache_entries: 200_000,
             page_cache_bytes: 256 << 20,
+            page_cache_entries: 20_000,
+            bounds: crate::plan::Bounds::default(),
+            plan_time: Duration::from_secs(20),
+            scenario_time: Duration::from_secs(2),
+            expensive_per_user: 2,
+            expensive_total: 4,
         }
     }
 }
@@ -103,11 +140,16 @@ pub struct AppState {
 
 pub(crate) struct Inner {
     pub(crate) world: RwLock<World>,
+    /// Long readers of the world (plans) holding or about to take its read lock.
+    long_readers: AtomicUsize,
+    /// Orders a long reader's start against a writer's blocking wait (see [`AppState::world_write`]).
+    gate: Mutex<()>,
     pub(crate) users: Arc<dyn Users>,
     pub(crate) auth_cache: auth::AuthCache,
     pub(crate) tiles: tiles::TileCache,
     pub(crate) pages: ogc::PageCache,
     pub(crate) limits: Limits,
+    pub(crate) limiter: budget::Limiter,
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) edits: Option<edits::Edits>,
 }
@@ -128,15 +170,18 @@ impl AppState {
         web_dir: Option<PathBuf>,
         edits: Option<edits::Edits>,
     ) -> Self {
-        let tiles = tiles::TileCache::new(limits.tile_cache_bytes);
+        let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
         AppState {
             inner: Arc::new(Inner {
                 world: RwLock::new(world),
+                long_readers: AtomicUsize::new(0),
+                gate: Mutex::new(()),
                 users,
                 auth_cache: auth::AuthCache::new(Duration::from_secs(30)),
                 tiles,
-                pages: ogc::PageCache::new(limits.page_cache_bytes),
+                pages: ogc::PageCache::new(limits.page_cache_bytes, limits.page_cache_entries),
                 limits,
+                limiter: budget::Limiter::default(),
                 web_dir,
                 edits,
             }),
@@ -146,6 +191,37 @@ impl AppState {
     /// Read access to the world.
     pub fn world(&self) -> RwLockReadGuard<'_, World> {
         self.inner.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read access for a long reader (a plan): while it holds it, writers wait without queueing
+    /// (see [`AppState::world_write`]), so short readers are never blocked behind a writer that
+    /// waits for the plan. Blocking: call it on a blocking thread.
+    pub(crate) fn world_long(&self) -> LongRead<'_> {
+        let count = &self.inner.long_readers;
+        let _gate = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+        count.fetch_add(1, Ordering::SeqCst);
+        let guard = self.inner.world.read().unwrap_or_else(|e| e.into_inner());
+        LongRead { guard, count }
+    }
+
+    /// Write access to the world, waited for so that readers are never blocked by a long
+    /// reader: while a plan reads, the writer polls (it never queues as a writer, which would
+    /// make every new reader wait until the plan ends); with no plan reading it waits for the
+    /// short readers to finish. `None` when `give_up` passes first. Blocking: call it on a
+    /// blocking thread.
+    pub(crate) fn world_write(&self, give_up: Option<Instant>) -> Option<RwLockWriteGuard<'_, World>> {
+        loop {
+            {
+                let _gate = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+                if self.inner.long_readers.load(Ordering::SeqCst) == 0 {
+                    return Some(self.inner.world.write().unwrap_or_else(|e| e.into_inner()));
+                }
+            }
+            if give_up.is_some_and(|t| Instant::now() >= t) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// The limits in force.
@@ -163,6 +239,16 @@ impl AppState {
         self.inner.pages.len()
     }
 
+    /// Tiles held in the cache.
+    pub fn tile_cache_len(&self) -> usize {
+        self.inner.tiles.len()
+    }
+
+    /// Plans and what-ifs running now (their work, which may outlive a request that timed out).
+    pub fn expensive_running(&self) -> usize {
+        self.inner.limiter.running()
+    }
+
     /// Forgets cached tiles, pages and authentications (after a change of data or users).
     pub fn invalidate(&self) {
         self.inner.tiles.clear();
@@ -171,11 +257,30 @@ impl AppState {
     }
 }
 
+/// The world's read lock held by a long reader (see [`AppState::world_long`]).
+pub(crate) struct LongRead<'a> {
+    guard: RwLockReadGuard<'a, World>,
+    count: &'a AtomicUsize,
+}
+
+impl std::ops::Deref for LongRead<'_> {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.guard
+    }
+}
+
+impl Drop for LongRead<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The whole HTTP API and the viewer's static files.
 pub fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
     let mut r = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .merge(ogc::routes())
         .merge(tiles::routes())
         .merge(edits::routes())
@@ -191,6 +296,11 @@ pub fn router(state: AppState) -> Router {
     r.with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+}
+
+/// `GET /healthz`: touches no lock, store or cache, so it answers whatever else runs.
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// The viewer folder: `web/` in the working directory, else beside the crate's sources.

@@ -8,8 +8,19 @@
 //!
 //! The household list is personal data: a server must only show it to roles entitled to the
 //! households concerned.
+//!
+//! # Bounds and time budget
+//! [`scenario_within`] (what the server runs) first checks the inputs in one place,
+//! [`validate`]: at most [`Bounds::max_scenario_adds`] stations to open and
+//! [`Bounds::max_scenario_removes`] to close (200 each by default), every position in WGS84
+//! range, every own radius within [`Bounds::radius_m`] (the plans' radius policy,
+//! [`crate::plan::limits::RADIUS_M`]: 100 m … 100 km). A station id given twice in `removes` is
+//! closed once (folded, in every entry point). It then checks its [`Budget`] before every edit
+//! (stopping at half the time left, so that taking the edits back fits in the rest) and while
+//! measuring; once out of time it takes back what it applied and answers
+//! [`ScenarioError::OutOfTime`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -17,6 +28,76 @@ use super::coverage::UnitCoverage;
 use super::live::{Live, LiveError, StationChange};
 use crate::index::sphere::{chord_2, chord_2_to_m, to_unit};
 use crate::model::{HouseholdIdx, Level, StationIdx, StationRow, UnitIdx, NONE, NO_UNIT};
+use crate::plan::{Bounds, Budget};
+
+/// Why a bounded what-if was refused or stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// An input out of its range (names the field and the bound).
+    #[error("`{field}` = {value} is out of range: {bound}")]
+    OutOfRange {
+        /// The field, e.g. `add[3].radius_m`.
+        field: String,
+        /// The value given.
+        value: String,
+        /// The range allowed.
+        bound: String,
+    },
+    /// An edit the live engine refused (unknown or closed station, duplicate id, …).
+    #[error(transparent)]
+    Edit(#[from] LiveError),
+    /// The budget ran out; everything applied was taken back.
+    #[error("the what-if was stopped: it took longer than its time budget of {seconds} s")]
+    OutOfTime {
+        /// Seconds allowed.
+        seconds: f64,
+    },
+}
+
+/// Checks a what-if's inputs against `bounds` (the one place) and returns the stations to
+/// close with duplicates folded (first occurrence order).
+///
+/// # Errors
+/// [`ScenarioError::OutOfRange`] naming the first field out of range.
+pub fn validate(adds: &[StationRow], removes: &[String], bounds: &Bounds) -> Result<Vec<String>, ScenarioError> {
+    let oor = |field: String, value: String, bound: String| ScenarioError::OutOfRange { field, value, bound };
+    if adds.len() > bounds.max_scenario_adds {
+        return Err(oor(
+            "add".into(),
+            format!("{} stations", adds.len()),
+            format!("at most {} stations", bounds.max_scenario_adds),
+        ));
+    }
+    for (i, a) in adds.iter().enumerate() {
+        let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
+        let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
+        if !lon_ok {
+            return Err(oor(format!("add[{i}].lon"), a.lon.to_string(), "-180 to 180 degrees".into()));
+        }
+        if !lat_ok {
+            return Err(oor(format!("add[{i}].lat"), a.lat.to_string(), "-90 to 90 degrees".into()));
+        }
+        if let Some(r) = a.radius_m {
+            bounds.check_radius(r).map_err(|b| oor(format!("add[{i}].radius_m"), r.to_string(), b))?;
+        }
+    }
+    let removes = fold(removes);
+    if removes.len() > bounds.max_scenario_removes {
+        return Err(oor(
+            "remove".into(),
+            format!("{} stations", removes.len()),
+            format!("at most {} stations", bounds.max_scenario_removes),
+        ));
+    }
+    Ok(removes)
+}
+
+/// `ids` without repeats, in first-occurrence order.
+fn fold(ids: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
+}
 
 /// The figures of one unit compared in a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,16 +277,54 @@ pub fn scenario(live: &Live, adds: &[StationRow], removes: &[String]) -> Result<
 }
 
 /// Closes `removes` and opens `adds` on `live`, measures, and takes both back: on return (also
-/// on error) `live` is as it was.
+/// on error) `live` is as it was. An id repeated in `removes` is closed once. No bounds and no
+/// budget (the command line's what-if); see [`scenario_within`].
 ///
 /// # Errors
-/// The first edit refused (an unknown or closed station to remove, the same id removed twice,
-/// a station to add that [`Live::add_station`] refuses).
+/// The first edit refused (an unknown or closed station to remove, a station to add that
+/// [`Live::add_station`] refuses).
 pub fn scenario_in_place(
     live: &mut Live,
     adds: &[StationRow],
     removes: &[String],
 ) -> Result<ScenarioResult, LiveError> {
+    match run(live, adds, &fold(removes), &Budget::unlimited()) {
+        Ok(r) => Ok(r),
+        Err(ScenarioError::Edit(e)) => Err(e),
+        Err(e) => unreachable!("an unlimited what-if stops only on an edit: {e}"),
+    }
+}
+
+/// [`scenario_in_place`] within `bounds` ([`validate`] first) and a time `budget`, checked
+/// before every edit and while measuring; edits stop once half the time left at the start has
+/// passed (so that taking them back fits in the rest), and what was applied is taken back.
+///
+/// # Errors
+/// [`ScenarioError::OutOfRange`], [`ScenarioError::Edit`], [`ScenarioError::OutOfTime`].
+pub fn scenario_within(
+    live: &mut Live,
+    adds: &[StationRow],
+    removes: &[String],
+    bounds: &Bounds,
+    budget: &Budget,
+) -> Result<ScenarioResult, ScenarioError> {
+    let removes = validate(adds, removes, bounds)?;
+    run(live, adds, &removes, budget)
+}
+
+fn out_of_time(budget: &Budget) -> ScenarioError {
+    ScenarioError::OutOfTime { seconds: budget.allowed().map_or(0.0, |d| d.as_secs_f64()) }
+}
+
+fn run(
+    live: &mut Live,
+    adds: &[StationRow],
+    removes: &[String],
+    budget: &Budget,
+) -> Result<ScenarioResult, ScenarioError> {
+    // Edits stop at half the time left, so that taking them back fits in the rest.
+    let apply_until = budget.remaining().map(|d| std::time::Instant::now() + d / 2);
+    let out = || budget.exhausted() || apply_until.is_some_and(|t| std::time::Instant::now() >= t);
     let snapshot = live.snapshot();
     let before_totals = totals(live);
     let mut changes: Vec<StationChange> = Vec::new();
@@ -213,26 +332,34 @@ pub fn scenario_in_place(
     let mut added_ids: Vec<String> = Vec::new();
     let mut failure = None;
     for id in removes {
+        if out() {
+            failure = Some(out_of_time(budget));
+            break;
+        }
         match live.remove_station(id) {
             Ok(ch) => {
                 removed_idx.push(ch.station);
                 changes.push(ch);
             }
             Err(e) => {
-                failure = Some(e);
+                failure = Some(e.into());
                 break;
             }
         }
     }
     if failure.is_none() {
         for row in adds {
+            if out() {
+                failure = Some(out_of_time(budget));
+                break;
+            }
             match live.add_station(row.clone()) {
                 Ok(ch) => {
                     added_ids.push(row.id.clone());
                     changes.push(ch);
                 }
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some(e.into());
                     break;
                 }
             }
@@ -240,7 +367,8 @@ pub fn scenario_in_place(
     }
     let result = match failure {
         Some(e) => Err(e),
-        None => Ok(measure(live, &snapshot, before_totals, &changes, &added_ids, &removed_idx)),
+        None => measure(live, &snapshot, before_totals, &changes, &added_ids, &removed_idx, budget)
+            .ok_or_else(|| out_of_time(budget)),
     };
     for id in added_ids.iter().rev() {
         live.undo_add(id).expect("a station just added can be taken back");
@@ -260,7 +388,8 @@ fn measure(
     changes: &[StationChange],
     added_ids: &[String],
     removed: &[StationIdx],
-) -> ScenarioResult {
+    budget: &Budget,
+) -> Option<ScenarioResult> {
     let ds = live.dataset();
     let d = &ds.divisions;
     let st = &ds.stations;
@@ -281,7 +410,10 @@ fn measure(
     let mut households: Vec<HouseholdDelta> = Vec::new();
     let mut hs: Vec<(HouseholdIdx, bool)> = first.into_iter().collect();
     hs.sort_unstable();
-    for (h, was_covered) in hs {
+    for (n, (h, was_covered)) in hs.into_iter().enumerate() {
+        if n % 1024 == 1023 && budget.exhausted() {
+            return None;
+        }
         let hi = h as usize;
         let now = a.covered[hi] != 0;
         if now == was_covered {
@@ -350,7 +482,7 @@ fn measure(
     for u in &units {
         changed_units[u.level.index()] += 1;
     }
-    ScenarioResult {
+    Some(ScenarioResult {
         added: added.iter().map(|&s| station(s)).collect(),
         removed: removed.iter().map(|&s| station(s)).collect(),
         before,
@@ -358,7 +490,7 @@ fn measure(
         units,
         changed_units,
         households,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -402,8 +534,68 @@ mod tests {
         assert_eq!(e, LiveError::DuplicateId("N1".into()));
         assert_eq!(live.dataset().stations.len(), 4);
         assert_eq!(live.analysis().coverage.units, before.coverage.units);
-        let e = scenario_in_place(&mut live, &[], &["S1".into(), "S1".into()]).unwrap_err();
-        assert_eq!(e, LiveError::Closed("S1".into()));
+        // An id removed twice is closed once (folded), the same as once.
+        let twice = scenario_in_place(&mut live, &[], &["S1".into(), "S1".into()]).unwrap();
+        let once = scenario_in_place(&mut live, &[], &["S1".into()]).unwrap();
+        assert_eq!(twice, once);
+        assert_eq!(twice.removed.len(), 1);
+        assert!(live.dataset().stations.active.iter().all(|&a| a));
+    }
+
+    fn row(id: &str, lon: f64, radius_m: Option<f64>) -> StationRow {
+        StationRow {
+            id: id.into(),
+            name: "n".into(),
+            level: Level::Village,
+            unit: 0,
+            lon,
+            lat: 40.1,
+            demonstration: false,
+            mobile: false,
+            radius_m,
+        }
+    }
+
+    #[test]
+    fn bounds_name_the_field_and_duplicates_fold() {
+        let b = Bounds::default();
+        let e = validate(&vec![row("a", 100.0, None); 201], &[], &b).unwrap_err().to_string();
+        assert!(e.contains("`add`") && e.contains("at most 200 stations"), "{e}");
+        let e = validate(&[row("a", 100.0, None), row("b", 100.0, Some(10_000_000.0))], &[], &b).unwrap_err();
+        assert!(e.to_string().contains("`add[1].radius_m`") && e.to_string().contains("100 to 100000 metres"), "{e}");
+        for r in [5.0, 0.0, -1.0, f64::NAN] {
+            assert!(validate(&[row("a", 100.0, Some(r))], &[], &b).is_err(), "{r}");
+        }
+        let e = validate(&[row("a", 181.0, None)], &[], &b).unwrap_err().to_string();
+        assert!(e.contains("`add[0].lon`"), "{e}");
+        let ids: Vec<String> = (0..201).map(|i| format!("S{i}")).collect();
+        let e = validate(&[], &ids, &b).unwrap_err().to_string();
+        assert!(e.contains("`remove`") && e.contains("at most 200"), "{e}");
+        // 1,000 copies of one id fold to one.
+        let same = vec!["S1".to_string(); 1000];
+        assert_eq!(validate(&[], &same, &b).unwrap(), ["S1"]);
+        assert!(validate(&vec![row("a", 100.0, Some(100_000.0)); 200], &ids[..200], &b).is_ok());
+    }
+
+    #[test]
+    fn an_exhausted_budget_stops_and_takes_everything_back() {
+        let mut live = small();
+        let before = live.analysis().clone();
+        let unit = live.dataset().divisions.find("990101002001").unwrap();
+        let mut add = row("N1", 100.9, None);
+        add.unit = unit;
+        let e = scenario_within(
+            &mut live,
+            &[add],
+            &["S4".to_string()],
+            &Bounds::default(),
+            &Budget::of(std::time::Duration::ZERO),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ScenarioError::OutOfTime { .. }), "{e}");
+        assert_eq!(live.analysis().assignment.covered, before.assignment.covered);
+        assert_eq!(live.analysis().coverage.units, before.coverage.units);
+        assert_eq!(live.dataset().stations.len(), 4);
         assert!(live.dataset().stations.active.iter().all(|&a| a));
     }
 }

@@ -45,6 +45,7 @@ pub fn default_h3_resolution(radius_m: f64) -> u8 {
         .unwrap_or(15)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     ds: &Dataset,
     an: &Analysis,
@@ -53,6 +54,7 @@ pub(crate) fn build(
     src: &CandidateSource,
     covered: &[bool],
     scope: &[u32],
+    max_h3_resolution: u8,
 ) -> Result<Vec<Candidate>, PlanError> {
     let admin = &an.indexes.admin;
     let locate = |lon: f64, lat: f64| admin.locate(lon, lat).unwrap_or(NO_UNIT);
@@ -115,7 +117,9 @@ pub(crate) fn build(
                 .collect()
         }
         CandidateSource::H3 { resolution } => {
-            let r = resolution.unwrap_or_else(|| default_h3_resolution(radius));
+            // The default follows the radius, no finer than the bounds allow (an explicit
+            // resolution is checked by `Bounds::check_plan`).
+            let r = resolution.unwrap_or_else(|| default_h3_resolution(radius).min(max_h3_resolution));
             let res = Resolution::try_from(r)
                 .map_err(|_| PlanError::BadOption(format!("H3 resolution must be 0 to 15, got {r}")))?;
             let hh = &ds.households;

@@ -11,12 +11,14 @@
 //! [`solve_capacitated`] chooses new sites by lazy greedy on the exact served gain (the gain
 //! is recomputed by a full allocation when a site reaches the top of the queue). Only the
 //! households and stations connected to some candidate through reach pairs are allocated; the
-//! rest cannot change.
+//! rest cannot change. [`solve_capacitated_within`] stops the greedy once a time budget runs
+//! out (each step is a full allocation, so it checks before every one).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::engine::NO_GROUP;
+use super::limits::Budget;
 
 /// A capacitated instance: demand, existing stations and candidates, and the pairs within reach.
 #[derive(Debug, Clone, Default)]
@@ -110,6 +112,22 @@ pub fn solve_capacitated(
     group_cap: Option<usize>,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> CapSolution {
+    solve_capacitated_within(inst, cap, k, fixed, excluded, group_cap, &Budget::unlimited(), progress)
+}
+
+/// [`solve_capacitated`] under a time budget: once it runs out the greedy stops and the
+/// (partial) plan is returned; the caller checks the budget and discards it.
+#[allow(clippy::too_many_arguments)]
+pub fn solve_capacitated_within(
+    inst: &CapInstance,
+    cap: f64,
+    k: usize,
+    fixed: &[u32],
+    excluded: &[u32],
+    group_cap: Option<usize>,
+    budget: &Budget,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> CapSolution {
     let ne = inst.n_existing;
     let nc = inst.n_candidates;
     // Keep only the part connected to some candidate: the rest is allocated once.
@@ -185,6 +203,9 @@ pub fn solve_capacitated(
     let k_free = k.saturating_sub(fixed.len());
     let mut chosen = 0;
     while chosen < k_free {
+        if budget.exhausted() {
+            break;
+        }
         let Some(Item(key, j, stamp)) = heap.pop() else { break };
         if full(&count, inst.group[j as usize]) {
             continue;

@@ -25,9 +25,17 @@
 //!
 //! Fixed (required) sites are part of every plan; groups (counties) cap how many sites,
 //! fixed ones included, a plan may take from each.
+//!
+//! # Time budget
+//! [`Options::budget`] is checked inside every long loop (greedy, each swap pass, every
+//! subgradient step, the covering retries); once it runs out the solver stops where it is and
+//! returns what it has, which the caller must discard ([`super::solve_within`] answers
+//! [`super::PlanError::OutOfTime`]).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+use super::limits::{Budget, Ticker};
 
 /// "No group" (uncapped) in [`Instance::group`].
 pub const NO_GROUP: u32 = u32::MAX;
@@ -152,11 +160,13 @@ pub struct Options {
     pub bound_iterations: usize,
     /// Stop the subgradient once the relative gap is below this.
     pub target_gap: f64,
+    /// Time budget: every long loop stops once it runs out (the result is then partial).
+    pub budget: Budget,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_swap_passes: 50, bound_iterations: 1_000, target_gap: 1e-4 }
+        Options { max_swap_passes: 50, bound_iterations: 1_000, target_gap: 1e-4, budget: Budget::unlimited() }
     }
 }
 
@@ -320,8 +330,12 @@ pub fn solve_minsum(inst: &Instance, c: &Constraints, opts: &Options, progress: 
         .filter(|&j| allowed[j as usize])
         .map(|j| HeapItem { key: gain_of(&cur, j), j, stamp: 0 })
         .collect();
-    let mut chosen: Vec<u32> = Vec::with_capacity(k_free);
+    let mut chosen: Vec<u32> = Vec::with_capacity(k_free.min(n));
+    let mut ticker = Ticker::new(&opts.budget, 64);
     while chosen.len() < k_free {
+        if ticker.tick() {
+            break;
+        }
         let Some(top) = heap.pop() else { break };
         if groups.full(inst.group[top.j as usize]) {
             continue;
@@ -347,7 +361,7 @@ pub fn solve_minsum(inst: &Instance, c: &Constraints, opts: &Options, progress: 
     drop(heap);
 
     // Swap local search.
-    let swaps = if chosen.is_empty() {
+    let swaps = if chosen.is_empty() || opts.budget.exhausted() {
         0
     } else {
         local_search(inst, &base_f, &allowed, &mut groups, &mut chosen, opts, progress)
@@ -496,9 +510,13 @@ fn local_search(
     let mut stamp = vec![0u32; m];
     let mut stamp_now = 0u32;
     let mut swaps = 0usize;
+    let mut ticker = Ticker::new(&opts.budget, 256);
     for pass in 0..opts.max_swap_passes {
         let mut improved = false;
         for jn in 0..n as u32 {
+            if ticker.tick() {
+                return swaps;
+            }
             if !allowed[jn as usize] || is_chosen[jn as usize] {
                 continue;
             }
@@ -641,6 +659,9 @@ fn lagrangian_minsum(
     let mut iters = 0;
     let saving_scale = (base_cost - ub_cost).abs().max(1e-12);
     for it in 0..opts.bound_iterations.max(1) {
+        if it > 0 && opts.budget.exhausted() {
+            break;
+        }
         iters = it + 1;
         // ρ_j and the best selection.
         for j in 0..n as u32 {
@@ -821,7 +842,11 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
             .map(|j| HeapItem { key: gain_of(&count, j), j, stamp: 0 })
             .collect();
         let mut free: Vec<u32> = Vec::new();
+        let mut ticker = Ticker::new(&opts.budget, 64);
         while covered < target - tol {
+            if ticker.tick() {
+                break;
+            }
             let Some(top) = heap.pop() else { break };
             if groups.full(inst.group[top.j as usize]) {
                 continue;
@@ -858,6 +883,9 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
             }
             let mut best: Option<(Vec<u32>, Vec<u32>, f64, Groups)> = None;
             for &b in &picks {
+                if opts.budget.exhausted() {
+                    break 'rounds;
+                }
                 let mut ban = banned.clone();
                 ban.push(b);
                 let r = run_greedy(&ban, progress);
@@ -881,6 +909,9 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
         let most = max_sites(inst, &allowed, &c.fixed, c.group_cap);
         let quick = Options { bound_iterations: 1, ..opts.clone() };
         for k in (c.fixed.len() + free.len() + 1)..=most {
+            if opts.budget.exhausted() {
+                break;
+            }
             let mc = Constraints { k, fixed: c.fixed.clone(), group_cap: c.group_cap, excluded: c.excluded.clone() };
             let s = solve_minsum(inst, &mc, &quick, progress);
             if s.saving >= target - tol {
@@ -908,7 +939,7 @@ pub fn solve_cover(inst: &Instance, c: &CoverConstraints, opts: &Options, progre
     let unique = |count: &[u32], j: u32| -> f64 {
         inst.pairs(j).filter(|(i, _)| count[*i as usize] == 1).map(|(i, _)| w[i as usize]).sum()
     };
-    loop {
+    while !opts.budget.exhausted() {
         let mut cand: Vec<(f64, u32)> = free.iter().map(|&j| (unique(&count, j), j)).collect();
         cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut removed = false;
@@ -1028,6 +1059,9 @@ fn lagrangian_cover(
     let mut g = vec![0.0f64; m];
     let ub_free = ub.saturating_sub(nf) as f64;
     for it in 0..opts.bound_iterations.max(1) {
+        if it > 0 && opts.budget.exhausted() {
+            break;
+        }
         iters = it + 1;
         // x: open sites with negative reduced cost 1 − Λ_j (most negative first, caps).
         for j in 0..n as u32 {

@@ -29,8 +29,18 @@
 //! (through `h3o`) over the uncovered households; or the user's sites. Distances are ground
 //! metres on the sphere ([`crate::index::sphere`]).
 //!
+//! # Bounds and time budget
+//! Every numeric input has a range ([`limits`]: radius 100 m … 100 km, K ≤ 5,000, capacity ≤
+//! 1,000,000, H3 resolution 0–15, target (0, 1], list lengths), checked before any work by
+//! [`Bounds::check_plan`]; ids repeated in `require` or `exclude` count once. The household ×
+//! site pairs an instance would hold (coverage sets, p-median distance pairs, capacity × reach)
+//! are estimated from a sample before they are built and refused over [`Bounds::max_pairs`]
+//! ([`PlanError::TooLarge`]); building also stops there. [`solve_within`] takes a [`Budget`]
+//! that the long loops check ([`PlanError::OutOfTime`] once it runs out).
+//!
 //! # Library entry point
-//! [`solve`] (or [`solve_with_progress`]) takes a [`PlanRequest`] and returns a [`PlanResult`];
+//! [`solve`] (or [`solve_with_progress`], or [`solve_within`] with bounds and a budget) takes a
+//! [`PlanRequest`] and returns a [`PlanResult`];
 //! both are serde-serialisable, so a server can take the request as JSON and return the result:
 //!
 //! ```no_run
@@ -47,9 +57,11 @@ pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod io;
+pub mod limits;
 mod summary;
 
 pub use candidates::{default_h3_resolution, parse_sites_csv, Candidate};
+pub use limits::{Bounds, Budget};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -186,9 +198,35 @@ impl Default for PlanRequest {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
-    /// The radius is not a positive number of metres.
-    #[error("radius must be a positive number of metres, got {0}")]
+    /// The radius is not a positive number of metres within [`limits::RADIUS_M`].
+    #[error("radius must be a positive number of metres, from 100 to 100000 (`radius_m`), got {0}")]
     BadRadius(f64),
+    /// A numeric input or a list is out of its range ([`limits`]).
+    #[error("`{field}` = {value} is out of range: {bound}")]
+    OutOfRange {
+        /// The request's field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The range allowed.
+        bound: String,
+    },
+    /// The instance would be larger than allowed (a server answers 413).
+    #[error("the plan would build about {estimate} {what}, more than the bound of {limit}; use a smaller radius_m, fewer candidates or `within`")]
+    TooLarge {
+        /// What would be too many.
+        what: &'static str,
+        /// How many (estimated, or counted when the building stopped).
+        estimate: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// The time budget ran out and the work stopped (a server answers 503).
+    #[error("the plan was stopped: it took longer than its time budget of {seconds} s")]
+    OutOfTime {
+        /// Seconds allowed.
+        seconds: f64,
+    },
     /// `new` is missing or zero where the problem needs it.
     #[error("{0} needs --new K (the number of new sites, at least 1)")]
     MissingK(&'static str),
@@ -363,6 +401,24 @@ pub fn solve_with_progress(
     req: &PlanRequest,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<PlanResult, PlanError> {
+    solve_within(ds, an, req, &Bounds::default(), &Budget::unlimited(), progress)
+}
+
+/// [`solve_with_progress`] under `bounds` (checked first, [`Bounds::check_plan`]) and a time
+/// `budget`: the long loops check it and stop once it runs out.
+///
+/// # Errors
+/// As [`solve`]; [`PlanError::OutOfRange`] for an input out of `bounds`,
+/// [`PlanError::TooLarge`] when the instance would hold more than `bounds.max_pairs` pairs,
+/// [`PlanError::OutOfTime`] when the budget runs out.
+pub fn solve_within(
+    ds: &Dataset,
+    an: &Analysis,
+    req: &PlanRequest,
+    bounds: &Bounds,
+    budget: &Budget,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<PlanResult, PlanError> {
     let t0 = Instant::now();
     let mut timings: Vec<(String, f64)> = Vec::new();
     let mut lap = Instant::now();
@@ -373,35 +429,11 @@ pub fn solve_with_progress(
     let mut notes = Vec::new();
     let level = req.level;
     let radius = req.radius_m.unwrap_or_else(|| ds.standard.radius_m(level));
-    if !(radius.is_finite() && radius > 0.0) {
-        return Err(PlanError::BadRadius(radius));
-    }
+    bounds.check_plan(req, radius)?;
     let k = match req.problem {
-        Problem::Mclp | Problem::Pmedian => match req.new {
-            Some(k) if k > 0 => k,
-            _ => return Err(PlanError::MissingK(req.problem.as_str())),
-        },
+        Problem::Mclp | Problem::Pmedian => req.new.unwrap_or(1),
         Problem::Lscp => req.new.unwrap_or(usize::MAX),
     };
-    if let Some(t) = req.target {
-        if !(t > 0.0 && t <= 1.0) {
-            return Err(PlanError::BadTarget(t));
-        }
-        if req.problem != Problem::Lscp {
-            return Err(PlanError::BadOption("--target applies to lscp only".into()));
-        }
-    }
-    if let Some(c) = req.capacity {
-        if c == 0 {
-            return Err(PlanError::BadOption("capacity must be at least 1 veteran".into()));
-        }
-        if req.problem != Problem::Mclp {
-            return Err(PlanError::BadOption("--capacity applies to mclp only".into()));
-        }
-    }
-    if req.max_per_county == Some(0) {
-        return Err(PlanError::BadOption("--max-per-county must be at least 1".into()));
-    }
     let within = match &req.within {
         Some(code) => Some(ds.divisions.find(code.trim()).ok_or_else(|| PlanError::UnknownCode(code.clone()))?),
         None => None,
@@ -424,17 +456,22 @@ pub fn solve_with_progress(
     tick("demand", &mut timings);
 
     // Candidates.
-    let mut cands = candidates::build(ds, an, level, radius, &req.candidates, &house.covered, &scope)?;
+    budget.check()?;
+    let mut cands =
+        candidates::build(ds, an, level, radius, &req.candidates, &house.covered, &scope, bounds.max_h3_resolution)?;
     let total_cands = cands.len();
     if let Some(u) = within {
         cands.retain(|c| c.unit != NO_UNIT && ds.divisions.is_within(c.unit, u));
     }
     let by_id: HashMap<&str, usize> = cands.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    // Required and excluded ids: duplicates are folded (each candidate counts once).
+    let mut is_fixed = vec![false; cands.len()];
+    let mut is_excluded = vec![false; cands.len()];
     let mut fixed = Vec::new();
     for id in &req.require {
         match by_id.get(id.as_str()) {
             Some(&j) => {
-                if !fixed.contains(&(j as u32)) {
+                if !std::mem::replace(&mut is_fixed[j], true) {
                     fixed.push(j as u32)
                 }
             }
@@ -445,10 +482,12 @@ pub fn solve_with_progress(
     for id in &req.exclude {
         match by_id.get(id.as_str()) {
             Some(&j) => {
-                if fixed.contains(&(j as u32)) {
+                if is_fixed[j] {
                     return Err(PlanError::Conflict(format!("site {id:?} is both required and excluded")));
                 }
-                excluded.push(j as u32)
+                if !std::mem::replace(&mut is_excluded[j], true) {
+                    excluded.push(j as u32)
+                }
             }
             None => return Err(PlanError::UnknownSite { what: "excluded", id: id.clone() }),
         }
@@ -479,7 +518,7 @@ pub fn solve_with_progress(
             return Err(PlanError::Conflict(format!("the required sites put more than {m} in one county")));
         }
     }
-    let usable = cands.len() - excluded.len();
+    let usable = cands.len().saturating_sub(excluded.len());
     if usable == 0 || cands.is_empty() {
         let why = if total_cands == 0 {
             "the candidate source gave none".to_string()
@@ -496,7 +535,8 @@ pub fn solve_with_progress(
     }
     tick("candidates", &mut timings);
     let cand_pts: Vec<Unit3> = cands.iter().map(|c| to_unit(c.lon, c.lat)).collect();
-    let opts = Options::default();
+    let opts = Options { budget: budget.clone(), ..Options::default() };
+    let max_pairs = bounds.max_pairs;
     let w_of = |h: u32| f64::from(hh.veterans[h as usize]);
 
     let mut served_before = None;
@@ -509,7 +549,15 @@ pub fn solve_with_progress(
             // Uncovered households in scope, and the candidates reaching each.
             let unc: Vec<u32> = scope.iter().copied().filter(|&h| !house.covered[h as usize]).collect();
             let unc_pts: Vec<Unit3> = unc.iter().map(|&h| to_unit(hh.lon[h as usize], hh.lat[h as usize])).collect();
-            let sets = reach_sets(&cand_pts, &unc_pts, r2, progress);
+            let ctree = tree_of(&cand_pts);
+            refuse_over(
+                "candidate × household pairs (coverage sets)",
+                estimate_pairs(unc_pts.len(), |i| ctree.locate_within_distance(unc_pts[i], r2).count()),
+                max_pairs,
+            )?;
+            drop(ctree);
+            let sets = reach_sets_within(&cand_pts, &unc_pts, r2, max_pairs, budget, progress)?;
+            budget.check()?;
             let agg = aggregate(&sets, unc.len(), |p| w_of(unc[p]));
             unreachable = agg.unreachable as u64;
             demand_points = agg.weight.len();
@@ -519,6 +567,7 @@ pub fn solve_with_progress(
                 let c =
                     Constraints { k, fixed: fixed.clone(), group_cap: req.max_per_county, excluded: excluded.clone() };
                 let sol = engine::solve_minsum(&inst, &c, &opts, progress);
+                budget.check()?;
                 swaps = sol.swaps;
                 bound_iterations = sol.bound_iterations;
                 if sol.sites.len() < k {
@@ -529,16 +578,19 @@ pub fn solve_with_progress(
                     ));
                 }
                 if let Some(cap) = req.capacity {
-                    let ci = cap_instance(ds, an, level, radius, &scope, &cand_pts, &group, progress);
-                    let cs = capacity::solve_capacitated(
+                    let ci =
+                        cap_instance(ds, an, level, radius, &scope, &cand_pts, &group, max_pairs, budget, progress)?;
+                    let cs = capacity::solve_capacitated_within(
                         &ci,
                         f64::from(cap),
                         k,
                         &fixed,
                         &excluded,
                         req.max_per_county,
+                        budget,
                         progress,
                     );
+                    budget.check()?;
                     let existing_reaching = {
                         let mut seen = vec![false; ci.n_existing];
                         for &(_, _, s) in &ci.pairs {
@@ -592,6 +644,7 @@ pub fn solve_with_progress(
                     excluded: excluded.clone(),
                 };
                 let sol = engine::solve_cover(&inst, &c, &opts, progress);
+                budget.check()?;
                 if !sol.reached {
                     notes.push(format!(
                         "the target is not reached: {} of {} veterans{}",
@@ -622,11 +675,13 @@ pub fn solve_with_progress(
                     "p-median at {level} level needs at least one active {level} station to measure distances from"
                 )));
             }
-            let (inst, const_cost, wsum, npts) = pmedian_instance(&cand_pts, &scope, hh, &house.dist, &group, progress);
+            let (inst, const_cost, wsum, npts) =
+                pmedian_instance(&cand_pts, &scope, hh, &house.dist, &group, max_pairs, budget, progress)?;
             demand_points = npts;
             tick("distance pairs", &mut timings);
             let c = Constraints { k, fixed: fixed.clone(), group_cap: req.max_per_county, excluded: excluded.clone() };
             let sol = engine::solve_minsum(&inst, &c, &opts, progress);
+            budget.check()?;
             swaps = sol.swaps;
             bound_iterations = sol.bound_iterations;
             objective = (sol.cost + const_cost) / wsum;
@@ -641,6 +696,7 @@ pub fn solve_with_progress(
         }
     }
     tick("solve", &mut timings);
+    budget.check()?;
 
     // Coverage before and after, per unit.
     let chosen_pts: Vec<Unit3> = chosen.iter().map(|&j| cand_pts[j as usize]).collect();
@@ -738,6 +794,70 @@ fn rel(diff: f64, of: f64) -> f64 {
 
 type Tree = RTree<GeomWithData<Unit3, u32>>;
 
+fn tree_of(pts: &[Unit3]) -> Tree {
+    RTree::bulk_load(pts.iter().enumerate().map(|(j, &p)| GeomWithData::new(p, j as u32)).collect())
+}
+
+/// Points sampled by [`estimate_pairs`].
+const PAIR_SAMPLE: usize = 512;
+
+/// The pairs of `n` points, estimated from the counts of an evenly spaced sample of them
+/// (`count(i)`: the pairs of point `i`). Households are stored village by village, so the
+/// sample spreads over the whole area.
+fn estimate_pairs(n: usize, count: impl Fn(usize) -> usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let step = n.div_ceil(PAIR_SAMPLE).max(1);
+    let (mut pairs, mut seen) = (0usize, 0usize);
+    for i in (0..n).step_by(step) {
+        pairs = pairs.saturating_add(count(i));
+        seen += 1;
+    }
+    ((pairs as f64) * (n as f64) / (seen as f64)).min(usize::MAX as f64) as usize
+}
+
+/// Refuses an instance of `estimate` pairs when that is over `limit`.
+fn refuse_over(what: &'static str, estimate: usize, limit: usize) -> Result<(), PlanError> {
+    if estimate > limit {
+        Err(PlanError::TooLarge { what, estimate, limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// Counts the pairs built so far across threads and says when to stop: over the limit, or out
+/// of time.
+struct PairGuard<'a> {
+    n: std::sync::atomic::AtomicUsize,
+    limit: usize,
+    budget: &'a Budget,
+}
+
+impl<'a> PairGuard<'a> {
+    fn new(limit: usize, budget: &'a Budget) -> Self {
+        PairGuard { n: std::sync::atomic::AtomicUsize::new(0), limit, budget }
+    }
+    /// Adds `k` pairs; false once the limit is passed or the budget is out.
+    fn add(&self, k: usize) -> bool {
+        let before = self.n.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+        before.saturating_add(k) <= self.limit && !self.budget.exhausted()
+    }
+    fn over(&self) -> bool {
+        self.n.load(std::sync::atomic::Ordering::Relaxed) > self.limit
+    }
+    fn finish(&self, what: &'static str) -> Result<(), PlanError> {
+        if self.over() {
+            return Err(PlanError::TooLarge {
+                what,
+                estimate: self.n.load(std::sync::atomic::Ordering::Relaxed),
+                limit: self.limit,
+            });
+        }
+        self.budget.check()
+    }
+}
+
 /// For each candidate, the demand points (positions in `dem_pts`) within squared chord `r2`.
 fn reach_sets(
     cand_pts: &[Unit3],
@@ -745,19 +865,42 @@ fn reach_sets(
     r2: f64,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Vec<Vec<u32>> {
+    reach_sets_within(cand_pts, dem_pts, r2, usize::MAX, &Budget::unlimited(), progress).expect("no limit, no budget")
+}
+
+/// [`reach_sets`], stopping once more than `limit` pairs are built or the budget runs out.
+fn reach_sets_within(
+    cand_pts: &[Unit3],
+    dem_pts: &[Unit3],
+    r2: f64,
+    limit: usize,
+    budget: &Budget,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<Vec<Vec<u32>>, PlanError> {
     progress("coverage sets", 0, cand_pts.len() as u64);
-    let tree: Tree =
-        RTree::bulk_load(dem_pts.iter().enumerate().map(|(p, &u)| GeomWithData::new(u, p as u32)).collect());
+    let tree = tree_of(dem_pts);
+    let guard = PairGuard::new(limit, budget);
     let sets = cand_pts
         .par_iter()
         .map(|c| {
-            let mut v: Vec<u32> = tree.locate_within_distance(*c, r2).map(|e| e.data).collect();
+            if guard.over() || budget.exhausted() {
+                return Vec::new();
+            }
+            let mut v: Vec<u32> = Vec::new();
+            for e in tree.locate_within_distance(*c, r2) {
+                v.push(e.data);
+                if v.len() % 4096 == 0 && !guard.add(4096) {
+                    return Vec::new();
+                }
+            }
+            guard.add(v.len() % 4096);
             v.sort_unstable();
             v
         })
         .collect();
+    guard.finish("candidate × household pairs (coverage sets)")?;
     progress("coverage sets", cand_pts.len() as u64, cand_pts.len() as u64);
-    sets
+    Ok(sets)
 }
 
 /// MCLP on plain points (WGS84 lon/lat degrees): the `k` candidates that cover the most
@@ -821,30 +964,52 @@ fn aggregate(sets: &[Vec<u32>], n: usize, w: impl Fn(usize) -> f64) -> Aggregate
 
 /// The p-median instance: households closer to some candidate than to every existing station.
 /// Returns it with the constant cost of the other households, the total weight and the points.
+#[allow(clippy::too_many_arguments)]
 fn pmedian_instance(
     cand_pts: &[Unit3],
     scope: &[u32],
     hh: &crate::model::Households,
     dist: &[f64],
     group: &[u32],
+    limit: usize,
+    budget: &Budget,
     progress: &mut dyn FnMut(&str, u64, u64),
-) -> (Instance, f64, f64, usize) {
+) -> Result<(Instance, f64, f64, usize), PlanError> {
+    const WHAT: &str = "household × candidate distance pairs";
     progress("distance pairs", 0, scope.len() as u64);
-    let tree: Tree =
-        RTree::bulk_load(cand_pts.iter().enumerate().map(|(j, &p)| GeomWithData::new(p, j as u32)).collect());
+    let tree = tree_of(cand_pts);
+    let reach = |h: u32| {
+        let b = dist[h as usize];
+        let p = to_unit(hh.lon[h as usize], hh.lat[h as usize]);
+        (p, b, if b.is_finite() { m_to_chord_2(b) } else { 4.0 })
+    };
+    refuse_over(
+        WHAT,
+        estimate_pairs(scope.len(), |i| {
+            let (p, _, r2) = reach(scope[i]);
+            tree.locate_within_distance(p, r2).count()
+        }),
+        limit,
+    )?;
+    let guard = PairGuard::new(limit, budget);
     let near: Vec<Vec<(u32, f64)>> = scope
         .par_iter()
         .with_min_len(1024)
         .map(|&h| {
-            let b = dist[h as usize];
-            let p = to_unit(hh.lon[h as usize], hh.lat[h as usize]);
-            let r2 = if b.is_finite() { m_to_chord_2(b) } else { 4.0 };
-            tree.locate_within_distance(p, r2)
+            if guard.over() || budget.exhausted() {
+                return Vec::new();
+            }
+            let (p, b, r2) = reach(h);
+            let v: Vec<(u32, f64)> = tree
+                .locate_within_distance(p, r2)
                 .map(|e| (e.data, chord_2_to_m(chord_2(p, *e.geom()))))
                 .filter(|&(_, d)| d < b)
-                .collect()
+                .collect();
+            guard.add(v.len());
+            v
         })
         .collect();
+    guard.finish(WHAT)?;
     let mut weight = Vec::new();
     let mut base = Vec::new();
     let mut lists: Vec<Vec<(u32, f64)>> = vec![Vec::new(); cand_pts.len()];
@@ -866,7 +1031,7 @@ fn pmedian_instance(
     }
     progress("distance pairs", scope.len() as u64, scope.len() as u64);
     let n = weight.len();
-    (Instance::new(weight, base, &lists, group.to_vec()), const_cost, wsum, n)
+    Ok((Instance::new(weight, base, &lists, group.to_vec()), const_cost, wsum, n))
 }
 
 /// The capacitated instance: households in scope, the existing stations of the level that
@@ -880,8 +1045,11 @@ fn cap_instance(
     scope: &[u32],
     cand_pts: &[Unit3],
     group: &[u32],
+    limit: usize,
+    budget: &Budget,
     progress: &mut dyn FnMut(&str, u64, u64),
-) -> capacity::CapInstance {
+) -> Result<capacity::CapInstance, PlanError> {
+    const WHAT: &str = "household × station pairs (capacity)";
     progress("capacity pairs", 0, scope.len() as u64);
     let st = &ds.stations;
     let hh = &ds.households;
@@ -893,14 +1061,28 @@ fn cap_instance(
         }
     }
     let r2 = m_to_chord_2(radius);
-    let ctree: Tree =
-        RTree::bulk_load(cand_pts.iter().enumerate().map(|(j, &p)| GeomWithData::new(p, j as u32)).collect());
+    let ctree = tree_of(cand_pts);
+    // The pairs before building them: candidates within the radius and existing stations
+    // within the largest reach, of a sample of the households.
+    refuse_over(
+        WHAT,
+        estimate_pairs(scope.len(), |i| {
+            let h = scope[i] as usize;
+            let p = to_unit(hh.lon[h], hh.lat[h]);
+            ctree.locate_within_distance(p, r2).count() + idx.within(level, p, m_to_chord_2(reach_max)).count()
+        }),
+        limit,
+    )?;
+    let guard = PairGuard::new(limit, budget);
     let mut existing_id: HashMap<u32, u32> = HashMap::new();
     type Near = Vec<(f64, u32)>;
     let per: Vec<(Near, Near)> = scope
         .par_iter()
         .with_min_len(1024)
         .map(|&h| {
+            if guard.over() || budget.exhausted() {
+                return (Vec::new(), Vec::new());
+            }
             let p = to_unit(hh.lon[h as usize], hh.lat[h as usize]);
             let ex: Vec<(f64, u32)> = idx
                 .within(level, p, m_to_chord_2(reach_max))
@@ -913,9 +1095,11 @@ fn cap_instance(
                 .collect();
             let cs: Vec<(f64, u32)> =
                 ctree.locate_within_distance(p, r2).map(|e| (chord_2_to_m(chord_2(p, *e.geom())), e.data)).collect();
+            guard.add(ex.len() + cs.len());
             (ex, cs)
         })
         .collect();
+    guard.finish(WHAT)?;
     let mut weight = Vec::with_capacity(scope.len());
     let mut raw: Vec<(f64, u32, u32, bool)> = Vec::new();
     for (p, &h) in scope.iter().enumerate() {
@@ -932,5 +1116,5 @@ fn cap_instance(
     let ne = existing_id.len();
     let pairs = raw.into_iter().map(|(d, i, s, ex)| (d, i, if ex { s } else { ne as u32 + s })).collect();
     progress("capacity pairs", scope.len() as u64, scope.len() as u64);
-    capacity::CapInstance::new(weight, ne, cand_pts.len(), pairs, group.to_vec())
+    Ok(capacity::CapInstance::new(weight, ne, cand_pts.len(), pairs, group.to_vec()))
 }

@@ -274,7 +274,7 @@ fn apply<T>(
         Ok(r)
     };
     let r = {
-        let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = s.world_write();
         w.edit(edit)
     };
     // The planner's engine follows (its own lock; plans and what-ifs work on snapshots).

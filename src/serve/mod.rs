@@ -6,7 +6,8 @@
 //! first. The served [`World`] owns the live engine: edits change it in place.
 //!
 //! Endpoints (every one but `/healthz` and the static files needs `Authorization: Bearer TOKEN`):
-//! - `GET /healthz`: `ok`.
+//! - `GET /healthz`: `ok` (touches nothing shared: no lock, no store; so it answers at once
+//!   whatever else runs).
 //! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
 //!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
 //!   `/api/collections/{id}/items/{featureId}`.
@@ -29,9 +30,22 @@
 //! audit log first.
 //!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
-//! ([`cache`]) and forgotten at every edit; grid workers' households are never cached.
+//! ([`cache`], bounded by entries and bytes) and forgotten at every edit; grid workers'
+//! households are never cached.
+//!
+//! # Bounded work
+//! Every read of the world runs on a blocking thread ([`blocking`]), never on the async workers.
+//! Plans and what-ifs go through [`budget::expensive`]: at most [`Limits::expensive_per_user`]
+//! at once per user and [`Limits::expensive_total`] in all (429 with `Retry-After` beyond), each
+//! under a time budget ([`Limits::plan_time`], [`Limits::scenario_time`]) that stops the work
+//! (503), with their inputs checked against [`Limits::bounds`] (400/413 naming the bound).
+//! Locks: a plan holds the world's read lock while it runs (at most `plan_time`); a what-if
+//! holds the edit order and the world's write lock while it applies, measures and takes back
+//! its stations (at most `scenario_time` plus the taking back); a station edit holds the write
+//! lock only for the in-place update of the live engine.
 
 pub mod auth;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod edits;
@@ -49,7 +63,7 @@ pub use world::{Planner, View, World};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -79,8 +93,23 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Bytes of tiles kept in the cache.
     pub tile_cache_bytes: usize,
+    /// Tiles kept in the cache at most.
+    pub tile_cache_entries: usize,
     /// Bytes of items pages kept in the cache.
     pub page_cache_bytes: usize,
+    /// Items pages kept in the cache at most.
+    pub page_cache_entries: usize,
+    /// Bounds on the inputs of plans and what-ifs (radius, K, capacity, pairs, H3 resolution,
+    /// list lengths, stations to add and remove): the server's one place to tighten them.
+    pub bounds: crate::plan::Bounds,
+    /// Time budget of a plan: the work stops when it runs out, answered 503.
+    pub plan_time: Duration,
+    /// Time budget of a what-if (shorter: it holds the world's write lock).
+    pub scenario_time: Duration,
+    /// Plans and what-ifs one user may run at once (429 beyond).
+    pub expensive_per_user: usize,
+    /// Plans and what-ifs everyone together may run at once (429 beyond).
+    pub expensive_total: usize,
 }
 
 impl Default for Limits {
@@ -92,7 +121,14 @@ impl Default for Limits {
             max_zoom: tiles::MAX_ZOOM,
             request_timeout: Duration::from_secs(30),
             tile_cache_bytes: 512 << 20,
+            tile_cache_entries: 200_000,
             page_cache_bytes: 256 << 20,
+            page_cache_entries: 20_000,
+            bounds: crate::plan::Bounds::default(),
+            plan_time: Duration::from_secs(20),
+            scenario_time: Duration::from_secs(2),
+            expensive_per_user: 2,
+            expensive_total: 4,
         }
     }
 }
@@ -111,6 +147,7 @@ pub(crate) struct Inner {
     pub(crate) tiles: tiles::TileCache,
     pub(crate) pages: ogc::PageCache,
     pub(crate) limits: Limits,
+    pub(crate) limiter: budget::Limiter,
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) edits: Option<edits::Edits>,
 }
@@ -131,7 +168,7 @@ impl AppState {
         web_dir: Option<PathBuf>,
         edits: Option<edits::Edits>,
     ) -> Self {
-        let tiles = tiles::TileCache::new(limits.tile_cache_bytes);
+        let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
         let planner = Planner::new(&world);
         AppState {
             inner: Arc::new(Inner {
@@ -140,8 +177,9 @@ impl AppState {
                 users,
                 auth_cache: auth::AuthCache::new(Duration::from_secs(30)),
                 tiles,
-                pages: ogc::PageCache::new(limits.page_cache_bytes),
+                pages: ogc::PageCache::new(limits.page_cache_bytes, limits.page_cache_entries),
                 limits,
+                limiter: budget::Limiter::default(),
                 web_dir,
                 edits,
             }),
@@ -151,6 +189,17 @@ impl AppState {
     /// Read access to the world.
     pub fn world(&self) -> RwLockReadGuard<'_, World> {
         self.inner.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access to the world (station edits only: plans and what-ifs run on the
+    /// planner's engine and never take it). Blocking: call it on a blocking thread.
+    pub(crate) fn world_write(&self) -> RwLockWriteGuard<'_, World> {
+        self.inner.world.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The planner's engine (plans and what-ifs; station edits are applied to it too).
+    pub fn planner(&self) -> &Planner {
+        &self.inner.planner
     }
 
     /// The limits in force.
@@ -168,6 +217,16 @@ impl AppState {
         self.inner.pages.len()
     }
 
+    /// Tiles held in the cache.
+    pub fn tile_cache_len(&self) -> usize {
+        self.inner.tiles.len()
+    }
+
+    /// Plans and what-ifs running now (their work, which may outlive a request that timed out).
+    pub fn expensive_running(&self) -> usize {
+        self.inner.limiter.running()
+    }
+
     /// Forgets cached tiles, pages and authentications (after a change of data or users).
     pub fn invalidate(&self) {
         self.inner.tiles.clear();
@@ -180,7 +239,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
     let mut r = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .merge(ogc::routes())
         .merge(tiles::routes())
         .merge(edits::routes())
@@ -196,6 +255,11 @@ pub fn router(state: AppState) -> Router {
     r.with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+}
+
+/// `GET /healthz`: touches no lock, store or cache, so it answers whatever else runs.
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// The viewer folder: `web/` in the working directory, else beside the crate's sources.

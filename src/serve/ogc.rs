@@ -114,8 +114,14 @@ async fn conformance(Auth(_): Auth, q: Params) -> Result<Response, ApiError> {
     })))
 }
 
-fn collection_json(state: &AppState, user: &User, c: Collection, b: &str) -> Value {
-    let ext = state.world().extent;
+/// The extent of the served data, read on a blocking thread (never a world lock on the async
+/// workers).
+async fn extent(s: &AppState) -> Result<Bbox, ApiError> {
+    let s = s.clone();
+    blocking(move || Ok(s.world().extent)).await
+}
+
+fn collection_json(ext: Bbox, user: &User, c: Collection, b: &str) -> Value {
     let id = c.id();
     json!({
         "id": id,
@@ -134,7 +140,8 @@ fn collection_json(state: &AppState, user: &User, c: Collection, b: &str) -> Val
 async fn collections(State(s): State<AppState>, Auth(u): Auth, h: HeaderMap, q: Params) -> Result<Response, ApiError> {
     params(q, &[])?;
     let b = base_url(&h);
-    let list: Vec<Value> = Collection::ALL.iter().map(|c| collection_json(&s, &u, *c, &b)).collect();
+    let ext = extent(&s).await?;
+    let list: Vec<Value> = Collection::ALL.iter().map(|c| collection_json(ext, &u, *c, &b)).collect();
     Ok(json_response(&json!({
         "links": [link(format!("{b}/api/collections"), "self", "application/json", "Collections")],
         "collections": list,
@@ -157,7 +164,8 @@ async fn collection(
 ) -> Result<Response, ApiError> {
     params(q, &[])?;
     let c = parse_collection(&id)?;
-    Ok(json_response(&collection_json(&s, &u, c, &base_url(&h))))
+    let ext = extent(&s).await?;
+    Ok(json_response(&collection_json(ext, &u, c, &base_url(&h))))
 }
 
 /// Current time as RFC 3339 UTC (seconds).

@@ -12,20 +12,30 @@
 //! `POST /api/scenario` (planners) answers a what-if without changing anything: stations to open
 //! (`add`: `id` optional, `level`, `lon`, `lat`, optional `name`, `code` of the served unit — else
 //! the unit of that level containing the point —, `demonstration`, `mobile`, `radius_m`) and to
-//! close (`remove`: station ids). It runs [`crate::analysis::scenario_in_place`] on a private copy
-//! of the planner's engine and returns the stations with the households and veterans each brings
-//! or takes, totals before and after, and every changed unit's figures before and after (only
-//! those of `level` and under `code`, an admin-code prefix, when the body gives them: the viewer
-//! asks for the units of the level and area on screen; totals and `changed_units` always count
-//! everything). Households appear only as counts (`households_gained`, `households_lost`).
+//! close (`remove`: station ids; one given twice is closed once). It runs
+//! [`crate::analysis::scenario::scenario_within`] on a private copy of the planner's engine
+//! and returns the stations with the households and veterans each brings or takes, totals before and after, and every changed unit's figures before
+//! and after (only those of `level` and under `code`, an admin-code prefix, when the body gives
+//! them: the viewer asks for the units of the level and area on screen; totals and
+//! `changed_units` always count everything). Households appear only as counts
+//! (`households_gained`, `households_lost`): they are personal data, not a planner's.
 //!
-//! **Disclosure.** Both run on the planner's engine ([`super::Planner`]): the served stations
-//! and boundaries over the k-anonymous demand of [`crate::privacy::demand_dataset`] — one point
-//! per group of at least `k` households at the group's centre —, never on the households. Every
-//! count either answers, and every difference of two answers, is a sum of whole groups. The
-//! policy also bounds the inputs ([`crate::privacy::Policy::plan_request`],
-//! [`crate::privacy::Policy::whatif_radius`]): H3 candidates no finer than its cells (resolution
-//! 8), and radii of at least 500 m. Neither endpoint takes the served world's lock.
+//! # Bounds, budgets, admission
+//! Both bodies are checked against [`Limits::bounds`](super::Limits::bounds) by the library's
+//! one check ([`crate::plan::Bounds::check_plan`], [`crate::analysis::scenario::validate`]):
+//! an input out of range is a 400 naming the field and the bound; a plan whose instance would
+//! hold more than `max_pairs` household × site pairs is a 413. Both run through
+//! [`budget::expensive`]: off the async threads, at most 2 per user and 4 in all at once (429
+//! with `Retry-After`), under a time budget (plans 20 s, what-ifs 2 s by default) that stops
+//! the work and answers 503. Neither takes the served world's lock: both work on the
+//! planner's engine ([`super::Planner`]), a plan on a snapshot, a what-if on its own copy.
+//!
+//! **Disclosure.** The planner's engine holds the served stations and boundaries over the
+//! k-anonymous demand of [`crate::privacy::demand_dataset`] — one point per group of at least
+//! `k` households at the group's centre —, never the households. Every count either answers,
+//! and every difference of two answers, is a sum of whole groups. The policy also bounds the
+//! inputs ([`crate::privacy::Policy::plan_request`], [`crate::privacy::Policy::whatif_radius`]):
+//! H3 candidates no finer than its cells (resolution 8), and radii of at least 500 m.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -35,12 +45,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::auth::{Auth, Role};
+use super::budget;
 use super::error::ApiError;
-use super::{blocking, AppState};
-use crate::analysis::scenario::Change;
-use crate::analysis::scenario_in_place;
-use crate::model::{Level, StationRow};
-use crate::plan::{solve, PlanRequest};
+use super::AppState;
+use crate::analysis::scenario::{scenario_within, validate, Change, ScenarioError};
+use crate::model::{Level, StationRow, NO_UNIT};
+use crate::plan::{solve_within, Budget, PlanError, PlanRequest};
 
 /// The planning routes.
 pub fn routes() -> Router<AppState> {
@@ -91,8 +101,24 @@ fn request<T>(body: Result<Json<T>, JsonRejection>, what: &str) -> Result<T, Api
     })
 }
 
-/// Most stations one scenario may open or close.
-const MAX_SCENARIO_STATIONS: usize = 1000;
+/// The answer to a planner's error: 503 when its budget ran out, 413 for an instance over the
+/// pairs bound, else 400; each names the request.
+fn plan_error(e: PlanError) -> ApiError {
+    let d = format!("plan request: {e}");
+    match e {
+        PlanError::OutOfTime { .. } => budget::out_of_time(d),
+        PlanError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", d),
+        _ => ApiError::bad_request(d),
+    }
+}
+
+fn scenario_error(e: ScenarioError) -> ApiError {
+    let d = format!("scenario request: {e}");
+    match e {
+        ScenarioError::OutOfTime { .. } => budget::out_of_time(d),
+        _ => ApiError::bad_request(d),
+    }
+}
 
 async fn scenario(
     State(s): State<AppState>,
@@ -106,11 +132,6 @@ async fn scenario(
     if req.add.is_empty() && req.remove.is_empty() {
         return Err(ApiError::bad_request("scenario request: give stations to `add` or ids to `remove`"));
     }
-    if req.add.len() + req.remove.len() > MAX_SCENARIO_STATIONS {
-        return Err(ApiError::bad_request(format!(
-            "scenario request: at most {MAX_SCENARIO_STATIONS} stations to add and remove together"
-        )));
-    }
     let code = req
         .code
         .as_deref()
@@ -118,27 +139,38 @@ async fn scenario(
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("scenario request: code: {e}")))?;
     let level = req.level;
-    let res = blocking(move || {
-        // A private copy of the planner's engine: no lock is held while it runs.
-        let mut engine = crate::analysis::Live::clone(&s.inner.planner.snapshot());
-        let live = &mut engine;
+    let bounds = s.limits().bounds.clone();
+    // Every station to open as a row (its unit found below), checked with the removals against
+    // the bounds before any lock is taken.
+    let mut adds: Vec<StationRow> = req
+        .add
+        .iter()
+        .enumerate()
+        .map(|(i, a)| StationRow {
+            id: a.id.clone().unwrap_or_else(|| format!("scenario-{}", i + 1)),
+            name: a.name.clone(),
+            level: a.level,
+            unit: NO_UNIT,
+            lon: a.lon,
+            lat: a.lat,
+            demonstration: a.demonstration,
+            mobile: a.mobile,
+            radius_m: a.radius_m,
+        })
+        .collect();
+    let removes = validate(&adds, &req.remove, &bounds).map_err(scenario_error)?;
+    let st = s.clone();
+    let work = move |budget: &Budget| -> Result<serde_json::Value, ApiError> {
+        // A private copy of the planner's engine (k-anonymous demand): no lock is held while
+        // the what-if runs, and the served world is never touched.
+        let mut engine = crate::analysis::Live::clone(&st.inner.planner.snapshot());
         {
-            let mut adds = Vec::with_capacity(req.add.len());
-            for (i, a) in req.add.into_iter().enumerate() {
+            let w = &engine;
+            for (i, (a, row)) in req.add.iter().zip(adds.iter_mut()).enumerate() {
                 let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
-                let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
-                let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
-                if !(lon_ok && lat_ok) {
-                    return Err(bad(format!("coordinate out of range: lon {}, lat {}", a.lon, a.lat)));
-                }
-                if let Some(r) = a.radius_m {
-                    if !(r.is_finite() && r > 0.0) {
-                        return Err(bad(format!("radius_m must be a positive number of metres, got {r}")));
-                    }
-                }
-                let ds = live.dataset();
+                let ds = w.dataset();
                 ds.privacy.whatif_radius(ds.standard.station_radius_m(a.level, a.mobile, a.radius_m)).map_err(bad)?;
-                let unit = match &a.code {
+                row.unit = match &a.code {
                     Some(code) => {
                         let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
                         let ul = ds.divisions.get(u).level;
@@ -147,39 +179,29 @@ async fn scenario(
                         }
                         u
                     }
-                    None => live.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
+                    None => w.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
                         bad(format!("no {} boundary contains lon {}, lat {}; give `code`", a.level, a.lon, a.lat))
                     })?,
                 };
-                adds.push(StationRow {
-                    id: a.id.unwrap_or_else(|| format!("scenario-{}", i + 1)),
-                    name: a.name,
-                    level: a.level,
-                    unit,
-                    lon: a.lon,
-                    lat: a.lat,
-                    demonstration: a.demonstration,
-                    mobile: a.mobile,
-                    radius_m: a.radius_m,
-                });
             }
-            let mut r = scenario_in_place(live, &adds, &req.remove)
-                .map_err(|e| ApiError::bad_request(format!("scenario request: {e}")))?;
-            r.units.retain(|u| {
-                level.is_none_or(|l| u.level == l) && code.as_deref().is_none_or(|c| u.code.starts_with(c))
-            });
-            let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
-            let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
-            let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
-            if let Some(o) = v.as_object_mut() {
-                o.remove("households");
-                o.insert("households_gained".into(), gained.into());
-                o.insert("households_lost".into(), lost.into());
-            }
-            Ok(v)
         }
-    })
-    .await?;
+        let mut r = scenario_within(&mut engine, &adds, &removes, &bounds, budget).map_err(scenario_error)?;
+        r.units.retain(|u| level.is_none_or(|l| u.level == l) && code.as_deref().is_none_or(|c| u.code.starts_with(c)));
+        let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
+        let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
+        let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("households");
+            o.insert("households_gained".into(), gained.into());
+            o.insert("households_lost".into(), lost.into());
+        }
+        Ok(v)
+    };
+    let time = s.limits().scenario_time;
+    let res = match budget::expensive(&s, &u, "scenario", time, work).await {
+        Ok(v) => v,
+        Err(refused) => return Ok(refused),
+    };
     let mut r = res.to_string().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)
@@ -194,15 +216,24 @@ async fn plan(
         return Err(ApiError::forbidden("planning is for planners"));
     }
     let mut req = request(body, "plan")?;
-    let res = blocking(move || {
-        let engine = s.inner.planner.snapshot();
+    let bounds = s.limits().bounds.clone();
+    let st = s.clone();
+    let work = move |budget: &Budget| {
+        // A snapshot of the planner's engine (k-anonymous demand), held by no lock.
+        let engine = st.inner.planner.snapshot();
         let ds = engine.dataset();
+        // The general bounds first (they name the field's range), then the policy's.
+        let radius = req.radius_m.unwrap_or_else(|| ds.standard.radius_m(req.level));
+        bounds.check_plan(&req, radius).map_err(plan_error)?;
         ds.privacy
             .plan_request(&mut req, &ds.standard)
             .map_err(|e| ApiError::bad_request(format!("plan request: {e}")))?;
-        solve(ds, engine.analysis(), &req).map_err(|e| ApiError::bad_request(format!("plan request: {e}")))
-    })
-    .await?;
+        solve_within(ds, engine.analysis(), &req, &bounds, budget, &mut |_, _, _| {}).map_err(plan_error)
+    };
+    let res = match budget::expensive(&s, &u, "plan", s.limits().plan_time, work).await {
+        Ok(r) => r,
+        Err(refused) => return Ok(refused),
+    };
     let body = serde_json::to_string(&res).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -257,8 +257,11 @@ async fn tilejson(
         .ok_or_else(|| ApiError::not_found(format!("no {file:?}: TileJSON is at /tiles/{{layer}}.json")))?;
     let layer = parse_layer(name)?;
     let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_string();
-    let w = s.world();
-    let v = tilejson_value(&w, layer, &format!("http://{host}/tiles"), s.limits().max_zoom, u.role.sees_aggregates());
+    let v = blocking(move || {
+        let w = s.world();
+        Ok(tilejson_value(&w, layer, &format!("http://{host}/tiles"), s.limits().max_zoom, u.role.sees_aggregates()))
+    })
+    .await?;
     let mut r = v.to_string().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)

@@ -226,11 +226,15 @@ fn check_position(lon: f64, lat: f64) -> Result<()> {
     Ok(())
 }
 
+/// A station's own radius: the radius policy of plans and what-ifs ([`crate::plan::limits::RADIUS_M`]).
 fn check_radius(r: Option<f64>) -> Result<()> {
+    let range = crate::plan::limits::RADIUS_M;
     match r {
-        Some(r) if !(r.is_finite() && r > 0.0 && r <= 1_000_000.0) => {
-            Err(StoreError::Invalid(format!("radius_m must be a positive number of metres up to 1,000 km, got {r}")))
-        }
+        Some(r) if !(r.is_finite() && range.contains(&r)) => Err(StoreError::Invalid(format!(
+            "radius_m must be a number of metres from {} to {}, got {r}",
+            range.start(),
+            range.end()
+        ))),
         _ => Ok(()),
     }
 }

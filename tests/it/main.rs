@@ -5,6 +5,7 @@
 //! one module with a filter, e.g. `cargo test --test it web_viewer`, or the ignored
 //! whole-province plan with `cargo test --release --test it plan_bundled -- --ignored`.
 
+mod abuse;
 mod analyze_cli;
 mod common;
 mod fuzz_http;

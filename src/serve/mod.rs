@@ -191,6 +191,8 @@ pub fn router(state: AppState) -> Router {
     r.with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        // Outermost: every response gets an `x-request-id`; a 500 is logged and made generic.
+        .layer(axum::middleware::from_fn(error::request_id))
 }
 
 /// The viewer folder: `web/` in the working directory, else beside the crate's sources.

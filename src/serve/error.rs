@@ -119,12 +119,13 @@ pub fn next_request_id() -> String {
 /// generic one naming the id.
 pub async fn request_id(req: Request, next: Next) -> Response {
     let id = next_request_id();
+    // Kept for the log line of a 500 (a `Uri` clone shares its bytes).
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let mut r = next.run(req).await;
     if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
         let cause = r.extensions_mut().remove::<InternalCause>().map_or_else(|| "(no cause given)".into(), |c| c.0);
-        tracing::error!(request_id = %id, %method, %path, "500: {cause}");
+        tracing::error!(request_id = %id, %method, path = uri.path(), "500: {cause}");
         let mut generic =
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "ServerError", &format!("internal error; request id {id}"));
         std::mem::swap(generic.headers_mut(), r.headers_mut());
@@ -132,7 +133,7 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         generic.headers_mut().remove(header::CONTENT_LENGTH);
         r = generic;
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(v) = HeaderValue::try_from(id) {
         r.headers_mut().insert(REQUEST_ID, v);
     }
     r

@@ -1,8 +1,8 @@
 //! The durable store (I/O): `gridcover.sqlite` in the data folder.
 //!
 //! SQLite through rusqlite (bundled SQLite), created and migrated on first use by any command
-//! that needs it (see [`Store::open`]). It holds what changes while the system runs — users and
-//! their tokens' hashes, the households (with a free-form JSON `status` and the grid workers'
+//! that needs it (see [`Store::open`]). It holds what changes while the system runs — users,
+//! their tokens' hashes, expiries and revocations (`users.rs`), the households (with a free-form JSON `status` and the grid workers'
 //! visits), the stations as planners edit them, the grids — and an append-only trail of every
 //! change ([`history`](Store::history)) and of every household-level access
 //! ([`audit`](Store::audit)). The reference geography (divisions, boundaries, the standard) stays

@@ -1,12 +1,21 @@
 //! Who is asking: bearer tokens, roles, and the audit log, behind the [`Users`] trait that the
 //! store implements.
 //!
-//! A request carries `Authorization: Bearer TOKEN`. A token in the URL query (`token=`,
-//! `access_token=`) is refused with 400: URLs end up in logs and browser histories.
+//! A request carries `Authorization: Bearer TOKEN`. A token in the URL query (a key `token` or
+//! `access_token` in any case, also percent-encoded or with `+`) is refused with 400: URLs end
+//! up in logs and browser histories.
+//!
+//! Authentications are remembered ([`AuthCache`]) so that a tile does not cost a database
+//! look-up, but never past a change of the users: at most every
+//! [`GENERATION_CHECK`] the cache reads the store's users' generation (one small read shared by
+//! all requests) and forgets everything when it moved, so a token revoked by `gridcover user
+//! revoke` (another process) is refused within a second without a restart. A token's expiry is
+//! checked on every request against its stored expiry time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -33,8 +42,10 @@ impl RoleExt for Role {
 
 /// Users, tokens and the audit log (implemented by the store).
 pub trait Users: Send + Sync + 'static {
-    /// The user holding `token`, if any.
+    /// The user holding `token`, if any (and the token neither revoked nor expired).
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>>;
+    /// A number that changes whenever any user or token changes ([`Store::users_generation`]).
+    fn generation(&self) -> anyhow::Result<u64>;
     /// Appends one household-level access to the audit log.
     fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()>;
 }
@@ -42,6 +53,10 @@ pub trait Users: Send + Sync + 'static {
 impl Users for Store {
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
         Ok(Store::authenticate(self, token)?)
+    }
+
+    fn generation(&self) -> anyhow::Result<u64> {
+        Ok(Store::users_generation(self)?)
     }
 
     fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
@@ -54,36 +69,93 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Remembers authenticated tokens (by hash) for a short while, so that a tile request does not
-/// cost a database look-up.
+/// How often, at most, the cache reads the users' generation.
+pub const GENERATION_CHECK: Duration = Duration::from_millis(250);
+
+/// Entries kept at most; beyond it the cache starts afresh.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry {
+    /// When the look-up that made it began.
+    at: Instant,
+    /// The users' generation read before that look-up.
+    generation: u64,
+    user: User,
+}
+
+/// Remembers authenticated tokens (by hash), so that a tile request does not cost a database
+/// look-up: an entry is used while it is younger than its time to live, was made under the
+/// users' generation last read (read at most every [`GENERATION_CHECK`]), and its token has
+/// not expired (checked at every use).
 pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<[u8; 32], (Instant, User)>>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
     ttl: Duration,
+    started: Instant,
+    /// Milliseconds after `started` of the last generation read, plus one (0: never).
+    checked_at: AtomicU64,
+    /// The users' generation last read.
+    generation: AtomicU64,
 }
 
 impl AuthCache {
+    /// A cache whose entries live at most `ttl` (a change of users ends them sooner).
     pub(crate) fn new(ttl: Duration) -> Self {
-        AuthCache { entries: Mutex::new(HashMap::new()), ttl }
+        AuthCache {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+            started: Instant::now(),
+            checked_at: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        }
     }
 
-    pub(crate) fn get(&self, users: &dyn Users, token: &str) -> Result<Option<User>, ApiError> {
-        let h = token_hash(token);
-        {
-            let g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((t, u)) = g.get(&h) {
-                if t.elapsed() < self.ttl {
-                    return Ok(Some(u.clone()));
+    /// The users' generation, read again from `users` when the last read is older than
+    /// [`GENERATION_CHECK`] (by one request; the others meanwhile use the last value). When it
+    /// moved, every entry is forgotten.
+    fn generation(&self, users: &dyn Users) -> Result<u64, ApiError> {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.checked_at.load(Ordering::Acquire);
+        let due = last == 0 || now.saturating_sub(last) >= GENERATION_CHECK.as_millis() as u64;
+        if due && self.checked_at.compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            match users.generation() {
+                Ok(g) => {
+                    if self.generation.swap(g, Ordering::AcqRel) != g {
+                        self.clear();
+                    }
+                }
+                Err(e) => {
+                    // The next request tries again.
+                    self.checked_at.store(0, Ordering::Release);
+                    return Err(ApiError::internal(format!("reading the users' generation failed: {e:#}")));
                 }
             }
         }
+        Ok(self.generation.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn get(&self, users: &dyn Users, token: &str) -> Result<Option<User>, ApiError> {
+        let generation = self.generation(users)?;
+        let h = token_hash(token);
+        {
+            let g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = g.get(&h) {
+                if e.generation == generation && e.at.elapsed() < self.ttl {
+                    if e.user.is_expired(SystemTime::now()) {
+                        return Ok(None);
+                    }
+                    return Ok(Some(e.user.clone()));
+                }
+            }
+        }
+        let at = Instant::now();
         let u = users.authenticate(token).map_err(|e| ApiError::internal(format!("authentication failed: {e:#}")))?;
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if g.len() > 10_000 {
+        if g.len() >= MAX_ENTRIES {
             g.clear();
         }
         match &u {
             Some(u) => {
-                g.insert(h, (Instant::now(), u.clone()));
+                g.insert(h, Entry { at, generation, user: u.clone() });
             }
             None => {
                 g.remove(&h);
@@ -100,9 +172,12 @@ impl AuthCache {
 /// The authenticated user of a request (extractor): 401 without a valid bearer token.
 pub struct Auth(pub User);
 
+/// True when the query string has a key `token` or `access_token` (any case, surrounding
+/// spaces ignored), once decoded as a form: `%74oken` and `access+token`-like spellings are
+/// the keys they decode to.
 fn query_has_token(q: &str) -> bool {
-    q.split('&').any(|kv| {
-        let k = kv.split('=').next().unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).any(|(k, _)| {
+        let k = k.trim();
         k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token")
     })
 }
@@ -163,6 +238,13 @@ mod tests {
         assert!(query_has_token("a=1&token=x"));
         assert!(query_has_token("access_token=x"));
         assert!(!query_has_token("tokens=1&limit=2"));
+        // Encoded keys are the keys they decode to.
+        for q in ["%74oken=x", "%54OKEN=x", "a=1&access%5Ftoken=x", "%61ccess_token", "+token+=x", "tok%65n"] {
+            assert!(query_has_token(q), "{q}");
+        }
+        for q in ["", "a=token", "t=1&oken=2", "access+token=x", "%zz=1", "to%ken=x"] {
+            assert!(!query_has_token(q), "{q}");
+        }
     }
 
     #[test]
@@ -179,9 +261,83 @@ mod tests {
         let log = store.audit_log().unwrap();
         let last = log.last().unwrap();
         assert_eq!((last.user_id, last.action.as_str(), last.target.as_str()), (Some(u.id), "households.item", "H1"));
-        // The cache answers without the store for a while, and forgets unknown tokens.
         let cache = AuthCache::new(Duration::from_secs(30));
         assert_eq!(cache.get(users, &token).unwrap(), Some(u));
         assert_eq!(cache.get(users, "nope").unwrap(), None);
+    }
+
+    /// The real store, counting the calls the cache makes to it.
+    struct Counting {
+        store: Store,
+        auths: AtomicU64,
+        generations: AtomicU64,
+    }
+
+    impl Users for Counting {
+        fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
+            self.auths.fetch_add(1, Ordering::Relaxed);
+            Ok(self.store.authenticate(token)?)
+        }
+        fn generation(&self) -> anyhow::Result<u64> {
+            self.generations.fetch_add(1, Ordering::Relaxed);
+            Ok(self.store.users_generation()?)
+        }
+        fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
+            Ok(self.store.audit(user.id, action, target)?)
+        }
+    }
+
+    fn counting() -> (tempfile::TempDir, Counting) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, Counting { store, auths: AtomicU64::new(0), generations: AtomicU64::new(0) })
+    }
+
+    #[test]
+    fn the_cache_spares_the_store_and_forgets_a_revoked_token_within_a_second() {
+        let (_d, users) = counting();
+        let token = users.store.add_user("A", Role::Leader, &[]).unwrap();
+        let other = users.store.add_user("B", Role::Planner, &[]).unwrap();
+        let cache = AuthCache::new(Duration::from_secs(30));
+        let t = Instant::now();
+        for _ in 0..2000 {
+            assert_eq!(cache.get(&users, &token).unwrap().unwrap().name, "A");
+        }
+        let elapsed = t.elapsed();
+        // One look-up of the token; the generation at most once per GENERATION_CHECK.
+        let checks = 1 + elapsed.as_millis() as u64 / GENERATION_CHECK.as_millis() as u64;
+        assert_eq!(users.auths.load(Ordering::Relaxed), 1);
+        assert!(users.generations.load(Ordering::Relaxed) <= checks + 1, "{elapsed:?}");
+        cache.get(&users, &other).unwrap().unwrap();
+        // Revoked in the store (as `gridcover user revoke` does from another process): refused
+        // within a second, while the other user stays in.
+        users.store.revoke_user("A").unwrap();
+        let revoked = Instant::now();
+        while cache.get(&users, &token).unwrap().is_some() {
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "still accepted {:?} after the revoke",
+                revoked.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(revoked.elapsed() <= GENERATION_CHECK + Duration::from_millis(200), "{:?}", revoked.elapsed());
+        assert_eq!(cache.get(&users, &other).unwrap().unwrap().name, "B");
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_at_once_from_the_cache() {
+        let (_d, users) = counting();
+        let token = users.store.add_user_expiring("A", Role::Leader, &[], Some(Duration::from_millis(1500))).unwrap();
+        let cache = AuthCache::new(Duration::from_secs(30));
+        let u = cache.get(&users, &token).unwrap().unwrap();
+        let expires = std::time::UNIX_EPOCH + Duration::from_millis(u.expires_unix_ms.unwrap() as u64);
+        while cache.get(&users, &token).unwrap().is_some() {
+            assert!(SystemTime::now() < expires + Duration::from_millis(50), "accepted after its expiry");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(SystemTime::now() >= expires, "refused before its expiry");
+        // The refusal came from the cached entry's expiry: the store was asked once only.
+        assert_eq!(users.auths.load(Ordering::Relaxed), 1);
     }
 }

@@ -137,27 +137,30 @@ fn need_planner(u: &User) -> Result<(), ApiError> {
 }
 
 /// Runs `f` off the async threads on household `id` of the caller's own grid (`f` gets its
-/// index), then writes `action` for it to the audit log before anything is answered; the
-/// refusals are [`own_household`]'s.
+/// index); the refusals are [`own_household`]'s. A read (`read_action` given) is then written
+/// to the audit log before anything is answered; a write (`None`) is audited by the store in
+/// the write's own transaction ([`Store::patch_household_status`], [`Store::add_visit`]).
 async fn on_own_household(
     s: AppState,
     u: User,
     id: String,
-    action: &'static str,
+    read_action: Option<&'static str>,
     f: impl FnOnce(&AppState, &Edits, &User, &str, u32) -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
     blocking(move || {
         let e = edits(&s)?;
         let idx = own_household(&s.world(), &u, &id)?;
         let r = f(&s, e, &u, &id, idx)?;
-        s.audit(&u, action, &id)?;
+        if let Some(action) = read_action {
+            s.audit(&u, action, &id)?;
+        }
         Ok(r)
     })
     .await
 }
 
 async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    on_own_household(s, u, id, "households.read", |s, e, u, id, _| {
+    on_own_household(s, u, id, Some("households.read"), |s, e, u, id, _| {
         let w = s.world();
         let f = find(&w, &w.view(u), u, Collection::Households, id)?;
         drop(w);
@@ -185,7 +188,7 @@ async fn household_patch(
 ) -> Result<Response, ApiError> {
     let want = if_match(&h)?;
     let patch: Value = parse_body(&body, "JSON merge patch")?;
-    on_own_household(s, u, id, "households.patch", move |s, e, u, id, idx| {
+    on_own_household(s, u, id, None, move |s, e, u, id, idx| {
         let rec = e.store.patch_household_status(u, id, &patch, want).map_err(store_error)?;
         {
             let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
@@ -210,7 +213,7 @@ async fn visit_post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
-    on_own_household(s, u, id, "households.visit", move |_, e, u, id, _| {
+    on_own_household(s, u, id, None, move |_, e, u, id, _| {
         let v = e.store.add_visit(u, id, &visit).map_err(store_error)?;
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
         if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
@@ -222,7 +225,7 @@ async fn visit_post(
 }
 
 async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    on_own_household(s, u, id, "households.visits", |_, e, _, id, _| {
+    on_own_household(s, u, id, Some("households.visits"), |_, e, _, id, _| {
         let list = e.store.visits(id).map_err(store_error)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
     })
@@ -234,7 +237,7 @@ async fn household_history(
     Auth(u): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    on_own_household(s, u, id, "households.history", |_, e, _, id, _| {
+    on_own_household(s, u, id, Some("households.history"), |_, e, _, id, _| {
         let list = e.store.history("household", id).map_err(store_error)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "history": list}), None))
     })

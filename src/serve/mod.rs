@@ -255,6 +255,8 @@ pub fn router(state: AppState) -> Router {
     r.with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        // Outermost: every response gets an `x-request-id`; a 500 is logged and made generic.
+        .layer(axum::middleware::from_fn(error::request_id))
 }
 
 /// `GET /healthz`: touches no lock, store or cache, so it answers whatever else runs.

@@ -1,8 +1,8 @@
 //! The durable store (I/O): `gridcover.sqlite` in the data folder.
 //!
 //! SQLite through rusqlite (bundled SQLite), created and migrated on first use by any command
-//! that needs it (see [`Store::open`]). It holds what changes while the system runs — users and
-//! their tokens' hashes, the households (with a free-form JSON `status` and the grid workers'
+//! that needs it (see [`Store::open`]). It holds what changes while the system runs — users,
+//! their tokens' hashes, expiries and revocations (`users.rs`), the households (with a free-form JSON `status` and the grid workers'
 //! visits), the stations as planners edit them, the grids — and an append-only trail of every
 //! change ([`history`](Store::history)) and of every household-level access
 //! ([`audit`](Store::audit)). The reference geography (divisions, boundaries, the standard) stays
@@ -35,12 +35,13 @@
 mod import;
 mod patch;
 mod records;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -48,8 +49,9 @@ pub use import::ImportReport;
 pub use patch::merge_patch;
 pub use records::{
     parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,
-    MAX_NOTE_CHARS, MAX_STATUS_BYTES,
+    MAX_NOTE_CHARS, MAX_STATUS_BYTES, MAX_STATUS_DEPTH,
 };
+pub use users::{UserInfo, MAX_EXPIRY};
 
 /// File name of the store in a data folder.
 pub const STORE_FILE: &str = "gridcover.sqlite";
@@ -112,6 +114,14 @@ pub enum StoreError {
         expected: i64,
         /// The record's version now.
         current: i64,
+    },
+    /// `user revoke`: no user of this name holds an active token.
+    #[error("user {name:?} has no active token to revoke ({})", if *known { "every token of that name is revoked or expired already" } else { "no user has that name; see `gridcover user list`" })]
+    NoActiveToken {
+        /// The name asked for.
+        name: String,
+        /// True when users of that name exist (all revoked or expired).
+        known: bool,
     },
     /// The request is not valid (a bad date, a status that is not an object, …).
     #[error("{0}")]
@@ -190,12 +200,23 @@ pub struct User {
     pub role: Role,
     /// The grids given to a grid worker (empty for other roles).
     pub grids: Vec<String>,
+    /// When the token expires, in milliseconds since the Unix epoch (none: never). A holder of
+    /// a cached `User` checks it on every use ([`User::is_expired`]).
+    #[serde(skip)]
+    pub expires_unix_ms: Option<i64>,
 }
 
 impl User {
     /// True when this user may see and edit the households of grid `grid_id`.
     pub fn has_grid(&self, grid_id: &str) -> bool {
         self.role == Role::GridWorker && self.grids.iter().any(|g| g == grid_id)
+    }
+
+    /// True when the token has expired at `now`.
+    pub fn is_expired(&self, now: std::time::SystemTime) -> bool {
+        let Some(exp) = self.expires_unix_ms else { return false };
+        let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        now_ms >= exp
     }
 }
 
@@ -313,6 +334,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER history_no_delete BEFORE DELETE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
     CREATE TRIGGER visits_no_update BEFORE UPDATE ON visits BEGIN SELECT RAISE(ABORT, 'visits are append-only'); END;
     CREATE TRIGGER visits_no_delete BEFORE DELETE ON visits BEGIN SELECT RAISE(ABORT, 'visits are append-only'); END;",
+    // 3: token expiry and revocation; a generation counter of the users, bumped by every change
+    // of `users` or `user_grids` (by this program or any other), that a server polls to forget
+    // the authentications it remembers.
+    "ALTER TABLE users ADD COLUMN expires_at TEXT CHECK (expires_at IS NULL OR julianday(expires_at) IS NOT NULL);
+    ALTER TABLE users ADD COLUMN revoked_at TEXT;
+    CREATE TABLE users_generation (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        n INTEGER NOT NULL
+    );
+    INSERT INTO users_generation (only, n) VALUES (1, 1);
+    CREATE TRIGGER users_gen_insert AFTER INSERT ON users BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER users_gen_update AFTER UPDATE ON users BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER users_gen_delete AFTER DELETE ON users BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER user_grids_gen_insert AFTER INSERT ON user_grids BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER user_grids_gen_update AFTER UPDATE ON user_grids BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER user_grids_gen_delete AFTER DELETE ON user_grids BEGIN UPDATE users_generation SET n = n + 1; END;
+    CREATE TRIGGER users_no_unrevoke BEFORE UPDATE OF revoked_at ON users WHEN OLD.revoked_at IS NOT NULL
+        BEGIN SELECT RAISE(ABORT, 'a revoked token stays revoked'); END;",
 ];
 
 /// Reader connections kept open at most.
@@ -479,94 +518,6 @@ impl Store {
         })
     }
 
-    /// Creates a user and returns their new token (shown once: only its SHA-256 is stored).
-    ///
-    /// The token is 32 bytes from the operating system's random source, as 64 hex digits.
-    /// `grids` are the grids a grid worker may see; they must be empty for other roles, and a
-    /// grid worker needs at least one. When the store has imported grids, each id must be
-    /// among them.
-    ///
-    /// # Errors
-    /// [`StoreError::Invalid`] for an empty name, grids given to a leader or planner, none to a
-    /// grid worker, or an unknown grid; [`StoreError::Db`] on a database error.
-    pub fn add_user(&self, name: &str, role: Role, grids: &[String]) -> Result<String> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(StoreError::Invalid("a user needs a non-empty name".into()));
-        }
-        match role {
-            Role::GridWorker if grids.is_empty() => {
-                return Err(StoreError::Invalid("a grid worker needs at least one grid (--grid ID)".into()))
-            }
-            Role::Leader | Role::Planner if !grids.is_empty() => {
-                return Err(StoreError::Invalid(format!("grids are for grid workers only, not for a {role}")))
-            }
-            _ => {}
-        }
-        let token = random_token()?;
-        let hash = sha256(token.as_bytes());
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(StoreError::db("starting a transaction"))?;
-            let known_grids: i64 = tx
-                .query_row("SELECT count(*) FROM grids WHERE present = 1", [], |r| r.get(0))
-                .map_err(StoreError::db("counting grids"))?;
-            if known_grids > 0 {
-                for g in grids {
-                    let found: Option<i64> = tx
-                        .query_row("SELECT 1 FROM grids WHERE id = ?1 AND present = 1", [g], |r| r.get(0))
-                        .optional()
-                        .map_err(StoreError::db("looking up a grid"))?;
-                    if found.is_none() {
-                        return Err(StoreError::Invalid(format!("unknown grid {g:?} (not among the imported grids)")));
-                    }
-                }
-            }
-            tx.execute(
-                "INSERT INTO users (name, role, token_sha256) VALUES (?1, ?2, ?3)",
-                params![name, role.as_str(), &hash[..]],
-            )
-            .map_err(StoreError::db("adding a user"))?;
-            let id = tx.last_insert_rowid();
-            for g in grids {
-                tx.execute("INSERT OR IGNORE INTO user_grids (user_id, grid_id) VALUES (?1, ?2)", params![id, g])
-                    .map_err(StoreError::db("giving a grid"))?;
-            }
-            tx.execute(
-                "INSERT INTO audit (user_id, action, target) VALUES (?1, 'user.add', ?2)",
-                params![id, format!("user {id} {name} ({role})")],
-            )
-            .map_err(StoreError::db("auditing"))?;
-            tx.commit().map_err(StoreError::db("committing the new user"))?;
-            Ok(())
-        })?;
-        Ok(token)
-    }
-
-    /// The user holding `token`, if any.
-    ///
-    /// # Errors
-    /// [`StoreError::Db`] on a database error.
-    pub fn authenticate(&self, token: &str) -> Result<Option<User>> {
-        let token = token.trim();
-        if token.is_empty() || token.len() > 512 {
-            return Ok(None);
-        }
-        let hash = sha256(token.as_bytes());
-        self.read(|c| {
-            let row: Option<(i64, String, String)> = c
-                .prepare_cached("SELECT id, name, role FROM users WHERE token_sha256 = ?1")
-                .and_then(|mut s| s.query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-                .map_err(StoreError::db("looking up a token"))?;
-            let Some((id, name, role)) = row else { return Ok(None) };
-            let role = role.parse().map_err(StoreError::Invalid)?;
-            let grids = c
-                .prepare_cached("SELECT grid_id FROM user_grids WHERE user_id = ?1 ORDER BY grid_id")
-                .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>())
-                .map_err(StoreError::db("reading a user's grids"))?;
-            Ok(Some(User { id, name, role, grids }))
-        })
-    }
-
     /// Appends an entry to the audit log (who accessed or did what); durable when it returns.
     ///
     /// # Errors
@@ -643,16 +594,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         s.push(D[(b & 15) as usize] as char);
     }
     s
-}
-
-/// A new token: 32 bytes of the operating system's randomness, as hex.
-fn random_token() -> Result<String> {
-    use std::io::Read;
-    let mut buf = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| StoreError::Invalid(format!("cannot read /dev/urandom for a new token: {e}")))?;
-    Ok(hex(&buf))
 }
 
 #[cfg(test)]

@@ -2,8 +2,13 @@
 //!
 //! Every write here is one immediate transaction that checks the record's version (when the
 //! caller sends one), changes the record, bumps its version and appends the change to
-//! `history` with who and when, before and after. It returns only after the commit, i.e. once
-//! the change is durable (see the module above on `synchronous = FULL`).
+//! `history` with who and when, before and after; a household write by a grid worker also
+//! appends its `audit` entry in that same transaction (a failed audit write leaves the record
+//! unchanged, and a failed write leaves no audit entry). It returns only after the commit, i.e.
+//! once the change is durable (see the module above on `synchronous = FULL`).
+//!
+//! A household status is a JSON object of at most [`MAX_STATUS_BYTES`] (compact) and
+//! [`MAX_STATUS_DEPTH`] levels of nesting, checked before anything is written.
 //!
 //! Roles are checked here as a second line of defence (stations: planners; household edits:
 //! grid workers); whether the household lies in one of the worker's grids is the caller's check,
@@ -18,6 +23,10 @@ use crate::model::{Divisions, Level};
 
 /// Largest household status, in bytes of compact JSON.
 pub const MAX_STATUS_BYTES: usize = 16 * 1024;
+/// Deepest household status: objects and arrays nested at most this many levels (`{"a": 1}`
+/// is 1 deep, `{"a": {"b": [1]}}` 3). Checked, with [`MAX_STATUS_BYTES`], before anything is
+/// stored, on the patch and on the status it makes.
+pub const MAX_STATUS_DEPTH: usize = 8;
 /// Longest visit note, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
 /// Longest id or name of a station, in characters.
@@ -217,6 +226,31 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// How deeply `v` nests objects and arrays (a scalar: 0), counting no further than `limit + 1`.
+fn depth(v: &Value, limit: usize) -> usize {
+    let inner = |it: &mut dyn Iterator<Item = &Value>| {
+        if limit == 0 {
+            return 1;
+        }
+        1 + it.map(|c| depth(c, limit - 1)).max().unwrap_or(0)
+    };
+    match v {
+        Value::Object(m) => inner(&mut m.values()),
+        Value::Array(a) => inner(&mut a.iter()),
+        _ => 0,
+    }
+}
+
+/// Refuses a status (or a patch of one, `what`) nested deeper than [`MAX_STATUS_DEPTH`].
+fn check_depth(what: &str, v: &Value) -> Result<()> {
+    if depth(v, MAX_STATUS_DEPTH) > MAX_STATUS_DEPTH {
+        return Err(StoreError::Invalid(format!(
+            "{what} nests objects or arrays more than {MAX_STATUS_DEPTH} levels deep (the most a status may; e.g. {{\"a\": {{\"b\": 1}}}} is 2)"
+        )));
+    }
+    Ok(())
+}
+
 fn check_position(lon: f64, lat: f64) -> Result<()> {
     if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
         return Err(StoreError::Invalid(format!(
@@ -410,6 +444,14 @@ pub(crate) fn append_history(
     Ok(())
 }
 
+/// Appends the audit entry of a write to the write's own transaction.
+fn append_audit(tx: &Transaction<'_>, user: &User, action: &str, target: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO audit (user_id, action, target) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![user.id, action, target]))
+        .map_err(StoreError::db("appending to the audit log"))?;
+    Ok(())
+}
+
 fn immediate(c: &mut Connection) -> Result<Transaction<'_>> {
     c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::db("starting a transaction"))
 }
@@ -490,10 +532,14 @@ impl Store {
     /// worker; the caller checks the household is in one of their grids). `if_match`, when
     /// given, must be the household's current version.
     ///
+    /// The audit entry `households.patch` (the grid worker's access) is written in the same
+    /// transaction as the change, also when the patch changes nothing: either both are
+    /// stored or neither.
+    ///
     /// # Errors
     /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::Invalid`] when the
-    /// patch is not an object, the user is not a grid worker, or the status would exceed
-    /// [`MAX_STATUS_BYTES`]; [`StoreError::Db`].
+    /// patch is not an object, the user is not a grid worker, or the patch or the status would
+    /// exceed [`MAX_STATUS_DEPTH`] or [`MAX_STATUS_BYTES`]; [`StoreError::Db`].
     pub fn patch_household_status(
         &self,
         user: &User,
@@ -507,6 +553,7 @@ impl Store {
                 "the body must be a JSON merge patch object of the household's status, e.g. {\"needs\": \"…\"}".into(),
             ));
         }
+        check_depth("the patch", patch)?;
         self.write(|c| {
             let tx = immediate(c)?;
             let Some(before) = household_in(&tx, id)? else {
@@ -515,14 +562,18 @@ impl Store {
             check_version("household", id, if_match, before.version)?;
             let mut status = before.status.clone();
             merge_patch(&mut status, patch);
+            check_depth("the status", &status)?;
             let text = status.to_string();
             if text.len() > MAX_STATUS_BYTES {
                 return Err(StoreError::Invalid(format!(
-                    "the status would be {} bytes, more than the {MAX_STATUS_BYTES} allowed",
-                    text.len()
+                    "the status would be {} bytes, more than the {MAX_STATUS_BYTES} allowed ({} KiB)",
+                    text.len(),
+                    MAX_STATUS_BYTES / 1024
                 )));
             }
+            append_audit(&tx, user, "households.patch", id)?;
             if status == before.status {
+                commit(tx)?;
                 return Ok(before);
             }
             let version = before.version + 1;
@@ -544,7 +595,8 @@ impl Store {
         })
     }
 
-    /// Records a visit to a household by `user` (a grid worker; the caller checks the grid).
+    /// Records a visit to a household by `user` (a grid worker; the caller checks the grid),
+    /// with its audit entry `households.visit` in the same transaction.
     ///
     /// # Errors
     /// [`StoreError::Invalid`] for a bad date or note, [`StoreError::NotFound`],
@@ -584,6 +636,7 @@ impl Store {
                 None,
                 Some(&json(&v)),
             )?;
+            append_audit(&tx, user, "households.visit", household_id)?;
             commit(tx)?;
             Ok(v)
         })

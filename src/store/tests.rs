@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -153,7 +154,8 @@ fn audit_history_and_visits_are_append_only() {
     s.audit(w.id, "household.read", "H1").unwrap();
     s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "ok".into() }).unwrap();
     let log = s.audit_log().unwrap();
-    assert_eq!(log.last().unwrap().action, "household.read");
+    let last: Vec<&str> = log[log.len() - 2..].iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(last, ["household.read", "households.visit"]);
     for sql in [
         "UPDATE audit SET action = 'x'",
         "DELETE FROM audit",
@@ -574,4 +576,206 @@ fn a_full_tmpfs_fails_the_import_cleanly() {
     let ok: String = s.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())).unwrap();
     assert_eq!(ok, "ok");
     assert_eq!(dump(s.path()), before);
+}
+
+/// A status nested `n` levels deep: `{"a": {"a": … 1}}`.
+fn nested(n: usize) -> serde_json::Value {
+    let mut v = json!(1);
+    for _ in 0..n {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+#[test]
+fn statuses_are_bounded_in_depth_and_size_before_anything_is_stored() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    let before = dump(s.path());
+    for n in [MAX_STATUS_DEPTH + 1, 100] {
+        let e = s.patch_household_status(&w, "H1", &nested(n), None).unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)) && e.to_string().contains("8 levels"), "{n}: {e}");
+    }
+    // An array counts as a level as an object does.
+    let mut deep_array = json!(1);
+    for _ in 0..MAX_STATUS_DEPTH {
+        deep_array = json!([deep_array]);
+    }
+    assert!(s.patch_household_status(&w, "H1", &json!({ "x": deep_array }), None).is_err());
+    assert_eq!(dump(s.path()), before, "a refused status leaves no trace, not even an audit entry");
+    // Exactly the bound is accepted.
+    let ok = s.patch_household_status(&w, "H1", &nested(MAX_STATUS_DEPTH), None).unwrap();
+    assert_eq!(ok.status, nested(MAX_STATUS_DEPTH));
+    s.patch_household_status(&w, "H1", &json!({"a": {"a": null}}), None).unwrap();
+    let big = json!({"x": "a".repeat(MAX_STATUS_BYTES)});
+    let e = s.patch_household_status(&w, "H1", &big, None).unwrap_err();
+    assert!(e.to_string().contains("16 KiB"), "{e}");
+    assert_eq!(s.household("H1").unwrap().unwrap().status, json!({"a": {}}));
+}
+
+#[test]
+fn a_household_write_and_its_audit_entry_commit_together() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    let audits = |s: &Store| s.audit_log().unwrap().into_iter().filter(|e| e.action.starts_with("households.")).count();
+    // Refuse audit entries on the store's own writer connection (a temporary trigger lives on
+    // that connection only): the write fails, and the household, its history and its visits
+    // are as they were.
+    s.write(|c| {
+        c.execute_batch(
+            "CREATE TEMP TRIGGER refuse_audit BEFORE INSERT ON main.audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+        )
+        .map_err(StoreError::db("test trigger"))
+    })
+    .unwrap();
+    let before = dump(s.path());
+    let e = s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap_err();
+    assert!(e.to_string().contains("audit"), "{e}");
+    let e = s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).unwrap_err();
+    assert!(e.to_string().contains("audit"), "{e}");
+    assert_eq!(dump(s.path()), before);
+    assert_eq!(s.household("H1").unwrap().unwrap().version, 1);
+    // The reverse: a write that fails after its audit entry was appended leaves no entry.
+    s.write(|c| {
+        c.execute_batch(
+            "DROP TRIGGER temp.refuse_audit;
+             CREATE TEMP TRIGGER refuse_history BEFORE INSERT ON main.history BEGIN SELECT RAISE(ABORT, 'history refused'); END;",
+        )
+        .map_err(StoreError::db("test trigger"))
+    })
+    .unwrap();
+    assert!(s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).is_err());
+    assert!(s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).is_err());
+    assert_eq!(dump(s.path()), before);
+    // Without the triggers both go through, each with its audit entry.
+    s.write(|c| c.execute_batch("DROP TRIGGER temp.refuse_history;").map_err(StoreError::db("test trigger"))).unwrap();
+    let n = audits(&s);
+    s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
+    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).unwrap();
+    // A patch that changes nothing is still an access, audited.
+    s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
+    let log = s.audit_log().unwrap();
+    let last: Vec<(&str, &str)> = log[log.len() - 3..].iter().map(|e| (e.action.as_str(), e.target.as_str())).collect();
+    assert_eq!(last, [("households.patch", "H1"), ("households.visit", "H1"), ("households.patch", "H1")]);
+    assert_eq!(audits(&s), n + 3);
+}
+
+#[test]
+fn tokens_expire_and_are_revoked_by_name_with_an_audit_entry() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let g0 = s.users_generation().unwrap();
+    let t_worker = s.add_user("王五", Role::GridWorker, &["G1".into()]).unwrap();
+    let t_worker2 = s.add_user("王五", Role::GridWorker, &["G1".into()]).unwrap(); // a second token
+    let t_leader = s.add_user_expiring("李明", Role::Leader, &[], Some(Duration::from_secs(90 * 86400))).unwrap();
+    let t_short = s.add_user_expiring("临时", Role::Planner, &[], Some(Duration::from_millis(1200))).unwrap();
+    assert!(s.users_generation().unwrap() > g0);
+    for bad in [Duration::ZERO, MAX_EXPIRY + Duration::from_secs(1)] {
+        let e = s.add_user_expiring("x", Role::Leader, &[], Some(bad)).unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)) && e.to_string().contains("3650 days"), "{e}");
+    }
+    let leader = s.authenticate(&t_leader).unwrap().unwrap();
+    let in_90d = std::time::SystemTime::now() + Duration::from_secs(90 * 86400);
+    let exp = leader.expires_unix_ms.unwrap();
+    let want = in_90d.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((exp - want).abs() < 5_000, "{exp} vs {want}");
+    assert!(!leader.is_expired(std::time::SystemTime::now()) && leader.is_expired(in_90d + Duration::from_secs(5)));
+    assert_eq!(s.authenticate(&t_worker).unwrap().unwrap().expires_unix_ms, None);
+    // The short one expires by itself.
+    assert!(s.authenticate(&t_short).unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(s.authenticate(&t_short).unwrap(), None);
+    // Listing: every user, never a token or a hash.
+    let list = s.users().unwrap();
+    let states: Vec<(&str, &str)> = list.iter().map(|u| (u.name.as_str(), u.state)).collect();
+    assert_eq!(states, [("王五", "active"), ("王五", "active"), ("李明", "active"), ("临时", "expired")]);
+    assert_eq!(list[0].grids, ["G1"]);
+    assert!(list[2].expires_at.is_some() && list[0].expires_at.is_none() && list[0].revoked_at.is_none());
+    let text = serde_json::to_string(&list).unwrap();
+    for t in [&t_worker, &t_worker2, &t_leader, &t_short] {
+        assert!(!text.contains(t.as_str()) && !text.contains(&hex(&sha256(t.as_bytes()))));
+    }
+    // Revoking by name ends both of 王五's tokens, audited, and moves the generation.
+    let g1 = s.users_generation().unwrap();
+    let revoked = s.revoke_user(" 王五 ").unwrap();
+    assert_eq!(
+        revoked.iter().map(|u| (u.id, u.state)).collect::<Vec<_>>(),
+        [(list[0].id, "revoked"), (list[1].id, "revoked")]
+    );
+    assert!(revoked.iter().all(|u| u.revoked_at.is_some()));
+    assert!(s.users_generation().unwrap() > g1);
+    assert_eq!(s.authenticate(&t_worker).unwrap(), None);
+    assert_eq!(s.authenticate(&t_worker2).unwrap(), None);
+    assert!(s.authenticate(&t_leader).unwrap().is_some());
+    let log = s.audit_log().unwrap();
+    let rv: Vec<&AuditEntry> = log.iter().filter(|e| e.action == "user.revoke").collect();
+    assert_eq!(rv.len(), 2);
+    assert_eq!(rv[0].user_id, Some(list[0].id));
+    assert!(rv[0].target.contains("王五"), "{}", rv[0].target);
+    // Again: nothing active is left; an unknown name; an expired one.
+    let e = s.revoke_user("王五").unwrap_err();
+    assert!(matches!(e, StoreError::NoActiveToken { known: true, .. }) && e.to_string().contains("王五"), "{e}");
+    let e = s.revoke_user("nobody").unwrap_err();
+    assert!(matches!(e, StoreError::NoActiveToken { known: false, .. }) && e.to_string().contains("nobody"), "{e}");
+    assert!(matches!(s.revoke_user("临时").unwrap_err(), StoreError::NoActiveToken { known: true, .. }));
+    // A revoked token stays revoked, even by hand.
+    let e =
+        s.write(|c| c.execute("UPDATE users SET revoked_at = NULL", []).map_err(StoreError::db("test"))).unwrap_err();
+    assert!(e.to_string().contains("stays revoked"), "{e}");
+}
+
+#[test]
+fn visits_and_history_of_a_revoked_user_stay_readable() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "送煤".into() }).unwrap();
+    s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
+    s.revoke_user(&w.name).unwrap();
+    let v = s.visits("H1").unwrap();
+    assert_eq!((v[0].user_id, v[0].user.as_str(), v[0].note.as_str()), (w.id, "grid_worker-user", "送煤"));
+    let h = s.history("household", "H1").unwrap();
+    assert!(h.iter().all(|e| e.user_id == Some(w.id) && e.actor == "grid_worker-user"), "{h:?}");
+    assert_eq!(h.len(), 2);
+}
+
+/// A store made by the gridcover before tokens could expire (schema version 2) opens, migrates
+/// to the current version and keeps its users, valid and never expiring.
+#[test]
+fn a_version_2_store_migrates_and_keeps_its_users() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join(STORE_FILE);
+    let token = "ab".repeat(32);
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+        )
+        .unwrap();
+        for (k, sql) in MIGRATIONS[..2].iter().enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [k as i64 + 1]).unwrap();
+        }
+        c.execute(
+            "INSERT INTO users (name, role, token_sha256) VALUES ('老用户', 'leader', ?1)",
+            [&sha256(token.as_bytes())[..]],
+        )
+        .unwrap();
+    }
+    let s = Store::open(d.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert!(MIGRATIONS.len() >= 3);
+    let u = s.authenticate(&token).unwrap().unwrap();
+    assert_eq!((u.name.as_str(), u.expires_unix_ms), ("老用户", None));
+    let l = s.users().unwrap();
+    assert_eq!((l[0].state, l[0].expires_at.as_deref(), l[0].revoked_at.as_deref()), ("active", None, None));
+    s.revoke_user("老用户").unwrap();
+    assert_eq!(s.authenticate(&token).unwrap(), None);
 }

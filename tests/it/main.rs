@@ -22,4 +22,5 @@ mod serve_gdal;
 mod serve_router;
 mod store_crash;
 mod store_edits;
+mod tokens;
 mod web_viewer;

@@ -442,13 +442,17 @@ pub fn solve_with_progress(
         }
     }
     let mut excluded = Vec::new();
+    let mut excluded_set = std::collections::HashSet::new();
     for id in &req.exclude {
         match by_id.get(id.as_str()) {
             Some(&j) => {
                 if fixed.contains(&(j as u32)) {
                     return Err(PlanError::Conflict(format!("site {id:?} is both required and excluded")));
                 }
-                excluded.push(j as u32)
+                // Duplicates are folded (a repeated id counted twice underflowed `usable`).
+                if excluded_set.insert(j) {
+                    excluded.push(j as u32)
+                }
             }
             None => return Err(PlanError::UnknownSite { what: "excluded", id: id.clone() }),
         }

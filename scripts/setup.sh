@@ -20,6 +20,8 @@ fi
 # Server (src/serve): tests/it/serve_gdal.rs reads the API and the tiles with GDAL's ogrinfo;
 #   benches/load/run.sh compares with nginx under wrk.
 need+=(gdal-bin wrk nginx-light curl)
+# The API fuzzer (tests/it/openapi_fuzz.rs, below): a Python with venv and ensurepip.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3 python3-venv)
 
 missing=()
 for p in "${need[@]}"; do
@@ -42,5 +44,19 @@ want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "setup: npm ci --prefix web" >&2
   npm ci --prefix web --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi
+
+# The API fuzzer: schemathesis from PyPI, pinned with every dependency in
+# scripts/fuzz-requirements.txt, in its own venv target/venv (tests/it/openapi_fuzz.rs runs
+# target/venv/bin/schemathesis). Re-made only when that file changed since the last install.
+venv=target/venv
+stamp=$venv/.gridcover-requirements.sha256
+want=$(sha256sum scripts/fuzz-requirements.txt | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -x $venv/bin/schemathesis ]]; then
+  echo "setup: schemathesis into $venv (pip, scripts/fuzz-requirements.txt)" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r scripts/fuzz-requirements.txt
   echo "$want" >"$stamp"
 fi

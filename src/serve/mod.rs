@@ -5,9 +5,11 @@
 //! [`run`] serves it until SIGTERM or Ctrl-C; [`cli::serve`] loads a data folder from its store
 //! first. The served [`World`] owns the live engine: edits change it in place.
 //!
-//! Endpoints (every one but `/healthz` and the static files needs `Authorization: Bearer TOKEN`):
+//! Endpoints (every one but `/healthz`, `/api/openapi` and the static files needs
+//! `Authorization: Bearer TOKEN`):
 //! - `GET /healthz`: `ok` (touches nothing shared: no lock, no store; so it answers at once
 //!   whatever else runs).
+//! - `GET /api/openapi` ([`openapi`]): the OpenAPI 3.0 definition of all of them.
 //! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
 //!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
 //!   `/api/collections/{id}/items/{featureId}`.
@@ -53,6 +55,7 @@ pub mod error;
 pub mod features;
 pub mod geom;
 pub mod ogc;
+pub mod openapi;
 pub mod plan;
 pub mod tiles;
 pub mod world;

@@ -1,4 +1,5 @@
-//! OGC API - Features Part 1 Core under `/api`, the coverage report and `/api/me`.
+//! OGC API - Features Part 1 Core under `/api`, the coverage report, `/api/me` and the API
+//! definition `/api/openapi` ([`super::openapi`]; the one endpoint here served without a token).
 //!
 //! Items pages: `limit` (default [`super::Limits::default_page`], at most
 //! [`super::Limits::max_page`]: a larger one is capped, as OGC says), `offset`, `bbox`
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/collections/{id}/items/{fid}", get(item))
         .route("/api/report", get(report))
         .route("/api/me", get(me))
+        .route("/api/openapi", get(openapi))
 }
 
 type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -98,6 +100,7 @@ async fn landing(Auth(_): Auth, h: HeaderMap, q: Params) -> Result<Response, Api
         "description": "Coverage of the veterans' service-station network: admin units with coverage figures, stations, households (by role), service grids and gap areas.",
         "links": [
             link(format!("{b}/api"), "self", "application/json", "This document"),
+            link(format!("{b}/api/openapi"), "service-desc", super::openapi::MEDIA_TYPE, "The API definition (OpenAPI 3.0)"),
             link(format!("{b}/api/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{b}/api/collections"), "data", "application/json", "Collections"),
         ]
@@ -110,6 +113,7 @@ async fn conformance(Auth(_): Auth, q: Params) -> Result<Response, ApiError> {
         "conformsTo": [
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+            super::openapi::CONFORMANCE_OAS30,
         ]
     })))
 }
@@ -411,6 +415,19 @@ async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<R
     })
     .await?;
     Ok(json_response(&body))
+}
+
+/// `GET /api/openapi`: the API definition, without authentication (see [`super::openapi`]).
+async fn openapi(q: Params) -> Result<Response, ApiError> {
+    let v = params(q, &[])?;
+    let json = match get_param(&v, "f") {
+        None => false,
+        Some("json" | "application/json") => true,
+        Some(f) => {
+            return Err(ApiError::bad_request(format!("f={f:?}: the definition is served as JSON only (f=json)")))
+        }
+    };
+    super::openapi::response(json)
 }
 
 async fn me(Auth(u): Auth, q: Params) -> Result<Response, ApiError> {

@@ -13,6 +13,7 @@ mod fuzz_inputs;
 mod generate;
 mod grids_cli;
 mod ingest;
+mod openapi_fuzz;
 mod plan_bundled;
 mod plan_cli;
 mod plan_engine;

@@ -70,3 +70,55 @@ fn mclp_gap_within_one_percent_on_gansu() {
         assert!(r.objective < r.mean_distance_before_m.unwrap());
     }
 }
+
+/// What the disclosure policy costs a planner on the bundled data: MCLP (village level, 2 km)
+/// planned on the k-anonymous demand the server gives planners (one point per group of at
+/// least 5 households), with its chosen sites then evaluated on the real households, against
+/// the plan made on the real households. Prints one line per plan for the README ("Privacy").
+#[test]
+#[ignore = "Gansu scale: run in release with --ignored"]
+fn plans_on_k_anonymous_demand_keep_their_quality() {
+    use gridcover::plan::Site;
+    use gridcover::privacy::{demand_dataset, Groups};
+    let dir = app::data_dir(None, &app::quiet).unwrap();
+    let ds = read_data_folder(&dir).unwrap();
+    let an = analyze(&ds);
+    let p = ds.privacy;
+    let groups = Groups::build(&ds, &an.assignment, p.k(), p.cell_resolution);
+    let dds = demand_dataset(&ds, &groups);
+    let dan = analyze(&dds);
+    eprintln!("{} households in {} groups ({} withheld)", ds.households.len(), groups.groups.len(), groups.withheld);
+    for (k, cands) in [
+        (10, CandidateSource::Villages),
+        (100, CandidateSource::Villages),
+        (10, CandidateSource::H3 { resolution: Some(8) }),
+        (100, CandidateSource::H3 { resolution: Some(8) }),
+        (1000, CandidateSource::H3 { resolution: Some(8) }),
+    ] {
+        let req = PlanRequest { problem: Problem::Mclp, new: Some(k), candidates: cands.clone(), ..Default::default() };
+        let exact = solve(&ds, &an, &req).unwrap();
+        let anon = solve(&dds, &dan, &req).unwrap();
+        // The sites chosen on the groups, as user sites on the real households.
+        let sites: Vec<Site> = anon.sites.iter().map(|s| Site { id: s.id.clone(), lon: s.lon, lat: s.lat }).collect();
+        let ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let eval = PlanRequest {
+            problem: Problem::Mclp,
+            new: Some(sites.len()),
+            candidates: CandidateSource::Sites { sites },
+            require: ids,
+            ..Default::default()
+        };
+        let real = solve(&ds, &an, &eval).unwrap();
+        let ratio = real.objective / exact.objective.max(1.0);
+        eprintln!(
+            "mclp K={k} {cands:?}: exact {} veterans; planned on groups {} (their estimate {}), {:.1}% of exact; {:.2} s on groups vs {:.2} s",
+            exact.objective,
+            real.objective,
+            anon.objective,
+            ratio * 100.0,
+            anon.seconds,
+            exact.seconds
+        );
+        assert!(ratio >= 0.9, "K={k}: the plan on groups reaches {:.1}% of the exact plan", ratio * 100.0);
+    }
+}

@@ -495,8 +495,11 @@ function unitHtml(p) {
         [t('mobile'), p.mobile_stations === undefined ? undefined : num(p.mobile_stations)],
         [t('nearest_mean'), metres(p.nearest_mean_m)],
         [t('hardship_share'), p.hardship_coverage_share === undefined || p.hardship_coverage_share === null ? undefined : pct(Number(p.hardship_coverage_share))],
-    ]);
+    ]) + withheldNote(p);
 }
+
+/** Says that some figures are withheld by the disclosure policy (groups of too few households). */
+const withheldNote = p => (p.withheld === true || p.withheld === 'true' ? `<p class="withheld">${t('withheld_note')}</p>` : '');
 
 function stationHtml(p) {
     const kinds = [isTrueValue(p.demonstration) ? t('demonstration') : null, isTrueValue(p.mobile) ? t('mobile') : null].filter(Boolean);
@@ -535,8 +538,8 @@ function gapHtml(p) {
     ]);
 }
 
-const cellHtml = p => `<h4>${t('cell')}</h4>` + rows([[t('cell_count'), num(p.households ?? p.count)], [t('veterans'), num(p.veterans)], [t('covered_veterans'), num(p.covered_veterans)]]);
-const gridHtml = p => `<h4>${t('grid')} ${esc(p.id)}</h4>` + rows([[t('grid_worker'), esc(p.worker)], [t('code'), esc(p.code)], [t('households'), num(p.households)]]);
+const cellHtml = p => `<h4>${t('cell')}</h4>` + rows([[t('cell_count'), num(p.households ?? p.count)], [t('veterans'), num(p.veterans)], [t('covered_veterans'), num(p.covered_veterans)]]) + withheldNote(p);
+const gridHtml = p => `<h4>${t('grid')} ${esc(p.id)}</h4>` + rows([[t('grid_worker'), esc(p.worker)], [t('code'), esc(p.code)], [t('households'), num(p.households)]]) + withheldNote(p);
 const proposedHtml = p => `<h4>${t('proposed_site')} #${esc(p.rank ?? '')} ${esc(p.name ?? '')}</h4>` + rows([
     [t('code'), esc(p.code)],
     [t('newly_covered'), p.newly_covered_veterans !== undefined ? `+${num(p.newly_covered_veterans)}` : undefined],

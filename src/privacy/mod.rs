@@ -42,7 +42,7 @@ pub mod figures;
 pub mod gap_areas;
 pub mod groups;
 
-pub use demand::demand_dataset;
+pub use demand::{demand_dataset, group_sizes, scenario_in_households};
 pub use figures::{Disclosure, Family};
 pub use gap_areas::{gap_areas, GapArea};
 pub use groups::{cell_polygon, CellFigures, DisplayCell, Group, Groups};

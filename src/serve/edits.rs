@@ -289,12 +289,16 @@ fn apply<T>(
     r.map_err(|e: crate::analysis::LiveError| ApiError::internal(format!("saved, but the live engine refused it: {e}")))
 }
 
+/// What a station edit changed, as a planner may see it: the changed units, and the households
+/// that gained or lost coverage as counts only when those are 0 or at least the disclosure
+/// policy's `k` (else null: a station placed at one household's door does not say it is there).
 fn change_json(w: &World, c: &StationChange) -> Value {
     let ds = w.ds();
+    let count = |n: usize| if ds.privacy.group_ok(n as u64) { json!(n) } else { Value::Null };
     json!({
         "units": c.units.iter().map(|&u| ds.divisions.get(u).code.clone()).collect::<Vec<_>>(),
-        "households_gained": c.gained.len(),
-        "households_lost": c.lost.len(),
+        "households_gained": count(c.gained.len()),
+        "households_lost": count(c.lost.len()),
     })
 }
 

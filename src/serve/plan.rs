@@ -48,7 +48,7 @@ use super::auth::{Auth, Role};
 use super::budget;
 use super::error::ApiError;
 use super::AppState;
-use crate::analysis::scenario::{scenario_within, validate, Change, ScenarioError};
+use crate::analysis::scenario::{scenario_within, validate, ScenarioError};
 use crate::model::{Level, StationRow, NO_UNIT};
 use crate::plan::{solve_within, Budget, PlanError, PlanRequest};
 
@@ -187,8 +187,8 @@ async fn scenario(
         }
         let mut r = scenario_within(&mut engine, &adds, &removes, &bounds, budget).map_err(scenario_error)?;
         r.units.retain(|u| level.is_none_or(|l| u.level == l) && code.as_deref().is_none_or(|c| u.code.starts_with(c)));
-        let gained = r.households.iter().filter(|h| h.change == Change::Gained).count();
-        let lost = r.households.iter().filter(|h| h.change == Change::Lost).count();
+        // Counted in households (each demand point stands for its group), never listed.
+        let (gained, lost) = crate::privacy::scenario_in_households(&mut r, &engine, st.inner.planner.sizes());
         let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
         if let Some(o) = v.as_object_mut() {
             o.remove("households");

@@ -258,13 +258,21 @@ impl World {
 /// other.
 pub struct Planner {
     engine: std::sync::RwLock<Arc<Live>>,
+    /// Households of each demand point (its group's size).
+    sizes: Vec<u32>,
 }
 
 impl Planner {
     /// The planner of a world: its groups as demand, its stations, boundaries and standard.
     pub fn new(w: &World) -> Planner {
         let ds = crate::privacy::demand_dataset(w.ds(), &w.groups);
-        Planner { engine: std::sync::RwLock::new(Arc::new(Live::new(ds))) }
+        let sizes = crate::privacy::group_sizes(&w.groups);
+        Planner { engine: std::sync::RwLock::new(Arc::new(Live::new(ds))), sizes }
+    }
+
+    /// Households of each demand point, in order.
+    pub fn sizes(&self) -> &[u32] {
+        &self.sizes
     }
 
     /// The engine as it is now (cheap: a reference count).

@@ -134,7 +134,11 @@ fn gdal_reads_the_features_api_and_the_tiles() {
     // Drill-down through the code filter is the API's; GDAL pages through the villages.
     let out = run_ogrinfo(&["-ro", &url, "admin-village"], &leader);
     assert!(out.contains("Feature Count: 3"), "{out}");
-    assert!(out.contains("coverage_share (Real) = 0.25"), "{out}");
+    // The fixture's villages are too small for their figures to be shown: GDAL reads the
+    // withheld figures as null, and the names and codes.
+    assert!(out.contains("households (String) = (null)"), "{out}");
+    assert!(out.contains("coverage_share (String) = (null)"), "{out}");
+    assert!(out.contains("name (String) = 西村"), "{out}");
     // The grid worker reads own households with their details; a leader only cells.
     let out = run_ogrinfo(&["-ro", &url, "households"], &worker);
     assert!(out.contains("Feature Count: 8"), "{out}");

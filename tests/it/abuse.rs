@@ -12,9 +12,10 @@
 //! within 5 s (a what-if's write lock, bounded by its 2 s budget, plus the page, on a debug build), every answer is one of 200/400/413/429/503 (never another 5xx), the
 //! process lives, and its resident memory stays below a bound.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use super::common::{start_server, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -392,37 +393,8 @@ fn add_user(data: &Path, name: &str, role: &str) -> String {
     out.lines().last().unwrap().trim().to_string()
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send(a.trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(300)).expect("the server did not report its address in 300 s");
-    Server { child, base }
+    start_server(data, Stdio::inherit(), Duration::from_secs(300))
 }
 
 fn agent() -> ureq::Agent {

@@ -1,7 +1,10 @@
 //! Helpers the test modules share.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use geo::{LineString, MultiPolygon, Polygon};
 use gridcover::model::{AdminArea, Boundaries, Divisions, Level};
@@ -69,4 +72,44 @@ pub fn tiny() -> (Divisions, Boundaries) {
         ],
     };
     (d, b)
+}
+
+/// A `gridcover serve` process on a free loopback port, killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real `gridcover serve --data DATA` on port 0, its stderr to `stderr`, and waits up
+/// to `wait` for its `listening on` line.
+pub fn start_server(data: &Path, stderr: Stdio, wait: Duration) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridcover"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                let _ = tx.send(a.trim().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(wait)
+        .unwrap_or_else(|_| panic!("the server did not report its address in {} s", wait.as_secs()));
+    Server { child, base }
 }

@@ -14,9 +14,10 @@
 //! server still answers every role. Seed: `GRIDCOVER_FUZZ_SEED` (default fixed, printed).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use super::common::{start_server, Server};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -299,39 +300,15 @@ fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap().lines().last().unwrap().trim().to_string()
 }
 
-struct Server {
-    child: Child,
-    base: String,
+/// The served process and the file its stderr goes to.
+struct Served {
+    server: Server,
     stderr: PathBuf,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path, stderr: PathBuf) -> Server {
+fn start(data: &Path, stderr: PathBuf) -> Served {
     let err = std::fs::File::create(&stderr).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(err))
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send(a.trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(120)).expect("the server did not report its address in 120 s");
-    Server { child, base, stderr }
+    Served { server: start_server(data, Stdio::from(err), Duration::from_secs(120)), stderr }
 }
 
 fn get(url: &str, token: Option<&str>) -> (u16, String) {
@@ -450,7 +427,7 @@ fn schemathesis_finds_nothing_for_any_role() {
     std::fs::write(tmp.path().join("schemathesis.toml"), CONFIG).unwrap();
     let srv = start(&data, tmp.path().join("server.stderr"));
     let t0 = Instant::now();
-    while get(&format!("{}/healthz", srv.base), None).0 != 200 {
+    while get(&format!("{}/healthz", srv.server.base), None).0 != 200 {
         assert!(t0.elapsed() < Duration::from_secs(30), "no /healthz");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -458,13 +435,13 @@ fn schemathesis_finds_nothing_for_any_role() {
     let runs: [(&str, Option<&str>); 4] =
         [("no-token", None), ("leader", Some(&leader)), ("grid-worker", Some(&worker)), ("planner", Some(&planner))];
     for (who, token) in runs {
-        fuzz(&st, tmp.path(), &srv.base, who, token, &seed);
+        fuzz(&st, tmp.path(), &srv.server.base, who, token, &seed);
     }
     // The server still answers every role, and the worker still sees own households.
     for t in [&leader, &planner, &worker] {
-        assert_eq!(get(&format!("{}/api/collections", srv.base), Some(t)).0, 200);
+        assert_eq!(get(&format!("{}/api/collections", srv.server.base), Some(t)).0, 200);
     }
-    let (status, body) = get(&format!("{}/api/collections/households/items", srv.base), Some(&worker));
+    let (status, body) = get(&format!("{}/api/collections/households/items", srv.server.base), Some(&worker));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"H1\""), "{body}");
     let stderr = std::fs::read_to_string(&srv.stderr).unwrap();

@@ -5,9 +5,10 @@
 //! Data: the hand-made county of `tests/fixtures/serve` (see `tests/serve_router.rs`), copied
 //! into a temporary folder so that the store (`gridcover.sqlite`) is created there.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use super::common::{start_server, Server};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridcover");
@@ -40,37 +41,8 @@ fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {
     token
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("listening on ") {
-                let _ = tx.send(a.trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not report its address in 60 s");
-    Server { child, base }
+    start_server(data, Stdio::inherit(), Duration::from_secs(60))
 }
 
 fn get(url: &str, token: &str) -> (u16, Vec<u8>) {

@@ -321,6 +321,9 @@ mod tests {
         assert_eq!(c.crs.stations, Crs::Wgs84);
         assert_eq!(c.standard.village_radius_m, 1500.0);
         assert_eq!(c.standard.city_radius_m, Standard::default().city_radius_m);
+        assert_eq!(c.policy().unwrap().min_households, 5);
+        std::fs::write(dir.path().join(CONFIG_FILE), "[privacy]\nmin_households = 7\n").unwrap();
+        assert_eq!(read_config(dir.path()).unwrap().policy().unwrap().min_households, 7);
     }
 
     #[test]
@@ -331,6 +334,7 @@ mod tests {
             ("[crs]\nboundaries = \"mars\"\n", "mars"),
             ("[crs]\nroads = \"wgs84\"\n", "roads"),
             ("[standard]\nvillage_radius_m = -1\n", "village_radius_m"),
+            ("[privacy]\nmin_households = 2\n", "min_households"),
             ("[standard\n", "gridcover.toml"),
         ] {
             std::fs::write(&p, text).unwrap();

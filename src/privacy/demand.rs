@@ -5,9 +5,9 @@
 //! (stations, boundaries, divisions and the standard are the same). Every count a plan or a
 //! what-if answers is then a sum of whole groups of at least `k` households, and so is every
 //! difference of two answers: a station placed to probe one household finds a group of `k`
-//! or nothing. Positions are moved by at most the group's extent (within one resolution-8
-//! cell, ≈ 0.5 km, wherever households are dense enough to fill one), which the bundled
-//! data's plan figures show costs little (README, "Privacy").
+//! or nothing. A group's centre is the mean of its households' *cell centres* (resolution 8),
+//! so no probe can locate anything finer than a cell: a group of one cell sits at the cell's
+//! centre. What this costs a plan is measured on the bundled data (README, "Privacy").
 
 use crate::model::{Dataset, HouseholdRow, Households, NO_UNIT};
 

@@ -270,8 +270,8 @@ impl Disclosure {
             }
         }
         let hh = &ds.households;
-        for h in 0..hh.len() {
-            if is_known[h] {
+        for (h, &known) in is_known.iter().enumerate() {
+            if known {
                 continue;
             }
             let facts = Facts {

@@ -86,9 +86,9 @@ pub fn gap_areas(ds: &Dataset, an: &Analysis, view: &Disclosure) -> Vec<GapArea>
         }
     }
     let mut members: std::collections::BTreeMap<usize, Vec<UnitIdx>> = Default::default();
-    for i in 0..villages.len() {
+    for (i, &v) in villages.iter().enumerate() {
         let r = find(&mut parent, i);
-        members.entry(r).or_default().push(villages[i]);
+        members.entry(r).or_default().push(v);
     }
     let mut out: Vec<GapArea> = members
         .into_values()

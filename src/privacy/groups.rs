@@ -32,7 +32,8 @@ pub struct Group {
     pub veterans: u64,
     /// The village (or finest unit) most of its households belong to ([`NO_UNIT`] when none).
     pub unit: UnitIdx,
-    /// Mean position of its households, lon/lat (the group's place in plans and what-ifs).
+    /// Mean position of its households, each counted at the centre of its cell of the policy's
+    /// resolution, lon/lat (the group's place in plans and what-ifs).
     pub centre: (f64, f64),
 }
 
@@ -99,9 +100,12 @@ impl Groups {
         let hh: &Households = &ds.households;
         let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
         let mut cells: HashMap<CellIndex, Vec<u32>> = HashMap::new();
-        for h in 0..hh.len() {
+        let mut cell_of: Vec<Option<CellIndex>> = vec![None; hh.len()];
+        for (h, slot) in cell_of.iter_mut().enumerate() {
             let Ok(ll) = LatLng::new(hh.lat[h], hh.lon[h]) else { continue };
-            cells.entry(ll.to_cell(res)).or_default().push(h as u32);
+            let c = ll.to_cell(res);
+            *slot = Some(c);
+            cells.entry(c).or_default().push(h as u32);
         }
         let mut sorted: Vec<(CellIndex, Vec<u32>)> = cells.into_iter().collect();
         sorted.sort_unstable_by_key(|(c, _)| *c);
@@ -137,8 +141,15 @@ impl Groups {
             .map(|(key, mut households)| {
                 households.sort_unstable();
                 let n = households.len() as f64;
-                let (sx, sy) =
-                    households.iter().fold((0.0, 0.0), |(x, y), &h| (x + hh.lon[h as usize], y + hh.lat[h as usize]));
+                // Each household counts at the centre of its cell: no position finer than a cell
+                // enters the group's centre.
+                let (sx, sy) = households.iter().fold((0.0, 0.0), |(x, y), &h| {
+                    let c = cell_of[h as usize].map_or((hh.lon[h as usize], hh.lat[h as usize]), |c| {
+                        let ll = LatLng::from(c);
+                        (ll.lng(), ll.lat())
+                    });
+                    (x + c.0, y + c.1)
+                });
                 Group {
                     key,
                     veterans: households.iter().map(|&h| u64::from(hh.veterans[h as usize])).sum(),
@@ -243,7 +254,9 @@ mod tests {
         let seven = g.groups.iter().find(|x| u8::from(x.key.resolution()) == 8).unwrap();
         assert_eq!(seven.households, (0..7).collect::<Vec<u32>>());
         assert_eq!(seven.veterans, 14);
-        assert!((seven.centre.0 - 103.80).abs() < 1e-12 && (seven.centre.1 - 36.06).abs() < 1e-12);
+        // Its place is its cell's centre, not the households' own point.
+        let c = LatLng::from(seven.key);
+        assert!((seven.centre.0 - c.lng()).abs() < 1e-12 && (seven.centre.1 - c.lat()).abs() < 1e-12);
         // The three merge with nobody near enough before some coarse parent takes in the far
         // one too, or are withheld; either way no group is under five.
         assert_eq!(g.find(&seven.key.to_string()), Some(g.groups.iter().position(|x| x == seven).unwrap() as u32));

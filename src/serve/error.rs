@@ -115,8 +115,9 @@ pub fn next_request_id() -> String {
 }
 
 /// The layer (`axum::middleware::from_fn`) that names every request: it sets `x-request-id`
-/// on the response, and for a 500 logs the cause with the id and replaces the body with the
-/// generic one naming the id.
+/// on the response; for a 500 it logs the cause with the id and replaces the body with the
+/// generic one naming the id; any other error not already JSON (made below the handlers) gets
+/// the JSON error body too.
 pub async fn request_id(req: Request, next: Next) -> Response {
     let id = next_request_id();
     // Kept for the log line of a 500 (a `Uri` clone shares its bytes).
@@ -132,6 +133,26 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         generic.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         generic.headers_mut().remove(header::CONTENT_LENGTH);
         r = generic;
+    } else if (r.status().is_client_error() || r.status().is_server_error())
+        && r.headers().get(header::CONTENT_TYPE).is_none_or(|v| !v.as_bytes().starts_with(b"application/json"))
+    {
+        // An error made below the handlers (the router's 405, the body limit's 413, the
+        // timeout's 503, a path that is not UTF-8): the same JSON shape as every other error.
+        let status = r.status();
+        let code = match status {
+            StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+            StatusCode::NOT_FOUND => "NotFound",
+            _ if status.is_server_error() => "ServerError",
+            _ => "InvalidParameterValue",
+        };
+        let text = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("error"));
+        let mut json = json_error(status, code, &text);
+        std::mem::swap(json.headers_mut(), r.headers_mut());
+        json.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        json.headers_mut().remove(header::CONTENT_LENGTH);
+        r = json;
     }
     if let Ok(v) = HeaderValue::try_from(id) {
         r.headers_mut().insert(REQUEST_ID, v);

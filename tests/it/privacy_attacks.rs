@@ -355,10 +355,8 @@ async fn the_planner_is_not_a_locator() {
     assert!(String::from_utf8_lossy(&b).contains("radius_m"));
     // Probes on uncovered households' own positions, alone and in pairs: every count, and
     // every difference, is 0 or at least k households.
-    let w = fx.state.world();
-    let uncovered: Vec<usize> =
-        (0..hh.len()).filter(|&h| w.an().assignment.covered[h] == 0).step_by(7).take(12).collect();
-    drop(w);
+    let covered = fx.state.world().an().assignment.covered.clone();
+    let uncovered: Vec<usize> = (0..hh.len()).filter(|&h| covered[h] == 0).step_by(7).take(12).collect();
     assert!(uncovered.len() >= 4);
     let mut alone = HashMap::new();
     for &i in &uncovered {

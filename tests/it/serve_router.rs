@@ -720,3 +720,35 @@ async fn planners_plan_others_may_not() {
     let big = format!(r#"{{"exclude": ["{}"]}}"#, "x".repeat(2 << 20));
     assert_eq!(post(&fx, "/api/plan", Some(&fx.planner), &big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn errors_made_below_the_handlers_are_json_too() {
+    let fx = fixture();
+    // The router's 405.
+    let r = router(fx.state.clone())
+        .oneshot(Request::builder().method("PUT").uri("/api/report").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    let v: Value = serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["code"], "MethodNotAllowed");
+    // The body limit's 413 (2 MiB against 1 MiB).
+    let big = vec![b'x'; 2 << 20];
+    let r = router(fx.state.clone())
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/api/scenario")
+                .header(header::AUTHORIZATION, format!("Bearer {}", fx.planner))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(big))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    let v: Value = serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(v["code"].as_str().unwrap().contains("TooLarge"), "{v}");
+}

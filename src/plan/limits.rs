@@ -1,6 +1,6 @@
 //! Bounds on what one plan or what-if may ask, and the time budget that stops a long one.
 //!
-//! Every numeric input of a [`PlanRequest`](super::PlanRequest) has a range, checked in one place
+//! Every numeric input of a [`PlanRequest`] has a range, checked in one place
 //! ([`Bounds::check_plan`], called by [`super::solve`] before any work); a what-if's inputs are
 //! checked by [`crate::analysis::scenario::validate`] with the same [`RADIUS_M`]. The defaults:
 //!
@@ -20,7 +20,7 @@
 //! A [`Budget`] (a deadline and a cancel flag) is checked inside the long loops of the plan
 //! engine (coverage sets, lazy greedy, swap search, subgradient, the capacitated greedy) and of a
 //! what-if; once it runs out the work stops and the call answers
-//! [`PlanError::OutOfTime`](super::PlanError::OutOfTime).
+//! [`PlanError::OutOfTime`].
 
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};

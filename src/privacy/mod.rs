@@ -5,7 +5,7 @@
 //! full; everything else every role sees goes through this module, once, before it is shaped
 //! into a response (items, single features, tiles, the report, plans, what-ifs, gaps, grids,
 //! cells). The server never re-implements a rule: it asks a [`Disclosure`] whether a figure
-//! may be shown, takes household cells and gap areas from [`Groups`] and [`gap_areas`], and
+//! may be shown, takes household cells and gap areas from [`Groups`] and [`gap_areas()`](gap_areas::gap_areas), and
 //! runs plans and what-ifs on the k-anonymous [`demand`] only.
 //!
 //! # The promise

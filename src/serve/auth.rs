@@ -5,7 +5,7 @@
 //! `access_token` in any case, also percent-encoded or with `+`) is refused with 400: URLs end
 //! up in logs and browser histories.
 //!
-//! Authentications are remembered ([`AuthCache`]) so that a tile does not cost a database
+//! Authentications are remembered (`AuthCache`) so that a tile does not cost a database
 //! look-up, but never past a change of the users: at most every
 //! [`GENERATION_CHECK`] the cache reads the store's users' generation (one small read shared by
 //! all requests) and forgets everything when it moved, so a token revoked by `gridcover user

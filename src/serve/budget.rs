@@ -1,6 +1,6 @@
 //! Admission and time budgets of the expensive endpoints (`POST /api/plan`, `POST /api/scenario`).
 //!
-//! [`expensive`] is the one function those handlers call: it admits the request if the user
+//! `expensive` is the one function those handlers call: it admits the request if the user
 //! runs fewer than [`Limits::expensive_per_user`] and everyone fewer than
 //! [`Limits::expensive_total`] such requests (else 429 with `Retry-After`), then runs the work on
 //! a blocking thread (never on the async workers) with a [`Budget`] of the given time. The

@@ -7,7 +7,7 @@
 //! | `stations` | active stations | the station's id |
 //! | `households` | grid workers: own grids' households as points with details; leaders and planners: counts in H3 cells of household groups ([`crate::privacy::Groups`]) | household id / cell's H3 index |
 //! | `grids` | service grids with their workload | the grid's id |
-//! | `gaps` | gap areas: villages with uncovered households, joined where they touch ([`crate::privacy::gap_areas`]) | the gap's rank |
+//! | `gaps` | gap areas: villages with uncovered households, joined where they touch ([`crate::privacy::gap_areas()`](crate::privacy::gap_areas::gap_areas)) | the gap's rank |
 //!
 //! Every figure goes through the viewer's [`View`] (the disclosure policy,
 //! [`crate::privacy`]): a withheld figure is `null`, and `withheld: true` says that some

@@ -36,8 +36,8 @@
 //! households are never cached.
 //!
 //! # Bounded work
-//! Every read of the world runs on a blocking thread ([`blocking`]), never on the async workers.
-//! Plans and what-ifs go through [`budget::expensive`]: at most [`Limits::expensive_per_user`]
+//! Every read of the world runs on a blocking thread (`blocking`), never on the async workers.
+//! Plans and what-ifs go through `budget::expensive`: at most [`Limits::expensive_per_user`]
 //! at once per user and [`Limits::expensive_total`] in all (429 with `Retry-After` beyond), each
 //! under a time budget ([`Limits::plan_time`], [`Limits::scenario_time`]) that stops the work
 //! (503), with their inputs checked against [`Limits::bounds`] (400/413 naming the bound).

@@ -25,7 +25,7 @@
 //! one check ([`crate::plan::Bounds::check_plan`], [`crate::analysis::scenario::validate`]):
 //! an input out of range is a 400 naming the field and the bound; a plan whose instance would
 //! hold more than `max_pairs` household × site pairs is a 413. Both run through
-//! [`budget::expensive`]: off the async threads, at most 2 per user and 4 in all at once (429
+//! `budget::expensive`: off the async threads, at most 2 per user and 4 in all at once (429
 //! with `Retry-After`), under a time budget (plans 20 s, what-ifs 2 s by default) that stops
 //! the work and answers 503. Neither takes the served world's lock: both work on the
 //! planner's engine ([`super::Planner`]), a plan on a snapshot, a what-if on its own copy.

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::common::{start_server, Server};
+use super::common::{add_user, start_server, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -388,11 +388,6 @@ fn make_data(work: &Path) -> std::path::PathBuf {
     data
 }
 
-fn add_user(data: &Path, name: &str, role: &str) -> String {
-    let out = run(&["user", "add", "--name", name, "--role", role], Some(data));
-    out.lines().last().unwrap().trim().to_string()
-}
-
 fn start(data: &Path) -> Server {
     start_server(data, Stdio::inherit(), Duration::from_secs(300))
 }
@@ -445,9 +440,9 @@ const RSS_MAX: u64 = 1536 << 20;
 fn worst_case_plans_and_what_ifs_do_not_stall_the_real_server() {
     let work = tempfile::tempdir().unwrap();
     let data = make_data(work.path());
-    let leader = add_user(&data, "李领导", "leader");
-    let p1 = add_user(&data, "规划员", "planner");
-    let p2 = add_user(&data, "规划员二", "planner");
+    let leader = add_user(&data, "李领导", "leader", &[]);
+    let p1 = add_user(&data, "规划员", "planner", &[]);
+    let p2 = add_user(&data, "规划员二", "planner", &[]);
     let server = start(&data);
     let pid = server.child.id();
     let base = server.base.clone();

@@ -113,3 +113,19 @@ pub fn start_server(data: &Path, stderr: Stdio, wait: Duration) -> Server {
         .unwrap_or_else(|_| panic!("the server did not report its address in {} s", wait.as_secs()));
     Server { child, base }
 }
+
+/// `gridcover user add --name NAME --role ROLE [--grid G]… --data DATA` through the real binary;
+/// the token (the last line of its output, alone).
+pub fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gridcover"));
+    c.args(["user", "add", "--name", name, "--role", role, "--data"]).arg(data);
+    for g in grids {
+        c.args(["--grid", g]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "user add failed: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let token = out.lines().last().unwrap().trim().to_string();
+    assert!(token.len() >= 20 && !token.contains(' '), "the last line is the token alone: {out:?}");
+    token
+}

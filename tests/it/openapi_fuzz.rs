@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::common::{start_server, Server};
+use super::common::{add_user, start_server, Server};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -30,7 +30,6 @@ use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{openapi, router, AppState, Limits, Role};
 use gridcover::store::Store;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridcover");
 
 /// The paths `serve::router` routes (axum syntax), with their methods: every one must be in
 /// the definition, and the definition must hold no other.
@@ -287,17 +286,6 @@ fn schemathesis() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {
-    let mut c = Command::new(BIN);
-    c.args(["user", "add", "--name", name, "--role", role, "--data"]).arg(data);
-    for g in grids {
-        c.args(["--grid", g]);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "user add failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().lines().last().unwrap().trim().to_string()
 }
 
 /// The served process and the file its stderr goes to.

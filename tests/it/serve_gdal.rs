@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::common::{start_server, Server};
+use super::common::{add_user, start_server, Server};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridcover");
@@ -25,20 +25,6 @@ fn ogrinfo() -> PathBuf {
 
 fn copy_fixture(to: &Path) {
     crate::common::copy_fixture_to("serve", to);
-}
-
-fn add_user(data: &Path, name: &str, role: &str, grids: &[&str]) -> String {
-    let mut c = Command::new(BIN);
-    c.args(["user", "add", "--name", name, "--role", role, "--data"]).arg(data);
-    for g in grids {
-        c.args(["--grid", g]);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "user add failed: {}", String::from_utf8_lossy(&o.stderr));
-    let out = String::from_utf8(o.stdout).unwrap();
-    let token = out.lines().last().unwrap().trim().to_string();
-    assert!(token.len() >= 20 && !token.contains(' '), "the last line is the token alone: {out:?}");
-    token
 }
 
 fn start(data: &Path) -> Server {

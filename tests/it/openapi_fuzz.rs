@@ -30,7 +30,6 @@ use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{openapi, router, AppState, Limits, Role};
 use gridcover::store::Store;
 
-
 /// The paths `serve::router` routes (axum syntax), with their methods: every one must be in
 /// the definition, and the definition must hold no other.
 const ROUTES: &[(&str, &[&str])] = &[

@@ -407,6 +407,29 @@ impl Live {
         a
     }
 
+    /// The unit a new station of `level` at `lon`, `lat` serves: the unit of `code` when given
+    /// (which must be of the station's level), else the unit of the level whose boundary
+    /// contains the point. The one rule for stations opened from a file or a request.
+    ///
+    /// # Errors
+    /// The reason: an unknown code, a code of another level, no unit of the level at the point.
+    pub fn served_unit(&self, level: Level, lon: f64, lat: f64, code: Option<&str>) -> Result<UnitIdx, String> {
+        match code {
+            Some(code) => {
+                let d = &self.ds.divisions;
+                let u = d.find(code).ok_or_else(|| format!("unknown admin code {code}"))?;
+                let ul = d.get(u).level;
+                if ul != level {
+                    return Err(format!("code {code} is a {ul}, but the station's level is {level}"));
+                }
+                Ok(u)
+            }
+            None => self.an.indexes.admin.locate_at(level, lon, lat).ok_or_else(|| {
+                format!("no {level} boundary contains lon {lon}, lat {lat}; give the code of the unit it serves")
+            }),
+        }
+    }
+
     /// The station with this id (open or closed).
     pub fn station_index_by_id(&self, id: &str) -> Option<StationIdx> {
         self.by_id.get(id).copied()
@@ -423,7 +446,7 @@ impl Live {
     }
 
     fn check_position(id: &str, lon: f64, lat: f64) -> Result<(), LiveError> {
-        if lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) {
+        if crate::model::rules::is_lon_lat(lon, lat) {
             Ok(())
         } else {
             Err(LiveError::BadCoordinates { id: id.to_string(), lon, lat })

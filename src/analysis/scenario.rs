@@ -70,12 +70,10 @@ pub fn validate(adds: &[StationRow], removes: &[String], bounds: &Bounds) -> Res
         ));
     }
     for (i, a) in adds.iter().enumerate() {
-        let lon_ok = a.lon.is_finite() && (-180.0..=180.0).contains(&a.lon);
-        let lat_ok = a.lat.is_finite() && (-90.0..=90.0).contains(&a.lat);
-        if !lon_ok {
+        if crate::model::rules::check_lon(a.lon).is_err() {
             return Err(oor(format!("add[{i}].lon"), a.lon.to_string(), "-180 to 180 degrees".into()));
         }
-        if !lat_ok {
+        if crate::model::rules::check_lat(a.lat).is_err() {
             return Err(oor(format!("add[{i}].lat"), a.lat.to_string(), "-90 to 90 degrees".into()));
         }
         if let Some(r) = a.radius_m {

@@ -24,9 +24,7 @@
 //! cap cannot be separated by any line: their grid is reported over the cap, never dropped.
 //!
 //! [`design_for_unit`] picks the region and households of a township or village from a data set
-//! and its analysis. The command `gridcover grids` writes the result ([`write`](mod@write) module).
-
-pub mod write;
+//! and its analysis. The command `gridcover grids` writes the result ([`crate::output::grids`]).
 
 use geo::{BooleanOps, BoundingRect, Contains, Coord, MultiPolygon, Point, Polygon, Rect};
 use serde::Serialize;

@@ -3,58 +3,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use geo::BoundingRect;
-
 use super::table::{json_val, polygon_features, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{AdminArea, Boundaries, Divisions, Level, Reject, UnitIdx};
-
-/// A longitude/latitude bounding box, degrees.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Extent {
-    /// West edge.
-    pub min_lon: f64,
-    /// South edge.
-    pub min_lat: f64,
-    /// East edge.
-    pub max_lon: f64,
-    /// North edge.
-    pub max_lat: f64,
-}
-
-impl Extent {
-    /// The bounding box of all boundaries; `None` when there are none.
-    pub fn of(boundaries: &Boundaries) -> Option<Extent> {
-        boundaries.areas.iter().filter_map(|a| a.geometry.bounding_rect()).fold(None, |acc, r| {
-            let e = Extent { min_lon: r.min().x, min_lat: r.min().y, max_lon: r.max().x, max_lat: r.max().y };
-            Some(match acc {
-                None => e,
-                Some(a) => Extent {
-                    min_lon: a.min_lon.min(e.min_lon),
-                    min_lat: a.min_lat.min(e.min_lat),
-                    max_lon: a.max_lon.max(e.max_lon),
-                    max_lat: a.max_lat.max(e.max_lat),
-                },
-            })
-        })
-    }
-
-    /// The box grown by `deg` degrees on every side.
-    pub fn expanded(&self, deg: f64) -> Extent {
-        Extent {
-            min_lon: self.min_lon - deg,
-            min_lat: self.min_lat - deg,
-            max_lon: self.max_lon + deg,
-            max_lat: self.max_lat + deg,
-        }
-    }
-
-    /// True when the point lies in the box (edges included).
-    pub fn contains(&self, lon: f64, lat: f64) -> bool {
-        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
-    }
-}
 
 /// Maps a boundary's code to the statistical code of its level: a 6-digit adcode of a province
 /// (`620000`) or city (`620100`) is shortened to 2 or 4 digits; a code already of the level's

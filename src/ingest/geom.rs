@@ -72,7 +72,7 @@ pub(crate) fn rings_to_multipolygon<P>(
                 let (x, y) = (s[0], s[1]);
                 let (lon, lat) =
                     t.convert(x, y).map_err(|e| format!("{where_poly}{}: position {k} ({x}, {y}): {e}", role()))?;
-                if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+                if !crate::model::rules::is_lon_lat(lon, lat) {
                     return Err(format!(
                         "{where_poly}{}: position {k} ({lon}, {lat}) is out of range (longitude -180..180, latitude -90..90)",
                         role()

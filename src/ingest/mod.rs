@@ -30,6 +30,7 @@ mod divisions;
 mod geom;
 mod grids;
 mod points;
+pub mod sites;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ use serde::Deserialize;
 use crate::crs::{Crs, CrsError};
 use crate::model::{Dataset, Standard};
 
-pub use boundaries::{read_boundaries, Extent};
+pub use boundaries::read_boundaries;
 pub use divisions::read_divisions;
 pub use grids::read_grids;
 pub use points::{read_households, read_stations};
@@ -256,7 +257,7 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
     let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
     let boundaries =
         read_boundaries(&dir.join("boundaries.geojson"), &config.crs.boundaries, &divisions, &mut rejects, &mut notes)?;
-    let extent = Extent::of(&boundaries);
+    let extent = crate::model::Bbox::of(&boundaries);
     // Stations, households and grids are read at the same time (households take longest); each
     // keeps its own rejects, appended in this order as if read one after the other.
     let grids_path = dir.join("grids.geojson");

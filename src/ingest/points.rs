@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::boundaries::Extent;
 use super::table::{csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
-use crate::model::{Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx};
+use crate::model::{Bbox, Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx};
 
 /// How far beyond the boundaries' bounding box a point may lie, degrees.
 pub const EXTENT_MARGIN_DEG: f64 = 1.0;
@@ -32,21 +31,17 @@ fn pick_file(dir: &Path, what: &'static str, names: &[&str]) -> Result<PathBuf, 
 /// Converts and checks a point; the reason when it cannot be used.
 struct Locator {
     t: ToWgs84,
-    area: Option<Extent>,
+    area: Option<Bbox>,
 }
 
 impl Locator {
-    fn new(path: &Path, crs: &Crs, extent: Option<&Extent>) -> Result<Self, IngestError> {
+    fn new(path: &Path, crs: &Crs, extent: Option<&Bbox>) -> Result<Self, IngestError> {
         let t = ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
         Ok(Locator { t, area: extent.map(|e| e.expanded(EXTENT_MARGIN_DEG)) })
     }
 
-    fn in_range(lon: f64, lat: f64) -> bool {
-        (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
-    }
-
     fn inside(&self, lon: f64, lat: f64) -> bool {
-        Self::in_range(lon, lat) && self.area.is_none_or(|a| a.contains(lon, lat))
+        crate::model::rules::is_lon_lat(lon, lat) && self.area.is_none_or(|a| a.contains(lon, lat))
     }
 
     /// `x`, `y`: the lon and lat cells as read.
@@ -64,13 +59,13 @@ impl Locator {
         // Would the point make sense with lat and lon the other way round?
         let swapped = if self.t.is_identity() { Ok((y, x)) } else { self.t.convert(y, x) };
         if let Ok((slon, slat)) = swapped {
-            if self.inside(slon, slat) && (self.area.is_some() || !Self::in_range(lon, lat)) {
+            if self.inside(slon, slat) && (self.area.is_some() || !crate::model::rules::is_lon_lat(lon, lat)) {
                 return Err(format!(
                     "lat and lon look swapped: lon {x}, lat {y} lies outside the area, but lon {y}, lat {x} would lie inside (not fixed)"
                 ));
             }
         }
-        if !Self::in_range(lon, lat) {
+        if !crate::model::rules::is_lon_lat(lon, lat) {
             return Err(format!(
                 "coordinate out of range: lon {lon}, lat {lat} (longitude must be within -180..180, latitude within -90..90)"
             ));
@@ -78,7 +73,7 @@ impl Locator {
         let a = self.area.expect("in range and not inside means an area");
         Err(format!(
             "lon {lon}, lat {lat} lies outside the boundaries' bounding box expanded by {EXTENT_MARGIN_DEG}° (lon {:.3}..{:.3}, lat {:.3}..{:.3})",
-            a.min_lon, a.max_lon, a.min_lat, a.max_lat
+            a.min_x, a.max_x, a.min_y, a.max_y
         ))
     }
 }
@@ -201,8 +196,8 @@ const STATION_COLS: [ColSpec; 9] = [
 /// by 1°). A row becomes a [`Reject`] for an empty or duplicate id, an unknown level, an
 /// unknown admin code or one of another level than the station's, a coordinate that is
 /// unparsable, not finite, out of range, outside the area or apparently swapped, a yes/no
-/// field that is none of true/false/1/0/yes/no/是/否, or a radius that is not a positive
-/// number.
+/// field that is none of true/false/1/0/yes/no/是/否 ([`crate::model::rules::parse_flag`]), or
+/// a radius outside [`crate::model::rules::RADIUS_M`].
 ///
 /// # Errors
 /// No stations file or more than one; the file cannot be read or is not of its format; a
@@ -211,7 +206,7 @@ pub fn read_stations(
     dir: &Path,
     crs: &Crs,
     divisions: &Divisions,
-    extent: Option<&Extent>,
+    extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
 ) -> Result<Stations, IngestError> {
     let path = pick_file(dir, "stations", &["stations.csv", "stations.geojson", "stations.parquet"])?;
@@ -248,9 +243,8 @@ pub fn read_stations(
             None
         } else {
             let r = v[8].finite("radius_m").map_err(&fail)?;
-            if r <= 0.0 {
-                return Err(fail(format!("radius_m must be a positive number of metres, got {r}")));
-            }
+            crate::model::rules::check_radius(r)
+                .map_err(|bound| fail(format!("radius_m must be a number of metres from {bound}, got {r}")))?;
             Some(r)
         };
         out.push(StationRow { id, name, level, unit, lon, lat, demonstration, mobile, radius_m });
@@ -348,7 +342,7 @@ pub fn read_households(
     dir: &Path,
     crs: &Crs,
     divisions: &Divisions,
-    extent: Option<&Extent>,
+    extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
 ) -> Result<Households, IngestError> {
     let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;

@@ -81,7 +81,8 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// A yes/no value: true/false, 1/0, yes/no, y/n, 是/否 (any case); `None` when absent.
+    /// A yes/no value ([`crate::model::rules::parse_flag`]'s words, or a boolean or 0/1
+    /// number); `None` when absent.
     pub fn flag(&self, col: &str) -> Result<Option<bool>, String> {
         match *self {
             Val::Null | Val::Text("") => Ok(None),
@@ -90,13 +91,7 @@ impl<'a> Val<'a> {
             Val::Int(1) => Ok(Some(true)),
             Val::Num(0.0) => Ok(Some(false)),
             Val::Num(1.0) => Ok(Some(true)),
-            Val::Text(s) => match s {
-                "1" | "是" => Ok(Some(true)),
-                "0" | "否" => Ok(Some(false)),
-                _ if ["true", "yes", "y", "t"].iter().any(|w| s.eq_ignore_ascii_case(w)) => Ok(Some(true)),
-                _ if ["false", "no", "n", "f"].iter().any(|w| s.eq_ignore_ascii_case(w)) => Ok(Some(false)),
-                _ => Err(format!("{col} {s:?} is not a yes/no value (true/false, 1/0, yes/no, 是/否)")),
-            },
+            Val::Text(s) => crate::model::rules::parse_flag(col, s),
             Val::Int(_) | Val::Num(_) | Val::Other => {
                 Err(format!("{col} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"))
             }

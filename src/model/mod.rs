@@ -5,11 +5,14 @@
 //! national data set (tens of millions of households) stays compact and cache friendly, and so
 //! that analysis results can be stored beside them as further columns.
 
+mod bbox;
 mod dataset;
 mod divisions;
 mod level;
+pub mod rules;
 mod standard;
 
+pub use bbox::Bbox;
 pub use dataset::{AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 pub use divisions::{Division, DivisionError, Divisions, UnitIdx, NO_UNIT};
 pub use level::{Level, UnknownLevel};

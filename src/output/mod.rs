@@ -10,10 +10,17 @@
 //! - `code_mismatches.csv`: households whose given code disagrees with their position;
 //! - `summary.json`: counts per level, totals, rejects, notes and seconds per phase.
 //!
-//! Every file is written to a temporary name and renamed into place, so a crash never
-//! leaves a half-written result.
+//! The other commands' files are written by [`plan`] (`gridcover plan`), [`scenario`]
+//! (`gridcover scenario`) and [`grids`] (`gridcover grids`).
+//!
+//! Every file is written through [`atomic::write_atomic_with`] (a temporary name, fsync, rename),
+//! so a crash never leaves a half-written result.
 
+pub mod atomic;
+pub mod grids;
+pub mod plan;
 mod report;
+pub mod scenario;
 
 pub use report::{report_table, sort_worst_first};
 
@@ -60,21 +67,17 @@ fn enc_err(path: &Path, e: impl std::fmt::Display) -> OutputError {
     OutputError::Encode { path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// Writes `path` through a temporary file renamed into place.
+/// Writes `path` atomically ([`atomic::write_atomic_with`]) with errors as [`OutputError`].
 fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
-    let file = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = BufWriter::new(file);
-    f(&mut w)?;
-    w.flush().map_err(io_err(&tmp))?;
-    w.into_inner()
-        .map_err(|e| OutputError::Io { path: tmp.clone(), source: e.into_error() })?
-        .sync_all()
-        .map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    atomic::write_atomic_with(path, |p, source| OutputError::Io { path: p.to_path_buf(), source }, f)
+}
+
+/// [`write_atomic`] for bytes in memory.
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic(path, |w| w.write_all(bytes).map_err(io_err(path)))
 }
 
 /// Columns of `coverage_<level>.csv`, in order.

@@ -173,13 +173,7 @@ fn check_site(s: &Site) -> Result<(), String> {
     if s.id.trim().is_empty() {
         return Err("empty id".into());
     }
-    if !s.lon.is_finite() || !(-180.0..=180.0).contains(&s.lon) {
-        return Err(format!("longitude {} is not within -180..180", s.lon));
-    }
-    if !s.lat.is_finite() || !(-90.0..=90.0).contains(&s.lat) {
-        return Err(format!("latitude {} is not within -90..90", s.lat));
-    }
-    Ok(())
+    crate::model::rules::check_lon_lat(s.lon, s.lat)
 }
 
 /// Reads candidate sites from CSV with columns `id,lon,lat` (WGS84 degrees; other columns are

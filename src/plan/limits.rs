@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::{CandidateSource, PlanError, PlanRequest, Problem};
 
-/// Service radius of a plan, a what-if station and a stored station, metres: the one radius policy.
-pub const RADIUS_M: RangeInclusive<f64> = 100.0..=100_000.0;
+pub use crate::model::rules::RADIUS_M;
 /// Most new sites (`new`, K) of one plan.
 pub const MAX_NEW: usize = 5_000;
 /// Largest station capacity, veterans.

@@ -54,10 +54,9 @@
 
 mod candidates;
 pub mod capacity;
-pub mod cli;
 pub mod engine;
-pub mod io;
 pub mod limits;
+mod solve;
 mod summary;
 
 pub use candidates::{default_h3_resolution, parse_sites_csv, Candidate};
@@ -65,7 +64,6 @@ pub use limits::{Bounds, Budget};
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::time::Instant;
 
 use rayon::prelude::*;
 use rstar::primitives::GeomWithData;
@@ -74,9 +72,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::index::sphere::{chord_2, chord_2_to_m, m_to_chord_2, to_unit, Unit3};
-use crate::model::{Dataset, Level, UnitIdx, NO_UNIT};
+use crate::model::{Dataset, Level};
 
-use engine::{Constraints, CoverConstraints, Instance, Options, NO_GROUP};
+use engine::{Constraints, Instance, Options, NO_GROUP};
 
 /// The siting problem to solve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -405,7 +403,8 @@ pub fn solve_with_progress(
 }
 
 /// [`solve_with_progress`] under `bounds` (checked first, [`Bounds::check_plan`]) and a time
-/// `budget`: the long loops check it and stop once it runs out.
+/// `budget`: the long loops check it and stop once it runs out. The steps are in
+/// `plan/solve.rs`: check the request, build the candidates, solve the problem, summarise.
 ///
 /// # Errors
 /// As [`solve`]; [`PlanError::OutOfRange`] for an input out of `bounds`,
@@ -419,369 +418,7 @@ pub fn solve_within(
     budget: &Budget,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<PlanResult, PlanError> {
-    let t0 = Instant::now();
-    let mut timings: Vec<(String, f64)> = Vec::new();
-    let mut lap = Instant::now();
-    let mut tick = |name: &str, timings: &mut Vec<(String, f64)>| {
-        timings.push((name.to_string(), lap.elapsed().as_secs_f64()));
-        lap = Instant::now();
-    };
-    let mut notes = Vec::new();
-    let level = req.level;
-    let radius = req.radius_m.unwrap_or_else(|| ds.standard.radius_m(level));
-    bounds.check_plan(req, radius)?;
-    let k = match req.problem {
-        Problem::Mclp | Problem::Pmedian => req.new.unwrap_or(1),
-        Problem::Lscp => req.new.unwrap_or(usize::MAX),
-    };
-    let within = match &req.within {
-        Some(code) => Some(ds.divisions.find(code.trim()).ok_or_else(|| PlanError::UnknownCode(code.clone()))?),
-        None => None,
-    };
-    let r2 = m_to_chord_2(radius);
-
-    // Households: scope, existing coverage and distance at this level.
-    let hh = &ds.households;
-    let asg = &an.assignment;
-    let st = &ds.stations;
-    let house = summary::Households::new(ds, an, level, radius);
-    let in_scope = |h: usize| -> bool {
-        hh.veterans[h] > 0
-            && match within {
-                None => true,
-                Some(u) => asg.unit[h] != NO_UNIT && ds.divisions.is_within(asg.unit[h], u),
-            }
-    };
-    let scope: Vec<u32> = (0..hh.len()).filter(|&h| in_scope(h)).map(|h| h as u32).collect();
-    tick("demand", &mut timings);
-
-    // Candidates.
-    budget.check()?;
-    let mut cands =
-        candidates::build(ds, an, level, radius, &req.candidates, &house.covered, &scope, bounds.max_h3_resolution)?;
-    let total_cands = cands.len();
-    if let Some(u) = within {
-        cands.retain(|c| c.unit != NO_UNIT && ds.divisions.is_within(c.unit, u));
-    }
-    let by_id: HashMap<&str, usize> = cands.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
-    // Required and excluded ids: duplicates are folded (each candidate counts once).
-    let mut is_fixed = vec![false; cands.len()];
-    let mut is_excluded = vec![false; cands.len()];
-    let mut fixed = Vec::new();
-    for id in &req.require {
-        match by_id.get(id.as_str()) {
-            Some(&j) => {
-                if !std::mem::replace(&mut is_fixed[j], true) {
-                    fixed.push(j as u32)
-                }
-            }
-            None => return Err(PlanError::UnknownSite { what: "required", id: id.clone() }),
-        }
-    }
-    let mut excluded = Vec::new();
-    for id in &req.exclude {
-        match by_id.get(id.as_str()) {
-            Some(&j) => {
-                if is_fixed[j] {
-                    return Err(PlanError::Conflict(format!("site {id:?} is both required and excluded")));
-                }
-                if !std::mem::replace(&mut is_excluded[j], true) {
-                    excluded.push(j as u32)
-                }
-            }
-            None => return Err(PlanError::UnknownSite { what: "excluded", id: id.clone() }),
-        }
-    }
-    drop(by_id);
-    // Groups (counties).
-    let mut county_of: HashMap<UnitIdx, u32> = HashMap::new();
-    let group: Vec<u32> = cands
-        .iter()
-        .map(|c| match (c.unit != NO_UNIT).then(|| ds.divisions.ancestor(c.unit, Level::County)).flatten() {
-            Some(u) => {
-                let n = county_of.len() as u32;
-                *county_of.entry(u).or_insert(n)
-            }
-            None => NO_GROUP,
-        })
-        .collect();
-    if let Some(m) = req.max_per_county {
-        let ungrouped = group.iter().filter(|&&g| g == NO_GROUP).count();
-        if ungrouped > 0 {
-            notes.push(format!("{ungrouped} candidates lie in no county; --max-per-county does not limit them"));
-        }
-        let mut per: HashMap<u32, usize> = HashMap::new();
-        for &f in &fixed {
-            *per.entry(group[f as usize]).or_default() += 1;
-        }
-        if per.iter().any(|(&g, &n)| g != NO_GROUP && n > m) {
-            return Err(PlanError::Conflict(format!("the required sites put more than {m} in one county")));
-        }
-    }
-    let usable = cands.len().saturating_sub(excluded.len());
-    if usable == 0 || cands.is_empty() {
-        let why = if total_cands == 0 {
-            "the candidate source gave none".to_string()
-        } else {
-            format!("none of the {total_cands} candidates is left after --within and --exclude")
-        };
-        return Err(PlanError::NoCandidates(why));
-    }
-    if req.problem != Problem::Lscp && k > usable {
-        return Err(PlanError::KTooLarge { k, candidates: usable });
-    }
-    if fixed.len() > k {
-        return Err(PlanError::Conflict(format!("{} required sites are more than --new {k}", fixed.len())));
-    }
-    tick("candidates", &mut timings);
-    let cand_pts: Vec<Unit3> = cands.iter().map(|c| to_unit(c.lon, c.lat)).collect();
-    let opts = Options { budget: budget.clone(), ..Options::default() };
-    let max_pairs = bounds.max_pairs;
-    let w_of = |h: u32| f64::from(hh.veterans[h as usize]);
-
-    let mut served_before = None;
-    let mut served_after = None;
-    let mut site_served: Option<Vec<f64>> = None;
-    let mut unreachable = 0u64;
-    let (chosen, gains, objective, bound, gap, objective_name, swaps, bound_iterations, demand_points);
-    match req.problem {
-        Problem::Mclp | Problem::Lscp => {
-            // Uncovered households in scope, and the candidates reaching each.
-            let unc: Vec<u32> = scope.iter().copied().filter(|&h| !house.covered[h as usize]).collect();
-            let unc_pts: Vec<Unit3> = unc.iter().map(|&h| to_unit(hh.lon[h as usize], hh.lat[h as usize])).collect();
-            let ctree = tree_of(&cand_pts);
-            refuse_over(
-                "candidate × household pairs (coverage sets)",
-                estimate_pairs(unc_pts.len(), |i| ctree.locate_within_distance(unc_pts[i], r2).count()),
-                max_pairs,
-            )?;
-            drop(ctree);
-            let sets = reach_sets_within(&cand_pts, &unc_pts, r2, max_pairs, budget, progress)?;
-            budget.check()?;
-            let agg = aggregate(&sets, unc.len(), |p| w_of(unc[p]));
-            unreachable = agg.unreachable as u64;
-            demand_points = agg.weight.len();
-            let inst = Instance::covering(agg.weight, &agg.sets, group.clone());
-            tick("coverage sets", &mut timings);
-            if req.problem == Problem::Mclp {
-                let c =
-                    Constraints { k, fixed: fixed.clone(), group_cap: req.max_per_county, excluded: excluded.clone() };
-                let sol = engine::solve_minsum(&inst, &c, &opts, progress);
-                budget.check()?;
-                swaps = sol.swaps;
-                bound_iterations = sol.bound_iterations;
-                if sol.sites.len() < k {
-                    notes.push(format!(
-                        "only {} sites add coverage (of {k} asked){}",
-                        sol.sites.len(),
-                        if req.max_per_county.is_some() { " under --max-per-county" } else { "" }
-                    ));
-                }
-                if let Some(cap) = req.capacity {
-                    let ci =
-                        cap_instance(ds, an, level, radius, &scope, &cand_pts, &group, max_pairs, budget, progress)?;
-                    let cs = capacity::solve_capacitated_within(
-                        &ci,
-                        f64::from(cap),
-                        k,
-                        &fixed,
-                        &excluded,
-                        req.max_per_county,
-                        budget,
-                        progress,
-                    );
-                    budget.check()?;
-                    let existing_reaching = {
-                        let mut seen = vec![false; ci.n_existing];
-                        for &(_, _, s) in &ci.pairs {
-                            if (s as usize) < ci.n_existing {
-                                seen[s as usize] = true;
-                            }
-                        }
-                        seen.iter().filter(|&&x| x).count()
-                    };
-                    let covered_scope_before: f64 =
-                        scope.iter().filter(|&&h| house.covered[h as usize]).map(|&h| w_of(h)).sum();
-                    let ub_after = (covered_scope_before + sol.saving_bound())
-                        .min((existing_reaching + k) as f64 * f64::from(cap));
-                    let ub = (ub_after - cs.served_before).max(0.0);
-                    objective = cs.served_after - cs.served_before;
-                    bound = ub.max(objective);
-                    gap = rel(bound - objective, bound);
-                    served_before = Some(cs.served_before);
-                    served_after = Some(cs.served_after);
-                    site_served = Some(cs.site_served.clone());
-                    chosen = cs.sites;
-                    gains = cs.gains;
-                    objective_name = "veterans newly served (capacity-limited)".to_string();
-                } else {
-                    objective = sol.saving;
-                    bound = sol.saving_bound().max(sol.saving);
-                    gap = rel(bound - objective, bound);
-                    chosen = sol.sites;
-                    gains = sol.gains;
-                    objective_name = "veterans newly covered".to_string();
-                }
-            } else {
-                let scope_w: f64 = scope.iter().map(|&h| w_of(h)).sum();
-                let before_w: f64 = scope.iter().filter(|&&h| house.covered[h as usize]).map(|&h| w_of(h)).sum();
-                let reachable: f64 = inst.weight.iter().sum();
-                let want = match req.target {
-                    Some(t) => (t * scope_w - before_w).max(0.0),
-                    None => reachable,
-                };
-                if want > reachable + 1e-9 {
-                    notes.push(format!(
-                        "target {:.2}% is out of reach: the candidates can bring coverage to {:.2}% at most",
-                        req.target.unwrap_or(1.0) * 100.0,
-                        (before_w + reachable) / scope_w.max(1.0) * 100.0
-                    ));
-                }
-                let c = CoverConstraints {
-                    target: want.min(reachable),
-                    fixed: fixed.clone(),
-                    group_cap: req.max_per_county,
-                    excluded: excluded.clone(),
-                };
-                let sol = engine::solve_cover(&inst, &c, &opts, progress);
-                budget.check()?;
-                if !sol.reached {
-                    notes.push(format!(
-                        "the target is not reached: {} of {} veterans{}",
-                        sol.covered,
-                        sol.target,
-                        if req.max_per_county.is_some() { " under --max-per-county" } else { "" }
-                    ));
-                }
-                if sol.sites.len() > k {
-                    return Err(PlanError::BadOption(format!(
-                        "reaching the target needs {} sites, more than --new {k}",
-                        sol.sites.len()
-                    )));
-                }
-                swaps = 0;
-                bound_iterations = sol.bound_iterations;
-                objective = sol.sites.len() as f64;
-                bound = if sol.reached { sol.lower_sites as f64 } else { 0.0 };
-                gap = rel(objective - bound, objective);
-                chosen = sol.sites;
-                gains = sol.gains;
-                objective_name = "new sites".to_string();
-            }
-        }
-        Problem::Pmedian => {
-            if st.level.iter().zip(&st.active).all(|(&l, &a)| l != level || !a) {
-                return Err(PlanError::BadOption(format!(
-                    "p-median at {level} level needs at least one active {level} station to measure distances from"
-                )));
-            }
-            let (inst, const_cost, wsum, npts) =
-                pmedian_instance(&cand_pts, &scope, hh, &house.dist, &group, max_pairs, budget, progress)?;
-            demand_points = npts;
-            tick("distance pairs", &mut timings);
-            let c = Constraints { k, fixed: fixed.clone(), group_cap: req.max_per_county, excluded: excluded.clone() };
-            let sol = engine::solve_minsum(&inst, &c, &opts, progress);
-            budget.check()?;
-            swaps = sol.swaps;
-            bound_iterations = sol.bound_iterations;
-            objective = (sol.cost + const_cost) / wsum;
-            bound = ((sol.lower_cost + const_cost) / wsum).min(objective);
-            gap = rel(objective - bound, objective);
-            chosen = sol.sites;
-            gains = sol.gains;
-            objective_name = "veteran-weighted mean distance to the nearest station, metres".to_string();
-            if chosen.len() < k {
-                notes.push(format!("only {} sites bring anyone closer (of {k} asked)", chosen.len()));
-            }
-        }
-    }
-    tick("solve", &mut timings);
-    budget.check()?;
-
-    // Coverage before and after, per unit.
-    let chosen_pts: Vec<Unit3> = chosen.iter().map(|&j| cand_pts[j as usize]).collect();
-    let after = house.after(hh, &chosen_pts, r2);
-    let newly = house.newly_covered(hh, &scope, &chosen_pts, r2);
-    let sites: Vec<ChosenSite> = chosen
-        .iter()
-        .enumerate()
-        .map(|(r, &j)| {
-            let c = &cands[j as usize];
-            let codes = core::array::from_fn(|l| {
-                if c.unit == NO_UNIT {
-                    return String::new();
-                }
-                let a = ds.divisions.chain(c.unit)[l];
-                if a == NO_UNIT {
-                    String::new()
-                } else {
-                    ds.divisions.get(a).code.clone()
-                }
-            });
-            ChosenSite {
-                rank: r + 1,
-                id: c.id.clone(),
-                name: c.name.clone(),
-                source: c.source.to_string(),
-                lon: c.lon,
-                lat: c.lat,
-                required: fixed.contains(&j),
-                newly_covered_veterans: newly[r],
-                gain: gains[r],
-                served_veterans: site_served.as_ref().map(|s| s[r]),
-                codes,
-            }
-        })
-        .collect();
-    let site_units: Vec<UnitIdx> = chosen.iter().map(|&j| cands[j as usize].unit).collect();
-    let units = summary::units(ds, an, level, &house, &after, &site_units);
-    let veterans: u64 = scope.iter().map(|&h| u64::from(hh.veterans[h as usize])).sum();
-    let covered_before: u64 =
-        scope.iter().filter(|&&h| house.covered[h as usize]).map(|&h| u64::from(hh.veterans[h as usize])).sum();
-    let covered_after: u64 =
-        scope.iter().filter(|&&h| after.covered[h as usize]).map(|&h| u64::from(hh.veterans[h as usize])).sum();
-    let mean = |d: &[f64]| -> Option<f64> {
-        let (mut s, mut w) = (0.0, 0.0);
-        for &h in &scope {
-            let x = d[h as usize];
-            if x.is_finite() {
-                s += x * w_of(h);
-                w += w_of(h);
-            }
-        }
-        (w > 0.0).then_some(s / w)
-    };
-    let mean_distance_before_m = mean(&house.dist);
-    let mean_distance_after_m = mean(&after.dist);
-    tick("summary", &mut timings);
-    let mut request = req.clone();
-    request.radius_m = Some(radius);
-    Ok(PlanResult {
-        request,
-        radius_m: radius,
-        objective_name,
-        objective,
-        bound,
-        gap,
-        sites,
-        candidates: cands.len(),
-        households: scope.len(),
-        demand_points,
-        veterans,
-        covered_before,
-        covered_after,
-        unreachable_veterans: unreachable,
-        served_before,
-        served_after,
-        mean_distance_before_m,
-        mean_distance_after_m,
-        units,
-        swaps,
-        bound_iterations,
-        notes,
-        seconds: t0.elapsed().as_secs_f64(),
-        timings,
-    })
+    solve::run(ds, an, req, bounds, budget, progress)
 }
 
 fn rel(diff: f64, of: f64) -> f64 {

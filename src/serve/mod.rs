@@ -2,8 +2,8 @@
 //! viewer, over one analysed data folder, with bearer tokens and roles.
 //!
 //! [`router`] builds the whole HTTP API on an [`AppState`] (tests drive it without a socket);
-//! [`run`] serves it until SIGTERM or Ctrl-C; [`cli::serve`] loads a data folder from its store
-//! first. The served [`World`] owns the live engine: edits change it in place.
+//! [`run`] serves it until SIGTERM or Ctrl-C; `gridcover serve` ([`crate::cli::serve`]) loads a
+//! data folder from its store first. The served [`World`] owns the live engine: edits change it in place.
 //!
 //! Endpoints (every one but `/healthz`, `/api/openapi` and the static files needs
 //! `Authorization: Bearer TOKEN`):
@@ -49,7 +49,6 @@
 pub mod auth;
 pub mod budget;
 pub mod cache;
-pub mod cli;
 pub mod edits;
 pub mod error;
 pub mod features;
@@ -67,19 +66,14 @@ pub use world::{Planner, View, World};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
-
-use crate::analysis::analyze;
-use crate::app;
-use crate::ingest::read_data_folder;
 
 /// Limits applied to every request.
 #[derive(Debug, Clone)]
@@ -272,40 +266,18 @@ pub fn default_web_dir() -> Option<PathBuf> {
     [PathBuf::from("web"), Path::new(env!("CARGO_MANIFEST_DIR")).join("web")].into_iter().find(|p| p.is_dir())
 }
 
-/// Loads and analyses a data folder (the bundled one when `data` is `None`), printing a
-/// progress line to stderr.
-pub fn load_world(data: Option<&Path>) -> anyhow::Result<World> {
-    let t = Instant::now();
-    let dir = app::data_dir(data, &app::quiet)?;
-    eprintln!("gridcover: loading {} …", dir.display());
-    let ds = read_data_folder(&dir)?;
-    let an = analyze(&ds);
-    let w = World::new(ds, an);
-    eprintln!(
-        "gridcover: {} households, {} stations, {} grids, {} admin units analysed in {:.1} s",
-        w.ds().households.len(),
-        w.ds().stations.len(),
-        w.ds().grids.len(),
-        w.ds().divisions.len(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(w)
-}
-
-/// Serves `world` on `addr` until SIGTERM or Ctrl-C, then finishes the requests in flight.
+/// Serves `state` on `addr` until SIGTERM or Ctrl-C, then finishes the requests in flight.
 /// Prints `listening on http://ADDR` on stdout once the socket is bound.
-pub fn run(world: World, users: Arc<dyn Users>, addr: SocketAddr, web_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    run_state(AppState::new(world, users, Limits::default(), web_dir), addr)
-}
-
-/// Serves `state` on `addr` as [`run`] does.
-pub fn run_state(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+///
+/// # Errors
+/// The runtime cannot start, the address cannot be bound, or serving fails.
+pub fn run(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         println!("listening on http://{local}");
-        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
         eprintln!("gridcover: stopped");
         Ok(())
     })

@@ -252,24 +252,16 @@ fn check_depth(what: &str, v: &Value) -> Result<()> {
 }
 
 fn check_position(lon: f64, lat: f64) -> Result<()> {
-    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
-        return Err(StoreError::Invalid(format!(
-            "position lon {lon}, lat {lat} is out of range (WGS84: lon -180..180, lat -90..90)"
-        )));
-    }
-    Ok(())
+    crate::model::rules::check_lon_lat(lon, lat)
+        .map_err(|why| StoreError::Invalid(format!("position lon {lon}, lat {lat} is out of range (WGS84): {why}")))
 }
 
-/// A station's own radius: the radius policy of plans and what-ifs ([`crate::plan::limits::RADIUS_M`]).
+/// A station's own radius: the one radius policy ([`crate::model::rules::RADIUS_M`]).
 fn check_radius(r: Option<f64>) -> Result<()> {
-    let range = crate::plan::limits::RADIUS_M;
     match r {
-        Some(r) if !(r.is_finite() && range.contains(&r)) => Err(StoreError::Invalid(format!(
-            "radius_m must be a number of metres from {} to {}, got {r}",
-            range.start(),
-            range.end()
-        ))),
-        _ => Ok(()),
+        Some(r) => crate::model::rules::check_radius(r)
+            .map_err(|bound| StoreError::Invalid(format!("radius_m must be a number of metres from {bound}, got {r}"))),
+        None => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gridcover::crs::{wgs84_to_gcj02, Crs};
 use gridcover::ingest::*;
-use gridcover::model::{Divisions, Level, Reject};
+use gridcover::model::{Bbox, Divisions, Level, Reject};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest").join(name)
@@ -134,7 +134,7 @@ fn bad_stations_are_rejected_row_by_row() {
     let d = read_divisions(&dir.join("divisions.csv"), &mut rejects).unwrap();
     let mut notes = Vec::new();
     let b = read_boundaries(&dir.join("boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut notes).unwrap();
-    let ext = Extent::of(&b).unwrap();
+    let ext = Bbox::of(&b).unwrap();
     rejects.clear();
     let s = read_stations(&dir, &Crs::Wgs84, &d, Some(&ext), &mut rejects).unwrap();
     assert_eq!(s.id, ["S1", "S13"]);
@@ -152,7 +152,7 @@ fn bad_stations_are_rejected_row_by_row() {
     assert_reject(&rejects, f, 12, "S10", "outside the boundaries' bounding box expanded by 1°");
     assert_reject(&rejects, f, 13, "", "id is empty");
     assert_reject(&rejects, f, 14, "S11", "mobile \"maybe\" is not a yes/no value");
-    assert_reject(&rejects, f, 15, "S12", "radius_m must be a positive number");
+    assert_reject(&rejects, f, 15, "S12", "radius_m must be a number of metres from 100 to 100000 metres");
     assert_eq!(rejects.len(), 13, "{rejects:#?}");
 }
 
@@ -163,7 +163,7 @@ fn bad_households_are_rejected_row_by_row() {
     let mut rejects = Vec::new();
     let b =
         read_boundaries(&fixture("tiny/boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut Vec::new()).unwrap();
-    let ext = Extent::of(&b).unwrap();
+    let ext = Bbox::of(&b).unwrap();
     let h = read_households(&dir, &Crs::Wgs84, &d, Some(&ext), &mut rejects).unwrap();
     assert_eq!(h.id, ["H1", "H10"]);
     assert_eq!(d.get(h.code[1].unwrap()).code, "990102");
@@ -446,6 +446,6 @@ fn real_gansu_boundaries_and_divisions() {
     assert!(b.areas.iter().any(|a| a.unit == jyg));
     // converted out of GCJ-02: the province's box moved by a few hundred metres, and lies
     // where Gansu is (92°13'–108°46'E, 32°11'–42°57'N).
-    let e = Extent::of(&b).unwrap();
-    assert!(e.min_lon > 92.0 && e.max_lon < 109.0 && e.min_lat > 32.0 && e.max_lat < 43.0, "{e:?}");
+    let e = Bbox::of(&b).unwrap();
+    assert!(e.min_x > 92.0 && e.max_x < 109.0 && e.min_y > 32.0 && e.max_y < 43.0, "{e:?}");
 }

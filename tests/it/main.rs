@@ -8,6 +8,7 @@
 mod abuse;
 mod analyze_cli;
 mod common;
+mod exit_codes;
 mod fuzz_http;
 mod fuzz_inputs;
 mod generate;

@@ -6,14 +6,13 @@
 //! Province scale (800,000 households): `cargo test --release --test plan_bundled -- --ignored`.
 
 use gridcover::analysis::analyze;
-use gridcover::app;
 use gridcover::ingest::read_data_folder;
 use gridcover::plan::{solve, CandidateSource, PlanRequest, Problem};
 
 #[test]
 #[ignore = "Gansu scale: run in release with --ignored"]
 fn mclp_gap_within_one_percent_on_gansu() {
-    let dir = app::data_dir(None, &app::quiet).unwrap();
+    let dir = gridcover::cli::data_dir(None).unwrap();
     let ds = read_data_folder(&dir).unwrap();
     let an = analyze(&ds);
     let h3 = CandidateSource::H3 { resolution: None };
@@ -80,7 +79,7 @@ fn mclp_gap_within_one_percent_on_gansu() {
 fn plans_on_k_anonymous_demand_keep_their_quality() {
     use gridcover::plan::Site;
     use gridcover::privacy::{demand_dataset, Groups};
-    let dir = app::data_dir(None, &app::quiet).unwrap();
+    let dir = gridcover::cli::data_dir(None).unwrap();
     let ds = read_data_folder(&dir).unwrap();
     let an = analyze(&ds);
     let p = ds.privacy;

@@ -20,7 +20,7 @@ use crate::common::csv_rows;
 use gridcover::analysis::scenario::Change;
 use gridcover::analysis::{scenario, Live};
 use gridcover::ingest::read_data_folder;
-use gridcover::whatif::read_sites;
+use gridcover::ingest::sites::read_sites;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small")

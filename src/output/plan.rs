@@ -1,4 +1,4 @@
-//! Plan I/O: reading a candidate CSV, writing `plan.geojson`, `plan.csv` and `plan_summary.json`.
+//! Writing a plan (I/O): `plan.geojson`, `plan.csv` and `plan_summary.json`.
 //!
 //! - `plan.geojson`: the chosen sites in plan order as RFC 7946 points; properties `id` (the
 //!   candidate's own id), `rank`, `name`, `source`, `required`, `newly_covered_veterans`,
@@ -7,52 +7,23 @@
 //! - `plan_summary.json`: the whole [`PlanResult`] (objective, bound, gap, coverage before and
 //!   after for every admin unit of the plan's level and above, seconds per phase).
 //!
-//! Each file is written to a temporary name and renamed into place.
+//! Each file is written atomically ([`super::atomic`]).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
 use serde_json::json;
 
-use super::{parse_sites_csv, PlanError, PlanResult, Site};
+use super::{write_bytes, OutputError};
 use crate::model::Level;
-use crate::output::OutputError;
-
-/// Reads candidate sites from a CSV file (`id,lon,lat`).
-///
-/// # Errors
-/// The file cannot be opened, or a row is bad (see [`parse_sites_csv`]).
-pub fn read_sites(path: &Path) -> Result<Vec<Site>, PlanError> {
-    let name = path.display().to_string();
-    let f = File::open(path).map_err(|e| PlanError::BadCandidateFile {
-        file: name.clone(),
-        row: 0,
-        reason: e.to_string(),
-    })?;
-    parse_sites_csv(std::io::BufReader::new(f), &name)
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> OutputError {
-    OutputError::Io { path: path.to_path_buf(), source }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let tmp = path.with_extension("tmp");
-    let mut w = BufWriter::new(File::create(&tmp).map_err(|e| io_err(&tmp, e))?);
-    w.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
-    w.flush().map_err(|e| io_err(&tmp, e))?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
-}
+use crate::plan::PlanResult;
 
 /// Writes the three plan files into `out` (created).
 ///
 /// # Errors
 /// A file or the folder cannot be written.
 pub fn write_plan(out: &Path, res: &PlanResult) -> Result<(), OutputError> {
-    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    std::fs::create_dir_all(out).map_err(|source| OutputError::Io { path: out.to_path_buf(), source })?;
     // GeoJSON.
     let features = res
         .sites
@@ -85,7 +56,7 @@ pub fn write_plan(out: &Path, res: &PlanResult) -> Result<(), OutputError> {
     let path = out.join("plan.geojson");
     let text =
         serde_json::to_vec(&fc).map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
-    write_atomic(&path, &text)?;
+    write_bytes(&path, &text)?;
     // CSV.
     let path = out.join("plan.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -124,10 +95,10 @@ pub fn write_plan(out: &Path, res: &PlanResult) -> Result<(), OutputError> {
         w.write_record(&row).map_err(enc)?;
     }
     let bytes = w.into_inner().map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
-    write_atomic(&path, &bytes)?;
+    write_bytes(&path, &bytes)?;
     // Summary.
     let path = out.join("plan_summary.json");
     let text = serde_json::to_vec_pretty(res)
         .map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
-    write_atomic(&path, &text)
+    write_bytes(&path, &text)
 }

@@ -1,17 +1,15 @@
 //! `gridcover plan`: its arguments and what it runs (reads the data folder, solves, writes).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{io, solve_with_progress, CandidateSource, PlanRequest, Problem};
-use crate::analysis::analyze;
-use crate::app;
-use crate::ingest::read_data_folder;
+use super::data::load_analysed;
+use super::progress::bar;
+use super::CliError;
 use crate::model::Level;
+use crate::output::plan::write_plan;
+use crate::plan::{parse_sites_csv, solve_with_progress, CandidateSource, PlanError, PlanRequest, Problem};
 
 /// Arguments of `gridcover plan`.
 #[derive(Debug, Args)]
@@ -64,19 +62,32 @@ pub struct PlanArgs {
 /// Parses `--candidates`.
 ///
 /// # Errors
-/// A bad H3 resolution or an unreadable CSV.
-pub fn candidate_source(s: &str) -> anyhow::Result<CandidateSource> {
+/// A bad H3 resolution (exit 2), or a CSV file that cannot be read or has a bad row
+/// ([`PlanError::BadCandidateFile`], exit 2).
+pub fn candidate_source(s: &str) -> Result<CandidateSource, CliError> {
     let t = s.trim();
     Ok(match t.to_ascii_lowercase().as_str() {
         "villages" | "village" => CandidateSource::Villages,
         "grids" | "grid" => CandidateSource::Grids,
         "h3" => CandidateSource::H3 { resolution: None },
         l if l.starts_with("h3:") => {
-            let r: u8 = l[3..].parse().with_context(|| format!("bad H3 resolution in --candidates {t}"))?;
+            let r: u8 =
+                l[3..].parse().map_err(|_| CliError::Usage(format!("bad H3 resolution in --candidates {t}")))?;
             CandidateSource::H3 { resolution: Some(r) }
         }
-        _ => CandidateSource::Sites { sites: io::read_sites(std::path::Path::new(t))? },
+        _ => CandidateSource::Sites { sites: read_sites(Path::new(t))? },
     })
+}
+
+/// Reads candidate sites from a CSV file (`id,lon,lat`; see [`parse_sites_csv`]).
+fn read_sites(path: &Path) -> Result<Vec<crate::plan::Site>, PlanError> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| PlanError::BadCandidateFile {
+        file: name.clone(),
+        row: 0,
+        reason: e.to_string(),
+    })?;
+    parse_sites_csv(std::io::BufReader::new(f), &name)
 }
 
 impl PlanArgs {
@@ -84,7 +95,7 @@ impl PlanArgs {
     ///
     /// # Errors
     /// See [`candidate_source`].
-    pub fn request(&self) -> anyhow::Result<PlanRequest> {
+    pub fn request(&self) -> Result<PlanRequest, CliError> {
         let trim = |v: &[String]| v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         Ok(PlanRequest {
             problem: self.problem,
@@ -102,26 +113,15 @@ impl PlanArgs {
     }
 }
 
-/// Runs `gridcover plan`; `phase` runs a step under a spinner.
+/// Runs `gridcover plan`: solves with a progress bar, writes [`crate::output::plan`]'s files,
+/// prints the objective, bound and gap.
 ///
 /// # Errors
-/// Bad arguments ([`super::PlanError`]), unreadable data, unwritable results.
-pub fn run(a: &PlanArgs, phase: &dyn Fn(&str, &mut dyn FnMut())) -> anyhow::Result<()> {
+/// Bad arguments or data ([`PlanError`], exit 2); unwritable results (1).
+pub fn run(a: &PlanArgs) -> Result<(), CliError> {
     let req = a.request()?;
-    let dir = app::data_dir(a.data.as_deref(), phase)?;
-    let mut ds = None;
-    phase("reading data", &mut || ds = Some(read_data_folder(&dir)));
-    let ds = ds.expect("phase runs its step")?;
-    let mut an = None;
-    phase("analysing", &mut || an = Some(analyze(&ds)));
-    let an = an.expect("phase runs its step");
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.enable_steady_tick(Duration::from_millis(120));
+    let (ds, an) = load_analysed(a.data.as_deref())?;
+    let pb = bar();
     let res = solve_with_progress(&ds, &an, &req, &mut |msg, done, total| {
         pb.set_message(msg.to_string());
         pb.set_length(total);
@@ -129,7 +129,7 @@ pub fn run(a: &PlanArgs, phase: &dyn Fn(&str, &mut dyn FnMut())) -> anyhow::Resu
     });
     pb.finish_and_clear();
     let res = res?;
-    io::write_plan(&a.out, &res)?;
+    write_plan(&a.out, &res)?;
     for n in &res.notes {
         eprintln!("note: {n}");
     }

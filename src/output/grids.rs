@@ -1,23 +1,14 @@
-//! Writing a grid design (I/O): `grids.geojson` in the data-folder format, `grids_summary.json`
-//! and a printed table of grid sizes.
+//! Writing a grid design of [`crate::design`] (I/O): `grids.geojson` in the data-folder format,
+//! `grids_summary.json` and a printed table of grid sizes.
 
-use std::io::Write;
 use std::path::Path;
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
 use serde_json::{json, Value};
 
-use super::{area_km2, Take, UnitDesign};
+use super::{write_bytes, OutputError};
+use crate::design::{area_km2, Take, UnitDesign};
 use crate::model::Dataset;
-
-/// Writes `path` through a temporary file renamed into place.
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
 
 /// The ids of the designed grids: `G<code>-<n>` (as generated grids are named) for a design of
 /// the whole unit; `G<code>-U<n>` for ungridded households, with a suffix where an existing grid
@@ -94,9 +85,8 @@ pub fn summary(ds: &Dataset, design: &UnitDesign, seconds: f64) -> Value {
 ///
 /// # Errors
 /// The folder or a file cannot be written.
-pub fn write_design(out: &Path, ds: &Dataset, design: &UnitDesign, seconds: f64) -> anyhow::Result<Value> {
-    use anyhow::Context;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+pub fn write_design(out: &Path, ds: &Dataset, design: &UnitDesign, seconds: f64) -> Result<Value, OutputError> {
+    std::fs::create_dir_all(out).map_err(|source| OutputError::Io { path: out.to_path_buf(), source })?;
     let code = ds.divisions.get(design.unit).code.clone();
     let features: Vec<Feature> = design
         .grids
@@ -120,11 +110,12 @@ pub fn write_design(out: &Path, ds: &Dataset, design: &UnitDesign, seconds: f64)
         .collect();
     let fc = FeatureCollection { bbox: None, features, foreign_members: None };
     let path = out.join("grids.geojson");
-    write_file(&path, fc.to_string().as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    write_bytes(&path, fc.to_string().as_bytes())?;
     let s = summary(ds, design, seconds);
     let path = out.join("grids_summary.json");
-    let text = serde_json::to_string_pretty(&s).context("encoding the summary")?;
-    write_file(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&s)
+        .map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
+    write_bytes(&path, text.as_bytes())?;
     Ok(s)
 }
 
@@ -166,26 +157,4 @@ pub fn table(ds: &Dataset, design: &UnitDesign) -> String {
         ));
     }
     s
-}
-
-/// Runs `gridcover grids`: designs, writes `grids.geojson` and `grids_summary.json` into `out`,
-/// and returns the table to print.
-///
-/// # Errors
-/// [`DesignError`](super::DesignError) for a bad code, level or cap; I/O errors writing.
-pub fn run(
-    ds: &Dataset,
-    an: &crate::analysis::Analysis,
-    code: &str,
-    max_households: u32,
-    max_veterans: Option<u32>,
-    ungridded_only: bool,
-    out: &Path,
-) -> anyhow::Result<String> {
-    let t = std::time::Instant::now();
-    let caps = super::Caps { max_households, max_veterans };
-    let take = if ungridded_only { Take::UngriddedOnly } else { Take::All };
-    let design = super::design_for_unit(ds, an, code, &caps, take)?;
-    write_design(out, ds, &design, t.elapsed().as_secs_f64())?;
-    Ok(table(ds, &design))
 }

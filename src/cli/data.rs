@@ -1,0 +1,101 @@
+//! Where the data folder is (I/O): the one given with `--data`, else the bundled Gansu data,
+//! generated on first use; and reading it, under a spinner.
+
+use std::path::{Path, PathBuf};
+
+use super::progress::phase;
+use super::CliError;
+use crate::analysis::{analyze, Analysis};
+use crate::crs::Crs;
+use crate::generate::{generate, write_data_folder, GenerateParams};
+use crate::ingest::{read_boundaries, read_data_folder, read_divisions, IngestError};
+use crate::model::Dataset;
+
+/// Seed of the bundled Gansu data set.
+pub const BUNDLED_SEED: u64 = 20_261_129;
+/// Households of the bundled data set (about a million veterans).
+pub const BUNDLED_HOUSEHOLDS: usize = 800_000;
+
+/// The bundled source folder (real boundaries and divisions) and where its generated data go:
+/// `data/` of the working directory, else of the repository the binary was built from.
+///
+/// # Errors
+/// [`CliError::NoBundledData`] when neither has `gansu/divisions.csv`.
+pub fn bundled() -> Result<(PathBuf, PathBuf), CliError> {
+    let candidates = [PathBuf::from("data"), Path::new(env!("CARGO_MANIFEST_DIR")).join("data")];
+    candidates
+        .into_iter()
+        .find(|c| c.join("gansu/divisions.csv").exists())
+        .map(|c| (c.join("gansu"), c.join("generated/gansu")))
+        .ok_or(CliError::NoBundledData)
+}
+
+/// Generates a data folder from real boundaries and divisions, each step under a spinner.
+/// Warnings about rejected source rows go to stderr.
+///
+/// # Errors
+/// The sources cannot be read ([`CliError::Ingest`]), or the folder cannot be generated or
+/// written ([`CliError::Generate`]).
+pub fn generate_folder(
+    boundaries: &Path,
+    divisions: &Path,
+    crs: &Crs,
+    params: &GenerateParams,
+    out: &Path,
+) -> Result<(), CliError> {
+    let mut rejects = Vec::new();
+    let mut notes = Vec::new();
+    let d = read_divisions(divisions, &mut rejects)?;
+    let b = phase("reading boundaries", || read_boundaries(boundaries, crs, &d, &mut rejects, &mut notes))?;
+    for r in &rejects {
+        eprintln!("warning: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
+    }
+    let g = phase("generating", || generate(&d, &b, params))?;
+    phase("writing", || write_data_folder(out, &d, &g))?;
+    Ok(())
+}
+
+/// The data folder to use: `data` when given (it must exist), else the bundled one, generated
+/// on first use.
+///
+/// # Errors
+/// A given folder that does not exist ([`IngestError::Io`], exit 2), no bundled data, or the
+/// bundled data cannot be generated.
+pub fn data_dir(data: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(d) = data {
+        if !d.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such data folder");
+            return Err(IngestError::Io { path: d.to_path_buf(), source }.into());
+        }
+        return Ok(d.to_path_buf());
+    }
+    let (src, gen) = bundled()?;
+    if !gen.join("households.parquet").exists() {
+        eprintln!(
+            "generating the bundled data set into {} (seed {BUNDLED_SEED}, {BUNDLED_HOUSEHOLDS} households)…",
+            gen.display()
+        );
+        let params = GenerateParams::new(BUNDLED_SEED, BUNDLED_HOUSEHOLDS);
+        generate_folder(&src.join("boundaries.geojson"), &src.join("divisions.csv"), &Crs::Gcj02, &params, &gen)?;
+    }
+    Ok(gen)
+}
+
+/// Reads the data folder `--data` names (or the bundled one).
+///
+/// # Errors
+/// See [`data_dir`] and [`read_data_folder`].
+pub fn load(data: Option<&Path>) -> Result<Dataset, CliError> {
+    let dir = data_dir(data)?;
+    Ok(phase("reading data", || read_data_folder(&dir))?)
+}
+
+/// Reads and analyses the data folder.
+///
+/// # Errors
+/// See [`load`].
+pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliError> {
+    let ds = load(data)?;
+    let an = phase("analysing", || analyze(&ds));
+    Ok((ds, an))
+}

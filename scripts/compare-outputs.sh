@@ -52,6 +52,8 @@ run() { # run NAME BINARY
     "$bin" plan --data "$data" --problem mclp --level village --new 10 --out "$out/plan_mclp" >/dev/null
     "$bin" plan --data "$data" --problem pmedian --level township --new 5 --out "$out/plan_pmedian" >/dev/null
     "$bin" tiles --data "$data" --max-zoom 7 --out "$out/tiles" 2>/dev/null
+    "$bin" generate --boundaries data/gansu/boundaries.geojson --divisions data/gansu/divisions.csv --crs gcj02 \
+        --households 20000 --seed 7 --out "$out/generate" 2>/dev/null
     # Lines that report time taken are not outputs.
     sed -i -E '/^results in /d' "$out"/*.txt
 }

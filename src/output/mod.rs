@@ -127,55 +127,110 @@ pub const COVERAGE_COLUMNS: &[&str] = &[
     "rules_ok",
 ];
 
-fn num(x: f64, decimals: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.decimals$}")
-    } else {
-        String::new()
+/// One value of a unit's coverage row, typed: the one shape the CSV files' text, the features'
+/// JSON properties and the tiles' attributes are all made from (nothing is formatted to text and
+/// parsed back).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// Text (code, name, level).
+    Text(String),
+    /// Text that may be absent (the parent's code of a province).
+    MaybeText(Option<String>),
+    /// A count.
+    Int(i64),
+    /// A measure rounded to `decimals` places; `None` when it has no value (a share of zero
+    /// veterans, a distance to no station).
+    Real(Option<f64>, u8),
+    /// A yes/no.
+    Bool(bool),
+}
+
+impl Field {
+    fn real(x: f64, decimals: u8) -> Field {
+        Field::Real(x.is_finite().then_some(x), decimals)
+    }
+
+    fn share(x: i64, of: i64) -> Field {
+        Field::Real((of != 0).then(|| x as f64 / of as f64), 4)
+    }
+
+    /// As a CSV cell: numbers with their decimals, absent values empty.
+    pub fn to_csv(&self) -> String {
+        match self {
+            Field::Text(s) => s.clone(),
+            Field::MaybeText(s) => s.clone().unwrap_or_default(),
+            Field::Int(i) => i.to_string(),
+            Field::Real(Some(x), d) => format!("{x:.prec$}", prec = usize::from(*d)),
+            Field::Real(None, _) => String::new(),
+            Field::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// As a JSON value: numbers rounded as in the CSV, absent values null.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Field::Text(s) => Value::String(s.clone()),
+            Field::MaybeText(s) => s.clone().map_or(Value::Null, Value::String),
+            Field::Int(i) => json!(i),
+            // Rounded by the CSV text's decimal rounding (round half to even on the exact
+            // value), which arithmetic rounding does not always match: the two never disagree.
+            Field::Real(Some(_), _) => {
+                let x: f64 = self.to_csv().parse().expect("a formatted finite number parses");
+                serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+            }
+            Field::Real(None, _) => Value::Null,
+            Field::Bool(b) => Value::Bool(*b),
+        }
     }
 }
 
-/// The coverage row of one unit as text fields in [`COVERAGE_COLUMNS`] order.
-pub fn coverage_record(ds: &Dataset, a: &Analysis, u: u32) -> Vec<String> {
+/// The coverage row of one unit, typed, in [`COVERAGE_COLUMNS`] order.
+pub fn coverage_fields(ds: &Dataset, a: &Analysis, u: u32) -> Vec<Field> {
+    use Field::{Bool, Int, MaybeText, Text};
     let d = ds.divisions.get(u);
     let c = &a.coverage.units[u as usize];
-    let share = |x: i64, of: i64| if of == 0 { String::new() } else { num(x as f64 / of as f64, 4) };
     let mut r = vec![
-        d.code.clone(),
-        d.name.clone(),
-        d.level.as_str().to_string(),
-        d.parent.map(|p| ds.divisions.get(p).code.clone()).unwrap_or_default(),
-        c.households.to_string(),
-        c.veterans.to_string(),
-        c.covered_households.to_string(),
-        c.covered_veterans.to_string(),
-        share(c.covered_veterans, c.veterans),
+        Text(d.code.clone()),
+        Text(d.name.clone()),
+        Text(d.level.as_str().to_string()),
+        MaybeText(d.parent.map(|p| ds.divisions.get(p).code.clone())),
+        Int(c.households),
+        Int(c.veterans),
+        Int(c.covered_households),
+        Int(c.covered_veterans),
+        Field::share(c.covered_veterans, c.veterans),
     ];
-    r.extend(c.covered_level_veterans.iter().map(|v| v.to_string()));
-    r.extend(c.covered_level_veterans.iter().map(|&v| share(v, c.veterans)));
-    r.extend(c.stations.iter().map(|v| v.to_string()));
+    r.extend(c.covered_level_veterans.iter().map(|&v| Int(v)));
+    r.extend(c.covered_level_veterans.iter().map(|&v| Field::share(v, c.veterans)));
+    r.extend(c.stations.iter().map(|&v| Int(v)));
     r.extend([
-        c.demonstration_stations.to_string(),
-        c.mobile_stations.to_string(),
-        c.own_stations.to_string(),
-        num(c.nearest_mean_m(), 1),
-        num(f64::from(c.nearest_median_m), 1),
-        num(f64::from(c.nearest_p90_m), 1),
-        c.outside_grid_households.to_string(),
-        c.outside_grid_veterans.to_string(),
-        c.hardship_households.to_string(),
-        c.hardship_veterans.to_string(),
-        c.hardship_covered_veterans.to_string(),
-        share(c.hardship_covered_veterans, c.hardship_veterans),
-        c.martyr_households.to_string(),
-        c.martyr_veterans.to_string(),
-        c.martyr_covered_veterans.to_string(),
-        share(c.martyr_covered_veterans, c.martyr_veterans),
-        c.townships_without_station.to_string(),
-        c.villages_without_station.to_string(),
-        c.rules_ok().to_string(),
+        Int(c.demonstration_stations),
+        Int(c.mobile_stations),
+        Int(c.own_stations),
+        Field::real(c.nearest_mean_m(), 1),
+        Field::real(f64::from(c.nearest_median_m), 1),
+        Field::real(f64::from(c.nearest_p90_m), 1),
+        Int(c.outside_grid_households),
+        Int(c.outside_grid_veterans),
+        Int(c.hardship_households),
+        Int(c.hardship_veterans),
+        Int(c.hardship_covered_veterans),
+        Field::share(c.hardship_covered_veterans, c.hardship_veterans),
+        Int(c.martyr_households),
+        Int(c.martyr_veterans),
+        Int(c.martyr_covered_veterans),
+        Field::share(c.martyr_covered_veterans, c.martyr_veterans),
+        Int(c.townships_without_station),
+        Int(c.villages_without_station),
+        Bool(c.rules_ok()),
     ]);
+    debug_assert_eq!(r.len(), COVERAGE_COLUMNS.len());
     r
+}
+
+/// The coverage row of one unit as CSV text fields in [`COVERAGE_COLUMNS`] order.
+pub fn coverage_record(ds: &Dataset, a: &Analysis, u: u32) -> Vec<String> {
+    coverage_fields(ds, a, u).iter().map(Field::to_csv).collect()
 }
 
 fn write_csv(path: &Path, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<(), OutputError> {
@@ -482,4 +537,34 @@ pub fn write_all(out: &Path, ds: &Dataset, a: &Analysis, timings: &[(&str, f64)]
     let path = out.join("summary.json");
     write_atomic(&path, |w| serde_json::to_writer_pretty(w, &s).map_err(|e| enc_err(&path, e)))?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Field;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fields_as_csv_and_json() {
+        assert_eq!(Field::share(1, 3).to_csv(), "0.3333");
+        assert_eq!(Field::share(1, 3).to_json(), serde_json::json!(0.3333));
+        assert_eq!(Field::share(1, 0).to_csv(), "");
+        assert_eq!(Field::share(1, 0).to_json(), serde_json::Value::Null);
+        assert_eq!(Field::real(1234.0, 1).to_json().to_string(), "1234.0");
+        assert_eq!(Field::real(f64::NAN, 1).to_csv(), "");
+        assert_eq!(Field::MaybeText(None).to_json(), serde_json::Value::Null);
+        assert_eq!(Field::Bool(true).to_csv(), "true");
+        assert_eq!(Field::Int(-3).to_json(), serde_json::json!(-3));
+    }
+
+    proptest! {
+        /// The JSON number is the CSV text's number: a feature and a CSV row never disagree.
+        #[test]
+        fn a_real_reads_the_same_in_json_and_csv(num in 0i64..10_000_000, of in 1i64..10_000_000, m in 0.0f64..1.0e6) {
+            let share = Field::share(num.min(of), of);
+            prop_assert_eq!(share.to_json().as_f64().unwrap(), share.to_csv().parse::<f64>().unwrap());
+            let metres = Field::real(m, 1);
+            prop_assert_eq!(metres.to_json().as_f64().unwrap(), metres.to_csv().parse::<f64>().unwrap());
+        }
+    }
 }

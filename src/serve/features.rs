@@ -27,7 +27,7 @@ use super::geom::{multipolygon_json, point_json, Bbox};
 use super::world::{ShownCell, View};
 use super::World;
 use crate::model::{Level, UnitIdx, NONE, NO_UNIT};
-use crate::output::{coverage_record, COVERAGE_COLUMNS};
+use crate::output::{coverage_fields, COVERAGE_COLUMNS};
 
 /// H3 resolution of the households' cells in the OGC API (edges of about 460 m).
 pub const OGC_CELL_RESOLUTION: u8 = 8;
@@ -253,30 +253,11 @@ fn f64_or_null(x: f64) -> Value {
 /// The coverage properties of a unit as `view` may see them, typed (numbers as numbers,
 /// empty and withheld as null; `withheld` true when some figure is).
 pub fn admin_properties(w: &World, view: &View, u: UnitIdx) -> Map<String, Value> {
-    let rec = coverage_record(w.ds(), w.an(), u);
+    let fields = coverage_fields(w.ds(), w.an(), u);
     let mut m = Map::new();
-    for (k, v) in COVERAGE_COLUMNS.iter().zip(rec) {
-        if !view.disclosure.unit_column(k, u) {
-            m.insert(k.to_string(), Value::Null);
-            continue;
-        }
-        let val = match *k {
-            "code" | "name" | "level" => Value::String(v),
-            "parent_code" => {
-                if v.is_empty() {
-                    Value::Null
-                } else {
-                    Value::String(v)
-                }
-            }
-            "rules_ok" => Value::Bool(v == "true"),
-            _ if v.is_empty() => Value::Null,
-            _ => match v.parse::<i64>() {
-                Ok(i) => json!(i),
-                Err(_) => v.parse::<f64>().map(f64_or_null).unwrap_or(Value::String(v)),
-            },
-        };
-        m.insert(k.to_string(), val);
+    for (k, v) in COVERAGE_COLUMNS.iter().zip(fields) {
+        let shown = if view.disclosure.unit_column(k, u) { v.to_json() } else { Value::Null };
+        m.insert(k.to_string(), shown);
     }
     let a = w.area_of_unit[u as usize];
     m.insert("derived_boundary".into(), Value::Bool(a != NONE && w.ds().boundaries.areas[a as usize].derived));

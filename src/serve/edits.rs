@@ -72,19 +72,6 @@ pub(crate) fn edits(s: &AppState) -> Result<&Edits, ApiError> {
     })
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
-        StoreError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, "Exists", e.to_string()),
-        StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
-        StoreError::Invalid(m) => ApiError::bad_request(m),
-        ref e2 if e2.is_disk_full() => {
-            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "StoreFull", format!("not saved: {e}"))
-        }
-        e => ApiError::internal(format!("not saved: {e}")),
-    }
-}
-
 /// The version an `If-Match` header asks for: `"3"`, `W/"3"` or `3`; `*` and none: any.
 fn if_match(h: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = h.get(header::IF_MATCH) else { return Ok(None) };
@@ -164,12 +151,8 @@ async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<
         let w = s.world();
         let f = find(&w, &w.view(u), u, Collection::Households, id)?;
         drop(w);
-        let rec = e
-            .store
-            .household(id)
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
-        let mut v: Value = serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+        let rec = e.store.household(id)?.ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
+        let mut v: Value = serde_json::from_str(&f)?;
         v["properties"]["status"] = rec.status;
         v["properties"]["version"] = json!(rec.version);
         let mut r = json_response(StatusCode::OK, v, Some(rec.version));
@@ -189,7 +172,7 @@ async fn household_patch(
     let want = if_match(&h)?;
     let patch: Value = parse_body(&body, "JSON merge patch")?;
     on_own_household(s, u, id, None, move |s, e, u, id, idx| {
-        let rec = e.store.patch_household_status(u, id, &patch, want).map_err(store_error)?;
+        let rec = e.store.patch_household_status(u, id, &patch, want)?;
         {
             let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
             let newer = w.statuses.get(&idx).is_none_or(|(_, v)| *v < rec.version);
@@ -214,7 +197,7 @@ async fn visit_post(
 ) -> Result<Response, ApiError> {
     let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
     on_own_household(s, u, id, None, move |_, e, u, id, _| {
-        let v = e.store.add_visit(u, id, &visit).map_err(store_error)?;
+        let v = e.store.add_visit(u, id, &visit)?;
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
         if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
             r.headers_mut().insert(header::LOCATION, loc);
@@ -226,7 +209,7 @@ async fn visit_post(
 
 async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.visits"), |_, e, _, id, _| {
-        let list = e.store.visits(id).map_err(store_error)?;
+        let list = e.store.visits(id)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
     })
     .await
@@ -238,7 +221,7 @@ async fn household_history(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.history"), |_, e, _, id, _| {
-        let list = e.store.history("household", id).map_err(store_error)?;
+        let list = e.store.history("household", id)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "history": list}), None))
     })
     .await
@@ -254,10 +237,10 @@ async fn station_history(
     }
     blocking(move || {
         let e = edits(&s)?;
-        if e.store.station(&id).map_err(store_error)?.is_none() {
+        if e.store.station(&id)?.is_none() {
             return Err(ApiError::not_found(format!("no station {id:?}")));
         }
-        let list = e.store.history("station", &id).map_err(store_error)?;
+        let list = e.store.history("station", &id)?;
         Ok(json_response(StatusCode::OK, json!({"station": id, "history": list}), None))
     })
     .await
@@ -308,8 +291,8 @@ async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> 
     blocking(move || {
         let e = edits(&s)?;
         let _order = e.lock();
-        new.validate(&s.world().ds().divisions).map_err(store_error)?;
-        let rec = e.store.add_station(&u, &new).map_err(store_error)?;
+        new.validate(&s.world().ds().divisions)?;
+        let rec = e.store.add_station(&u, &new)?;
         let unit =
             s.world().ds().divisions.find(&rec.code).ok_or_else(|| ApiError::internal("validated code vanished"))?;
         let row = StationRow {
@@ -354,7 +337,7 @@ async fn station_patch(
     blocking(move || {
         let e = edits(&s)?;
         let _order = e.lock();
-        let (before, after) = e.store.update_station(&u, &id, &p, want).map_err(store_error)?;
+        let (before, after) = e.store.update_station(&u, &id, &p, want)?;
         let moved = (before.lon, before.lat) != (after.lon, after.lat);
         let change = apply(&s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
         let change = change.map(|c| change_json(&s.world(), &c));
@@ -374,7 +357,7 @@ async fn station_delete(
     blocking(move || {
         let e = edits(&s)?;
         let _order = e.lock();
-        let (_, after) = e.store.close_station(&u, &id, want).map_err(store_error)?;
+        let (_, after) = e.store.close_station(&u, &id, want)?;
         let change = apply(&s, &after, |live| live.remove_station(&id))?;
         Ok(json_response(
             StatusCode::OK,

@@ -11,7 +11,7 @@
 //! The library's errors become answers here and nowhere else: `From<StoreError>`,
 //! `From<PlanError>`, `From<ScenarioError>`, `From<LiveError>` (each an exhaustive `match`, so
 //! that a new variant is a decision and not a silent 500), and the server's own failures
-//! (`From<JoinError>`, `From<serde_json::Error>`), all 500. Handlers use `?`.
+//! (`From<JoinError>`, `From<serde_json::Error>`, `From<TileError>`), all 500. Handlers use `?`.
 //!
 //! | error | status | `code` |
 //! |---|---|---|
@@ -23,7 +23,7 @@
 //! | [`PlanError::TooLarge`] | 413 | `TooLarge` |
 //! | [`PlanError::OutOfTime`], [`ScenarioError::OutOfTime`] | 503 | `OutOfTime` |
 //! | any other [`PlanError`], [`ScenarioError`], every [`LiveError`] | 400 | `InvalidParameterValue` |
-//! | a worker that panicked, JSON the server made | 500 | `ServerError` |
+//! | a worker that panicked, JSON the server made, a tile that fails to encode | 500 | `ServerError` |
 //!
 //! A [`LiveError`] answered 400 is a what-if's station the engine refuses; a station edit the
 //! engine refuses *after* the store committed it is the server's failure (500, see
@@ -38,6 +38,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::tiles::TileError;
 use crate::analysis::scenario::ScenarioError;
 use crate::analysis::LiveError;
 use crate::plan::PlanError;
@@ -171,6 +172,13 @@ impl From<tokio::task::JoinError> for ApiError {
     /// 500: the blocking work panicked or was cancelled.
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("worker failed: {e}"))
+    }
+}
+
+impl From<TileError> for ApiError {
+    /// 500: a vector tile failed to encode (never an empty tile in its place).
+    fn from(e: TileError) -> Self {
+        ApiError::internal(e.to_string())
     }
 }
 
@@ -413,5 +421,26 @@ mod tests {
         let bad = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
         let (st, code, _) = answer(bad);
         assert_eq!((st, code), (500, "ServerError"));
+    }
+
+    #[test]
+    fn a_tile_that_fails_to_encode_is_a_500_naming_the_tile() {
+        let e = TileError {
+            layer: super::super::tiles::Layer::Stations,
+            tile: super::super::geom::TileId { z: 3, x: 6, y: 2 },
+            source: mvt::Error::WrongExtent(),
+        };
+        let (st, code, d) = answer(e);
+        assert_eq!((st, code), (500, "ServerError"));
+        assert_eq!(d, "the stations tile 3/6/2 could not be encoded: Wrong layer extent");
+        // Through the response: the cause is kept for the log, never in the body.
+        let e = TileError {
+            layer: super::super::tiles::Layer::Grids,
+            tile: super::super::geom::TileId { z: 9, x: 1, y: 1 },
+            source: mvt::Error::InvalidValue(),
+        };
+        let r = ApiError::from(e).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.extensions().get::<InternalCause>().is_some_and(|c| c.0.contains("grids tile 9/1/1")));
     }
 }

@@ -66,10 +66,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/stations/{id}/history", get(station_history))
 }
 
-pub(crate) fn edits(s: &AppState) -> Result<&Edits, ApiError> {
-    s.inner.edits.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
+/// Runs `f` off the async threads with the store behind the edits: the one place that answers
+/// 501 when the server runs without one (after the handler's own refusals: 403, 400).
+async fn with_store<T: Send + 'static>(
+    s: AppState,
+    f: impl FnOnce(&AppState, &Edits) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(move || {
+        let e = s.inner.edits.as_ref().ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
+        })?;
+        f(&s, e)
     })
+    .await
+}
+
+/// As [`with_store`], holding the order of station edits ([`Edits::order`]) while `f` runs.
+async fn station_edit<T: Send + 'static>(
+    s: AppState,
+    f: impl FnOnce(&AppState, &Edits) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    with_store(s, |s, e| {
+        let _order = e.lock();
+        f(s, e)
+    })
+    .await
 }
 
 /// The version an `If-Match` header asks for: `"3"`, `W/"3"` or `3`; `*` and none: any.
@@ -134,10 +155,9 @@ async fn on_own_household(
     read_action: Option<&'static str>,
     f: impl FnOnce(&AppState, &Edits, &User, &str, u32) -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let e = edits(&s)?;
+    with_store(s, move |s, e| {
         let idx = own_household(&s.world(), &u, &id)?;
-        let r = f(&s, e, &u, &id, idx)?;
+        let r = f(s, e, &u, &id, idx)?;
         if let Some(action) = read_action {
             s.audit(&u, action, &id)?;
         }
@@ -235,8 +255,7 @@ async fn station_history(
     if u.role == Role::GridWorker {
         return Err(ApiError::forbidden("station histories are for leaders and planners"));
     }
-    blocking(move || {
-        let e = edits(&s)?;
+    with_store(s, move |_, e| {
         if e.store.station(&id)?.is_none() {
             return Err(ApiError::not_found(format!("no station {id:?}")));
         }
@@ -288,9 +307,7 @@ fn change_json(w: &World, c: &StationChange) -> Value {
 async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> Result<Response, ApiError> {
     need_planner(&u)?;
     let new: NewStation = parse_body(&body, "station")?;
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
+    station_edit(s, move |s, e| {
         new.validate(&s.world().ds().divisions)?;
         let rec = e.store.add_station(&u, &new)?;
         let unit =
@@ -306,7 +323,7 @@ async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> 
             mobile: rec.mobile,
             radius_m: rec.radius_m,
         };
-        let change = apply(&s, &rec, |live| live.add_station(row.clone()))?;
+        let change = apply(s, &rec, |live| live.add_station(row.clone()))?;
         let body = json!({"station": rec, "change": change_json(&s.world(), &change)});
         let mut r = json_response(StatusCode::CREATED, body, Some(rec.version));
         if let Ok(loc) =
@@ -334,12 +351,10 @@ async fn station_patch(
             "mobile and radius_m cannot be changed in place: close the station and add a new one",
         ));
     }
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
+    station_edit(s, move |s, e| {
         let (before, after) = e.store.update_station(&u, &id, &p, want)?;
         let moved = (before.lon, before.lat) != (after.lon, after.lat);
-        let change = apply(&s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
+        let change = apply(s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
         let change = change.map(|c| change_json(&s.world(), &c));
         Ok(json_response(StatusCode::OK, json!({"station": after, "change": change}), Some(after.version)))
     })
@@ -354,11 +369,9 @@ async fn station_delete(
 ) -> Result<Response, ApiError> {
     need_planner(&u)?;
     let want = if_match(&h)?;
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
+    station_edit(s, move |s, e| {
         let (_, after) = e.store.close_station(&u, &id, want)?;
-        let change = apply(&s, &after, |live| live.remove_station(&id))?;
+        let change = apply(s, &after, |live| live.remove_station(&id))?;
         Ok(json_response(
             StatusCode::OK,
             json!({"station": after, "change": change_json(&s.world(), &change)}),

@@ -268,6 +268,10 @@ async fn station_history(
 /// Applies a committed station edit to the served world (the engine's change, then the
 /// name and demonstration flag of the stored record), then to the planner's engine, and
 /// clears the caches of tiles and pages.
+///
+/// The store validated and committed the edit, so an engine that refuses it is the server's
+/// failure, whatever the [`LiveError`](crate::analysis::LiveError): 500 here, not the 400 of
+/// `From<LiveError>` (a what-if's stations, which nothing validated before).
 fn apply<T>(
     s: &AppState,
     rec: &StationRecord,

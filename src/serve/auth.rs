@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub use crate::store::{Role, User};
 
@@ -40,27 +40,37 @@ impl RoleExt for Role {
     }
 }
 
-/// Users, tokens and the audit log (implemented by the store).
+/// Users, tokens and the audit log (implemented by the store). A failure is the store's
+/// ([`StoreError`]), answered through the one mapping of [`super::error`].
 pub trait Users: Send + Sync + 'static {
     /// The user holding `token`, if any (and the token neither revoked nor expired).
-    fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>>;
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError>;
     /// A number that changes whenever any user or token changes ([`Store::users_generation`]).
-    fn generation(&self) -> anyhow::Result<u64>;
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn generation(&self) -> Result<u64, StoreError>;
     /// Appends one household-level access to the audit log.
-    fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()>;
+    ///
+    /// # Errors
+    /// The entry cannot be written (nothing may then be answered).
+    fn audit(&self, user: &User, action: &str, target: &str) -> Result<(), StoreError>;
 }
 
 impl Users for Store {
-    fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
-        Ok(Store::authenticate(self, token)?)
+    fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Store::authenticate(self, token)
     }
 
-    fn generation(&self) -> anyhow::Result<u64> {
-        Ok(Store::users_generation(self)?)
+    fn generation(&self) -> Result<u64, StoreError> {
+        Store::users_generation(self)
     }
 
-    fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
-        Ok(Store::audit(self, user.id, action, target)?)
+    fn audit(&self, user: &User, action: &str, target: &str) -> Result<(), StoreError> {
+        Store::audit(self, user.id, action, target)
     }
 }
 
@@ -126,7 +136,7 @@ impl AuthCache {
                 Err(e) => {
                     // The next request tries again.
                     self.checked_at.store(0, Ordering::Release);
-                    return Err(ApiError::internal(format!("reading the users' generation failed: {e:#}")));
+                    return Err(e.into());
                 }
             }
         }
@@ -148,7 +158,7 @@ impl AuthCache {
             }
         }
         let at = Instant::now();
-        let u = users.authenticate(token).map_err(|e| ApiError::internal(format!("authentication failed: {e:#}")))?;
+        let u = users.authenticate(token)?;
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if g.len() >= MAX_ENTRIES {
             g.clear();
@@ -212,10 +222,7 @@ impl FromRequestParts<AppState> for Auth {
 impl AppState {
     /// Appends to the audit log; a failure to log refuses the response (no unlogged access).
     pub(crate) fn audit(&self, user: &User, action: &str, target: &str) -> Result<(), ApiError> {
-        self.inner
-            .users
-            .audit(user, action, target)
-            .map_err(|e| ApiError::internal(format!("cannot write the audit log: {e:#}")))
+        self.inner.users.audit(user, action, target).map_err(ApiError::from)
     }
 }
 
@@ -274,16 +281,44 @@ mod tests {
     }
 
     impl Users for Counting {
-        fn authenticate(&self, token: &str) -> anyhow::Result<Option<User>> {
+        fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
             self.auths.fetch_add(1, Ordering::Relaxed);
-            Ok(self.store.authenticate(token)?)
+            self.store.authenticate(token)
         }
-        fn generation(&self) -> anyhow::Result<u64> {
+        fn generation(&self) -> Result<u64, StoreError> {
             self.generations.fetch_add(1, Ordering::Relaxed);
-            Ok(self.store.users_generation()?)
+            self.store.users_generation()
         }
-        fn audit(&self, user: &User, action: &str, target: &str) -> anyhow::Result<()> {
-            Ok(self.store.audit(user.id, action, target)?)
+        fn audit(&self, user: &User, action: &str, target: &str) -> Result<(), StoreError> {
+            self.store.audit(user.id, action, target)
+        }
+    }
+
+    /// A store that cannot be read.
+    struct Broken;
+
+    impl Users for Broken {
+        fn authenticate(&self, _: &str) -> Result<Option<User>, StoreError> {
+            Err(StoreError::Db { context: "reading tokens".into(), source: rusqlite::Error::InvalidQuery })
+        }
+        fn generation(&self) -> Result<u64, StoreError> {
+            Err(StoreError::Db {
+                context: "reading the users' generation".into(),
+                source: rusqlite::Error::InvalidQuery,
+            })
+        }
+        fn audit(&self, _: &User, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Invalid("never called here".into()))
+        }
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_is_a_500_and_is_asked_again() {
+        let cache = AuthCache::new(Duration::from_secs(30));
+        for _ in 0..2 {
+            let e = cache.get(&Broken, "t").unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (500, "ServerError"));
+            assert!(e.description.contains("reading the users' generation"), "{}", e.description);
         }
     }
 

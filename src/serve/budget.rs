@@ -5,9 +5,10 @@
 //! [`Limits::expensive_total`] such requests (else 429 with `Retry-After`), then runs the work on
 //! a blocking thread (never on the async workers) with a [`Budget`] of the given time. The
 //! work checks the budget in its long loops and stops once it runs out; it is then answered 503
-//! (the work's own `OutOfTime` error, mapped by the handler). If the client goes away, or the
-//! router's request timeout fires first, the budget's cancel flag is set so that the work stops
-//! soon after; the admission slot is held until the work has really stopped.
+//! (the work's own `OutOfTime` error, through the one mapping of [`super::error`]). If the
+//! client goes away, or the router's request timeout fires first, the budget's cancel flag is
+//! set so that the work stops soon after; the admission slot is held until the work has really
+//! stopped.
 //!
 //! [`Limits::expensive_per_user`]: super::Limits::expensive_per_user
 //! [`Limits::expensive_total`]: super::Limits::expensive_total
@@ -99,11 +100,6 @@ fn too_many(what: &str, per_user: usize, total: usize) -> Response {
     r
 }
 
-/// 503 for work stopped by its time budget (the work's own description).
-pub(crate) fn out_of_time(description: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "OutOfTime", description)
-}
-
 /// Runs `work` as an expensive request of `user` (see the module docs): admitted or 429, off
 /// the async threads, with a budget of `time`.
 ///
@@ -130,7 +126,7 @@ pub(crate) async fn expensive<T: Send + 'static>(
         work(&budget)
     })
     .await
-    .map_err(|e| ApiError::internal(format!("worker failed: {e}")).into_response())?;
+    .map_err(|e| ApiError::from(e).into_response())?;
     r.map_err(IntoResponse::into_response)
 }
 

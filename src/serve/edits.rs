@@ -66,23 +66,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/stations/{id}/history", get(station_history))
 }
 
-pub(crate) fn edits(s: &AppState) -> Result<&Edits, ApiError> {
-    s.inner.edits.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
+/// Runs `f` off the async threads with the store behind the edits: the one place that answers
+/// 501 when the server runs without one (after the handler's own refusals: 403, 400).
+async fn with_store<T: Send + 'static>(
+    s: AppState,
+    f: impl FnOnce(&AppState, &Edits) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(move || {
+        let e = s.inner.edits.as_ref().ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "NoStore", "this server runs without a store: edits are off")
+        })?;
+        f(&s, e)
     })
+    .await
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
-        StoreError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, "Exists", e.to_string()),
-        StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
-        StoreError::Invalid(m) => ApiError::bad_request(m),
-        ref e2 if e2.is_disk_full() => {
-            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "StoreFull", format!("not saved: {e}"))
-        }
-        e => ApiError::internal(format!("not saved: {e}")),
-    }
+/// As [`with_store`], holding the order of station edits ([`Edits::order`]) while `f` runs.
+async fn station_edit<T: Send + 'static>(
+    s: AppState,
+    f: impl FnOnce(&AppState, &Edits) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    with_store(s, |s, e| {
+        let _order = e.lock();
+        f(s, e)
+    })
+    .await
 }
 
 /// The version an `If-Match` header asks for: `"3"`, `W/"3"` or `3`; `*` and none: any.
@@ -147,10 +155,9 @@ async fn on_own_household(
     read_action: Option<&'static str>,
     f: impl FnOnce(&AppState, &Edits, &User, &str, u32) -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let e = edits(&s)?;
+    with_store(s, move |s, e| {
         let idx = own_household(&s.world(), &u, &id)?;
-        let r = f(&s, e, &u, &id, idx)?;
+        let r = f(s, e, &u, &id, idx)?;
         if let Some(action) = read_action {
             s.audit(&u, action, &id)?;
         }
@@ -164,12 +171,8 @@ async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<
         let w = s.world();
         let f = find(&w, &w.view(u), u, Collection::Households, id)?;
         drop(w);
-        let rec = e
-            .store
-            .household(id)
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
-        let mut v: Value = serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+        let rec = e.store.household(id)?.ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
+        let mut v: Value = serde_json::from_str(&f)?;
         v["properties"]["status"] = rec.status;
         v["properties"]["version"] = json!(rec.version);
         let mut r = json_response(StatusCode::OK, v, Some(rec.version));
@@ -189,7 +192,7 @@ async fn household_patch(
     let want = if_match(&h)?;
     let patch: Value = parse_body(&body, "JSON merge patch")?;
     on_own_household(s, u, id, None, move |s, e, u, id, idx| {
-        let rec = e.store.patch_household_status(u, id, &patch, want).map_err(store_error)?;
+        let rec = e.store.patch_household_status(u, id, &patch, want)?;
         {
             let mut w = s.inner.world.write().unwrap_or_else(|p| p.into_inner());
             let newer = w.statuses.get(&idx).is_none_or(|(_, v)| *v < rec.version);
@@ -214,7 +217,7 @@ async fn visit_post(
 ) -> Result<Response, ApiError> {
     let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
     on_own_household(s, u, id, None, move |_, e, u, id, _| {
-        let v = e.store.add_visit(u, id, &visit).map_err(store_error)?;
+        let v = e.store.add_visit(u, id, &visit)?;
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
         if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
             r.headers_mut().insert(header::LOCATION, loc);
@@ -226,7 +229,7 @@ async fn visit_post(
 
 async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.visits"), |_, e, _, id, _| {
-        let list = e.store.visits(id).map_err(store_error)?;
+        let list = e.store.visits(id)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
     })
     .await
@@ -238,7 +241,7 @@ async fn household_history(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.history"), |_, e, _, id, _| {
-        let list = e.store.history("household", id).map_err(store_error)?;
+        let list = e.store.history("household", id)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "history": list}), None))
     })
     .await
@@ -252,12 +255,11 @@ async fn station_history(
     if u.role == Role::GridWorker {
         return Err(ApiError::forbidden("station histories are for leaders and planners"));
     }
-    blocking(move || {
-        let e = edits(&s)?;
-        if e.store.station(&id).map_err(store_error)?.is_none() {
+    with_store(s, move |_, e| {
+        if e.store.station(&id)?.is_none() {
             return Err(ApiError::not_found(format!("no station {id:?}")));
         }
-        let list = e.store.history("station", &id).map_err(store_error)?;
+        let list = e.store.history("station", &id)?;
         Ok(json_response(StatusCode::OK, json!({"station": id, "history": list}), None))
     })
     .await
@@ -266,6 +268,10 @@ async fn station_history(
 /// Applies a committed station edit to the served world (the engine's change, then the
 /// name and demonstration flag of the stored record), then to the planner's engine, and
 /// clears the caches of tiles and pages.
+///
+/// The store validated and committed the edit, so an engine that refuses it is the server's
+/// failure, whatever the [`LiveError`](crate::analysis::LiveError): 500 here, not the 400 of
+/// `From<LiveError>` (a what-if's stations, which nothing validated before).
 fn apply<T>(
     s: &AppState,
     rec: &StationRecord,
@@ -305,11 +311,9 @@ fn change_json(w: &World, c: &StationChange) -> Value {
 async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> Result<Response, ApiError> {
     need_planner(&u)?;
     let new: NewStation = parse_body(&body, "station")?;
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
-        new.validate(&s.world().ds().divisions).map_err(store_error)?;
-        let rec = e.store.add_station(&u, &new).map_err(store_error)?;
+    station_edit(s, move |s, e| {
+        new.validate(&s.world().ds().divisions)?;
+        let rec = e.store.add_station(&u, &new)?;
         let unit =
             s.world().ds().divisions.find(&rec.code).ok_or_else(|| ApiError::internal("validated code vanished"))?;
         let row = StationRow {
@@ -323,7 +327,7 @@ async fn station_post(State(s): State<AppState>, Auth(u): Auth, body: Bytes) -> 
             mobile: rec.mobile,
             radius_m: rec.radius_m,
         };
-        let change = apply(&s, &rec, |live| live.add_station(row.clone()))?;
+        let change = apply(s, &rec, |live| live.add_station(row.clone()))?;
         let body = json!({"station": rec, "change": change_json(&s.world(), &change)});
         let mut r = json_response(StatusCode::CREATED, body, Some(rec.version));
         if let Ok(loc) =
@@ -351,12 +355,10 @@ async fn station_patch(
             "mobile and radius_m cannot be changed in place: close the station and add a new one",
         ));
     }
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
-        let (before, after) = e.store.update_station(&u, &id, &p, want).map_err(store_error)?;
+    station_edit(s, move |s, e| {
+        let (before, after) = e.store.update_station(&u, &id, &p, want)?;
         let moved = (before.lon, before.lat) != (after.lon, after.lat);
-        let change = apply(&s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
+        let change = apply(s, &after, |live| moved.then(|| live.move_station(&id, after.lon, after.lat)).transpose())?;
         let change = change.map(|c| change_json(&s.world(), &c));
         Ok(json_response(StatusCode::OK, json!({"station": after, "change": change}), Some(after.version)))
     })
@@ -371,11 +373,9 @@ async fn station_delete(
 ) -> Result<Response, ApiError> {
     need_planner(&u)?;
     let want = if_match(&h)?;
-    blocking(move || {
-        let e = edits(&s)?;
-        let _order = e.lock();
-        let (_, after) = e.store.close_station(&u, &id, want).map_err(store_error)?;
-        let change = apply(&s, &after, |live| live.remove_station(&id))?;
+    station_edit(s, move |s, e| {
+        let (_, after) = e.store.close_station(&u, &id, want)?;
+        let change = apply(s, &after, |live| live.remove_station(&id))?;
         Ok(json_response(
             StatusCode::OK,
             json!({"station": after, "change": change_json(&s.world(), &change)}),

@@ -6,6 +6,28 @@
 //! `{"code": "ServerError", "description": "internal error; request id ID"}`, and the cause is
 //! logged on stderr (`tracing`, level ERROR) with that id, the method and the path (never the
 //! query, which may hold anything a client typed).
+//!
+//! # The one mapping
+//! The library's errors become answers here and nowhere else: `From<StoreError>`,
+//! `From<PlanError>`, `From<ScenarioError>`, `From<LiveError>` (each an exhaustive `match`, so
+//! that a new variant is a decision and not a silent 500), and the server's own failures
+//! (`From<JoinError>`, `From<serde_json::Error>`, `From<TileError>`), all 500. Handlers use `?`.
+//!
+//! | error | status | `code` |
+//! |---|---|---|
+//! | [`StoreError::NotFound`] | 404 | `NotFound` |
+//! | [`StoreError::Exists`], [`StoreError::Conflict`] | 409 | `Exists`, `Conflict` |
+//! | [`StoreError::Invalid`] | 400 | `InvalidParameterValue` |
+//! | [`StoreError::Db`] with the disk full | 507 | `StoreFull` |
+//! | any other [`StoreError`] | 500 | `ServerError` |
+//! | [`PlanError::TooLarge`] | 413 | `TooLarge` |
+//! | [`PlanError::OutOfTime`], [`ScenarioError::OutOfTime`] | 503 | `OutOfTime` |
+//! | any other [`PlanError`], [`ScenarioError`], every [`LiveError`] | 400 | `InvalidParameterValue` |
+//! | a worker that panicked, JSON the server made, a tile that fails to encode | 500 | `ServerError` |
+//!
+//! A [`LiveError`] answered 400 is a what-if's station the engine refuses; a station edit the
+//! engine refuses *after* the store committed it is the server's failure (500, see
+//! [`super::edits`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -15,6 +37,12 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use super::tiles::TileError;
+use crate::analysis::scenario::ScenarioError;
+use crate::analysis::LiveError;
+use crate::plan::PlanError;
+use crate::store::StoreError;
 
 /// The response header naming the request.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,6 +87,106 @@ impl ApiError {
     /// 500: a failure of the server.
     pub fn internal(description: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "ServerError", description)
+    }
+
+    /// 503: work stopped by its time budget.
+    pub fn out_of_time(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "OutOfTime", description)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// 404, 409, 400 for what the request asked; 507 when the disk is full (the description,
+    /// `not saved: …`, is the client's to see); 500 for every other failure of the store.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            StoreError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, "Exists", e.to_string()),
+            StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
+            StoreError::Invalid(m) => ApiError::bad_request(m),
+            StoreError::Db { .. } if e.is_disk_full() => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "StoreFull", format!("not saved: {e}"))
+            }
+            // `NoActiveToken` is `user revoke`'s, `Open`, `TooNew` and `Ingest` are a start's:
+            // none is a request's to cause.
+            StoreError::Db { .. }
+            | StoreError::Open { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::NoActiveToken { .. }
+            | StoreError::Ingest(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    /// 503 when the budget ran out, 413 for an instance over the pairs bound, else 400; each
+    /// names the request.
+    fn from(e: PlanError) -> Self {
+        let d = format!("plan request: {e}");
+        match e {
+            PlanError::OutOfTime { .. } => ApiError::out_of_time(d),
+            PlanError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", d),
+            PlanError::BadRadius(_)
+            | PlanError::OutOfRange { .. }
+            | PlanError::MissingK(_)
+            | PlanError::KTooLarge { .. }
+            | PlanError::UnknownCode(_)
+            | PlanError::NoCandidates(_)
+            | PlanError::UnknownSite { .. }
+            | PlanError::Conflict(_)
+            | PlanError::BadTarget(_)
+            | PlanError::BadOption(_)
+            | PlanError::BadCandidateFile { .. } => ApiError::bad_request(d),
+        }
+    }
+}
+
+impl From<ScenarioError> for ApiError {
+    /// 503 when the budget ran out; an input out of range, or a station the engine refuses, as
+    /// [`LiveError`] is mapped (400); each names the request.
+    fn from(e: ScenarioError) -> Self {
+        let d = format!("scenario request: {e}");
+        match e {
+            ScenarioError::OutOfTime { .. } => ApiError::out_of_time(d),
+            ScenarioError::OutOfRange { .. } => ApiError::bad_request(d),
+            ScenarioError::Edit(live) => ApiError { description: d, ..ApiError::from(live) },
+        }
+    }
+}
+
+impl From<LiveError> for ApiError {
+    /// 400: the stations of a request that the live engine refuses.
+    fn from(e: LiveError) -> Self {
+        match e {
+            LiveError::DuplicateId(_)
+            | LiveError::UnknownId(_)
+            | LiveError::Closed(_)
+            | LiveError::Open(_)
+            | LiveError::BadCoordinates { .. }
+            | LiveError::BadStation { .. } => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    /// 500: the blocking work panicked or was cancelled.
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("worker failed: {e}"))
+    }
+}
+
+impl From<TileError> for ApiError {
+    /// 500: a vector tile failed to encode (never an empty tile in its place).
+    fn from(e: TileError) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    /// 500: JSON the server made would not serialise or read back. (A client's body is read by
+    /// the handlers' own 400 paths, never through this.)
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::internal(format!("JSON: {e}"))
     }
 }
 
@@ -183,5 +311,136 @@ mod tests {
         );
         let r = ApiError::bad_request("limit must be a number").into_response();
         assert!(r.extensions().get::<InternalCause>().is_none());
+    }
+
+    fn answer(e: impl Into<ApiError>) -> (u16, &'static str, String) {
+        let e = e.into();
+        (e.status.as_u16(), e.code, e.description)
+    }
+
+    fn db_error(code: std::ffi::c_int) -> StoreError {
+        StoreError::Db {
+            context: "inserting a visit".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        }
+    }
+
+    #[test]
+    fn store_errors_map_to_their_statuses() {
+        let nf = StoreError::NotFound { what: "household", id: "H1".into() };
+        assert_eq!(answer(nf), (404, "NotFound", "household H1 not found".into()));
+        let ex = StoreError::Exists { what: "station", id: "S1".into() };
+        assert_eq!(answer(ex), (409, "Exists", "station S1 exists already".into()));
+        let c = StoreError::Conflict { what: "station", id: "S1".into(), expected: 1, current: 2 };
+        let (st, code, d) = answer(c);
+        assert_eq!((st, code), (409, "Conflict"));
+        assert!(d.contains("version 2, not 1"), "{d}");
+        assert_eq!(answer(StoreError::Invalid("bad date".into())), (400, "InvalidParameterValue", "bad date".into()));
+        // The disk full: 507, and the client is told nothing was saved.
+        let full = db_error(rusqlite::ffi::SQLITE_FULL);
+        assert!(full.is_disk_full());
+        let (st, code, d) = answer(full);
+        assert_eq!((st, code), (507, "StoreFull"));
+        assert!(d.starts_with("not saved: "), "{d}");
+        // Every other failure of the store is the server's.
+        let others = [
+            db_error(rusqlite::ffi::SQLITE_IOERR),
+            StoreError::Open { path: "/d/gridcover.sqlite".into(), message: "read-only".into() },
+            StoreError::TooNew { path: "/d/gridcover.sqlite".into(), found: 9, known: 3 },
+            StoreError::NoActiveToken { name: "A".into(), known: true },
+            StoreError::Ingest(crate::ingest::IngestError::MissingInput {
+                dir: "/d".into(),
+                what: "households",
+                expected: vec!["households.csv".into()],
+            }),
+        ];
+        for e in others {
+            let shown = e.to_string();
+            let (st, code, d) = answer(e);
+            assert_eq!((st, code), (500, "ServerError"), "{shown}");
+            assert_eq!(d, shown, "the cause is kept for the log");
+        }
+    }
+
+    #[test]
+    fn plan_errors_map_to_their_statuses() {
+        let (st, code, d) = answer(PlanError::OutOfTime { seconds: 20.0 });
+        assert_eq!((st, code), (503, "OutOfTime"));
+        assert!(d.starts_with("plan request: "), "{d}");
+        let (st, code, _) = answer(PlanError::TooLarge { what: "pairs", estimate: 10, limit: 5 });
+        assert_eq!((st, code), (413, "TooLarge"));
+        let refused = [
+            PlanError::BadRadius(-1.0),
+            PlanError::OutOfRange { field: "new", value: "0".into(), bound: "1 to 5000".into() },
+            PlanError::MissingK("mclp"),
+            PlanError::KTooLarge { k: 9, candidates: 3 },
+            PlanError::UnknownCode("99".into()),
+            PlanError::NoCandidates("none".into()),
+            PlanError::UnknownSite { what: "required", id: "X".into() },
+            PlanError::Conflict("X is required and excluded".into()),
+            PlanError::BadTarget(2.0),
+            PlanError::BadOption("x".into()),
+            PlanError::BadCandidateFile { file: "c.csv".into(), row: 2, reason: "no lon".into() },
+        ];
+        for e in refused {
+            let shown = format!("plan request: {e}");
+            assert_eq!(answer(e), (400, "InvalidParameterValue", shown));
+        }
+    }
+
+    #[test]
+    fn scenario_and_live_errors_map_to_their_statuses() {
+        let (st, code, d) = answer(ScenarioError::OutOfTime { seconds: 2.0 });
+        assert_eq!((st, code), (503, "OutOfTime"));
+        assert!(d.starts_with("scenario request: "), "{d}");
+        let oor = ScenarioError::OutOfRange { field: "add[0].radius_m".into(), value: "1".into(), bound: "x".into() };
+        let shown = format!("scenario request: {oor}");
+        assert_eq!(answer(oor), (400, "InvalidParameterValue", shown));
+        let edit = ScenarioError::Edit(LiveError::UnknownId("S9".into()));
+        assert_eq!(answer(edit), (400, "InvalidParameterValue", "scenario request: no station has id S9".into()));
+        let refused = [
+            LiveError::DuplicateId("S1".into()),
+            LiveError::UnknownId("S1".into()),
+            LiveError::Closed("S1".into()),
+            LiveError::Open("S1".into()),
+            LiveError::BadCoordinates { id: "S1".into(), lon: 200.0, lat: 0.0 },
+            LiveError::BadStation { id: "S1".into(), reason: "empty name".into() },
+        ];
+        for e in refused {
+            let shown = e.to_string();
+            assert_eq!(answer(e), (400, "InvalidParameterValue", shown));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_worker_and_bad_json_are_500s() {
+        let panicked = tokio::task::spawn_blocking(|| panic!("boom")).await.unwrap_err();
+        let (st, code, d) = answer(panicked);
+        assert_eq!((st, code), (500, "ServerError"));
+        assert!(d.starts_with("worker failed"), "{d}");
+        let bad = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let (st, code, _) = answer(bad);
+        assert_eq!((st, code), (500, "ServerError"));
+    }
+
+    #[test]
+    fn a_tile_that_fails_to_encode_is_a_500_naming_the_tile() {
+        let e = TileError {
+            layer: super::super::tiles::Layer::Stations,
+            tile: super::super::geom::TileId { z: 3, x: 6, y: 2 },
+            source: mvt::Error::WrongExtent(),
+        };
+        let (st, code, d) = answer(e);
+        assert_eq!((st, code), (500, "ServerError"));
+        assert_eq!(d, "the stations tile 3/6/2 could not be encoded: Wrong layer extent");
+        // Through the response: the cause is kept for the log, never in the body.
+        let e = TileError {
+            layer: super::super::tiles::Layer::Grids,
+            tile: super::super::geom::TileId { z: 9, x: 1, y: 1 },
+            source: mvt::Error::InvalidValue(),
+        };
+        let r = ApiError::from(e).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.extensions().get::<InternalCause>().is_some_and(|c| c.0.contains("grids tile 9/1/1")));
     }
 }

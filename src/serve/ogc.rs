@@ -360,7 +360,7 @@ async fn item(
             s.audit(&u, "households.item", &fid)?;
         }
         // Add the links to the feature object.
-        let mut v: Value = serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut v: Value = serde_json::from_str(&f)?;
         let enc = encode(&fid);
         v["links"] = json!([
             link(format!("{b}/api/collections/{}/items/{enc}", c.id()), "self", GEOJSON, "This feature"),

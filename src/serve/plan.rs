@@ -48,9 +48,9 @@ use super::auth::{Auth, Role};
 use super::budget;
 use super::error::ApiError;
 use super::AppState;
-use crate::analysis::scenario::{scenario_within, validate, ScenarioError};
+use crate::analysis::scenario::{scenario_within, validate};
 use crate::model::{Level, StationRow, NO_UNIT};
-use crate::plan::{solve_within, Budget, PlanError, PlanRequest};
+use crate::plan::{solve_within, Budget, PlanRequest};
 
 /// The planning routes.
 pub fn routes() -> Router<AppState> {
@@ -101,25 +101,6 @@ fn request<T>(body: Result<Json<T>, JsonRejection>, what: &str) -> Result<T, Api
     })
 }
 
-/// The answer to a planner's error: 503 when its budget ran out, 413 for an instance over the
-/// pairs bound, else 400; each names the request.
-fn plan_error(e: PlanError) -> ApiError {
-    let d = format!("plan request: {e}");
-    match e {
-        PlanError::OutOfTime { .. } => budget::out_of_time(d),
-        PlanError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", d),
-        _ => ApiError::bad_request(d),
-    }
-}
-
-fn scenario_error(e: ScenarioError) -> ApiError {
-    let d = format!("scenario request: {e}");
-    match e {
-        ScenarioError::OutOfTime { .. } => budget::out_of_time(d),
-        _ => ApiError::bad_request(d),
-    }
-}
-
 async fn scenario(
     State(s): State<AppState>,
     Auth(u): Auth,
@@ -158,7 +139,7 @@ async fn scenario(
             radius_m: a.radius_m,
         })
         .collect();
-    let removes = validate(&adds, &req.remove, &bounds).map_err(scenario_error)?;
+    let removes = validate(&adds, &req.remove, &bounds)?;
     let st = s.clone();
     let work = move |budget: &Budget| -> Result<serde_json::Value, ApiError> {
         // A private copy of the planner's engine (k-anonymous demand): no lock is held while
@@ -185,11 +166,11 @@ async fn scenario(
                 };
             }
         }
-        let mut r = scenario_within(&mut engine, &adds, &removes, &bounds, budget).map_err(scenario_error)?;
+        let mut r = scenario_within(&mut engine, &adds, &removes, &bounds, budget)?;
         r.units.retain(|u| level.is_none_or(|l| u.level == l) && code.as_deref().is_none_or(|c| u.code.starts_with(c)));
         // Counted in households (each demand point stands for its group), never listed.
         let (gained, lost) = crate::privacy::scenario_in_households(&mut r, &engine, st.inner.planner.sizes());
-        let mut v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut v = serde_json::to_value(&r)?;
         if let Some(o) = v.as_object_mut() {
             o.remove("households");
             o.insert("households_gained".into(), gained.into());
@@ -218,23 +199,23 @@ async fn plan(
     let mut req = request(body, "plan")?;
     let bounds = s.limits().bounds.clone();
     let st = s.clone();
-    let work = move |budget: &Budget| {
+    let work = move |budget: &Budget| -> Result<_, ApiError> {
         // A snapshot of the planner's engine (k-anonymous demand), held by no lock.
         let engine = st.inner.planner.snapshot();
         let ds = engine.dataset();
         // The general bounds first (they name the field's range), then the policy's.
         let radius = req.radius_m.unwrap_or_else(|| ds.standard.radius_m(req.level));
-        bounds.check_plan(&req, radius).map_err(plan_error)?;
+        bounds.check_plan(&req, radius)?;
         ds.privacy
             .plan_request(&mut req, &ds.standard)
             .map_err(|e| ApiError::bad_request(format!("plan request: {e}")))?;
-        solve_within(ds, engine.analysis(), &req, &bounds, budget, &mut |_, _, _| {}).map_err(plan_error)
+        solve_within(ds, engine.analysis(), &req, &bounds, budget, &mut |_, _, _| {}).map_err(ApiError::from)
     };
     let res = match budget::expensive(&s, &u, "plan", s.limits().plan_time, work).await {
         Ok(r) => r,
         Err(refused) => return Ok(refused),
     };
-    let body = serde_json::to_string(&res).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = serde_json::to_string(&res)?;
     let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)

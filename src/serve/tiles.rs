@@ -23,7 +23,8 @@
 //! tiles) and clipped to the tile plus its buffer, so that every zoom stays light. A zoom
 //! below a layer's minimum gets an empty tile; beyond [`MAX_ZOOM`] or outside the pyramid, a
 //! 400. Tiles are cached in memory (by layer and tile), except grid workers' household tiles,
-//! which are made per user and audited.
+//! which are made per user and audited. A tile that fails to encode ([`TileError`]) is a 500,
+//! logged with its request id, never an empty tile.
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -144,6 +145,21 @@ impl Layer {
     }
 }
 
+/// A vector tile that could not be encoded. Not expected with the served data (every
+/// geometry is clipped to the tile and its buffer, the layer is the tile's own): a bug,
+/// answered 500 and never as an empty tile.
+#[derive(Debug, thiserror::Error)]
+#[error("the {} tile {}/{}/{} could not be encoded: {source}", .layer.name(), .tile.z, .tile.x, .tile.y)]
+pub struct TileError {
+    /// The tileset.
+    pub layer: Layer,
+    /// The tile.
+    pub tile: TileId,
+    /// The encoder's error.
+    #[source]
+    pub source: mvt::Error,
+}
+
 /// Encoded tiles by viewer (`None` for leaders and planners, a grid worker's grids), layer and
 /// tile.
 pub type TileCache = super::cache::ByteCache<(Option<Vec<String>>, Layer, TileId)>;
@@ -217,7 +233,7 @@ async fn tile(
     let body = if layer.per_user(&u) {
         blocking(move || {
             let w = s.world();
-            let (bytes, ids) = render_own_households(&w, &u, t);
+            let (bytes, ids) = render_own_households(&w, &u, t)?;
             if !ids.is_empty() {
                 s.audit(&u, "households.tile", &format!("{}/{}/{}: {}", t.z, t.x, t.y, ids.join(",")))?;
             }
@@ -232,7 +248,7 @@ async fn tile(
             let generation = s.inner.tiles.generation();
             blocking(move || {
                 let w = s.world();
-                let b = Bytes::from(render(&w, &w.view(&u), layer, t));
+                let b = Bytes::from(try_render(&w, &w.view(&u), layer, t)?);
                 s.inner.tiles.put(key, b.clone(), generation);
                 Ok(b)
             })
@@ -286,7 +302,8 @@ pub fn tilejson_value(w: &World, layer: Layer, base: &str, max_zoom: u8, aggrega
     })
 }
 
-fn encode_polygons(rings_of: &[Vec<Vec<(i32, i32)>>]) -> Option<mvt::GeomData> {
+/// The polygons' geometry; `None` when no ring is left.
+fn encode_polygons(rings_of: &[Vec<Vec<(i32, i32)>>]) -> Result<Option<mvt::GeomData>, mvt::Error> {
     let mut enc = GeomEncoder::<f64>::new(GeomType::Polygon);
     let mut last: Option<(i32, i32)> = None;
     let mut any = false;
@@ -299,17 +316,17 @@ fn encode_polygons(rings_of: &[Vec<Vec<(i32, i32)>>]) -> Option<mvt::GeomData> {
                 r.rotate_left(1);
             }
             for &(x, y) in &r {
-                enc.add_point(f64::from(x), f64::from(y)).ok()?;
+                enc.add_point(f64::from(x), f64::from(y))?;
             }
-            enc.complete_geom().ok()?;
+            enc.complete_geom()?;
             last = r.last().copied();
             any = true;
         }
     }
     if !any {
-        return None;
+        return Ok(None);
     }
-    enc.encode().ok()
+    enc.encode().map(Some)
 }
 
 fn multipolygon_rings(t: &TileId, m: &geo::MultiPolygon<f64>) -> Vec<Vec<Vec<(i32, i32)>>> {
@@ -340,15 +357,14 @@ fn add_feature(layer: mvt::Layer, geom: mvt::GeomData, id: Option<u64>, tags: Ve
     f.into_layer()
 }
 
-fn finish(tile: Tile, layer: mvt::Layer) -> Vec<u8> {
+/// The tile's bytes: none when the layer has no feature.
+fn finish(tile: Tile, layer: mvt::Layer) -> Result<Vec<u8>, mvt::Error> {
     let mut tile = tile;
     if layer.num_features() == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    if tile.add_layer(layer).is_err() {
-        return Vec::new();
-    }
-    tile.to_bytes().unwrap_or_default()
+    tile.add_layer(layer)?;
+    tile.to_bytes()
 }
 
 fn share(x: i64, of: i64) -> f64 {
@@ -361,11 +377,26 @@ fn share(x: i64, of: i64) -> f64 {
 
 /// The tile of an aggregate layer as `view` may see it (the same for every user of that
 /// view). Empty (no bytes) when nothing lies in it.
+///
+/// # Errors
+/// The tile fails to encode.
+pub fn try_render(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, TileError> {
+    render_layer(w, view, layer, t).map_err(|source| TileError { layer, tile: t, source })
+}
+
+/// As [`try_render`], for `gridcover tiles` (which is to move to [`try_render`]).
+///
+/// # Panics
+/// When the tile fails to encode (a bug, see [`TileError`]): never an empty tile in its place.
 pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
+    try_render(w, view, layer, t).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, mvt::Error> {
     let tile = Tile::new(EXTENT);
     let mut lay = tile.create_layer(&layer.name());
     if t.z < layer.min_zoom() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let bb = t.bbox_buffered(EXTENT, BUFFER);
     let ds = w.ds();
@@ -377,7 +408,7 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
                     continue;
                 }
                 let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
-                let Some(g) = encode_polygons(&rings) else { continue };
+                let Some(g) = encode_polygons(&rings)? else { continue };
                 let d = ds.divisions.get(u);
                 let c = &w.an().coverage.units[u as usize];
                 let tags = vec![
@@ -415,7 +446,7 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
                     continue;
                 }
                 let (x, y) = t.to_tile(EXTENT, st.lon[s], st.lat[s]);
-                let Some(g) = point_geom(x, y) else { continue };
+                let g = point_geom(x, y)?;
                 let tags = vec![
                     ("id", Tag::S(st.id[s].clone())),
                     ("name", Tag::S(st.name[s].clone())),
@@ -440,7 +471,7 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
                 if !w.grid_bbox[g].intersects(&bb) {
                     continue;
                 }
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g])) else { continue };
+                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g]))? else { continue };
                 let mut tags = vec![
                     ("id", Tag::S(ds.grids.id[g].clone())),
                     ("worker", Tag::S(ds.grids.worker[g].clone())),
@@ -461,7 +492,7 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
                 if !view.gap_bbox(w)[i].intersects(&bb) {
                     continue;
                 }
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &gap.shape)) else { continue };
+                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &gap.shape))? else { continue };
                 let tags = vec![
                     ("rank", Tag::I(i64::from(gap.rank))),
                     ("households", Tag::I(gap.households as i64)),
@@ -477,7 +508,7 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
                     continue;
                 }
                 let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape)) else { continue };
+                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
                 let f = &c.figures;
                 let mut tags = vec![
                     ("households", Tag::I(f.households as i64)),
@@ -497,13 +528,20 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
     finish(tile, lay)
 }
 
-fn point_geom(x: f64, y: f64) -> Option<mvt::GeomData> {
-    GeomEncoder::new(GeomType::Point).point(x.round(), y.round()).ok()?.encode().ok()
+fn point_geom(x: f64, y: f64) -> Result<mvt::GeomData, mvt::Error> {
+    GeomEncoder::new(GeomType::Point).point(x.round(), y.round())?.encode()
 }
 
 /// A grid worker's household tile: own households in it, as points with details; and the
 /// ids it shows (for the audit log).
-pub fn render_own_households(w: &World, user: &User, t: TileId) -> (Vec<u8>, Vec<String>) {
+///
+/// # Errors
+/// The tile fails to encode.
+pub fn render_own_households(w: &World, user: &User, t: TileId) -> Result<(Vec<u8>, Vec<String>), TileError> {
+    own_households_tile(w, user, t).map_err(|source| TileError { layer: Layer::Households, tile: t, source })
+}
+
+fn own_households_tile(w: &World, user: &User, t: TileId) -> Result<(Vec<u8>, Vec<String>), mvt::Error> {
     let tile = Tile::new(EXTENT);
     let mut lay = tile.create_layer(&Layer::Households.name());
     let bb = t.bbox_buffered(EXTENT, BUFFER);
@@ -516,7 +554,7 @@ pub fn render_own_households(w: &World, user: &User, t: TileId) -> (Vec<u8>, Vec
             continue;
         }
         let (x, y) = t.to_tile(EXTENT, hh.lon[i], hh.lat[i]);
-        let Some(g) = point_geom(x, y) else { continue };
+        let g = point_geom(x, y)?;
         let gid = if a.grid[i] == NONE { String::new() } else { w.ds().grids.id[a.grid[i] as usize].clone() };
         let tags = vec![
             ("id", Tag::S(hh.id[i].clone())),
@@ -529,7 +567,7 @@ pub fn render_own_households(w: &World, user: &User, t: TileId) -> (Vec<u8>, Vec
         lay = add_feature(lay, g, Some(u64::from(h) + 1), tags);
         ids.push(hh.id[i].clone());
     }
-    (finish(tile, lay), ids)
+    Ok((finish(tile, lay)?, ids))
 }
 
 #[cfg(test)]
@@ -545,6 +583,22 @@ mod tests {
         assert!(parse_tile("3", "-1", "0.mvt", 16).is_err());
         assert!(parse_tile("3", "1", "0.png", 16).is_err());
         assert!(parse_tile("99999999999", "1", "0.mvt", 16).is_err());
+    }
+
+    #[test]
+    fn an_encoding_error_is_an_error_not_an_empty_tile() {
+        // A layer made for another extent: the tile refuses it.
+        let other = Tile::new(512);
+        let lay = add_feature(other.create_layer("stations"), point_geom(1.0, 2.0).unwrap(), Some(1), vec![]);
+        assert!(matches!(finish(Tile::new(EXTENT), lay), Err(mvt::Error::WrongExtent())));
+        // A coordinate that is not a number.
+        assert!(point_geom(f64::NAN, 0.0).is_err());
+        assert!(matches!(encode_polygons(&[vec![vec![(0, 0), (10, 0), (10, 10)]]]), Ok(Some(_))));
+        assert!(matches!(encode_polygons(&[]), Ok(None)));
+        // An empty layer is an empty tile, not an error.
+        let t = Tile::new(EXTENT);
+        let empty = t.create_layer("stations");
+        assert_eq!(finish(t, empty).unwrap(), Vec::<u8>::new());
     }
 
     #[test]

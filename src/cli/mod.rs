@@ -144,6 +144,9 @@ pub enum CliError {
     /// A result cannot be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A vector tile cannot be encoded.
+    #[error(transparent)]
+    Tile(#[from] crate::serve::tiles::TileError),
     /// The server cannot start or stopped on an error.
     #[error("cannot serve on {addr}: {source}")]
     Serve {
@@ -210,7 +213,7 @@ impl CliError {
             CliError::Output(e) => match e {
                 OutputError::Io { .. } | OutputError::Encode { .. } => FAILED,
             },
-            CliError::Serve { .. } => FAILED,
+            CliError::Tile(_) | CliError::Serve { .. } => FAILED,
         }
     }
 }

@@ -61,7 +61,8 @@ pub fn run(a: &TilesArgs) -> Result<(), CliError> {
 /// Writes the tiles and TileJSONs of [`run`]; returns the number of tiles written.
 ///
 /// # Errors
-/// No geometry to tile (exit 2); a file that cannot be written (1).
+/// No geometry to tile (exit 2); a tile that cannot be encoded or a file that cannot be
+/// written (1).
 pub fn write_tiles(world: &World, out: &Path, max_zoom: u8) -> Result<usize, CliError> {
     // Offline tiles are what leaders see: the disclosure policy's aggregate view.
     let view = world.aggregate_view();
@@ -80,10 +81,10 @@ pub fn write_tiles(world: &World, out: &Path, max_zoom: u8) -> Result<usize, Cli
             let cl = |v: f64| ((v * f64::from(n)).floor().max(0.0) as u32).min(n - 1);
             let ids: Vec<TileId> =
                 (cl(x0)..=cl(x1)).flat_map(|x| (cl(y0)..=cl(y1)).map(move |y| TileId { z, x, y })).collect();
-            let results: Vec<Result<usize, OutputError>> = ids
+            let results: Vec<Result<usize, CliError>> = ids
                 .par_iter()
                 .map(|t| {
-                    let b = render(world, &view, layer, *t);
+                    let b = render(world, &view, layer, *t)?;
                     if b.is_empty() {
                         return Ok(0);
                     }

@@ -284,8 +284,12 @@ pub fn run(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
 }
 
 async fn shutdown_signal() {
+    // A handler that cannot be installed must not read as a Ctrl-C: the server keeps serving
+    // (and stops on SIGTERM) instead of shutting down at once.
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {

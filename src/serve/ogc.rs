@@ -73,7 +73,10 @@ fn get_param<'a>(v: &'a [(String, String)], k: &str) -> Option<&'a str> {
 }
 
 /// `http://HOST` of the request, for absolute links.
-fn base_url(h: &HeaderMap) -> String {
+/// `http://HOST` of the request, for the links of a response: the `Host` header when it is a
+/// plain host name or address (with port), else `localhost`; one rule for every link
+/// (collections, items, TileJSON tile URLs), so no header can inject text into them.
+pub(crate) fn base_url(h: &HeaderMap) -> String {
     let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|s| valid_host(s)).unwrap_or("localhost");
     format!("http://{host}")
 }

@@ -248,7 +248,7 @@ async fn tile(
             let generation = s.inner.tiles.generation();
             blocking(move || {
                 let w = s.world();
-                let b = Bytes::from(try_render(&w, &w.view(&u), layer, t)?);
+                let b = Bytes::from(render(&w, &w.view(&u), layer, t)?);
                 s.inner.tiles.put(key, b.clone(), generation);
                 Ok(b)
             })
@@ -272,10 +272,10 @@ async fn tilejson(
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::not_found(format!("no {file:?}: TileJSON is at /tiles/{{layer}}.json")))?;
     let layer = parse_layer(name)?;
-    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_string();
+    let base = format!("{}/tiles", super::ogc::base_url(&h));
     let v = blocking(move || {
         let w = s.world();
-        Ok(tilejson_value(&w, layer, &format!("http://{host}/tiles"), s.limits().max_zoom, u.role.sees_aggregates()))
+        Ok(tilejson_value(&w, layer, &base, s.limits().max_zoom, u.role.sees_aggregates()))
     })
     .await?;
     let mut r = v.to_string().into_response();
@@ -380,16 +380,8 @@ fn share(x: i64, of: i64) -> f64 {
 ///
 /// # Errors
 /// The tile fails to encode.
-pub fn try_render(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, TileError> {
+pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, TileError> {
     render_layer(w, view, layer, t).map_err(|source| TileError { layer, tile: t, source })
-}
-
-/// As [`try_render`], for `gridcover tiles` (which is to move to [`try_render`]).
-///
-/// # Panics
-/// When the tile fails to encode (a bug, see [`TileError`]): never an empty tile in its place.
-pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Vec<u8> {
-    try_render(w, view, layer, t).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, mvt::Error> {

@@ -436,6 +436,24 @@ async fn report_and_me() {
 }
 
 #[tokio::test]
+async fn a_host_header_cannot_write_into_the_links() {
+    // TileJSON's tile URLs and the OGC links take the same rule: a Host that is not a plain
+    // host[:port] falls back to localhost.
+    let fx = fixture();
+    for (uri, pointer) in [("/tiles/admin-county.json", "/tiles/0"), ("/api/collections", "/links/0/href")] {
+        let b = Request::builder()
+            .uri(uri)
+            .header(header::HOST, "evil.test/x?y=\"<script>")
+            .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader));
+        let r = router(fx.state.clone()).oneshot(b.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{uri}");
+        let v: Value = serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let link = v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string();
+        assert!(link.starts_with("http://localhost/"), "{uri}: {link}");
+    }
+}
+
+#[tokio::test]
 async fn tiles_and_tilejson() {
     let fx = fixture();
     let tj = get(&fx, "/tiles/admin-county.json", Some(&fx.leader)).await.json();

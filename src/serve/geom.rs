@@ -25,10 +25,11 @@ impl Bbox {
             v.push(x);
         }
         let (a, b, c, d) = if v.len() == 4 { (v[0], v[1], v[2], v[3]) } else { (v[0], v[1], v[3], v[4]) };
-        if !(-180.0..=180.0).contains(&a) || !(-180.0..=180.0).contains(&c) {
+        use crate::model::rules::{check_lat, check_lon};
+        if check_lon(a).and(check_lon(c)).is_err() {
             return Err(format!("bbox: longitudes must lie in [-180, 180], got {a} and {c}"));
         }
-        if !(-90.0..=90.0).contains(&b) || !(-90.0..=90.0).contains(&d) {
+        if check_lat(b).and(check_lat(d)).is_err() {
             return Err(format!("bbox: latitudes must lie in [-90, 90], got {b} and {d}"));
         }
         if b > d {
@@ -114,43 +115,11 @@ impl TileId {
 }
 
 /// Douglas–Peucker simplification of an open or closed path with tolerance `eps` (same units
-/// as the points). Keeps the first and last points.
+/// as the points), by geo's [`Simplify`](geo::Simplify). Keeps the first and last points.
 pub fn simplify(points: &[(f64, f64)], eps: f64) -> Vec<(f64, f64)> {
-    if points.len() < 3 {
-        return points.to_vec();
-    }
-    let mut keep = vec![false; points.len()];
-    keep[0] = true;
-    keep[points.len() - 1] = true;
-    let mut stack = vec![(0usize, points.len() - 1)];
-    let eps2 = eps * eps;
-    while let Some((a, b)) = stack.pop() {
-        if b <= a + 1 {
-            continue;
-        }
-        let (ax, ay) = points[a];
-        let (bx, by) = points[b];
-        let (dx, dy) = (bx - ax, by - ay);
-        let len2 = dx * dx + dy * dy;
-        let mut best = (0.0, a);
-        for (i, &(px, py)) in points.iter().enumerate().take(b).skip(a + 1) {
-            let d2 = if len2 == 0.0 {
-                (px - ax).powi(2) + (py - ay).powi(2)
-            } else {
-                let t = (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0);
-                (px - ax - t * dx).powi(2) + (py - ay - t * dy).powi(2)
-            };
-            if d2 > best.0 {
-                best = (d2, i);
-            }
-        }
-        if best.0 > eps2 {
-            keep[best.1] = true;
-            stack.push((a, best.1));
-            stack.push((best.1, b));
-        }
-    }
-    points.iter().zip(keep).filter(|(_, k)| *k).map(|(p, _)| *p).collect()
+    use geo::Simplify;
+    let line: LineString<f64> = points.iter().map(|&(x, y)| geo::Coord { x, y }).collect();
+    line.simplify(eps).0.into_iter().map(|c| (c.x, c.y)).collect()
 }
 
 /// Clips a closed ring (first point not repeated at the end) to the box `[lo, hi]²`

@@ -151,19 +151,7 @@ async fn scenario(
                 let bad = |m: String| ApiError::bad_request(format!("scenario request: add[{i}]: {m}"));
                 let ds = w.dataset();
                 ds.privacy.whatif_radius(ds.standard.station_radius_m(a.level, a.mobile, a.radius_m)).map_err(bad)?;
-                row.unit = match &a.code {
-                    Some(code) => {
-                        let u = ds.divisions.find(code).ok_or_else(|| bad(format!("unknown admin code {code}")))?;
-                        let ul = ds.divisions.get(u).level;
-                        if ul != a.level {
-                            return Err(bad(format!("code {code} is a {ul}, but the station's level is {}", a.level)));
-                        }
-                        u
-                    }
-                    None => w.analysis().indexes.admin.locate_at(a.level, a.lon, a.lat).ok_or_else(|| {
-                        bad(format!("no {} boundary contains lon {}, lat {}; give `code`", a.level, a.lon, a.lat))
-                    })?,
-                };
+                row.unit = w.served_unit(a.level, a.lon, a.lat, a.code.as_deref()).map_err(bad)?;
             }
         }
         let mut r = scenario_within(&mut engine, &adds, &removes, &bounds, budget)?;

@@ -37,9 +37,12 @@ with open(os.path.join(work, "sites.csv"), "w", encoding="utf-8") as f:
     f.write(f"NEW1,新站,village,{float(s['lon']) + 0.01},{float(s['lat']) + 0.01}\n")
 town = [d["code"] for d in dv if d["level"] == "township"][len([1 for d in dv if d["level"] == "township"]) // 2]
 open(os.path.join(work, "township.txt"), "w").write(town)
+county = [d["code"] for d in dv if d["level"] == "county"][7]
+open(os.path.join(work, "county.txt"), "w").write(county)
 EOF
 remove=$(cat "$work/remove.txt")
 township=$(cat "$work/township.txt")
+county=$(cat "$work/county.txt")
 
 run() { # run NAME BINARY
     local out="$work/$1" bin=$2
@@ -51,6 +54,10 @@ run() { # run NAME BINARY
     "$bin" grids --data "$data" --within "$township" --max-households 40 --out "$out/grids" >"$out/grids.txt"
     "$bin" plan --data "$data" --problem mclp --level village --new 10 --out "$out/plan_mclp" >/dev/null
     "$bin" plan --data "$data" --problem pmedian --level township --new 5 --out "$out/plan_pmedian" >/dev/null
+    "$bin" plan --data "$data" --problem lscp --level village --within "$county" --out "$out/plan_lscp" >/dev/null
+    # Group caps that make greedy fall short: the retries with bans and with swaps.
+    "$bin" plan --data "$data" --problem lscp --level village --candidates h3:8 --max-per-county 3 --target 0.99 \
+        --within "${county:0:4}" --out "$out/plan_lscp_capped" >/dev/null
     "$bin" tiles --data "$data" --max-zoom 7 --out "$out/tiles" 2>/dev/null
     "$bin" generate --boundaries data/gansu/boundaries.geojson --divisions data/gansu/divisions.csv --crs gcj02 \
         --households 20000 --seed 7 --out "$out/generate" 2>/dev/null

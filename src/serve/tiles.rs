@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 use super::auth::{Auth, RoleExt, User};
 use super::error::ApiError;
 use super::features::own_households;
-use super::geom::{tile_polygon, TileId};
+use super::geom::{tile_polygon, Bbox, TileId};
 use super::world::View;
 use super::{blocking, AppState, World};
 use crate::model::{Level, NONE};
@@ -386,138 +386,172 @@ pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>
 
 fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, mvt::Error> {
     let tile = Tile::new(EXTENT);
-    let mut lay = tile.create_layer(&layer.name());
+    let lay = tile.create_layer(&layer.name());
     if t.z < layer.min_zoom() {
         return Ok(Vec::new());
     }
     let bb = t.bbox_buffered(EXTENT, BUFFER);
-    let ds = w.ds();
-    match layer {
-        Layer::Admin(level) => {
-            for u in ds.divisions.at_level(level) {
-                let a = w.area_of_unit[u as usize];
-                if a == NONE || !w.area_bbox[a as usize].intersects(&bb) {
-                    continue;
-                }
-                let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
-                let Some(g) = encode_polygons(&rings)? else { continue };
-                let d = ds.divisions.get(u);
-                let c = &w.an().coverage.units[u as usize];
-                let tags = vec![
-                    ("code", Tag::S(d.code.clone())),
-                    ("name", Tag::S(d.name.clone())),
-                    ("parent_code", Tag::S(d.parent.map(|p| ds.divisions.get(p).code.clone()).unwrap_or_default())),
-                    ("households", Tag::I(c.households)),
-                    ("veterans", Tag::I(c.veterans)),
-                    ("covered_veterans", Tag::I(c.covered_veterans)),
-                    ("uncovered_veterans", Tag::I(c.veterans - c.covered_veterans)),
-                    ("coverage_share", Tag::F(c.coverage_share())),
-                    ("hardship_coverage_share", Tag::F(share(c.hardship_covered_veterans, c.hardship_veterans))),
-                    ("stations", Tag::I(c.stations.iter().sum())),
-                    ("own_stations", Tag::I(c.own_stations)),
-                    ("nearest_median_m", Tag::F(f64::from(c.nearest_median_m).round())),
-                    ("townships_without_station", Tag::I(c.townships_without_station)),
-                    ("villages_without_station", Tag::I(c.villages_without_station)),
-                    ("rules_ok", Tag::B(c.rules_ok())),
-                ];
-                let mut tags: Vec<(&str, Tag)> =
-                    tags.into_iter().filter(|(k, _)| view.disclosure.unit_column(k, u)).collect();
-                tags.push(("withheld", Tag::B(view.disclosure.unit_withholds(u))));
-                lay = add_feature(lay, g, d.code.parse().ok(), tags);
-            }
-        }
-        Layer::Stations => {
-            let st = &ds.stations;
-            let deepest = match t.z {
-                0..=4 => Level::County,
-                5..=7 => Level::Township,
-                _ => Level::Village,
-            };
-            for s in 0..st.len() {
-                if !st.active[s] || st.level[s] > deepest || !bb.contains(st.lon[s], st.lat[s]) {
-                    continue;
-                }
-                let (x, y) = t.to_tile(EXTENT, st.lon[s], st.lat[s]);
-                let g = point_geom(x, y)?;
-                let tags = vec![
-                    ("id", Tag::S(st.id[s].clone())),
-                    ("name", Tag::S(st.name[s].clone())),
-                    ("level", Tag::S(st.level[s].as_str().into())),
-                    (
-                        "code",
-                        Tag::S(if st.unit[s] == crate::model::NO_UNIT {
-                            String::new()
-                        } else {
-                            ds.divisions.get(st.unit[s]).code.clone()
-                        }),
-                    ),
-                    ("demonstration", Tag::B(st.demonstration[s])),
-                    ("mobile", Tag::B(st.mobile[s])),
-                    ("radius_m", Tag::F(st.radius_of(s as u32, &ds.standard))),
-                ];
-                lay = add_feature(lay, g, Some(s as u64 + 1), tags);
-            }
-        }
-        Layer::Grids => {
-            for g in 0..ds.grids.len() {
-                if !w.grid_bbox[g].intersects(&bb) {
-                    continue;
-                }
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g]))? else { continue };
-                let mut tags = vec![
-                    ("id", Tag::S(ds.grids.id[g].clone())),
-                    ("worker", Tag::S(ds.grids.worker[g].clone())),
-                    ("code", Tag::S(ds.grids.unit[g].map(|u| ds.divisions.get(u).code.clone()).unwrap_or_default())),
-                ];
-                let shown = view.disclosure.grid(g as u32);
-                if let Some(l) = w.an().workload.get(g).filter(|_| shown) {
-                    tags.push(("households", Tag::I(l.households as i64)));
-                    tags.push(("veterans", Tag::I(l.veterans as i64)));
-                    tags.push(("over_cap", Tag::B(l.over_cap)));
-                }
-                tags.push(("withheld", Tag::B(!shown)));
-                lay = add_feature(lay, geom, Some(g as u64 + 1), tags);
-            }
-        }
-        Layer::Gaps => {
-            for (i, gap) in view.gaps(w).iter().enumerate() {
-                if !view.gap_bbox(w)[i].intersects(&bb) {
-                    continue;
-                }
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &gap.shape))? else { continue };
-                let tags = vec![
-                    ("rank", Tag::I(i64::from(gap.rank))),
-                    ("households", Tag::I(gap.households as i64)),
-                    ("veterans", Tag::I(gap.veterans as i64)),
-                ];
-                lay = add_feature(lay, geom, Some(u64::from(gap.rank)), tags);
-            }
-        }
-        Layer::Households => {
-            let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
-            for c in cells.iter() {
-                if !c.bbox.intersects(&bb) {
-                    continue;
-                }
-                let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
-                let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
-                let f = &c.figures;
-                let mut tags = vec![
-                    ("households", Tag::I(f.households as i64)),
-                    ("veterans", Tag::I(f.veterans as i64)),
-                    ("resolution", Tag::I(i64::from(u8::from(c.cell.key.resolution())))),
-                    ("withheld", Tag::B(f.covered_households.is_none())),
-                ];
-                if let (Some(ch), Some(cv)) = (f.covered_households, f.covered_veterans) {
-                    tags.push(("covered_households", Tag::I(ch as i64)));
-                    tags.push(("covered_veterans", Tag::I(cv as i64)));
-                    tags.push(("uncovered_veterans", Tag::I(f.veterans.saturating_sub(cv) as i64)));
-                }
-                lay = add_feature(lay, geom, None, tags);
-            }
-        }
-    }
+    let lay = match layer {
+        Layer::Admin(level) => admin_features(w, view, level, t, &bb, lay)?,
+        Layer::Stations => station_features(w, t, &bb, lay)?,
+        Layer::Grids => grid_features(w, view, t, &bb, lay)?,
+        Layer::Gaps => gap_features(w, view, t, &bb, lay)?,
+        Layer::Households => cell_features(w, t, &bb, lay)?,
+    };
     finish(tile, lay)
+}
+
+/// The admin units of `level` in the tile, with the coverage figures `view` may see.
+fn admin_features(
+    w: &World,
+    view: &View,
+    level: Level,
+    t: TileId,
+    bb: &Bbox,
+    mut lay: mvt::Layer,
+) -> Result<mvt::Layer, mvt::Error> {
+    let ds = w.ds();
+    for u in ds.divisions.at_level(level) {
+        let a = w.area_of_unit[u as usize];
+        if a == NONE || !w.area_bbox[a as usize].intersects(bb) {
+            continue;
+        }
+        let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
+        let Some(g) = encode_polygons(&rings)? else { continue };
+        let d = ds.divisions.get(u);
+        let c = &w.an().coverage.units[u as usize];
+        let tags = vec![
+            ("code", Tag::S(d.code.clone())),
+            ("name", Tag::S(d.name.clone())),
+            ("parent_code", Tag::S(d.parent.map(|p| ds.divisions.get(p).code.clone()).unwrap_or_default())),
+            ("households", Tag::I(c.households)),
+            ("veterans", Tag::I(c.veterans)),
+            ("covered_veterans", Tag::I(c.covered_veterans)),
+            ("uncovered_veterans", Tag::I(c.veterans - c.covered_veterans)),
+            ("coverage_share", Tag::F(c.coverage_share())),
+            ("hardship_coverage_share", Tag::F(share(c.hardship_covered_veterans, c.hardship_veterans))),
+            ("stations", Tag::I(c.stations.iter().sum())),
+            ("own_stations", Tag::I(c.own_stations)),
+            ("nearest_median_m", Tag::F(f64::from(c.nearest_median_m).round())),
+            ("townships_without_station", Tag::I(c.townships_without_station)),
+            ("villages_without_station", Tag::I(c.villages_without_station)),
+            ("rules_ok", Tag::B(c.rules_ok())),
+        ];
+        let mut tags: Vec<(&str, Tag)> = tags.into_iter().filter(|(k, _)| view.disclosure.unit_column(k, u)).collect();
+        tags.push(("withheld", Tag::B(view.disclosure.unit_withholds(u))));
+        lay = add_feature(lay, g, d.code.parse().ok(), tags);
+    }
+
+    Ok(lay)
+}
+
+/// The active stations in the tile, the deeper levels from deeper zooms.
+fn station_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
+    let ds = w.ds();
+    let st = &ds.stations;
+    let deepest = match t.z {
+        0..=4 => Level::County,
+        5..=7 => Level::Township,
+        _ => Level::Village,
+    };
+    for s in 0..st.len() {
+        if !st.active[s] || st.level[s] > deepest || !bb.contains(st.lon[s], st.lat[s]) {
+            continue;
+        }
+        let (x, y) = t.to_tile(EXTENT, st.lon[s], st.lat[s]);
+        let g = point_geom(x, y)?;
+        let tags = vec![
+            ("id", Tag::S(st.id[s].clone())),
+            ("name", Tag::S(st.name[s].clone())),
+            ("level", Tag::S(st.level[s].as_str().into())),
+            (
+                "code",
+                Tag::S(if st.unit[s] == crate::model::NO_UNIT {
+                    String::new()
+                } else {
+                    ds.divisions.get(st.unit[s]).code.clone()
+                }),
+            ),
+            ("demonstration", Tag::B(st.demonstration[s])),
+            ("mobile", Tag::B(st.mobile[s])),
+            ("radius_m", Tag::F(st.radius_of(s as u32, &ds.standard))),
+        ];
+        lay = add_feature(lay, g, Some(s as u64 + 1), tags);
+    }
+
+    Ok(lay)
+}
+
+/// The grids in the tile, with their workload where `view` may see it.
+fn grid_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
+    let ds = w.ds();
+    for g in 0..ds.grids.len() {
+        if !w.grid_bbox[g].intersects(bb) {
+            continue;
+        }
+        let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g]))? else { continue };
+        let mut tags = vec![
+            ("id", Tag::S(ds.grids.id[g].clone())),
+            ("worker", Tag::S(ds.grids.worker[g].clone())),
+            ("code", Tag::S(ds.grids.unit[g].map(|u| ds.divisions.get(u).code.clone()).unwrap_or_default())),
+        ];
+        let shown = view.disclosure.grid(g as u32);
+        if let Some(l) = w.an().workload.get(g).filter(|_| shown) {
+            tags.push(("households", Tag::I(l.households as i64)));
+            tags.push(("veterans", Tag::I(l.veterans as i64)));
+            tags.push(("over_cap", Tag::B(l.over_cap)));
+        }
+        tags.push(("withheld", Tag::B(!shown)));
+        lay = add_feature(lay, geom, Some(g as u64 + 1), tags);
+    }
+
+    Ok(lay)
+}
+
+/// The gap areas `view` sees, in the tile.
+fn gap_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
+    for (i, gap) in view.gaps(w).iter().enumerate() {
+        if !view.gap_bbox(w)[i].intersects(bb) {
+            continue;
+        }
+        let Some(geom) = encode_polygons(&multipolygon_rings(&t, &gap.shape))? else { continue };
+        let tags = vec![
+            ("rank", Tag::I(i64::from(gap.rank))),
+            ("households", Tag::I(gap.households as i64)),
+            ("veterans", Tag::I(gap.veterans as i64)),
+        ];
+        lay = add_feature(lay, geom, Some(u64::from(gap.rank)), tags);
+    }
+
+    Ok(lay)
+}
+
+/// The household cells of the zoom's resolution in the tile, with the figures `view` may see.
+fn cell_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
+    let ds = w.ds();
+    let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
+    for c in cells.iter() {
+        if !c.bbox.intersects(bb) {
+            continue;
+        }
+        let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
+        let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
+        let f = &c.figures;
+        let mut tags = vec![
+            ("households", Tag::I(f.households as i64)),
+            ("veterans", Tag::I(f.veterans as i64)),
+            ("resolution", Tag::I(i64::from(u8::from(c.cell.key.resolution())))),
+            ("withheld", Tag::B(f.covered_households.is_none())),
+        ];
+        if let (Some(ch), Some(cv)) = (f.covered_households, f.covered_veterans) {
+            tags.push(("covered_households", Tag::I(ch as i64)));
+            tags.push(("covered_veterans", Tag::I(cv as i64)));
+            tags.push(("uncovered_veterans", Tag::I(f.veterans.saturating_sub(cv) as i64)));
+        }
+        lay = add_feature(lay, geom, None, tags);
+    }
+
+    Ok(lay)
 }
 
 fn point_geom(x: f64, y: f64) -> Result<mvt::GeomData, mvt::Error> {

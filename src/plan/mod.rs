@@ -1,5 +1,6 @@
-//! Station siting (pure computation on an in-memory [`Dataset`] and its [`Analysis`]; the only
-//! I/O, reading a candidate CSV and writing plan files, is in [`io`]).
+//! Station siting (pure computation on an in-memory [`Dataset`] and its [`Analysis`]; reading a
+//! candidate CSV is the command line's ([`crate::cli::plan`]), writing plan files the output
+//! stage's ([`crate::output::plan`]).
 //!
 //! # Problems
 //! - **MCLP** (maximal covering): choose `K` new stations of a level to maximise the veterans

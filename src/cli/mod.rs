@@ -52,7 +52,7 @@ use crate::generate::GenerateError;
 use crate::ingest::sites::InputError;
 use crate::ingest::IngestError;
 use crate::output::OutputError;
-use crate::plan::PlanError;
+use crate::plan::{PlanError, PlanErrorKind};
 use crate::store::StoreError;
 
 pub use data::data_dir;
@@ -185,20 +185,9 @@ impl CliError {
                 | DesignError::BadCap(_)
                 | DesignError::NoHouseholds(_) => BAD_INPUT,
             },
-            CliError::Plan(e) => match e {
-                PlanError::BadRadius(_)
-                | PlanError::OutOfRange { .. }
-                | PlanError::TooLarge { .. }
-                | PlanError::MissingK(_)
-                | PlanError::KTooLarge { .. }
-                | PlanError::UnknownCode(_)
-                | PlanError::NoCandidates(_)
-                | PlanError::UnknownSite { .. }
-                | PlanError::Conflict(_)
-                | PlanError::BadTarget(_)
-                | PlanError::BadOption(_)
-                | PlanError::BadCandidateFile { .. } => BAD_INPUT,
-                PlanError::OutOfTime { .. } => FAILED,
+            CliError::Plan(e) => match e.kind() {
+                PlanErrorKind::BadRequest | PlanErrorKind::TooLarge => BAD_INPUT,
+                PlanErrorKind::OutOfTime => FAILED,
             },
             CliError::Store(e) => match e {
                 StoreError::TooNew { .. }

@@ -1,5 +1,6 @@
-//! Planar helpers of the generator: a local frame, Voronoi cells clipped to a parent polygon,
-//! point-in-polygon and sampling inside polygons.
+//! Planar helpers of the generator: a local frame, Voronoi cells clipped to a parent polygon
+//! (geo's boolean operations), and sampling inside polygons (with the index's
+//! point-in-polygon test, [`PreparedPolygon`]).
 //!
 //! Voronoi cells are built in a local equirectangular frame (`x = (lon − lon0)·cos lat0`,
 //! `y = lat − lat0`, both in degrees of latitude, about 111.2 km each), where distances are
@@ -11,6 +12,8 @@ use geo::{BooleanOps, BoundingRect, Coord, LineString, MultiPolygon, Polygon, Re
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use spade::{DelaunayTriangulation, Point2, Triangulation};
+
+use crate::index::PreparedPolygon;
 
 /// Metres per degree of latitude (mean Earth radius 6 371 008.8 m).
 pub(crate) const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
@@ -189,50 +192,24 @@ pub(crate) fn round7(v: f64) -> f64 {
     (v * 1e7).round() / 1e7
 }
 
-/// A multipolygon prepared for fast point-in-polygon tests (even–odd rule over all rings).
+/// A multipolygon prepared for sampling: the index's point-in-polygon test
+/// ([`PreparedPolygon`], even–odd rule over all rings, half-open edges) and its bounding box.
 #[derive(Debug, Clone)]
 pub(crate) struct Pip {
     rect: Rect<f64>,
-    /// Ring edges as (x0, y0, x1, y1), grouped by ring.
-    rings: Vec<(Rect<f64>, Vec<[f64; 4]>)>,
+    poly: PreparedPolygon,
 }
 
 impl Pip {
     /// Prepares `mp`; None when it is empty.
     pub(crate) fn new(mp: &MultiPolygon<f64>) -> Option<Pip> {
         let rect = mp.bounding_rect()?;
-        let mut rings = Vec::new();
-        for p in &mp.0 {
-            for r in std::iter::once(p.exterior()).chain(p.interiors()) {
-                let Some(rr) = r.bounding_rect() else {
-                    continue;
-                };
-                let edges = r.0.windows(2).map(|w| [w[0].x, w[0].y, w[1].x, w[1].y]).collect();
-                rings.push((rr, edges));
-            }
-        }
-        Some(Pip { rect, rings })
+        Some(Pip { rect, poly: PreparedPolygon::new(mp) })
     }
 
-    /// True when `c` lies inside (points exactly on an edge may go either way).
+    /// True when `c` lies inside (a point on an edge by the index's half-open rule).
     pub(crate) fn contains(&self, c: Coord<f64>) -> bool {
-        let (x, y) = (c.x, c.y);
-        if x < self.rect.min().x || x > self.rect.max().x || y < self.rect.min().y || y > self.rect.max().y {
-            return false;
-        }
-        let mut inside = false;
-        for (rr, edges) in &self.rings {
-            if y < rr.min().y || y > rr.max().y || x < rr.min().x {
-                continue;
-            }
-            for e in edges {
-                let (x0, y0, x1, y1) = (e[0], e[1], e[2], e[3]);
-                if (y0 > y) != (y1 > y) && x < x0 + (y - y0) * (x1 - x0) / (y1 - y0) {
-                    inside = !inside;
-                }
-            }
-        }
-        inside
+        self.poly.contains(c.x, c.y)
     }
 
     /// A uniform random point inside (rejection from the bounding box), None after `tries`.

@@ -272,6 +272,39 @@ pub enum PlanError {
     },
 }
 
+/// What kind of failure a [`PlanError`] is: the one classification both edges map from (the
+/// command line's exit code, the server's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanErrorKind {
+    /// The request cannot be planned as asked (an input out of range, unknown, in conflict).
+    BadRequest,
+    /// The instance would be larger than its bound.
+    TooLarge,
+    /// The work was stopped by its time budget.
+    OutOfTime,
+}
+
+impl PlanError {
+    /// The kind of this failure (an exhaustive match: a new variant is a decision).
+    pub fn kind(&self) -> PlanErrorKind {
+        match self {
+            PlanError::TooLarge { .. } => PlanErrorKind::TooLarge,
+            PlanError::OutOfTime { .. } => PlanErrorKind::OutOfTime,
+            PlanError::BadRadius(_)
+            | PlanError::OutOfRange { .. }
+            | PlanError::MissingK(_)
+            | PlanError::KTooLarge { .. }
+            | PlanError::UnknownCode(_)
+            | PlanError::NoCandidates(_)
+            | PlanError::UnknownSite { .. }
+            | PlanError::Conflict(_)
+            | PlanError::BadTarget(_)
+            | PlanError::BadOption(_)
+            | PlanError::BadCandidateFile { .. } => PlanErrorKind::BadRequest,
+        }
+    }
+}
+
 /// One chosen site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChosenSite {

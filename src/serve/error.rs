@@ -41,7 +41,7 @@ use serde_json::json;
 use super::tiles::TileError;
 use crate::analysis::scenario::ScenarioError;
 use crate::analysis::LiveError;
-use crate::plan::PlanError;
+use crate::plan::{PlanError, PlanErrorKind};
 use crate::store::StoreError;
 
 /// The response header naming the request.
@@ -119,24 +119,14 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<PlanError> for ApiError {
-    /// 503 when the budget ran out, 413 for an instance over the pairs bound, else 400; each
-    /// names the request.
+    /// 503 when the budget ran out, 413 for an instance over the pairs bound, else 400
+    /// ([`PlanError::kind`]); each names the request.
     fn from(e: PlanError) -> Self {
         let d = format!("plan request: {e}");
-        match e {
-            PlanError::OutOfTime { .. } => ApiError::out_of_time(d),
-            PlanError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", d),
-            PlanError::BadRadius(_)
-            | PlanError::OutOfRange { .. }
-            | PlanError::MissingK(_)
-            | PlanError::KTooLarge { .. }
-            | PlanError::UnknownCode(_)
-            | PlanError::NoCandidates(_)
-            | PlanError::UnknownSite { .. }
-            | PlanError::Conflict(_)
-            | PlanError::BadTarget(_)
-            | PlanError::BadOption(_)
-            | PlanError::BadCandidateFile { .. } => ApiError::bad_request(d),
+        match e.kind() {
+            PlanErrorKind::OutOfTime => ApiError::out_of_time(d),
+            PlanErrorKind::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", d),
+            PlanErrorKind::BadRequest => ApiError::bad_request(d),
         }
     }
 }

@@ -1,5 +1,12 @@
 //! Geometry for the server (pure): bounding boxes, Web Mercator tile arithmetic, polygon
 //! simplification and clipping in tile space, and GeoJSON text of geometries.
+//!
+//! Simplification is geo's. Clipping a ring to its tile's square is hand-written
+//! ([`clip_ring`], Sutherland–Hodgman, as vector-tile encoders do): `benches/tiles.rs` clips the
+//! Gansu county rings into every zoom-9 tile both ways, checks the areas equal, and measures
+//! geo's general `BooleanOps::intersection` about 13 times slower on the same rings. (The
+//! generator's clip of a Voronoi cell to a parent polygon is a general intersection, so it is
+//! geo's.)
 
 use std::fmt::Write;
 

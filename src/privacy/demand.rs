@@ -1,31 +1,36 @@
-//! The population plans and what-ifs run on for planners (pure): one point per group of
-//! households ([`super::Groups`]), at the group's centre, carrying its households' veterans.
+//! The population plans and what-ifs run on for planners (pure): one point per part of a group
+//! of households ([`super::Groups`], [`super::Part`]: whole cells of at least `k` households),
+//! at the part's centre, carrying its households' veterans.
 //!
 //! The planner's data set is the served one with its households replaced by these points
 //! (stations, boundaries, divisions and the standard are the same). Every count a plan or a
 //! what-if answers is then a sum of whole groups of at least `k` households, and so is every
 //! difference of two answers: a station placed to probe one household finds a group of `k`
-//! or nothing. A group's centre is the mean of its households' *cell centres* (resolution 8),
-//! so no probe can locate anything finer than a cell: a group of one cell sits at the cell's
+//! or nothing. A part's centre is the mean of its households' *cell centres* (resolution 8),
+//! so no probe can locate anything finer than a cell: a part of one cell sits at the cell's
 //! centre. What this costs a plan is measured on the bundled data (README, "Privacy").
 
 use crate::model::{Dataset, HouseholdRow, Households, NO_UNIT};
 
 use super::Groups;
 
-/// The planner's data set: `ds` with one household per group (id = the group's cell, at
-/// the group's centre, with its veterans; no personal details). Withheld
-/// households ([`Groups::withheld`]) are left out.
+/// The planner's data set: `ds` with one household per part of a group ([`super::Part`]: id =
+/// the group's cell, followed by `.N` for the N-th part of a group of several; at the part's
+/// centre, with its veterans; no personal details). Withheld households
+/// ([`Groups::withheld`]) are left out.
 pub fn demand_dataset(ds: &Dataset, groups: &Groups) -> Dataset {
     let mut households = Households::default();
     for g in &groups.groups {
-        households.push(HouseholdRow {
-            id: g.key.to_string(),
-            lon: g.centre.0,
-            lat: g.centre.1,
-            veterans: u32::try_from(g.veterans).unwrap_or(u32::MAX),
-            ..Default::default()
-        });
+        for (i, p) in g.parts.iter().enumerate() {
+            let id = if g.parts.len() == 1 { g.key.to_string() } else { format!("{}.{}", g.key, i + 1) };
+            households.push(HouseholdRow {
+                id,
+                lon: p.centre.0,
+                lat: p.centre.1,
+                veterans: u32::try_from(p.veterans).unwrap_or(u32::MAX),
+                ..Default::default()
+            });
+        }
     }
     Dataset {
         divisions: ds.divisions.clone(),
@@ -40,9 +45,9 @@ pub fn demand_dataset(ds: &Dataset, groups: &Groups) -> Dataset {
     }
 }
 
-/// Households of each demand point of [`demand_dataset`] (its group's size), in order.
+/// Households of each demand point of [`demand_dataset`] (its part's size), in order.
 pub fn group_sizes(groups: &Groups) -> Vec<u32> {
-    groups.groups.iter().map(|g| g.households.len() as u32).collect()
+    groups.groups.iter().flat_map(|g| g.parts.iter().map(|p| p.households)).collect()
 }
 
 /// Turns a what-if measured on the demand points into households: every household count of

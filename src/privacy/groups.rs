@@ -10,16 +10,30 @@
 //! Every household view of the roles without household access is made of whole groups:
 //! household cells at every zoom ([`Groups::display`] sums the groups under each displayed
 //! cell), the `code` and `bbox` filters (a group has one admin unit and one hexagon), and the
-//! population of plans and what-ifs ([`super::demand`]). So no two answers differ by a part of
-//! a group.
+//! population of plans and what-ifs ([`super::demand`]). So no two answers differ by less than
+//! a group's [`Part`].
+//!
+//! **Parts.** A group merged under a coarse cell can spread over tens of kilometres of sparse
+//! country; one demand point at its mean would put a plan's station in the middle of nowhere.
+//! So a merged group is split, for plans and what-ifs only, into compact parts of at least `k`
+//! households each, made of whole resolution-8 cells: the cells are taken farthest-first from
+//! the group's centre, each seeds a part that grows by its nearest cells until it holds `k`,
+//! and the last few cells (fewer than `k` households) join the part whose nearest cell is
+//! nearest. A part is still a sum of whole cells of at least `k` households at the mean of its
+//! cells' centres, so the promise is the same; the map still draws and counts the whole group.
 
 use std::collections::{BTreeMap, HashMap};
 
 use geo::{LineString, Polygon};
 use h3o::{CellIndex, LatLng, Resolution};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
 
 use crate::analysis::Assignment;
 use crate::model::{Dataset, Divisions, Households, Level, UnitIdx, NO_UNIT};
+
+/// Cells of the policy's resolution, each with its households.
+type Cells = Vec<(CellIndex, Vec<u32>)>;
 
 /// One group of households.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +47,24 @@ pub struct Group {
     /// The village (or finest unit) most of its households belong to ([`NO_UNIT`] when none).
     pub unit: UnitIdx,
     /// Mean position of its households, each counted at the centre of its cell of the policy's
-    /// resolution, lon/lat (the group's place in plans and what-ifs).
+    /// resolution, lon/lat.
+    pub centre: (f64, f64),
+    /// Its compact parts of at least `k` households each (one, the whole group, for a group of
+    /// one cell): the demand points of plans and what-ifs.
+    pub parts: Vec<Part>,
+}
+
+/// A part of a group: whole cells of the policy's resolution holding at least `k` households
+/// together, the place a plan or a what-if sees them at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// Its cells of the policy's resolution (ascending).
+    pub cells: Vec<CellIndex>,
+    /// Households in them.
+    pub households: u32,
+    /// Veterans in them.
+    pub veterans: u64,
+    /// Mean position of its households, each counted at the centre of its cell, lon/lat.
     pub centre: (f64, f64),
 }
 
@@ -93,69 +124,183 @@ fn majority_unit(asg: &Assignment, members: &[u32]) -> UnitIdx {
     n.into_iter().max_by_key(|&(u, c)| (c, std::cmp::Reverse(u))).map_or(NO_UNIT, |(u, _)| u)
 }
 
+/// The centre of a cell, lon/lat.
+fn centre_of(c: CellIndex) -> (f64, f64) {
+    let ll = LatLng::from(c);
+    (ll.lng(), ll.lat())
+}
+
+/// The part made of `cells` (indexes into `members`).
+fn part_of(members: &[(CellIndex, Vec<u32>)], cells: &mut [usize], hh: &Households) -> Part {
+    cells.sort_unstable();
+    let (mut n, mut veterans, mut sx, mut sy) = (0u32, 0u64, 0.0, 0.0);
+    for &i in cells.iter() {
+        let (c, h) = &members[i];
+        let (x, y) = centre_of(*c);
+        let m = h.len() as u32;
+        n += m;
+        veterans += h.iter().map(|&h| u64::from(hh.veterans[h as usize])).sum::<u64>();
+        sx += f64::from(m) * x;
+        sy += f64::from(m) * y;
+    }
+    Part {
+        cells: cells.iter().map(|&i| members[i].0).collect(),
+        households: n,
+        veterans,
+        centre: (sx / f64::from(n), sy / f64::from(n)),
+    }
+}
+
+/// Splits a group's member cells (ascending, holding at least `k` households together) into
+/// compact parts of at least `k` households (module docs): farthest-first seeds from the
+/// group's centre, each growing by its nearest free cells; the rest, under `k`, joins the part
+/// of its nearest taken cell. Distances in a local plane (longitude scaled by the cosine of
+/// the group's latitude), ties broken by cell order, so the split is deterministic.
+fn split(members: &[(CellIndex, Vec<u32>)], hh: &Households, k: u64) -> Vec<Part> {
+    let size = |i: usize| members[i].1.len() as u64;
+    let total: u64 = (0..members.len()).map(size).sum();
+    if members.len() == 1 || total < 2 * k {
+        // One cell, or too few households for two parts: the whole group.
+        return vec![part_of(members, &mut (0..members.len()).collect::<Vec<_>>(), hh)];
+    }
+    let lat0 = members.iter().map(|(c, _)| centre_of(*c).1).sum::<f64>() / members.len() as f64;
+    let kx = lat0.to_radians().cos();
+    let xy: Vec<[f64; 2]> = members
+        .iter()
+        .map(|(c, _)| {
+            let (x, y) = centre_of(*c);
+            [x * kx, y]
+        })
+        .collect();
+    let (mx, my) =
+        (0..members.len()).fold((0.0, 0.0), |(x, y), i| (x + size(i) as f64 * xy[i][0], y + size(i) as f64 * xy[i][1]));
+    let mean = [mx / total as f64, my / total as f64];
+    let d2 = |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2);
+    let mut seeds: Vec<usize> = (0..members.len()).collect();
+    seeds.sort_by(|&a, &b| d2(xy[b], mean).total_cmp(&d2(xy[a], mean)).then(a.cmp(&b)));
+    let mut free: RTree<GeomWithData<[f64; 2], usize>> =
+        RTree::bulk_load((0..members.len()).map(|i| GeomWithData::new(xy[i], i)).collect());
+    let mut part_of_cell: Vec<Option<usize>> = vec![None; members.len()];
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    let mut left = total;
+    for &seed in &seeds {
+        if left < k {
+            break;
+        }
+        if part_of_cell[seed].is_some() {
+            continue;
+        }
+        // The seed and its nearest free cells (ties by cell order) until the part holds `k`.
+        let mut near: Vec<(f64, usize)> = Vec::new();
+        let mut held = 0u64;
+        for e in free.nearest_neighbor_iter_with_distance_2(&xy[seed]) {
+            if held >= k && e.1 > near.last().map_or(f64::INFINITY, |l: &(f64, usize)| l.0) {
+                break;
+            }
+            near.push((e.1, e.0.data));
+            held += size(e.0.data);
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut part = Vec::new();
+        let mut n = 0u64;
+        for &(_, i) in &near {
+            if n >= k {
+                break;
+            }
+            part.push(i);
+            n += size(i);
+        }
+        for &i in &part {
+            free.remove(&GeomWithData::new(xy[i], i));
+            part_of_cell[i] = Some(parts.len());
+        }
+        left -= n;
+        parts.push(part);
+    }
+    // What is left (fewer than `k` households) joins the part of its nearest taken cell.
+    let taken: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
+        (0..members.len()).filter(|&i| part_of_cell[i].is_some()).map(|i| GeomWithData::new(xy[i], i)).collect(),
+    );
+    for i in 0..members.len() {
+        if part_of_cell[i].is_none() {
+            let mut best: Option<(f64, usize)> = None;
+            for e in taken.nearest_neighbor_iter_with_distance_2(&xy[i]) {
+                if best.is_some_and(|b| e.1 > b.0) {
+                    break;
+                }
+                if best.is_none_or(|b| e.0.data < b.1) {
+                    best = Some((e.1, e.0.data));
+                }
+            }
+            let (_, j) = best.expect("a group holds k households, so some cell is taken");
+            let p = part_of_cell[j].expect("taken");
+            parts[p].push(i);
+        }
+    }
+    parts.into_iter().map(|mut p| part_of(members, &mut p, hh)).collect()
+}
+
 impl Groups {
     /// Groups the households of `ds` (assigned as `asg`) into groups of at least `k` at
-    /// `resolution`.
+    /// `resolution`, each split into its [`Part`]s.
     pub fn build(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8) -> Groups {
         let hh: &Households = &ds.households;
         let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
         let mut cells: HashMap<CellIndex, Vec<u32>> = HashMap::new();
-        let mut cell_of: Vec<Option<CellIndex>> = vec![None; hh.len()];
-        for (h, slot) in cell_of.iter_mut().enumerate() {
+        for h in 0..hh.len() {
             let Ok(ll) = LatLng::new(hh.lat[h], hh.lon[h]) else { continue };
-            let c = ll.to_cell(res);
-            *slot = Some(c);
-            cells.entry(c).or_default().push(h as u32);
+            cells.entry(ll.to_cell(res)).or_default().push(h as u32);
         }
-        let mut sorted: Vec<(CellIndex, Vec<u32>)> = cells.into_iter().collect();
+        let mut sorted: Cells = cells.into_iter().collect();
         sorted.sort_unstable_by_key(|(c, _)| *c);
-        let mut out: Vec<(CellIndex, Vec<u32>)> = Vec::new();
-        let mut small: BTreeMap<CellIndex, Vec<u32>> = BTreeMap::new();
+        // Each group as its key and its member cells (with their households).
+        let mut out: Vec<(CellIndex, Cells)> = Vec::new();
+        let mut small: BTreeMap<CellIndex, Cells> = BTreeMap::new();
         for (c, members) in sorted {
             if members.len() as u64 >= k {
-                out.push((c, members));
+                out.push((c, vec![(c, members)]));
             } else {
-                small.insert(c, members);
+                small.insert(c, vec![(c, members)]);
             }
         }
+        let count = |m: &[(CellIndex, Vec<u32>)]| m.iter().map(|(_, h)| h.len() as u64).sum::<u64>();
         let mut r = u8::from(res);
         while !small.is_empty() && r > 0 {
             r -= 1;
             let pr = Resolution::try_from(r).expect("valid resolution");
-            let mut next: BTreeMap<CellIndex, Vec<u32>> = BTreeMap::new();
+            let mut next: BTreeMap<CellIndex, Cells> = BTreeMap::new();
             for (c, members) in std::mem::take(&mut small) {
                 next.entry(c.parent(pr).expect("coarser resolution")).or_default().extend(members);
             }
             for (c, members) in next {
-                if members.len() as u64 >= k {
+                if count(&members) >= k {
                     out.push((c, members));
                 } else {
                     small.insert(c, members);
                 }
             }
         }
-        let withheld = small.values().map(|m| m.len() as u64).sum();
+        let withheld = small.values().map(|m| count(m)).sum();
         out.sort_by_key(|(c, _)| *c);
         let groups = out
             .into_iter()
-            .map(|(key, mut households)| {
+            .map(|(key, mut members)| {
+                members.sort_unstable_by_key(|(c, _)| *c);
+                let parts = split(&members, hh, k);
+                let mut households: Vec<u32> = members.into_iter().flat_map(|(_, h)| h).collect();
                 households.sort_unstable();
-                let n = households.len() as f64;
-                // Each household counts at the centre of its cell: no position finer than a cell
-                // enters the group's centre.
-                let (sx, sy) = households.iter().fold((0.0, 0.0), |(x, y), &h| {
-                    let c = cell_of[h as usize].map_or((hh.lon[h as usize], hh.lat[h as usize]), |c| {
-                        let ll = LatLng::from(c);
-                        (ll.lng(), ll.lat())
-                    });
-                    (x + c.0, y + c.1)
+                let n: u64 = parts.iter().map(|p| u64::from(p.households)).sum();
+                let (sx, sy) = parts.iter().fold((0.0, 0.0), |(x, y), p| {
+                    let w = f64::from(p.households);
+                    (x + w * p.centre.0, y + w * p.centre.1)
                 });
                 Group {
                     key,
-                    veterans: households.iter().map(|&h| u64::from(hh.veterans[h as usize])).sum(),
+                    veterans: parts.iter().map(|p| p.veterans).sum(),
                     unit: majority_unit(asg, &households),
-                    centre: (sx / n, sy / n),
+                    centre: (sx / n as f64, sy / n as f64),
                     households,
+                    parts,
                 }
             })
             .collect();
@@ -324,5 +469,101 @@ mod tests {
         assert_eq!(coarse.len(), 1);
         let fc = g.figures(&coarse[0], &ds.households, &asg, 5);
         assert_eq!((fc.households, fc.veterans, fc.covered_households), (12, 24, None));
+    }
+
+    /// Member cells of one household each at the resolution-8 cells of `pts`, with a data set
+    /// whose household `i` has `i + 1` veterans.
+    fn members(pts: &[(f64, f64)]) -> (Cells, Households) {
+        let (ds, _) = dataset(pts);
+        let mut hh = ds.households;
+        for (i, v) in hh.veterans.iter_mut().enumerate() {
+            *v = i as u32 + 1;
+        }
+        let mut m: Cells = pts
+            .iter()
+            .enumerate()
+            .map(|(i, &(lon, lat))| (LatLng::new(lat, lon).unwrap().to_cell(Resolution::Eight), vec![i as u32]))
+            .collect();
+        m.sort_unstable_by_key(|(c, _)| *c);
+        (m, hh)
+    }
+
+    #[test]
+    fn a_spread_group_splits_into_compact_parts_of_k() {
+        // Three households 1 km apart near A, three near B 40 km east, one more near B.
+        let a = [(100.00, 40.00), (100.01, 40.00), (100.00, 40.01)];
+        let b = [(100.50, 40.00), (100.51, 40.00), (100.50, 40.01), (100.52, 40.01)];
+        let pts: Vec<(f64, f64)> = a.iter().chain(&b).copied().collect();
+        let (m, hh) = members(&pts);
+        let parts = split(&m, &hh, 3);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        let (pa, pb) = if parts[0].centre.0 < 100.25 { (&parts[0], &parts[1]) } else { (&parts[1], &parts[0]) };
+        // The fourth household near B joins B's part, not A's.
+        assert_eq!((pa.households, pb.households), (3, 4));
+        assert_eq!(pa.veterans, 1 + 2 + 3);
+        assert_eq!(pb.veterans, 4 + 5 + 6 + 7);
+        // Each part sits within its cluster (a few km), at the mean of its cells' centres.
+        assert!((pa.centre.0 - 100.003).abs() < 0.01 && (pa.centre.1 - 40.003).abs() < 0.01, "{pa:?}");
+        assert!((pb.centre.0 - 100.508).abs() < 0.01 && (pb.centre.1 - 40.005).abs() < 0.01, "{pb:?}");
+        let want = |cells: &[(f64, f64)]| {
+            let n = cells.len() as f64;
+            let s = cells.iter().fold((0.0, 0.0), |(x, y), &(lon, lat)| {
+                let c = centre_of(LatLng::new(lat, lon).unwrap().to_cell(Resolution::Eight));
+                (x + c.0, y + c.1)
+            });
+            (s.0 / n, s.1 / n)
+        };
+        let wa = want(&a);
+        assert!((pa.centre.0 - wa.0).abs() < 1e-12 && (pa.centre.1 - wa.1).abs() < 1e-12);
+        // Under k in all: one part, the whole group.
+        let (m, hh) = members(&pts[..4]);
+        let whole = split(&m, &hh, 5);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].households, 4);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parts_partition_the_cells_with_k_each(
+            pts in proptest::collection::vec((99.0f64..101.0, 39.0f64..41.0), 1..60),
+            k in 3u64..8,
+        ) {
+            let (m, hh) = members(&pts);
+            let total: u64 = m.iter().map(|(_, h)| h.len() as u64).sum();
+            let parts = split(&m, &hh, k);
+            let mut cells: Vec<CellIndex> = parts.iter().flat_map(|p| p.cells.clone()).collect();
+            cells.sort_unstable();
+            let all: Vec<CellIndex> = m.iter().map(|(c, _)| *c).collect();
+            proptest::prop_assert_eq!(cells, all);
+            proptest::prop_assert_eq!(parts.iter().map(|p| u64::from(p.households)).sum::<u64>(), total);
+            if total >= k {
+                for p in &parts {
+                    proptest::prop_assert!(u64::from(p.households) >= k, "{:?}", p);
+                }
+            } else {
+                proptest::prop_assert_eq!(parts.len(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn every_group_is_the_sum_of_its_parts() {
+        let [a, b] = sibling_centres();
+        let mut pts = vec![a; 7];
+        pts.extend([b; 2]);
+        pts.extend([(103.9, 36.1), (103.95, 36.12), (104.0, 36.1), (104.3, 36.3), (104.31, 36.3)]);
+        let (ds, asg) = dataset(&pts);
+        let g = Groups::build(&ds, &asg, 3, 8);
+        for x in &g.groups {
+            let n: u32 = x.parts.iter().map(|p| p.households).sum();
+            assert_eq!(n as usize, x.households.len());
+            assert_eq!(x.parts.iter().map(|p| p.veterans).sum::<u64>(), x.veterans);
+            assert!(x.parts.iter().all(|p| p.households >= 3));
+            for p in &x.parts {
+                for c in &p.cells {
+                    assert_eq!(c.parent(x.key.resolution()), Some(x.key));
+                }
+            }
+        }
     }
 }

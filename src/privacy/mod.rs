@@ -14,7 +14,8 @@
 //! 1. a household's position to better than about one H3 cell of
 //!    [`Policy::cell_resolution`] (resolution 8, ≈ 0.74 km²): no shape shown to it is derived
 //!    from household positions (cells are drawn as H3 hexagons, gap areas as admin units), and
-//!    planning answers come from groups of at least `k` households placed at their centres;
+//!    planning answers come from parts of groups, each at least `k` households of whole
+//!    cells placed at the mean of their cells' centres;
 //! 2. any figure of a group of fewer than `k` households, alone or by differencing: every
 //!    figure belongs to a group (a unit's households, or its covered, hardship, martyr-family
 //!    or outside-grid households, …); a figure is shown only when its group and the group's
@@ -30,9 +31,9 @@
 //! - Household cells: one partition of the households into [`Groups`] of at least `k`; every
 //!   zoom, filter and page shows sums of whole groups, so no difference of two answers is a
 //!   part of a group.
-//! - Plans and what-ifs: their population is the groups (each at its centre, with its
-//!   counts), not the households, so every count they answer, and every difference of two
-//!   answers, is a sum of whole groups of at least `k` households.
+//! - Plans and what-ifs: their population is the groups' parts ([`Part`]: each at its
+//!   centre, with its counts), not the households, so every count they answer, and every
+//!   difference of two answers, is a sum of whole parts of at least `k` households.
 //! - Grid workers know their own households: their view withholds every figure that, minus
 //!   what they know, would describe fewer than `k` others ([`Disclosure::compute`] with the
 //!   known households).
@@ -45,7 +46,7 @@ pub mod groups;
 pub use demand::{demand_dataset, group_sizes, scenario_in_households};
 pub use figures::{Disclosure, Family};
 pub use gap_areas::{gap_areas, GapArea};
-pub use groups::{cell_polygon, CellFigures, DisplayCell, Group, Groups};
+pub use groups::{cell_polygon, CellFigures, DisplayCell, Group, Groups, Part};
 
 /// The smallest `k` the policy accepts: below it, "a group" is one or two households.
 pub const MIN_K: u32 = 3;

@@ -31,9 +31,10 @@
 //! planner's engine ([`super::Planner`]), a plan on a snapshot, a what-if on its own copy.
 //!
 //! **Disclosure.** The planner's engine holds the served stations and boundaries over the
-//! k-anonymous demand of [`crate::privacy::demand_dataset`] — one point per group of at least
-//! `k` households at the group's centre —, never the households. Every count either answers,
-//! and every difference of two answers, is a sum of whole groups. The policy also bounds the
+//! k-anonymous demand of [`crate::privacy::demand_dataset`] — one point per part of a group,
+//! at least `k` households of whole cells at the mean of their cells' centres —, never the
+//! households. Every count either answers, and every difference of two answers, is a sum of
+//! whole parts. The policy also bounds the
 //! inputs ([`crate::privacy::Policy::plan_request`], [`crate::privacy::Policy::whatif_radius`]):
 //! H3 candidates no finer than its cells (resolution 8), and radii of at least 500 m.
 

@@ -251,14 +251,14 @@ impl World {
 }
 
 /// The engine plans and what-ifs run on: a live engine over the k-anonymous demand
-/// ([`crate::privacy::demand_dataset`]: one point per household group), kept apart from the
+/// ([`crate::privacy::demand_dataset`]: one point per part of a household group), kept apart from the
 /// served world so that no planner ever holds the world's lock. Station edits are applied to
 /// both. Readers take a snapshot ([`Planner::snapshot`]) and work on it with no lock held; an
 /// edit while a snapshot is out copies the engine (copy on write), so neither waits for the
 /// other.
 pub struct Planner {
     engine: std::sync::RwLock<Arc<Live>>,
-    /// Households of each demand point (its group's size).
+    /// Households of each demand point (its part's size).
     sizes: Vec<u32>,
 }
 

@@ -86,7 +86,13 @@ fn plans_on_k_anonymous_demand_keep_their_quality() {
     let groups = Groups::build(&ds, &an.assignment, p.k(), p.cell_resolution);
     let dds = demand_dataset(&ds, &groups);
     let dan = analyze(&dds);
-    eprintln!("{} households in {} groups ({} withheld)", ds.households.len(), groups.groups.len(), groups.withheld);
+    eprintln!(
+        "{} households in {} groups of {} parts ({} withheld)",
+        ds.households.len(),
+        groups.groups.len(),
+        dds.households.len(),
+        groups.withheld
+    );
     for (k, cands) in [
         (10, CandidateSource::Villages),
         (100, CandidateSource::Villages),

@@ -51,6 +51,11 @@ pub fn generate_folder(
         eprintln!("warning: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
     }
     let g = phase("generating", || generate(&d, &b, params))?;
+    // What reading the boundaries and generating decided (units without a boundary, matches by
+    // name, stations put elsewhere, fallbacks): the user's to know.
+    for n in notes.iter().chain(&g.notes) {
+        eprintln!("note: {n}");
+    }
     phase("writing", || write_data_folder(out, &d, &g))?;
     Ok(())
 }

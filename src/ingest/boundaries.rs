@@ -119,10 +119,13 @@ pub fn read_boundaries(
         let Some(stat) = statistical_code(&code, level) else {
             reject(
                 &code,
-                format!(
-                    "code {code} does not fit a {level} (expected {} digits, or a 6-digit adcode)",
-                    level.code_len()
-                ),
+                match level.code_len() {
+                    n if n < 6 => format!(
+                        "code {code} does not fit a {level} (expected {n} digits, or a 6-digit adcode ending in {})",
+                        "0".repeat(6 - n)
+                    ),
+                    n => format!("code {code} does not fit a {level} (expected {n} digits)"),
+                },
             );
             continue;
         };
@@ -191,8 +194,15 @@ fn match_by_name(
     let Some(p) = divisions.find(&parent_code) else {
         return Err(format!("{unknown}, nor is its parent {parent_code}"));
     };
-    let matches: Vec<UnitIdx> =
-        divisions.children(p).iter().copied().filter(|&c| divisions.get(c).name == name).collect();
+    let named = |same: &dyn Fn(&str) -> bool| -> Vec<UnitIdx> {
+        divisions.children(p).iter().copied().filter(|&c| same(&divisions.get(c).name)).collect()
+    };
+    // The same name; else the same name but for the kind of unit it ends in (a county that
+    // became a city, 米林县 → 米林市; 西沙区 → 西沙群岛).
+    let mut matches = named(&|n| n == name);
+    if matches.is_empty() && base_name(name) != name {
+        matches = named(&|n| base_name(n) == base_name(name));
+    }
     match matches[..] {
         [one] => Ok(one),
         [] => Err(format!("{unknown}, and no child of {parent_code} is named {name}")),
@@ -200,24 +210,44 @@ fn match_by_name(
     }
 }
 
-/// Notes every county-level or higher division without a boundary.
+/// A unit's name without the word for its kind at the end (县, 市, 区, 群岛, …), when something
+/// is left.
+fn base_name(name: &str) -> &str {
+    const KINDS: [&str; 6] = ["行政委员会", "群岛", "县", "市", "区", "旗"];
+    KINDS.iter().find_map(|k| name.strip_suffix(k).filter(|b| b.chars().count() >= 2)).unwrap_or(name)
+}
+
+/// Notes every county-level or higher division without a boundary, with the units below it
+/// that can only be located by code: those with no boundary of their own nor between them and
+/// it (a city grouping counties that have theirs, 省直辖县级行政区划, locates them all).
 fn note_missing(divisions: &Divisions, have: &HashMap<UnitIdx, usize>, notes: &mut Vec<String>) {
     for (u, d) in divisions.iter() {
         if d.level > Level::County || have.contains_key(&u) {
             continue;
         }
-        let mut counts = [0usize; 5];
+        let (mut by_code, mut own) = ([0usize; 5], 0usize);
         let mut stack: Vec<UnitIdx> = divisions.children(u).to_vec();
         while let Some(c) = stack.pop() {
-            counts[divisions.get(c).level.index()] += 1;
+            if have.contains_key(&c) {
+                own += 1;
+                continue;
+            }
+            by_code[divisions.get(c).level.index()] += 1;
             stack.extend_from_slice(divisions.children(c));
         }
-        let parts: Vec<String> =
-            Level::ALL.iter().filter(|l| **l > d.level).map(|&l| plural(l, counts[l.index()])).collect();
-        let below = if counts.iter().sum::<usize>() == 0 {
-            "and has no units below it".to_string()
-        } else {
-            format!("its {} can only be located by code", join_and(&parts))
+        let parts: Vec<String> = Level::ALL
+            .iter()
+            .filter(|l| **l > d.level && by_code[l.index()] > 0)
+            .map(|&l| plural(l, by_code[l.index()]))
+            .collect();
+        let below = match (by_code.iter().sum::<usize>(), own) {
+            (0, 0) => "and has no units below it".to_string(),
+            (0, n) => format!("the {n} units below it have boundaries of their own"),
+            (_, 0) => format!("its {} can only be located by code", join_and(&parts)),
+            (_, n) => format!(
+                "its {} can only be located by code ({n} units below it have boundaries of their own)",
+                join_and(&parts)
+            ),
         };
         notes.push(format!("{} {} ({}) has no boundary: {below}", d.code, d.name, d.level));
     }

@@ -4,7 +4,8 @@
 //! Simplification is geo's. Clipping a ring to its tile's square is hand-written
 //! ([`clip_ring`], Sutherland–Hodgman, as vector-tile encoders do): `benches/tiles.rs` clips the
 //! Gansu county rings into every zoom-9 tile both ways, checks the areas equal, and measures
-//! geo's general `BooleanOps::intersection` about 13 times slower on the same rings. (The
+//! geo's general `BooleanOps::intersection` 28 times slower on the same rings (release,
+//! 2026-12-06: 6.1 ms against 173.8 ms, criterion medians). (The
 //! generator's clip of a Voronoi cell to a parent polygon is a general intersection, so it is
 //! geo's.)
 

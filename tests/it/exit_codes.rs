@@ -275,7 +275,8 @@ fn generate() {
         case(
             &[&"generate", &"--boundaries", &b, &"--divisions", &d, &"--households", &"50", &"--out", &generated],
             0,
-            "",
+            // What the generator decided is said, not only written.
+            "note: 8 stations (province 1/1, city 1/1, county 1/1, township 2/2, village 3/3",
         ),
     ]);
     assert!(generated.join("households.parquet").exists());

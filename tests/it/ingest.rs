@@ -449,3 +449,54 @@ fn real_gansu_boundaries_and_divisions() {
     let e = Bbox::of(&b).unwrap();
     assert!(e.min_x > 92.0 && e.max_x < 109.0 && e.min_y > 32.0 && e.max_y < 43.0, "{e:?}");
 }
+
+/// A square feature of the given code, name, level and parent around (lon, lat).
+fn square(code: &str, name: &str, level: &str, parent: &str, lon: f64, lat: f64) -> String {
+    let (a, b, c, d) = (lon - 0.1, lat - 0.1, lon + 0.1, lat + 0.1);
+    format!(
+        r#"{{"type":"Feature","properties":{{"code":"{code}","name":"{name}","level":"{level}","parent":{parent}}},"geometry":{{"type":"Polygon","coordinates":[[[{a},{b}],[{c},{b}],[{c},{d}],[{a},{d}],[{a},{b}]]]}}}}"#
+    )
+}
+
+#[test]
+fn renamed_counties_match_by_name_and_groupings_are_noted_truly() {
+    // 9901 groups counties that have boundaries of their own (as 省直辖县级行政区划 does); 990101
+    // 米林县 became 990181 米林市 and 990102 西沙区 is 990182 西沙群岛 in the divisions; 990183 has
+    // no boundary and its township can only be located by code.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("divisions.csv"),
+        "code,name,level,parent_code\n99,测试省,province,\n9901,省直辖县级行政区划,city,99\n\
+         990181,米林市,county,9901\n990182,西沙群岛,county,9901\n990183,东县,county,9901\n\
+         990183001,东镇,township,990183\n990181001,米镇,township,990181\n",
+    )
+    .unwrap();
+    let features = [
+        square("990000", "测试省", "province", "null", 100.0, 30.0),
+        square("990101", "米林县", "county", "\"990100\"", 100.0, 30.0),
+        square("990102", "西沙区", "county", "\"990100\"", 100.5, 30.0),
+        square("990103", "南县", "county", "\"990100\"", 101.0, 30.0),
+    ];
+    std::fs::write(
+        dir.path().join("boundaries.geojson"),
+        format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(",")),
+    )
+    .unwrap();
+    let mut rejects = Vec::new();
+    let d = read_divisions(&dir.path().join("divisions.csv"), &mut rejects).unwrap();
+    let mut notes = Vec::new();
+    let b = read_boundaries(&dir.path().join("boundaries.geojson"), &Crs::Wgs84, &d, &mut rejects, &mut notes).unwrap();
+    let codes: Vec<&str> = b.areas.iter().map(|a| d.get(a.unit).code.as_str()).collect();
+    assert_eq!(codes, ["99", "990181", "990182"]);
+    assert_eq!(rejects.len(), 1, "{rejects:#?}");
+    assert_reject(&rejects, "boundaries.geojson", 4, "990103", "no child of 9901 is named 南县");
+    assert_eq!(
+        notes,
+        vec![
+            "boundary 990101 米林县 (county) matched to division 990181 by name",
+            "boundary 990102 西沙区 (county) matched to division 990182 by name",
+            "9901 省直辖县级行政区划 (city) has no boundary: its 1 county and 1 township can only be located by code (2 units below it have boundaries of their own)",
+            "990183 东县 (county) has no boundary: its 1 township can only be located by code",
+        ]
+    );
+}

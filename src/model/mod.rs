@@ -10,12 +10,14 @@ mod dataset;
 mod divisions;
 mod level;
 pub mod rules;
+pub mod service;
 mod standard;
 
 pub use bbox::Bbox;
 pub use dataset::{AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 pub use divisions::{Division, DivisionError, Divisions, UnitIdx, NO_UNIT};
 pub use level::{Level, UnknownLevel};
+pub use service::{ContactKind, Day, NeedCategory, NeedSpan, NeedStatus, ServiceRecords};
 pub use standard::Standard;
 
 /// Dense index of a station in [`Stations`].

@@ -1,4 +1,4 @@
-//! The input rules every reader of positions, radii and yes/no fields shares (pure): the one
+//! The input rules every reader of positions, radii, yes/no fields and dates shares (pure): the one
 //! place each is written, so a data file, a store record, a what-if, a plan's sites and an
 //! HTTP request accept and refuse alike. Each caller adds its own context (file and row,
 //! request field) to the reason returned here.
@@ -87,6 +87,41 @@ pub fn parse_flag(col: &str, v: &str) -> Result<Option<bool>, String> {
     } else {
         Err(format!("{col} {s:?} is not a yes/no value (true/false, 1/0, yes/no, 是/否)"))
     }
+}
+
+/// Parses a calendar date `YYYY-MM-DD` (years 1900–2200).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_date(s: &str) -> Result<(i32, u32, u32), String> {
+    let bad = || format!("date {s:?} is not a calendar date YYYY-MM-DD");
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<u32, String> {
+        let part = &s[r];
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1900..=2200).contains(&y) || !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if d == 0 || d > days {
+        return Err(bad());
+    }
+    Ok((y as i32, m, d))
 }
 
 #[cfg(test)]

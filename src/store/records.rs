@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{merge_patch, Result, Role, Store, StoreError, User};
+pub use crate::model::rules::parse_date;
 use crate::model::{Divisions, Level};
 
 /// Largest household status, in bytes of compact JSON.
@@ -309,41 +310,6 @@ impl StationPatch {
         check_position(self.lon.unwrap_or(0.0), self.lat.unwrap_or(0.0))?;
         check_radius(self.radius_m)
     }
-}
-
-/// Parses a calendar date `YYYY-MM-DD` (years 1900–2200).
-///
-/// # Errors
-/// A message saying what is wrong.
-pub fn parse_date(s: &str) -> Result<(i32, u32, u32), String> {
-    let bad = || format!("date {s:?} is not a calendar date YYYY-MM-DD");
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<u32, String> {
-        let part = &s[r];
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1900..=2200).contains(&y) || !(1..=12).contains(&m) {
-        return Err(bad());
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if d == 0 || d > days {
-        return Err(bad());
-    }
-    Ok((y as i32, m, d))
 }
 
 impl NewVisit {

@@ -4,6 +4,7 @@
 //! - [`coverage`](mod@coverage): the figures of every admin unit at every level, and the two rules.
 //! - [`gaps`](mod@gaps): uncovered households clustered into ranked gap areas.
 //! - [`workload`](mod@workload): households and veterans per grid worker.
+//! - [`effective`](mod@effective): effective coverage as of a day: contacts and needs per unit, grid and worker.
 //! - [`live`]: the analysis kept up to date as stations are added, moved and closed.
 //! - [`scenario`](mod@scenario): coverage before and after opening and closing a set of stations.
 //!
@@ -11,6 +12,7 @@
 
 pub mod assign;
 pub mod coverage;
+pub mod effective;
 pub mod gaps;
 pub mod live;
 pub mod scenario;
@@ -18,6 +20,7 @@ pub mod workload;
 
 pub use assign::{assign, Assignment, CodeMismatch, Indexes, UnitSource};
 pub use coverage::{coverage, Coverage, HouseholdContribution, UnitCoverage};
+pub use effective::{effective, Effective, ServiceConfig, ServiceFigures};
 pub use gaps::{gaps, Gap};
 pub use live::{Live, LiveError, StationChange};
 pub use scenario::{scenario, scenario_in_place, ScenarioResult};

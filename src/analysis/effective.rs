@@ -1,0 +1,401 @@
+//! Effective coverage (有效运转): who has actually been served, as of a day (pure).
+//!
+//! Tangible coverage ([`super::coverage`]) says a station is within reach; this says whether
+//! the station and the grid worker have reached each family: contacted lately, hardship
+//! families contacted more often, needs (诉求) answered. It reads the service records
+//! ([`ServiceRecords`]: contact days per household, each need's status changes) and counts, for
+//! every admin unit at all five levels, every grid and every grid worker, as of a day `D`
+//! (everything recorded on or before `D`; nothing after it):
+//!
+//! | figure | definition |
+//! |---|---|
+//! | `contacted_households` | households with a contact in the `contact_days` days ending on `D` (`D − contact_days + 1 ..= D`) |
+//! | `contacted_share` | `contacted_households / households` |
+//! | `overdue_households` | households without such a contact (`households − contacted_households`) |
+//! | `hardship_overdue_households` | hardship households without a contact in the `hardship_days` days ending on `D` |
+//! | `never_contacted_households` | households with no contact on or before `D` |
+//! | `open_needs` | needs raised on or before `D` whose status on `D` is `open` or `in_progress` |
+//! | `open_needs_median_days` | the median (nearest rank) of `D − raised` over those needs |
+//! | `needs_resolved_30d_share` | of the needs raised in the `contact_days` days ending 30 days before `D`, the share resolved within 30 days of being raised |
+//!
+//! `contact_days` (default 90) and `hardship_days` (default 30) are `[service]` in
+//! `gridcover.toml` ([`ServiceConfig`]). A household counts in its unit and every unit above
+//! it, in its grid, and in its grid's worker; households placed in no unit count in none.
+//! Which of these figures a role may see is the disclosure policy's
+//! ([`crate::privacy::figures`]); this module computes them all.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::coverage::quantile;
+use super::Assignment;
+use crate::model::service::{Day, NeedStatus, ServiceRecords};
+use crate::model::{Dataset, NONE, NO_UNIT};
+
+/// Days a household may go without contact before it is overdue (default 90), and a hardship
+/// household (default 30): `[service]` of `gridcover.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// A contact within this many days (ending on the day asked) counts, 1 ..= 3,650.
+    pub contact_days: u32,
+    /// The same for hardship households, 1 ..= 3,650.
+    pub hardship_days: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { contact_days: 90, hardship_days: 30 }
+    }
+}
+
+/// The range of both windows, days.
+pub const WINDOW_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
+/// Days a need has to be resolved in to count in `needs_resolved_30d_share`.
+pub const RESOLVE_DAYS: Day = 30;
+
+impl ServiceConfig {
+    /// Checks both windows against [`WINDOW_DAYS`].
+    ///
+    /// # Errors
+    /// The key out of range and its value.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, v) in [("contact_days", self.contact_days), ("hardship_days", self.hardship_days)] {
+            if !WINDOW_DAYS.contains(&v) {
+                return Err(format!("[service] {key} = {v} is out of range: 1 to 3650 days"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The effective-coverage figures of one unit, grid or worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServiceFigures {
+    /// Households.
+    pub households: u64,
+    /// Contacted within `contact_days`.
+    pub contacted_households: u64,
+    /// `contacted_households / households` (None without households).
+    pub contacted_share: Option<f64>,
+    /// Not contacted within `contact_days`.
+    pub overdue_households: u64,
+    /// Hardship households.
+    pub hardship_households: u64,
+    /// Hardship households not contacted within `hardship_days`.
+    pub hardship_overdue_households: u64,
+    /// Never contacted (on or before the day).
+    pub never_contacted_households: u64,
+    /// Households with at least one open need.
+    pub open_need_households: u64,
+    /// Open needs (open or in progress).
+    pub open_needs: u64,
+    /// Median age of the open needs, days (None without open needs).
+    pub open_needs_median_days: Option<f64>,
+    /// Share of the needs raised in the window that were resolved within 30 days (None when
+    /// none was raised in it).
+    pub needs_resolved_30d_share: Option<f64>,
+    /// Needs raised in that window (the share's denominator).
+    pub needs_in_window: u64,
+}
+
+/// Effective coverage of a data set as of a day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    /// The day.
+    pub as_of: Day,
+    /// The windows used.
+    pub config: ServiceConfig,
+    /// Per admin unit (indexed like the divisions).
+    pub units: Vec<ServiceFigures>,
+    /// Per grid (indexed like the grids).
+    pub grids: Vec<ServiceFigures>,
+    /// Per grid worker (by name, as the grids give it).
+    pub workers: BTreeMap<String, ServiceFigures>,
+}
+
+/// One household's facts as of the day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceFacts {
+    /// Contacted within `contact_days`.
+    pub contacted: bool,
+    /// Ever contacted on or before the day.
+    pub ever_contacted: bool,
+    /// A hardship household not contacted within `hardship_days`.
+    pub hardship_overdue: bool,
+    /// At least one open need on the day.
+    pub open_need: bool,
+}
+
+/// Each household's [`ServiceFacts`] as of `as_of`.
+pub fn facts(ds: &Dataset, records: &ServiceRecords, as_of: Day, cfg: &ServiceConfig) -> Vec<ServiceFacts> {
+    let hh = &ds.households;
+    let within = |last: Option<Day>, days: u32| last.is_some_and(|d| d > as_of - days as Day);
+    let mut out: Vec<ServiceFacts> = (0..hh.len())
+        .map(|h| {
+            let last = records.last_contact(h as u32, as_of);
+            ServiceFacts {
+                contacted: within(last, cfg.contact_days),
+                ever_contacted: last.is_some(),
+                hardship_overdue: hh.difficulty[h] && !within(last, cfg.hardship_days),
+                open_need: false,
+            }
+        })
+        .collect();
+    for n in &records.needs {
+        if is_open(n.status_on(as_of)) {
+            if let Some(f) = out.get_mut(n.household as usize) {
+                f.open_need = true;
+            }
+        }
+    }
+    out
+}
+
+fn is_open(s: Option<NeedStatus>) -> bool {
+    matches!(s, Some(NeedStatus::Open | NeedStatus::InProgress))
+}
+
+/// Sums of one node while counting.
+#[derive(Default, Clone)]
+struct Acc {
+    f: ServiceFigures,
+    ages: Vec<f32>,
+    resolved_in_window: u64,
+}
+
+impl Acc {
+    fn household(&mut self, facts: &ServiceFacts, hardship: bool) {
+        let f = &mut self.f;
+        f.households += 1;
+        f.contacted_households += u64::from(facts.contacted);
+        f.hardship_households += u64::from(hardship);
+        f.hardship_overdue_households += u64::from(facts.hardship_overdue);
+        f.never_contacted_households += u64::from(!facts.ever_contacted);
+        f.open_need_households += u64::from(facts.open_need);
+    }
+
+    fn finish(mut self) -> ServiceFigures {
+        let mut f = self.f;
+        f.overdue_households = f.households - f.contacted_households;
+        f.contacted_share = (f.households > 0).then(|| f.contacted_households as f64 / f.households as f64);
+        f.open_needs = self.ages.len() as u64;
+        f.open_needs_median_days = (!self.ages.is_empty()).then(|| f64::from(quantile(&mut self.ages, 0.5)));
+        f.needs_resolved_30d_share =
+            (f.needs_in_window > 0).then(|| self.resolved_in_window as f64 / f.needs_in_window as f64);
+        f
+    }
+}
+
+/// Effective coverage of `ds` (assigned as `asg`) from its service records, as of `as_of`.
+pub fn effective(
+    ds: &Dataset,
+    asg: &Assignment,
+    records: &ServiceRecords,
+    as_of: Day,
+    cfg: &ServiceConfig,
+) -> Effective {
+    let nu = ds.divisions.len();
+    let ng = ds.grids.len();
+    let mut units = vec![Acc::default(); nu];
+    let mut grids = vec![Acc::default(); ng];
+    let facts = facts(ds, records, as_of, cfg);
+    let hh = &ds.households;
+    // The nodes a household counts in: its unit chain and its grid.
+    let mut visit = |h: usize, f: &mut dyn FnMut(&mut Acc)| {
+        let u = asg.unit.get(h).copied().unwrap_or(NO_UNIT);
+        if u != NO_UNIT {
+            for a in ds.divisions.chain(u).into_iter().filter(|&a| a != NO_UNIT) {
+                f(&mut units[a as usize]);
+            }
+        }
+        let g = asg.grid.get(h).copied().unwrap_or(NONE);
+        if g != NONE {
+            f(&mut grids[g as usize]);
+        }
+    };
+    for (h, fa) in facts.iter().enumerate() {
+        visit(h, &mut |a| a.household(fa, hh.difficulty[h]));
+    }
+    let window_end = as_of - RESOLVE_DAYS;
+    let window_start = window_end - cfg.contact_days as Day + 1;
+    for n in &records.needs {
+        let Some(raised) = n.opened() else { continue };
+        if raised > as_of {
+            continue;
+        }
+        let open_age = is_open(n.status_on(as_of)).then(|| (as_of - raised) as f32);
+        let in_window = (window_start..=window_end).contains(&raised);
+        let resolved_fast = in_window && n.resolved_by(as_of).is_some_and(|r| r - raised <= RESOLVE_DAYS);
+        visit(n.household as usize, &mut |a| {
+            if let Some(age) = open_age {
+                a.ages.push(age);
+            }
+            if in_window {
+                a.f.needs_in_window += 1;
+                a.resolved_in_window += u64::from(resolved_fast);
+            }
+        });
+    }
+    // A worker's figures are the sums over their grids (a household is in at most one grid).
+    let mut by_worker: BTreeMap<String, Acc> = BTreeMap::new();
+    for (g, acc) in grids.iter().enumerate() {
+        let w = by_worker.entry(ds.grids.worker[g].clone()).or_default();
+        let (f, a) = (&mut w.f, &acc.f);
+        f.households += a.households;
+        f.contacted_households += a.contacted_households;
+        f.hardship_households += a.hardship_households;
+        f.hardship_overdue_households += a.hardship_overdue_households;
+        f.never_contacted_households += a.never_contacted_households;
+        f.open_need_households += a.open_need_households;
+        f.needs_in_window += a.needs_in_window;
+        w.ages.extend_from_slice(&acc.ages);
+        w.resolved_in_window += acc.resolved_in_window;
+    }
+    Effective {
+        as_of,
+        config: *cfg,
+        units: units.into_iter().map(Acc::finish).collect(),
+        grids: grids.into_iter().map(Acc::finish).collect(),
+        workers: by_worker.into_iter().map(|(w, a)| (w, a.finish())).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::service::{day_from_ymd, NeedCategory, NeedSpan};
+    use crate::model::{Divisions, HouseholdRow, Level};
+
+    const D1: Day = 20_787; // 2026-11-30
+
+    /// Province 99 › … › township 990101001 › villages A (…001: H0–H2) and B (…002: H3, H4);
+    /// H5 placed in no unit. Hardship: H1, H3. Grids of worker 张三: G1 (H0, H1), G2 (H3).
+    fn fixture() -> (Dataset, Assignment, ServiceRecords) {
+        let mut d = Divisions::new();
+        d.add("99", "省", Level::Province, None).unwrap();
+        d.add("9901", "市", Level::City, Some("99")).unwrap();
+        d.add("990101", "县", Level::County, Some("9901")).unwrap();
+        d.add("990101001", "镇", Level::Township, Some("990101")).unwrap();
+        let a = d.add("990101001001", "甲村", Level::Village, Some("990101001")).unwrap();
+        let b = d.add("990101001002", "乙村", Level::Village, Some("990101001")).unwrap();
+        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        for h in 0..6 {
+            ds.households.push(HouseholdRow {
+                id: format!("H{h}"),
+                lon: 100.0,
+                lat: 40.0,
+                veterans: 1,
+                difficulty: h == 1 || h == 3,
+                ..Default::default()
+            });
+        }
+        ds.grids.id = vec!["G1".into(), "G2".into()];
+        ds.grids.worker = vec!["张三".into(), "张三".into()];
+        ds.grids.unit = vec![Some(a), Some(b)];
+        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![]), geo::MultiPolygon::new(vec![])];
+        let asg = Assignment {
+            unit: vec![a, a, a, b, b, NO_UNIT],
+            grid: vec![0, 0, NONE, 1, NONE, NONE],
+            ..Default::default()
+        };
+        let contacts =
+            [(0, D1 - 10), (0, D1 - 200), (1, D1 - 40), (2, D1 + 5), (3, D1 - 5), (4, D1 - 100), (5, D1 - 1)];
+        let need = |household: u32, category, changes: &[(Day, NeedStatus)]| NeedSpan {
+            household,
+            category,
+            changes: changes.to_vec(),
+        };
+        use NeedStatus::*;
+        let needs = vec![
+            need(0, NeedCategory::Medical, &[(D1 - 50, Open), (D1 - 45, InProgress), (D1 - 20, Resolved)]),
+            need(1, NeedCategory::Housing, &[(D1 - 60, Open)]),
+            need(3, NeedCategory::Legal, &[(D1 - 8, Open)]),
+            need(4, NeedCategory::Pension, &[(D1 - 100, Open), (D1 - 50, Resolved)]),
+            need(0, NeedCategory::Other, &[(D1 + 3, Open)]),
+        ];
+        let (r, skipped) = ServiceRecords::new(6, contacts, needs);
+        assert_eq!(skipped, 0);
+        (ds, asg, r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn figures(
+        households: u64,
+        contacted: u64,
+        hardship: u64,
+        hardship_overdue: u64,
+        never: u64,
+        open_need_households: u64,
+        open_needs: u64,
+        median: Option<f64>,
+        in_window: u64,
+        resolved_share: Option<f64>,
+    ) -> ServiceFigures {
+        ServiceFigures {
+            households,
+            contacted_households: contacted,
+            contacted_share: Some(contacted as f64 / households as f64),
+            overdue_households: households - contacted,
+            hardship_households: hardship,
+            hardship_overdue_households: hardship_overdue,
+            never_contacted_households: never,
+            open_need_households,
+            open_needs,
+            open_needs_median_days: median,
+            needs_resolved_30d_share: resolved_share,
+            needs_in_window: in_window,
+        }
+    }
+
+    #[test]
+    fn every_figure_on_two_days() {
+        let (ds, asg, r) = fixture();
+        let cfg = ServiceConfig::default();
+        let e = effective(&ds, &asg, &r, D1, &cfg);
+        let (a, b) = (4, 5);
+        assert_eq!(e.units[a], figures(3, 2, 1, 1, 1, 1, 1, Some(60.0), 2, Some(0.5)));
+        assert_eq!(e.units[b], figures(2, 1, 1, 0, 0, 1, 1, Some(8.0), 1, Some(0.0)));
+        let whole = figures(5, 3, 2, 1, 1, 2, 2, Some(8.0), 3, Some(1.0 / 3.0));
+        for u in 0..4 {
+            assert_eq!(e.units[u], whole, "unit {u}");
+        }
+        assert_eq!(e.grids[0], figures(2, 2, 1, 1, 0, 1, 1, Some(60.0), 2, Some(0.5)));
+        assert_eq!(e.grids[1], figures(1, 1, 1, 0, 0, 1, 1, Some(8.0), 0, None));
+        assert_eq!(e.workers["张三"], figures(3, 3, 2, 1, 0, 2, 2, Some(8.0), 2, Some(0.5)));
+
+        // Ten days later: H2's contact of D1 + 5 and H0's need of D1 + 3 are in; the window moved.
+        let e = effective(&ds, &asg, &r, D1 + 10, &cfg);
+        assert_eq!(e.units[a], figures(3, 3, 1, 1, 0, 2, 2, Some(7.0), 2, Some(0.5)));
+        assert_eq!(e.units[b], figures(2, 1, 1, 0, 0, 1, 1, Some(18.0), 1, Some(0.0)));
+        assert_eq!(e.units[0], figures(5, 4, 2, 1, 0, 3, 3, Some(18.0), 3, Some(1.0 / 3.0)));
+
+        // Narrower windows: a contact 40 days ago is overdue at 30 days.
+        let tight = ServiceConfig { contact_days: 30, hardship_days: 7 };
+        let e = effective(&ds, &asg, &r, D1, &tight);
+        // Contacted: H0 (10 days), H3 (5 days); hardship overdue: H1 (40 days); H3 (5) is not.
+        assert_eq!(e.units[0].contacted_households, 2);
+        assert_eq!(e.units[0].hardship_overdue_households, 1);
+        // The window of raised needs is now D1 − 59 ..= D1 − 30: N1 (D1 − 50) only.
+        assert_eq!((e.units[0].needs_in_window, e.units[0].needs_resolved_30d_share), (1, Some(1.0)));
+    }
+
+    #[test]
+    fn nothing_recorded_means_nobody_contacted() {
+        let (ds, asg, _) = fixture();
+        let (r, _) = ServiceRecords::new(6, [], vec![]);
+        let e = effective(&ds, &asg, &r, D1, &ServiceConfig::default());
+        assert_eq!(e.units[0], figures(5, 0, 2, 2, 5, 0, 0, None, 0, None));
+        assert_eq!(day_from_ymd(2026, 11, 30), D1);
+    }
+
+    #[test]
+    fn windows_are_bounded() {
+        assert!(ServiceConfig::default().validate().is_ok());
+        let e = ServiceConfig { contact_days: 0, hardship_days: 30 }.validate().unwrap_err();
+        assert!(e.contains("contact_days = 0"), "{e}");
+        assert!(ServiceConfig { contact_days: 90, hardship_days: 4000 }.validate().is_err());
+    }
+}

@@ -127,6 +127,10 @@ pub struct ServiceFacts {
     pub hardship_overdue: bool,
     /// At least one open need on the day.
     pub open_need: bool,
+    /// A need raised in the window of `needs_resolved_30d_share`.
+    pub recent_need: bool,
+    /// Such a need resolved within 30 days of being raised.
+    pub recent_need_resolved: bool,
 }
 
 /// Each household's [`ServiceFacts`] as of `as_of`.
@@ -140,18 +144,33 @@ pub fn facts(ds: &Dataset, records: &ServiceRecords, as_of: Day, cfg: &ServiceCo
                 contacted: within(last, cfg.contact_days),
                 ever_contacted: last.is_some(),
                 hardship_overdue: hh.difficulty[h] && !within(last, cfg.hardship_days),
-                open_need: false,
+                ..ServiceFacts::default()
             }
         })
         .collect();
+    let window = need_window(as_of, cfg);
     for n in &records.needs {
-        if is_open(n.status_on(as_of)) {
-            if let Some(f) = out.get_mut(n.household as usize) {
-                f.open_need = true;
-            }
+        let Some(f) = out.get_mut(n.household as usize) else { continue };
+        let Some(raised) = n.opened().filter(|&r| r <= as_of) else { continue };
+        f.open_need |= is_open(n.status_on(as_of));
+        if window.contains(&raised) {
+            f.recent_need = true;
+            f.recent_need_resolved |= resolved_in_time(n, raised, as_of);
         }
     }
     out
+}
+
+/// The days a need must have been raised on to count in `needs_resolved_30d_share`: the
+/// `contact_days` days ending [`RESOLVE_DAYS`] before `as_of`.
+fn need_window(as_of: Day, cfg: &ServiceConfig) -> std::ops::RangeInclusive<Day> {
+    let end = as_of - RESOLVE_DAYS;
+    end - cfg.contact_days as Day + 1..=end
+}
+
+/// True when `n`, raised on `raised`, was resolved within [`RESOLVE_DAYS`] (as known on `as_of`).
+fn resolved_in_time(n: &crate::model::NeedSpan, raised: Day, as_of: Day) -> bool {
+    n.resolved_by(as_of).is_some_and(|r| r - raised <= RESOLVE_DAYS)
 }
 
 fn is_open(s: Option<NeedStatus>) -> bool {
@@ -219,16 +238,15 @@ pub fn effective(
     for (h, fa) in facts.iter().enumerate() {
         visit(h, &mut |a| a.household(fa, hh.difficulty[h]));
     }
-    let window_end = as_of - RESOLVE_DAYS;
-    let window_start = window_end - cfg.contact_days as Day + 1;
+    let window = need_window(as_of, cfg);
     for n in &records.needs {
         let Some(raised) = n.opened() else { continue };
         if raised > as_of {
             continue;
         }
         let open_age = is_open(n.status_on(as_of)).then(|| (as_of - raised) as f32);
-        let in_window = (window_start..=window_end).contains(&raised);
-        let resolved_fast = in_window && n.resolved_by(as_of).is_some_and(|r| r - raised <= RESOLVE_DAYS);
+        let in_window = window.contains(&raised);
+        let resolved_fast = in_window && resolved_in_time(n, raised, as_of);
         visit(n.household as usize, &mut |a| {
             if let Some(age) = open_age {
                 a.ages.push(age);

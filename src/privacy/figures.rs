@@ -31,6 +31,7 @@
 //! decision on the households they do not know, so that no shown figure minus what they know
 //! describes fewer than `k` others.
 
+use crate::analysis::effective::ServiceFacts;
 use crate::analysis::Assignment;
 use crate::model::{Dataset, Level, NONE, NO_UNIT};
 
@@ -55,6 +56,18 @@ pub enum Family {
     Martyr,
     /// Martyrs' families within reach of a station.
     MartyrCovered,
+    /// Households not contacted within the contact window (their complement: the contacted).
+    Overdue,
+    /// Households never contacted (a part of the overdue).
+    NeverContacted,
+    /// Hardship households not contacted within the hardship window.
+    HardshipOverdue,
+    /// Households with an open need (sensitive).
+    OpenNeed,
+    /// Households with a need raised in the window of `needs_resolved_30d_share` (sensitive).
+    RecentNeed,
+    /// Of those, the households with such a need resolved within 30 days.
+    RecentNeedResolved,
 }
 
 /// Facts of one household that decide its families.
@@ -68,11 +81,23 @@ pub struct Facts {
     pub hardship: bool,
     /// A martyr's family.
     pub martyr: bool,
+    /// Its service facts as of the day asked ([`crate::analysis::effective::facts`]).
+    pub service: ServiceFacts,
 }
 
 impl Family {
+    /// The families of effective coverage (decided only when service facts are given).
+    pub const SERVICE: [Family; 6] = [
+        Family::Overdue,
+        Family::NeverContacted,
+        Family::HardshipOverdue,
+        Family::OpenNeed,
+        Family::RecentNeed,
+        Family::RecentNeedResolved,
+    ];
+
     /// Every family, each after its parent.
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 18] = [
         Family::All,
         Family::Covered,
         Family::CoveredBy(Level::Province),
@@ -85,6 +110,12 @@ impl Family {
         Family::HardshipCovered,
         Family::Martyr,
         Family::MartyrCovered,
+        Family::Overdue,
+        Family::NeverContacted,
+        Family::HardshipOverdue,
+        Family::OpenNeed,
+        Family::RecentNeed,
+        Family::RecentNeedResolved,
     ];
 
     /// Position in [`Family::ALL`].
@@ -98,6 +129,12 @@ impl Family {
             Family::HardshipCovered => 9,
             Family::Martyr => 10,
             Family::MartyrCovered => 11,
+            Family::Overdue => 12,
+            Family::NeverContacted => 13,
+            Family::HardshipOverdue => 14,
+            Family::OpenNeed => 15,
+            Family::RecentNeed => 16,
+            Family::RecentNeedResolved => 17,
         }
     }
 
@@ -106,15 +143,17 @@ impl Family {
         match self {
             Family::All => None,
             Family::CoveredBy(_) => Some(Family::Covered),
-            Family::HardshipCovered => Some(Family::Hardship),
+            Family::HardshipCovered | Family::HardshipOverdue => Some(Family::Hardship),
             Family::MartyrCovered => Some(Family::Martyr),
+            Family::NeverContacted => Some(Family::Overdue),
+            Family::RecentNeedResolved => Some(Family::RecentNeed),
             _ => Some(Family::All),
         }
     }
 
     /// True for sensitive statuses: a group that is the whole of its parent's is not shown.
     pub fn sensitive(self) -> bool {
-        matches!(self, Family::Hardship | Family::Martyr)
+        matches!(self, Family::Hardship | Family::Martyr | Family::OpenNeed | Family::RecentNeed)
     }
 
     /// True when a household with these facts belongs to the family.
@@ -128,6 +167,12 @@ impl Family {
             Family::HardshipCovered => f.hardship && f.covered != 0,
             Family::Martyr => f.martyr,
             Family::MartyrCovered => f.martyr && f.covered != 0,
+            Family::Overdue => !f.service.contacted,
+            Family::NeverContacted => !f.service.ever_contacted,
+            Family::HardshipOverdue => f.service.hardship_overdue,
+            Family::OpenNeed => f.service.open_need,
+            Family::RecentNeed => f.service.recent_need,
+            Family::RecentNeedResolved => f.service.recent_need_resolved,
         }
     }
 
@@ -150,6 +195,12 @@ impl Family {
             "hardship_covered_veterans" | "hardship_coverage_share" => Some(Family::HardshipCovered),
             "martyr_households" | "martyr_veterans" => Some(Family::Martyr),
             "martyr_covered_veterans" | "martyr_coverage_share" => Some(Family::MartyrCovered),
+            "contacted_households" | "contacted_share" | "overdue_households" => Some(Family::Overdue),
+            "never_contacted_households" => Some(Family::NeverContacted),
+            "hardship_overdue_households" => Some(Family::HardshipOverdue),
+            "open_need_households" | "open_needs" | "open_needs_median_days" => Some(Family::OpenNeed),
+            "needs_in_window" => Some(Family::RecentNeed),
+            "needs_resolved_30d_share" => Some(Family::RecentNeedResolved),
             c => {
                 if let Some(l) = c.strip_prefix("covered_").and_then(|r| r.strip_suffix("_veterans")) {
                     return by_level(l);
@@ -168,6 +219,8 @@ pub struct Disclosure {
     units: usize,
     /// `shown[family][node]`: nodes are the units, then the grids.
     shown: Vec<Vec<bool>>,
+    /// The families decided (the effective-coverage ones only with service facts).
+    families: Vec<Family>,
 }
 
 /// The tree of units the rules run over, and the grids of each unit (a second partition of
@@ -254,8 +307,21 @@ fn withhold_grids_together(tree: &Tree, count: &[u64], in_unit: &[u64], s: &mut 
 
 impl Disclosure {
     /// The decisions for a viewer who knows the households `known` (a grid worker's own,
-    /// sorted or not; empty for leaders and planners).
+    /// sorted or not; empty for leaders and planners), on the coverage families: the
+    /// effective-coverage ones ([`Family::SERVICE`]) are all withheld.
     pub fn compute(ds: &Dataset, asg: &Assignment, policy: Policy, known: &[u32]) -> Disclosure {
+        Self::compute_with_service(ds, asg, policy, known, None)
+    }
+
+    /// The same, with every household's service facts as of a day (one per household): the
+    /// effective-coverage families are decided too.
+    pub fn compute_with_service(
+        ds: &Dataset,
+        asg: &Assignment,
+        policy: Policy,
+        known: &[u32],
+        service: Option<&[ServiceFacts]>,
+    ) -> Disclosure {
         let tree = Tree::new(ds);
         let nu = ds.divisions.len();
         let n = tree.parent.len();
@@ -270,6 +336,10 @@ impl Disclosure {
             }
         }
         let hh = &ds.households;
+        // Without service facts the effective-coverage families stay withheld: nothing to
+        // decide on.
+        let families: Vec<Family> =
+            Family::ALL.into_iter().filter(|f| service.is_some() || !Family::SERVICE.contains(f)).collect();
         for (h, &known) in is_known.iter().enumerate() {
             if known {
                 continue;
@@ -279,10 +349,11 @@ impl Disclosure {
                 in_grid: asg.grid[h] != NONE,
                 hardship: hh.difficulty[h],
                 martyr: hh.martyr_family[h],
+                service: service.and_then(|s| s.get(h)).copied().unwrap_or_default(),
             };
             let u = asg.unit[h];
             let chain = if u == NO_UNIT { [NO_UNIT; 5] } else { ds.divisions.chain(u) };
-            for f in Family::ALL {
+            for &f in &families {
                 if !f.has(&facts) {
                     continue;
                 }
@@ -299,7 +370,7 @@ impl Disclosure {
             }
         }
         let mut shown = vec![vec![false; n]; nf];
-        for f in Family::ALL {
+        for &f in &families {
             let fi = f.index();
             let pi = f.parent().map(Family::index);
             let rest = |node: usize| pi.map_or(0, |p| count[p][node].saturating_sub(count[fi][node]));
@@ -346,7 +417,7 @@ impl Disclosure {
             }
             shown[fi] = s;
         }
-        Disclosure { policy, units: nu, shown }
+        Disclosure { policy, units: nu, shown, families }
     }
 
     /// True when the figures of `family` of unit `u` may be shown.
@@ -365,9 +436,10 @@ impl Disclosure {
         self.shown[0].get(self.units + g as usize).copied().unwrap_or(false)
     }
 
-    /// True when some household figure of unit `u` is withheld.
+    /// True when some household figure of unit `u` is withheld (of the families decided: the
+    /// effective-coverage ones count only when service facts were given).
     pub fn unit_withholds(&self, u: u32) -> bool {
-        Family::ALL.iter().any(|&f| !self.unit(f, u))
+        self.families.iter().any(|&f| !self.unit(f, u))
     }
 }
 
@@ -510,7 +582,7 @@ mod tests {
     /// A random province: 1–2 cities, 1–2 counties each, 1–3 townships, 0–4 villages, and
     /// households in villages or (some) at township level only, with random coverage bits,
     /// grids and statuses.
-    fn random(seed: u64, n: usize) -> (Dataset, Assignment, Vec<u32>) {
+    fn random(seed: u64, n: usize) -> (Dataset, Assignment, Vec<u32>, Vec<ServiceFacts>) {
         use crate::model::{Divisions, HouseholdRow};
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -554,13 +626,36 @@ mod tests {
             asg.covered.push(rng.random_range(0..32u8) & if rng.random_bool(0.3) { 0 } else { 31 });
         }
         let known: Vec<u32> = (0..n as u32).filter(|_| rng.random_bool(0.05)).collect();
-        (ds, asg, known)
+        // Service facts as the analysis makes them: contacted implies ever contacted, only
+        // hardship households are hardship-overdue, a resolved recent need is a recent need.
+        let service = (0..n)
+            .map(|h| {
+                let contacted = rng.random_bool(0.7);
+                let recent_need = rng.random_bool(0.15);
+                ServiceFacts {
+                    contacted,
+                    ever_contacted: contacted || rng.random_bool(0.5),
+                    hardship_overdue: ds.households.difficulty[h] && rng.random_bool(0.4),
+                    open_need: rng.random_bool(0.1),
+                    recent_need,
+                    recent_need_resolved: recent_need && rng.random_bool(0.6),
+                }
+            })
+            .collect();
+        (ds, asg, known, service)
     }
 
     /// An independent check of the promise: for every family, every shown unit's group and
     /// rest (beyond what the viewer knows) are 0 or ≥ k (the rest not empty for sensitive
     /// families), and so is what is left of a shown unit minus its maximal shown descendants.
-    fn check(ds: &Dataset, asg: &Assignment, d: &Disclosure, k: i64, known: &[u32]) -> Result<(), String> {
+    fn check(
+        ds: &Dataset,
+        asg: &Assignment,
+        d: &Disclosure,
+        k: i64,
+        known: &[u32],
+        service: &[ServiceFacts],
+    ) -> Result<(), String> {
         let nu = ds.divisions.len();
         for f in Family::ALL {
             let mut n = vec![0i64; nu];
@@ -574,6 +669,7 @@ mod tests {
                     in_grid: false,
                     hardship: ds.households.difficulty[h],
                     martyr: ds.households.martyr_family[h],
+                    service: service.get(h).copied().unwrap_or_default(),
                 };
                 for a in ds.divisions.chain(asg.unit[h]).into_iter().filter(|&a| a != NO_UNIT) {
                     if f.has(&facts) {
@@ -626,13 +722,64 @@ mod tests {
         fn no_shown_figure_describes_fewer_than_k_nor_follows_for_a_withheld_one(
             seed in 0u64..1_000_000, n in 0usize..400, k in 3u32..8, worker in proptest::bool::ANY,
         ) {
-            let (ds, asg, known) = random(seed, n);
+            let (ds, asg, known, service) = random(seed, n);
             let known = if worker { known } else { Vec::new() };
-            let d = Disclosure::compute(&ds, &asg, Policy::with_min_households(k).unwrap(), &known);
-            if let Err(e) = check(&ds, &asg, &d, i64::from(k), &known) {
+            let policy = Policy::with_min_households(k).unwrap();
+            let d = Disclosure::compute_with_service(&ds, &asg, policy, &known, Some(&service));
+            if let Err(e) = check(&ds, &asg, &d, i64::from(k), &known, &service) {
                 return Err(proptest::test_runner::TestCaseError::fail(e));
             }
+            // Without service facts, every effective-coverage figure is withheld.
+            let d = Disclosure::compute(&ds, &asg, policy, &known);
+            for f in Family::SERVICE {
+                for u in 0..ds.divisions.len() as u32 {
+                    proptest::prop_assert!(!d.unit(f, u), "{:?} of unit {} shown without records", f, u);
+                }
+            }
         }
+    }
+
+    #[test]
+    fn effective_coverage_figures_follow_the_same_rules() {
+        let (ds, asg) = tree();
+        // Village 2 holds households 3..13, village 3 13..21; `v2_contacted` of village 2 and
+        // all of village 3 were contacted, nobody else. Two open needs in village 3.
+        let service = |v2_contacted: usize| -> Vec<ServiceFacts> {
+            (0..ds.households.len())
+                .map(|h| {
+                    let contacted = (3..3 + v2_contacted).contains(&h) || (13..21).contains(&h);
+                    ServiceFacts {
+                        contacted,
+                        ever_contacted: contacted,
+                        open_need: h == 13 || h == 14,
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        };
+        let (v2, v3) = (code(&ds, "990101001002"), code(&ds, "990101001003"));
+        let t = code(&ds, "990101001");
+        let five = service(5);
+        let d = Disclosure::compute_with_service(&ds, &asg, Policy::default(), &[], Some(&five));
+        // 5 contacted and 5 overdue in village 2; 8 and 0 in village 3; the township minus both
+        // leaves 5 overdue (village 1 and the township's own) and 0 contacted: all shown.
+        assert!(d.unit(Family::Overdue, v2) && d.unit(Family::Overdue, v3) && d.unit(Family::Overdue, t));
+        // 2 households with open needs: withheld.
+        assert!(!d.unit(Family::OpenNeed, v3));
+        assert!(d.unit_withholds(v3));
+        // 3 contacted in village 2 is a group under 5: withheld; and then village 3 too, since
+        // the township minus village 3 would leave those 3 contacted.
+        let three = service(3);
+        let d = Disclosure::compute_with_service(&ds, &asg, Policy::default(), &[], Some(&three));
+        assert!(!d.unit(Family::Overdue, v2));
+        assert!(!d.unit(Family::Overdue, v3));
+        assert!(d.unit(Family::Overdue, t));
+        // Without the facts, nothing of them is shown, and they do not make a unit "withheld".
+        let plain = Disclosure::compute(&ds, &asg, Policy::default(), &[]);
+        assert!(!plain.unit(Family::Overdue, v3));
+        assert_eq!(plain.unit_withholds(v3), Family::ALL[..12].iter().any(|&f| !plain.unit(f, v3)));
+        assert_eq!(Family::of_column("contacted_share"), Some(Family::Overdue));
+        assert_eq!(Family::of_column("needs_resolved_30d_share"), Some(Family::RecentNeedResolved));
     }
 
     #[test]

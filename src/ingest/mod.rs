@@ -174,6 +174,8 @@ pub struct Config {
     pub standard: Standard,
     /// The disclosure policy's settings.
     pub privacy: PrivacyConfig,
+    /// The windows of effective coverage (`contact_days`, `hardship_days`).
+    pub service: crate::analysis::ServiceConfig,
 }
 
 /// `[privacy]` of `gridcover.toml`.
@@ -214,6 +216,10 @@ pub const CONFIG_FILE: &str = "gridcover.toml";
 ///
 /// [standard]
 /// village_radius_m = 1500
+///
+/// [service]
+/// contact_days = 90
+/// hardship_days = 30
 /// ```
 ///
 /// # Errors
@@ -234,6 +240,7 @@ pub fn read_config(dir: &Path) -> Result<Config, IngestError> {
         .validate()
         .map_err(|m| IngestError::Config { path: path.clone(), message: format!("[standard]: {m}") })?;
     config.policy().map_err(|m| IngestError::Config { path: path.clone(), message: m })?;
+    config.service.validate().map_err(|m| IngestError::Config { path: path.clone(), message: m })?;
     Ok(config)
 }
 
@@ -291,6 +298,7 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
         grids,
         standard: config.standard,
         privacy,
+        service: config.service,
         rejects,
         notes,
     })
@@ -323,8 +331,12 @@ mod tests {
         assert_eq!(c.standard.village_radius_m, 1500.0);
         assert_eq!(c.standard.city_radius_m, Standard::default().city_radius_m);
         assert_eq!(c.policy().unwrap().min_households, 5);
-        std::fs::write(dir.path().join(CONFIG_FILE), "[privacy]\nmin_households = 7\n").unwrap();
-        assert_eq!(read_config(dir.path()).unwrap().policy().unwrap().min_households, 7);
+        assert_eq!(c.service, crate::analysis::ServiceConfig::default());
+        std::fs::write(dir.path().join(CONFIG_FILE), "[privacy]\nmin_households = 7\n[service]\nhardship_days = 14\n")
+            .unwrap();
+        let c = read_config(dir.path()).unwrap();
+        assert_eq!(c.policy().unwrap().min_households, 7);
+        assert_eq!((c.service.contact_days, c.service.hardship_days), (90, 14));
     }
 
     #[test]
@@ -336,6 +348,8 @@ mod tests {
             ("[crs]\nroads = \"wgs84\"\n", "roads"),
             ("[standard]\nvillage_radius_m = -1\n", "village_radius_m"),
             ("[privacy]\nmin_households = 2\n", "min_households"),
+            ("[service]\ncontact_days = 0\n", "contact_days"),
+            ("[service]\nvisits = 3\n", "visits"),
             ("[standard\n", "gridcover.toml"),
         ] {
             std::fs::write(&p, text).unwrap();

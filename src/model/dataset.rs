@@ -265,6 +265,8 @@ pub struct Dataset {
     pub standard: Standard,
     /// The disclosure policy in force (`[privacy]` of `gridcover.toml`).
     pub privacy: crate::privacy::Policy,
+    /// The windows of effective coverage in force (`[service]` of `gridcover.toml`).
+    pub service: crate::analysis::ServiceConfig,
     /// Rows and features set aside while reading.
     pub rejects: Vec<Reject>,
     /// Things about the input worth telling (reconciled codes, units without geometry).

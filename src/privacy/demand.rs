@@ -42,6 +42,7 @@ pub fn demand_dataset(ds: &Dataset, groups: &Groups) -> Dataset {
         rejects: Vec::new(),
         notes: Vec::new(),
         privacy: ds.privacy,
+        service: ds.service,
     }
 }
 

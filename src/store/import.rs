@@ -363,6 +363,7 @@ impl Store {
             grids,
             privacy: config.policy().map_err(|m| StoreError::Invalid(format!("gridcover.toml: {m}")))?,
             standard: config.standard,
+            service: config.service,
             rejects: all_rejects,
             notes,
         })

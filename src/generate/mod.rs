@@ -51,10 +51,14 @@
 //!    up. In pastoral counties about 35 % of village stations are mobile (horseback) stations,
 //!    which carry no radius of their own (the standard gives mobile stations theirs).
 //!
+//! 8. **Service history.** Contacts and needs over the half year before
+//!    [`GenerateParams::history_until`] ([`contacts`]), from a random stream of their own.
+//!
 //! Counties without a boundary (e.g. 620171 兰州新区 in the Gansu bundle) get no derived
 //! polygons, households or lower stations; their county station is placed inside the parent city.
 //! Both are reported in [`Generated::notes`].
 
+pub mod contacts;
 mod geom;
 mod grids;
 mod households;
@@ -97,6 +101,8 @@ pub struct GenerateParams {
     pub pastoral_share: f64,
     /// Share of villages left without any grid.
     pub ungridded_share: f64,
+    /// Last day of the service history ([`contacts`]).
+    pub history_until: crate::model::Day,
 }
 
 impl GenerateParams {
@@ -116,6 +122,7 @@ impl Default for GenerateParams {
             max_grid_households: 300,
             pastoral_share: 0.10,
             ungridded_share: 0.05,
+            history_until: crate::model::service::day_from_ymd(2026, 11, 30),
         }
     }
 }
@@ -138,6 +145,10 @@ pub struct Generated {
     pub seed: u64,
     /// What is worth telling: units without geometry, fallbacks, counts.
     pub notes: Vec<String>,
+    /// The grid workers' contacts with the households ([`contacts`]).
+    pub contacts: Vec<contacts::ContactRow>,
+    /// The needs the households raised.
+    pub needs: Vec<contacts::NeedRow>,
 }
 
 /// Why a data folder could not be generated or written.
@@ -374,7 +385,30 @@ pub fn generate(
         grids.len()
     ));
 
-    Ok(Generated { boundaries: out_boundaries, stations, households, grids, pastoral, seed: params.seed, notes })
+    // The service history, from its own random stream: nothing above depends on it.
+    let remote: Vec<bool> = households
+        .code
+        .iter()
+        .map(|c| c.and_then(|u| divisions.ancestor(u, Level::County)).is_some_and(|c| pastoral_set.contains(&c)))
+        .collect();
+    let (contacts, needs) = contacts::history(&households, &remote, params.seed, params.history_until);
+    notes.push(format!(
+        "service history to {}: {} contacts, {} needs",
+        crate::model::service::format_day(params.history_until),
+        contacts.len(),
+        needs.len()
+    ));
+    Ok(Generated {
+        boundaries: out_boundaries,
+        stations,
+        households,
+        grids,
+        pastoral,
+        seed: params.seed,
+        notes,
+        contacts,
+        needs,
+    })
 }
 
 fn check_params(p: &GenerateParams) -> Result<(), GenerateError> {

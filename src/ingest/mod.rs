@@ -30,6 +30,7 @@ mod divisions;
 mod geom;
 mod grids;
 mod points;
+pub mod service;
 pub mod sites;
 mod table;
 

@@ -126,7 +126,8 @@ fn locate_columns<const N: usize>(
 ) -> Result<[Option<usize>; N], IngestError> {
     let mut idx = [None; N];
     for (k, (name, required)) in cols.iter().enumerate() {
-        idx[k] = found.iter().position(|h| h.eq_ignore_ascii_case(name));
+        // A name may list the header's other spellings after `|` (`household_id|户编号`).
+        idx[k] = found.iter().position(|h| name.split('|').any(|n| h.eq_ignore_ascii_case(n)));
         if idx[k].is_none() && *required {
             return Err(IngestError::MissingColumn {
                 path: path.to_path_buf(),

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 /// A civil date as days since 1970-01-01.
 pub type Day = i32;
 
+/// Longest note of a contact or a need, in characters.
+pub const MAX_NOTE_CHARS: usize = 4000;
+
 /// How a household was contacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

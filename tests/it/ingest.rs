@@ -500,3 +500,62 @@ fn renamed_counties_match_by_name_and_groupings_are_noted_truly() {
         ]
     );
 }
+
+#[test]
+fn ledgers_and_needs_in_either_language_with_rejects_by_row() {
+    use gridcover::ingest::service::{read_folder_records, read_ledger, read_needs};
+    use gridcover::model::service::day_from_ymd;
+    use gridcover::model::{ContactKind, HouseholdRow, Households, NeedStatus};
+    let mut hh = Households::default();
+    for id in ["H1", "H2"] {
+        hh.push(HouseholdRow { id: id.into(), veterans: 1, ..Default::default() });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("contacts.csv");
+    std::fs::write(
+        &ledger,
+        "\u{feff}户编号,日期,方式,情况\nH1,2026-11-29,电话,血压正常\nH2,2026-11-01,,\nH9,2026-11-01,home,\n\
+         H1,2026-02-30,home,\nH2,2026-11-02,fax,\n",
+    )
+    .unwrap();
+    let mut rejects = Vec::new();
+    let rows = read_ledger(&ledger, &hh, &mut rejects).unwrap();
+    let got: Vec<(u32, i32, ContactKind, &str)> =
+        rows.iter().map(|r| (r.household, r.day, r.kind, r.note.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (0, day_from_ymd(2026, 11, 29), ContactKind::Phone, "血压正常"),
+            (1, day_from_ymd(2026, 11, 1), ContactKind::Home, "")
+        ]
+    );
+    assert_reject(&rejects, "contacts.csv", 4, "H9", "unknown household H9");
+    assert_reject(&rejects, "contacts.csv", 5, "H1", "is not a calendar date");
+    assert_reject(&rejects, "contacts.csv", 6, "H2", "kind \"fax\"");
+    assert_eq!(rejects.len(), 3);
+
+    let needs = dir.path().join("needs.csv");
+    std::fs::write(
+        &needs,
+        "household_id,category,date,status,status_date,note\nH1,medical,2026-10-01,resolved,2026-10-20,\n\
+         H2,housing,2026-11-01,,,\nH2,food,2026-11-01,,,\nH1,legal,2026-11-01,resolved,2026-10-01,\n",
+    )
+    .unwrap();
+    let mut rejects = Vec::new();
+    let rows = read_needs(&needs, &hh, &mut rejects).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].need.changes,
+        [(day_from_ymd(2026, 10, 1), NeedStatus::Open), (day_from_ymd(2026, 10, 20), NeedStatus::Resolved)]
+    );
+    assert_eq!(rows[1].need.changes, [(day_from_ymd(2026, 11, 1), NeedStatus::Open)]);
+    assert_reject(&rejects, "needs.csv", 4, "H2", "category \"food\"");
+    assert_reject(&rejects, "needs.csv", 5, "H1", "before the day the need was raised");
+    assert_eq!(rejects.len(), 2);
+
+    let mut rejects = Vec::new();
+    let r = read_folder_records(dir.path(), &hh, &mut rejects).unwrap().unwrap();
+    assert_eq!(r.contacts(0), [day_from_ymd(2026, 11, 29)]);
+    assert_eq!(r.needs.len(), 2);
+    assert!(read_folder_records(&dir.path().join("none"), &hh, &mut rejects).unwrap().is_none());
+}

@@ -104,3 +104,29 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     let an = phase("analysing", || analyze(&ds));
     Ok((ds, an))
 }
+
+/// Today (UTC) as a [`Day`].
+pub fn today() -> crate::model::Day {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (secs / 86_400) as crate::model::Day
+}
+
+/// The service records of the data folder `dir`: its `contacts.csv` and `needs.csv` (rows that
+/// cannot be used are printed as warnings); none when it has neither.
+///
+/// # Errors
+/// A file that cannot be read or lacks a required column (exit 2).
+pub fn service_records(dir: &Path, ds: &Dataset) -> Result<crate::model::ServiceRecords, CliError> {
+    let mut rejects = Vec::new();
+    let records = crate::ingest::service::read_folder_records(dir, &ds.households, &mut rejects)?;
+    for r in &rejects {
+        eprintln!("warning: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
+    }
+    Ok(records.unwrap_or_else(|| {
+        eprintln!(
+            "note: {} has no service records (contacts.csv, needs.csv): nobody counts as contacted",
+            dir.display()
+        );
+        crate::model::ServiceRecords::new(ds.households.len(), [], Vec::new()).0
+    }))
+}

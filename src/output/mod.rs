@@ -17,10 +17,12 @@
 //! so a crash never leaves a half-written result.
 
 pub mod atomic;
+pub mod effective;
 pub mod grids;
 pub mod plan;
 mod report;
 pub mod scenario;
+pub mod table;
 
 pub use report::{report_table, sort_worst_first};
 
@@ -126,6 +128,67 @@ pub const COVERAGE_COLUMNS: &[&str] = &[
     "villages_without_station",
     "rules_ok",
 ];
+
+/// The Chinese header of a column of [`COVERAGE_COLUMNS`] (for Excel), the column's own name
+/// for any other.
+pub fn coverage_column_zh(column: &'static str) -> &'static str {
+    match column {
+        "code" => "代码",
+        "name" => "名称",
+        "level" => "级别",
+        "parent_code" => "上级代码",
+        "households" => "户数",
+        "veterans" => "退役军人数",
+        "covered_households" => "覆盖户数",
+        "covered_veterans" => "覆盖人数",
+        "coverage_share" => "覆盖率",
+        "covered_province_veterans" => "省级站覆盖人数",
+        "covered_city_veterans" => "市级站覆盖人数",
+        "covered_county_veterans" => "县级站覆盖人数",
+        "covered_township_veterans" => "乡镇站覆盖人数",
+        "covered_village_veterans" => "村级站覆盖人数",
+        "share_province" => "省级站覆盖率",
+        "share_city" => "市级站覆盖率",
+        "share_county" => "县级站覆盖率",
+        "share_township" => "乡镇站覆盖率",
+        "share_village" => "村级站覆盖率",
+        "stations_province" => "省级服务中心数",
+        "stations_city" => "市级服务中心数",
+        "stations_county" => "县级服务中心数",
+        "stations_township" => "乡镇服务站数",
+        "stations_village" => "村级服务站数",
+        "demonstration_stations" => "示范站数",
+        "mobile_stations" => "流动站数",
+        "own_stations" => "本级站数",
+        "nearest_mean_m" => "最近站平均距离(米)",
+        "nearest_median_m" => "最近站距离中位数(米)",
+        "nearest_p90_m" => "最近站距离90分位(米)",
+        "outside_grid_households" => "未入网格户数",
+        "outside_grid_veterans" => "未入网格人数",
+        "hardship_households" => "困难户数",
+        "hardship_veterans" => "困难人数",
+        "hardship_covered_veterans" => "困难覆盖人数",
+        "hardship_coverage_share" => "困难覆盖率",
+        "martyr_households" => "烈属户数",
+        "martyr_veterans" => "烈属人数",
+        "martyr_covered_veterans" => "烈属覆盖人数",
+        "martyr_coverage_share" => "烈属覆盖率",
+        "townships_without_station" => "无站乡镇数",
+        "villages_without_station" => "无站大村数",
+        "rules_ok" => "达标",
+        other => other,
+    }
+}
+
+/// The coverage table of every unit of `level`, worst first (as `coverage_<level>.csv`'s rows,
+/// in the report's order), for CSV and Excel.
+pub fn coverage_table(ds: &Dataset, a: &Analysis, level: crate::model::Level) -> table::Table {
+    table::Table {
+        sheet: format!("覆盖 {}", level.zh()),
+        columns: COVERAGE_COLUMNS.iter().map(|&c| (c, coverage_column_zh(c))).collect(),
+        rows: sort_worst_first(ds, a, level).into_iter().map(|u| coverage_fields(ds, a, u)).collect(),
+    }
+}
 
 /// One value of a unit's coverage row, typed: the one shape the CSV files' text, the features'
 /// JSON properties and the tiles' attributes are all made from (nothing is formatted to text and

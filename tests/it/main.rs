@@ -19,6 +19,7 @@ mod plan_bundled;
 mod plan_cli;
 mod plan_engine;
 mod privacy_attacks;
+mod report_xlsx;
 mod scenario_cli;
 mod serve_gdal;
 mod serve_router;

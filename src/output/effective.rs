@@ -1,0 +1,161 @@
+//! The effective-coverage table ([`crate::analysis::effective`]) of one level: CSV, Excel and
+//! the text `gridcover report --effective` prints.
+
+use unicode_width::UnicodeWidthStr;
+
+use super::table::Table;
+use super::Field;
+use crate::analysis::effective::ServiceFigures;
+use crate::analysis::Effective;
+use crate::model::service::format_day;
+use crate::model::{Dataset, Level, UnitIdx};
+
+/// Columns of the table: CSV name and Chinese header.
+pub const EFFECTIVE_COLUMNS: [(&str, &str); 16] = [
+    ("code", "代码"),
+    ("name", "名称"),
+    ("level", "级别"),
+    ("parent_code", "上级代码"),
+    ("households", "户数"),
+    ("contacted_households", "近期已联系户数"),
+    ("contacted_share", "联系率"),
+    ("overdue_households", "逾期未联系户数"),
+    ("hardship_households", "困难户数"),
+    ("hardship_overdue_households", "困难户逾期未联系户数"),
+    ("never_contacted_households", "从未联系户数"),
+    ("open_need_households", "有未结诉求户数"),
+    ("open_needs", "未结诉求数"),
+    ("open_needs_median_days", "未结诉求天数中位数"),
+    ("needs_in_window", "期内诉求数"),
+    ("needs_resolved_30d_share", "30天内解决率"),
+];
+
+/// The row of one unit, in [`EFFECTIVE_COLUMNS`] order.
+pub fn effective_fields(ds: &Dataset, f: &ServiceFigures, u: UnitIdx) -> Vec<Field> {
+    let d = ds.divisions.get(u);
+    let n = |x: u64| Field::Int(x as i64);
+    vec![
+        Field::Text(d.code.clone()),
+        Field::Text(d.name.clone()),
+        Field::Text(d.level.as_str().to_string()),
+        Field::MaybeText(d.parent.map(|p| ds.divisions.get(p).code.clone())),
+        n(f.households),
+        n(f.contacted_households),
+        Field::Real(f.contacted_share, 4),
+        n(f.overdue_households),
+        n(f.hardship_households),
+        n(f.hardship_overdue_households),
+        n(f.never_contacted_households),
+        n(f.open_need_households),
+        n(f.open_needs),
+        Field::Real(f.open_needs_median_days, 1),
+        n(f.needs_in_window),
+        Field::Real(f.needs_resolved_30d_share, 4),
+    ]
+}
+
+/// Units of `level`, least contacted first (lowest contacted share, then most overdue, then
+/// code); units without households last.
+pub fn worst_contacted_first(ds: &Dataset, e: &Effective, level: Level) -> Vec<UnitIdx> {
+    let mut units: Vec<UnitIdx> = ds.divisions.at_level(level).collect();
+    let key = |u: UnitIdx| {
+        let f = &e.units[u as usize];
+        (f.contacted_share.unwrap_or(f64::INFINITY), std::cmp::Reverse(f.overdue_households))
+    };
+    units.sort_by(|&x, &y| {
+        let (kx, ky) = (key(x), key(y));
+        kx.0.total_cmp(&ky.0)
+            .then(kx.1.cmp(&ky.1))
+            .then_with(|| ds.divisions.get(x).code.cmp(&ds.divisions.get(y).code))
+    });
+    units
+}
+
+/// The table of every unit of `level`, least contacted first.
+pub fn effective_table(ds: &Dataset, e: &Effective, level: Level) -> Table {
+    Table {
+        sheet: format!("有效覆盖 {} {}", level.zh(), format_day(e.as_of)),
+        columns: EFFECTIVE_COLUMNS.to_vec(),
+        rows: worst_contacted_first(ds, e, level)
+            .into_iter()
+            .map(|u| effective_fields(ds, &e.units[u as usize], u))
+            .collect(),
+    }
+}
+
+/// The text table of `gridcover report --effective`: at most `limit` units of `level`, least
+/// contacted first.
+pub fn effective_text(ds: &Dataset, e: &Effective, level: Level, limit: usize) -> String {
+    let header = [
+        "code 代码",
+        "name 名称",
+        "households 户",
+        "contacted 已联系",
+        "share 联系率",
+        "overdue 逾期",
+        "hardship overdue 困难逾期",
+        "never 从未",
+        "open needs 未结诉求",
+        "median days 中位天数",
+        "resolved 30d 解决率",
+    ];
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.1}%", v * 100.0));
+    let rows: Vec<Vec<String>> = worst_contacted_first(ds, e, level)
+        .into_iter()
+        .take(limit)
+        .map(|u| {
+            let d = ds.divisions.get(u);
+            let f = &e.units[u as usize];
+            vec![
+                d.code.clone(),
+                d.name.clone(),
+                f.households.to_string(),
+                f.contacted_households.to_string(),
+                pct(f.contacted_share),
+                f.overdue_households.to_string(),
+                f.hardship_overdue_households.to_string(),
+                f.never_contacted_households.to_string(),
+                f.open_needs.to_string(),
+                f.open_needs_median_days.map_or("–".into(), |m| format!("{m:.0}")),
+                pct(f.needs_resolved_30d_share),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].width()).chain([header[i].width()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let fill = " ".repeat(widths[i].saturating_sub(s.width()));
+                if i >= 2 {
+                    format!("{fill}{s}")
+                } else {
+                    format!("{s}{fill}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = format!(
+        "Effective coverage 有效覆盖 by {} ({}) as of {} (contact within {} days, hardship {}), least contacted first — {} of {} units\n",
+        level,
+        level.zh(),
+        format_day(e.as_of),
+        e.config.contact_days,
+        e.config.hardship_days,
+        rows.len(),
+        ds.divisions.count(level)
+    );
+    out.push_str(&line(&header.map(String::from)));
+    out.push('\n');
+    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push('\n');
+    for r in &rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}

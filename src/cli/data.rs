@@ -105,7 +105,7 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     Ok((ds, an))
 }
 
-/// Today (UTC) as a [`Day`].
+/// Today (UTC) as a [`Day`](crate::model::Day).
 pub fn today() -> crate::model::Day {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     (secs / 86_400) as crate::model::Day

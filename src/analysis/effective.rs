@@ -1,6 +1,6 @@
 //! Effective coverage (有效运转): who has actually been served, as of a day (pure).
 //!
-//! Tangible coverage ([`super::coverage`]) says a station is within reach; this says whether
+//! Tangible coverage ([`super::coverage()`]) says a station is within reach; this says whether
 //! the station and the grid worker have reached each family: contacted lately, hardship
 //! families contacted more often, needs (诉求) answered. It reads the service records
 //! ([`ServiceRecords`]: contact days per household, each need's status changes) and counts, for

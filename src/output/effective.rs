@@ -1,4 +1,4 @@
-//! The effective-coverage table ([`crate::analysis::effective`]) of one level: CSV, Excel and
+//! The effective-coverage table ([`crate::analysis::effective()`]) of one level: CSV, Excel and
 //! the text `gridcover report --effective` prints.
 
 use unicode_width::UnicodeWidthStr;

@@ -19,6 +19,17 @@ pub struct AnalyzeArgs {
     /// Output folder (created).
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Also write effective coverage (`effective_<level>.csv` and `effective_workers.csv`) from
+    /// the folder's service records (contacts.csv, needs.csv).
+    #[arg(long)]
+    effective: bool,
+    /// The day of effective coverage, YYYY-MM-DD (default: today, UTC).
+    #[arg(long, requires = "effective", value_parser = parse_day)]
+    as_of: Option<crate::model::Day>,
+}
+
+fn parse_day(s: &str) -> Result<crate::model::Day, String> {
+    crate::model::service::parse_day(s)
 }
 
 /// Runs `gridcover analyze`: writes [`crate::output`]'s files into `--out` and prints the totals.
@@ -33,6 +44,14 @@ pub fn run(a: &AnalyzeArgs) -> Result<(), CliError> {
     let mut timings = vec![("read", read_s)];
     timings.extend(an.timings.iter().copied());
     let s = phase("writing results", || write_all(&a.out, &ds, &an, &timings))?;
+    if a.effective {
+        let dir = super::data::data_dir(a.data.data.as_deref())?;
+        let records = super::data::service_records(&dir, &ds)?;
+        let day = a.as_of.unwrap_or_else(super::data::today);
+        let e =
+            phase("effective coverage", || crate::analysis::effective(&ds, &an.assignment, &records, day, &ds.service));
+        crate::output::effective::write_effective(&a.out, &ds, &e)?;
+    }
     let tot = &s["totals"];
     println!(
         "{} households, {} veterans, {:.2}% covered; {} gap areas; {} rejects; {} code mismatches",

@@ -159,3 +159,74 @@ pub fn effective_text(ds: &Dataset, e: &Effective, level: Level, limit: usize) -
     }
     out
 }
+
+/// Columns of `effective_workers.csv`: the worker, then the figures.
+const WORKER_COLUMNS: [(&str, &str); 13] = [
+    ("worker", "网格员"),
+    ("grids", "网格数"),
+    ("households", "户数"),
+    ("contacted_households", "近期已联系户数"),
+    ("contacted_share", "联系率"),
+    ("overdue_households", "逾期未联系户数"),
+    ("hardship_households", "困难户数"),
+    ("hardship_overdue_households", "困难户逾期未联系户数"),
+    ("never_contacted_households", "从未联系户数"),
+    ("open_needs", "未结诉求数"),
+    ("open_needs_median_days", "未结诉求天数中位数"),
+    ("needs_in_window", "期内诉求数"),
+    ("needs_resolved_30d_share", "30天内解决率"),
+];
+
+/// The table of every grid worker, least contacted first.
+pub fn workers_table(ds: &Dataset, e: &Effective) -> Table {
+    let mut grids: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for w in &ds.grids.worker {
+        *grids.entry(w.as_str()).or_default() += 1;
+    }
+    let mut names: Vec<&String> = e.workers.keys().collect();
+    names.sort_by(|a, b| {
+        let (fa, fb) = (&e.workers[*a], &e.workers[*b]);
+        fa.contacted_share
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&fb.contacted_share.unwrap_or(f64::INFINITY))
+            .then(a.cmp(b))
+    });
+    let n = |x: u64| Field::Int(x as i64);
+    Table {
+        sheet: format!("网格员 {}", format_day(e.as_of)),
+        columns: WORKER_COLUMNS.to_vec(),
+        rows: names
+            .into_iter()
+            .map(|w| {
+                let f = &e.workers[w];
+                vec![
+                    Field::Text(w.clone()),
+                    Field::Int(grids.get(w.as_str()).copied().unwrap_or(0)),
+                    n(f.households),
+                    n(f.contacted_households),
+                    Field::Real(f.contacted_share, 4),
+                    n(f.overdue_households),
+                    n(f.hardship_households),
+                    n(f.hardship_overdue_households),
+                    n(f.never_contacted_households),
+                    n(f.open_needs),
+                    Field::Real(f.open_needs_median_days, 1),
+                    n(f.needs_in_window),
+                    Field::Real(f.needs_resolved_30d_share, 4),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Writes `effective_<level>.csv` for the five levels and `effective_workers.csv` into `out`.
+///
+/// # Errors
+/// A file cannot be written.
+pub fn write_effective(out: &std::path::Path, ds: &Dataset, e: &Effective) -> Result<(), super::OutputError> {
+    std::fs::create_dir_all(out).map_err(|source| super::OutputError::Io { path: out.to_path_buf(), source })?;
+    for level in Level::ALL {
+        effective_table(ds, e, level).write(&out.join(format!("effective_{}.csv", level.as_str())))?;
+    }
+    workers_table(ds, e).write(&out.join("effective_workers.csv"))
+}

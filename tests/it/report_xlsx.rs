@@ -163,3 +163,40 @@ fn excel_reports_read_back_as_the_csv_with_chinese_headers_and_codes_as_text() {
         }
     }
 }
+
+#[test]
+fn analyze_writes_the_same_effective_tables_and_the_workers() {
+    let dir = folder();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("out");
+    gridcover(&["analyze", "--data", d, "--out", out.to_str().unwrap(), "--effective", "--as-of", "2026-11-30"]);
+    for level in ["province", "city", "county", "township", "village"] {
+        let (csv_text, _) = gridcover(&[
+            "report",
+            "--data",
+            d,
+            "--effective",
+            "--as-of",
+            "2026-11-30",
+            "--level",
+            level,
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(std::fs::read_to_string(out.join(format!("effective_{level}.csv"))).unwrap(), csv_text, "{level}");
+    }
+    // Each worker's households are those of their grids; the figures add up to the grids'.
+    let workers = rows(&std::fs::read_to_string(out.join("effective_workers.csv")).unwrap());
+    let load = super::common::csv_rows(&out.join("workload.csv"));
+    let total = |rows: &[HashMap<String, String>]| -> i64 {
+        rows.iter().map(|r| r["households"].parse::<i64>().unwrap()).sum()
+    };
+    assert!(!workers.is_empty());
+    assert_eq!(total(&workers), total(&load));
+    // --as-of without --effective is refused.
+    let o = Command::new(env!("CARGO_BIN_EXE_gridcover"))
+        .args(["analyze", "--data", d, "--as-of", "2026-11-30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,8 +1,8 @@
 //! Fuzzing (proptest) of every parser of outside input in files: CSV rows (stations,
 //! households, divisions), GeoJSON (boundaries, grids, stations), `gridcover.toml`, and the
-//! store's JSON bodies (visits, needs, need changes, stations, merge patches). Each must return a value or a clear
-//! error for any input, never panic. The request-level targets (query parameters, bodies
-//! through the router) are in `tests/fuzz_http.rs`.
+//! store's JSON bodies (visits, needs, need changes, stations, merge patches). Each must return
+//! a value or a clear error for any input, never panic. The request-level targets (query
+//! parameters, bodies through the router) are in `tests/fuzz_http.rs`.
 //!
 //! Inputs are either arbitrary bytes, or a valid fixture file mutated (bytes replaced, cut,
 //! lines duplicated or swapped, numbers replaced by extreme ones) so that the parsers get past

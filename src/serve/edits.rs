@@ -281,8 +281,8 @@ async fn needs_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<Stri
 
 /// As [`on_own_household`] for need `id`: its household decides (403 for leaders and
 /// planners; 404 for a need of another grid's household, exactly as for a need that does not
-/// exist, naming neither). `f` gets the need's id and its household's id. Writes only: the
-/// store audits them in the write's transaction.
+/// exist, naming neither). `f` gets the need's id. Writes only: the store audits them in the
+/// write's transaction.
 async fn on_own_need(
     s: AppState,
     u: User,

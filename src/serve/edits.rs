@@ -2,10 +2,14 @@
 //!
 //! - `GET /api/households/{id}`: the household's feature with its `status` and an `ETag`;
 //! - `PATCH /api/households/{id}`: a JSON merge patch (RFC 7396) of its `status`;
-//! - `POST` / `GET /api/households/{id}/visits`: record a visit (201) / list them;
-//! - `GET /api/households/{id}/history`: every change of the household;
-//!   (all four: the grid worker of the household's grid only; anyone else gets 404 for another
+//! - `POST` / `GET /api/households/{id}/visits`: record a visit (201) of a `kind` (`home` by
+//!   default), with the needs raised in it / list them;
+//! - `POST` / `GET /api/households/{id}/needs`: raise a need (201) / list them with their changes;
+//! - `GET /api/households/{id}/history`: every change of the household (needs included);
+//!   (all of these: the grid worker of the household's grid only; anyone else gets 404 for another
 //!   grid's household, 403 for leaders and planners);
+//! - `PATCH /api/needs/{id}`: change a need's status; its household decides who may, as above
+//!   (another grid's need is a 404 exactly like a missing one, naming neither household nor grid);
 //! - `POST /api/stations`, `PATCH /api/stations/{id}` (move, rename, demonstration flag),
 //!   `DELETE /api/stations/{id}` (close): planners only;
 //! - `GET /api/stations/{id}/history`: leaders and planners.
@@ -34,7 +38,7 @@ use super::features::{find, own_households, Collection};
 use super::{blocking, AppState, World};
 use crate::analysis::{Live, StationChange};
 use crate::model::StationRow;
-use crate::store::{NewStation, NewVisit, StationPatch, StationRecord, Store, StoreError};
+use crate::store::{NeedPatch, NewNeed, NewStation, NewVisit, StationPatch, StationRecord, Store, StoreError};
 
 /// The store behind the edit endpoints.
 pub struct Edits {
@@ -60,6 +64,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/households/{id}", get(household_get).patch(household_patch))
         .route("/api/households/{id}/visits", post(visit_post).get(visits_get))
+        .route("/api/households/{id}/needs", post(need_post).get(needs_get))
+        .route("/api/needs/{id}", patch(need_patch))
         .route("/api/households/{id}/history", get(household_history))
         .route("/api/stations", post(station_post))
         .route("/api/stations/{id}", patch(station_patch).delete(station_delete))
@@ -127,13 +133,20 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Resul
 /// (403 for leaders and planners, 404 — as for a household that does not exist — for a grid
 /// worker of another grid).
 fn own_household(w: &World, u: &User, id: &str) -> Result<u32, ApiError> {
-    if u.role != Role::GridWorker {
-        return Err(ApiError::forbidden("only the grid worker of a household's grid sees or edits it"));
-    }
+    need_grid_worker(u)?;
     own_households(w, u)
         .into_iter()
         .find(|&h| w.ds().households.id[h as usize] == id)
         .ok_or_else(|| ApiError::not_found(format!("no household {id:?} in your grids")))
+}
+
+/// 403 for anyone but a grid worker (household records are theirs alone).
+fn need_grid_worker(u: &User) -> Result<(), ApiError> {
+    if u.role == Role::GridWorker {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the grid worker of a household's grid sees or edits it"))
+    }
 }
 
 fn need_planner(u: &User) -> Result<(), ApiError> {
@@ -215,7 +228,10 @@ async fn visit_post(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let visit: NewVisit = parse_body(&body, "visit ({\"date\": \"YYYY-MM-DD\", \"note\": \"…\"})")?;
+    let visit: NewVisit = parse_body(
+        &body,
+        "visit ({\"date\": \"YYYY-MM-DD\", \"kind\": \"home\", \"note\": \"…\", \"needs\": [{\"category\": \"medical\", \"note\": \"…\"}]})",
+    )?;
     on_own_household(s, u, id, None, move |_, e, u, id, _| {
         let v = e.store.add_visit(u, id, &visit)?;
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
@@ -231,6 +247,75 @@ async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<Str
     on_own_household(s, u, id, Some("households.visits"), |_, e, _, id, _| {
         let list = e.store.visits(id)?;
         Ok(json_response(StatusCode::OK, json!({"household": id, "visits": list}), None))
+    })
+    .await
+}
+
+async fn need_post(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let need: NewNeed =
+        parse_body(&body, "need ({\"category\": \"medical\", \"note\": \"…\", \"date\": \"YYYY-MM-DD\"})")?;
+    on_own_household(s, u, id, None, move |_, e, u, id, _| {
+        let n = e.store.add_need(u, id, &need)?;
+        let version = n.version;
+        let mut r = json_response(StatusCode::CREATED, json!(n), Some(version));
+        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/needs", super::ogc::encode(id))) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        Ok(r)
+    })
+    .await
+}
+
+async fn needs_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_own_household(s, u, id, Some("households.needs"), |_, e, _, id, _| {
+        let list = e.store.needs(id)?;
+        Ok(json_response(StatusCode::OK, json!({"household": id, "needs": list}), None))
+    })
+    .await
+}
+
+/// As [`on_own_household`] for need `id`: its household decides (403 for leaders and
+/// planners; 404 for a need of another grid's household, exactly as for a need that does not
+/// exist, naming neither). `f` gets the need's id. Writes only: the store audits them in the
+/// write's transaction.
+async fn on_own_need(
+    s: AppState,
+    u: User,
+    id: String,
+    f: impl FnOnce(&Edits, &User, i64) -> Result<Response, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    need_grid_worker(&u)?;
+    with_store(s, move |s, e| {
+        let missing = || ApiError::not_found(format!("no need {id:?} in your grids"));
+        let need: i64 = id.parse().map_err(|_| missing())?;
+        let household = e.store.need_household(need)?.ok_or_else(missing)?;
+        own_household(&s.world(), &u, &household).map_err(|_| missing())?;
+        f(e, &u, need)
+    })
+    .await
+}
+
+async fn need_patch(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let want = if_match(&h)?;
+    let p: NeedPatch = parse_body(
+        &body,
+        "need change ({\"status\": \"open\" | \"in_progress\" | \"resolved\", \"note\": \"…\", \"date\": \"YYYY-MM-DD\"})",
+    )?;
+    on_own_need(s, u, id, move |e, u, need| {
+        let n = e.store.update_need(u, need, &p, want)?;
+        let version = n.version;
+        Ok(json_response(StatusCode::OK, json!(n), Some(version)))
     })
     .await
 }

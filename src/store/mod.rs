@@ -2,8 +2,9 @@
 //!
 //! SQLite through rusqlite (bundled SQLite), created and migrated on first use by any command
 //! that needs it (see [`Store::open`]). It holds what changes while the system runs — users,
-//! their tokens' hashes, expiries and revocations (`users.rs`), the households (with a free-form JSON `status` and the grid workers'
-//! visits), the stations as planners edit them, the grids — and an append-only trail of every
+//! their tokens' hashes, expiries and revocations (`users.rs`), the households (with a free-form JSON `status`, the grid workers'
+//! contacts — visits of four kinds — and their needs with each change of status, `service.rs`),
+//! the stations as planners edit them, the grids — and an append-only trail of every
 //! change ([`history`](Store::history)) and of every household-level access
 //! ([`audit`](Store::audit)). The reference geography (divisions, boundaries, the standard) stays
 //! in the folder's files.
@@ -18,11 +19,15 @@
 //! # Migrations
 //! [`MIGRATIONS`] is an ordered list of SQL scripts; table `schema_migrations` records the ones
 //! applied, each in its own transaction with its version row. Opening a store written by a newer
-//! gridcover (a version above the last known) is refused rather than guessed at.
+//! gridcover (a version above the last known) is refused rather than guessed at. Version 3 added
+//! token expiry and revocation; version 4 the service records (a visit's `kind`, every visit
+//! before it a home visit; `needs` and `need_changes`).
 //!
 //! # Append-only tables
-//! `history`, `audit` and `visits` have triggers that abort any `UPDATE` or `DELETE`: nothing
-//! recorded is overwritten, not even by a bug in this module.
+//! `history`, `audit`, `visits` and `need_changes` have triggers that abort any `UPDATE` or
+//! `DELETE`: nothing recorded is overwritten, not even by a bug in this module. A need is never
+//! deleted either, and its row changes only its status and version (each change is a row of
+//! `need_changes`).
 //!
 //! # Concurrency
 //! [`Store`] is cheap to clone and `Send + Sync`: one writer connection, handed to writers in
@@ -35,6 +40,7 @@
 mod import;
 mod patch;
 mod records;
+mod service;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +57,7 @@ pub use records::{
     parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,
     MAX_NOTE_CHARS, MAX_STATUS_BYTES, MAX_STATUS_DEPTH,
 };
+pub use service::{Need, NeedChange, NeedPatch, NewNeed, VisitNeed, MAX_VISIT_NEEDS};
 pub use users::{UserInfo, MAX_EXPIRY};
 
 /// File name of the store in a data folder.
@@ -352,6 +359,44 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER user_grids_gen_delete AFTER DELETE ON user_grids BEGIN UPDATE users_generation SET n = n + 1; END;
     CREATE TRIGGER users_no_unrevoke BEFORE UPDATE OF revoked_at ON users WHEN OLD.revoked_at IS NOT NULL
         BEGIN SELECT RAISE(ABORT, 'a revoked token stays revoked'); END;",
+    // 4: service records: how a household was contacted (every visit recorded before is a home
+    // visit), its needs (诉求) and each need's status changes (append-only; the first is its
+    // raising).
+    "ALTER TABLE visits ADD COLUMN kind TEXT NOT NULL DEFAULT 'home'
+        CHECK (kind IN ('home', 'phone', 'station', 'other'));
+    CREATE TABLE needs (
+        id INTEGER PRIMARY KEY,
+        household_id TEXT NOT NULL REFERENCES households(id),
+        category TEXT NOT NULL
+            CHECK (category IN ('employment', 'medical', 'housing', 'pension', 'legal', 'hardship', 'other')),
+        note TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'in_progress', 'resolved')),
+        opened TEXT NOT NULL CHECK (length(opened) = 10 AND date(opened) = opened),
+        visit_id INTEGER REFERENCES visits(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX needs_household ON needs(household_id, id);
+    CREATE INDEX needs_visit ON needs(visit_id) WHERE visit_id IS NOT NULL;
+    CREATE TABLE need_changes (
+        id INTEGER PRIMARY KEY,
+        need_id INTEGER NOT NULL REFERENCES needs(id),
+        date TEXT NOT NULL CHECK (length(date) = 10 AND date(date) = date),
+        status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'resolved')),
+        note TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX need_changes_need ON need_changes(need_id, id);
+    CREATE TRIGGER need_changes_no_update BEFORE UPDATE ON need_changes
+        BEGIN SELECT RAISE(ABORT, 'need changes are append-only'); END;
+    CREATE TRIGGER need_changes_no_delete BEFORE DELETE ON need_changes
+        BEGIN SELECT RAISE(ABORT, 'need changes are append-only'); END;
+    CREATE TRIGGER needs_no_delete BEFORE DELETE ON needs
+        BEGIN SELECT RAISE(ABORT, 'needs are never deleted; resolve them'); END;
+    CREATE TRIGGER needs_fixed BEFORE UPDATE OF id, household_id, category, note, opened, visit_id, user_id, created_at
+        ON needs BEGIN SELECT RAISE(ABORT, 'a need changes only its status, through need_changes'); END;",
 ];
 
 /// Reader connections kept open at most.

@@ -18,8 +18,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::service::{insert_need, VisitNeed, MAX_VISIT_NEEDS};
 use super::{merge_patch, Result, Role, Store, StoreError, User};
 pub use crate::model::rules::parse_date;
+use crate::model::service::ContactKind;
 use crate::model::{Divisions, Level};
 
 /// Largest household status, in bytes of compact JSON.
@@ -28,7 +30,7 @@ pub const MAX_STATUS_BYTES: usize = 16 * 1024;
 /// is 1 deep, `{"a": {"b": [1]}}` 3). Checked, with [`MAX_STATUS_BYTES`], before anything is
 /// stored, on the patch and on the status it makes.
 pub const MAX_STATUS_DEPTH: usize = 8;
-/// Longest visit note, in characters.
+/// Longest note of a visit, of a need and of a need's change, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
 /// Longest id or name of a station, in characters.
 const MAX_NAME_CHARS: usize = 200;
@@ -80,8 +82,9 @@ pub struct HouseholdRecord {
     pub version: i64,
 }
 
-/// A visit to record.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A visit to record (the body of `POST /api/households/{id}/visits`): `date` alone is
+/// required; `kind` defaults to a home visit, `needs` to none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewVisit {
     /// Day of the visit, `YYYY-MM-DD`.
@@ -89,6 +92,13 @@ pub struct NewVisit {
     /// What was found or done.
     #[serde(default)]
     pub note: String,
+    /// How the household was contacted (default: a home visit).
+    #[serde(default, deserialize_with = "super::service::de_kind")]
+    pub kind: ContactKind,
+    /// Needs raised in the visit (at most [`MAX_VISIT_NEEDS`]), each stored as a need opened
+    /// on the visit's day, in the visit's transaction.
+    #[serde(default)]
+    pub needs: Vec<VisitNeed>,
 }
 
 /// A recorded visit.
@@ -100,8 +110,12 @@ pub struct Visit {
     pub household_id: String,
     /// Day of the visit, `YYYY-MM-DD`.
     pub date: String,
+    /// How the household was contacted.
+    pub kind: ContactKind,
     /// Note.
     pub note: String,
+    /// The ids of the needs raised in the visit.
+    pub needs: Vec<i64>,
     /// Who recorded it (user id).
     pub user_id: i64,
     /// Their name.
@@ -313,17 +327,41 @@ impl StationPatch {
 }
 
 impl NewVisit {
-    /// Checks the date and the note's length.
+    /// Checks the date, the note's length and the needs (at most [`MAX_VISIT_NEEDS`], each
+    /// note bounded as a visit's).
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] saying what is wrong.
+    /// [`StoreError::Invalid`] saying what is wrong, naming the field.
     pub fn validate(&self) -> Result<()> {
         parse_date(&self.date).map_err(StoreError::Invalid)?;
-        if self.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(StoreError::Invalid(format!("note is longer than {MAX_NOTE_CHARS} characters")));
+        check_note("note", &self.note)?;
+        if self.needs.len() > MAX_VISIT_NEEDS {
+            return Err(StoreError::Invalid(format!(
+                "needs: {} needs in one visit, more than the {MAX_VISIT_NEEDS} allowed",
+                self.needs.len()
+            )));
+        }
+        for (k, n) in self.needs.iter().enumerate() {
+            check_note(&format!("needs[{k}].note"), &n.note)?;
         }
         Ok(())
     }
+}
+
+/// Refuses a note (field `what`) longer than [`MAX_NOTE_CHARS`].
+pub(crate) fn check_note(what: &str, note: &str) -> Result<()> {
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(StoreError::Invalid(format!("{what} is longer than {MAX_NOTE_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// The contact kind in column `k` of a row (the table's CHECK admits only the four names).
+fn contact_kind(r: &Row<'_>, k: usize) -> rusqlite::Result<ContactKind> {
+    let s: String = r.get(k)?;
+    ContactKind::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, format!("unknown kind {s:?}").into())
+    })
 }
 
 const STATION_COLS: &str = "id, name, level, code, lon, lat, demonstration, mobile, radius_m, active, version";
@@ -357,7 +395,7 @@ pub(crate) fn station_in(c: &Connection, id: &str) -> Result<Option<StationRecor
         .map_err(StoreError::db("reading a station"))
 }
 
-fn household_in(c: &Connection, id: &str) -> Result<Option<HouseholdRecord>> {
+pub(crate) fn household_in(c: &Connection, id: &str) -> Result<Option<HouseholdRecord>> {
     let row: Option<(String, String, i64)> = c
         .prepare_cached("SELECT id, status, version FROM households WHERE id = ?1 AND present = 1")
         .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
@@ -403,22 +441,22 @@ pub(crate) fn append_history(
 }
 
 /// Appends the audit entry of a write to the write's own transaction.
-fn append_audit(tx: &Transaction<'_>, user: &User, action: &str, target: &str) -> Result<()> {
+pub(crate) fn append_audit(tx: &Transaction<'_>, user: &User, action: &str, target: &str) -> Result<()> {
     tx.prepare_cached("INSERT INTO audit (user_id, action, target) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![user.id, action, target]))
         .map_err(StoreError::db("appending to the audit log"))?;
     Ok(())
 }
 
-fn immediate(c: &mut Connection) -> Result<Transaction<'_>> {
+pub(crate) fn immediate(c: &mut Connection) -> Result<Transaction<'_>> {
     c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::db("starting a transaction"))
 }
 
-fn commit(tx: Transaction<'_>) -> Result<()> {
+pub(crate) fn commit(tx: Transaction<'_>) -> Result<()> {
     tx.commit().map_err(StoreError::db("committing"))
 }
 
-fn need_role(user: &User, role: Role, what: &str) -> Result<()> {
+pub(crate) fn need_role(user: &User, role: Role, what: &str) -> Result<()> {
     if user.role == role {
         Ok(())
     } else {
@@ -426,7 +464,7 @@ fn need_role(user: &User, role: Role, what: &str) -> Result<()> {
     }
 }
 
-fn check_version(what: &'static str, id: &str, if_match: Option<i64>, current: i64) -> Result<()> {
+pub(crate) fn check_version(what: &'static str, id: &str, if_match: Option<i64>, current: i64) -> Result<()> {
     match if_match {
         Some(expected) if expected != current => {
             Err(StoreError::Conflict { what, id: id.to_string(), expected, current })
@@ -435,7 +473,7 @@ fn check_version(what: &'static str, id: &str, if_match: Option<i64>, current: i
     }
 }
 
-fn json<T: Serialize>(v: &T) -> Value {
+pub(crate) fn json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("records serialise")
 }
 
@@ -554,10 +592,12 @@ impl Store {
     }
 
     /// Records a visit to a household by `user` (a grid worker; the caller checks the grid),
-    /// with its audit entry `households.visit` in the same transaction.
+    /// with the needs raised in it (each opened on the visit's day, with its first change and
+    /// a `need` history entry), the visit's history entry and its audit entry
+    /// `households.visit`, all in one transaction.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] for a bad date or note, [`StoreError::NotFound`],
+    /// [`StoreError::Invalid`] for a bad date, note or list of needs, [`StoreError::NotFound`],
     /// [`StoreError::Db`].
     pub fn add_visit(&self, user: &User, household_id: &str, visit: &NewVisit) -> Result<Visit> {
         need_role(user, Role::GridWorker, "record a visit")?;
@@ -569,17 +609,26 @@ impl Store {
             };
             let (id, at): (i64, String) = tx
                 .prepare_cached(
-                    "INSERT INTO visits (household_id, date, note, user_id) VALUES (?1, ?2, ?3, ?4) RETURNING id, at",
+                    "INSERT INTO visits (household_id, date, kind, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5)
+                     RETURNING id, at",
                 )
                 .and_then(|mut s| {
-                    s.query_row(params![household_id, visit.date, visit.note, user.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    s.query_row(params![household_id, visit.date, visit.kind.as_str(), visit.note, user.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                 })
                 .map_err(StoreError::db("recording a visit"))?;
+            let mut needs = Vec::with_capacity(visit.needs.len());
+            for n in &visit.needs {
+                needs.push(insert_need(&tx, user, &h, n.category, &n.note, &visit.date, Some(id))?);
+            }
             let v = Visit {
                 id,
                 household_id: household_id.to_string(),
                 date: visit.date.clone(),
+                kind: visit.kind,
                 note: visit.note.clone(),
+                needs: needs.iter().map(|n| n.id).collect(),
                 user_id: user.id,
                 user: user.name.clone(),
                 at,
@@ -594,6 +643,18 @@ impl Store {
                 None,
                 Some(&json(&v)),
             )?;
+            for n in &needs {
+                append_history(
+                    &tx,
+                    &user.into(),
+                    "household",
+                    household_id,
+                    "need",
+                    Some(h.version),
+                    None,
+                    Some(&json(n)),
+                )?;
+            }
             append_audit(&tx, user, "households.visit", household_id)?;
             commit(tx)?;
             Ok(v)
@@ -609,20 +670,35 @@ impl Store {
             if household_in(c, household_id)?.is_none() {
                 return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
             }
+            let mut raised: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
             c.prepare_cached(
-                "SELECT v.id, v.household_id, v.date, v.note, v.user_id, u.name, v.at
+                "SELECT visit_id, id FROM needs WHERE household_id = ?1 AND visit_id IS NOT NULL ORDER BY id",
+            )
+            .and_then(|mut s| {
+                for row in s.query_map([household_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                    let (visit, need) = row?;
+                    raised.entry(visit).or_default().push(need);
+                }
+                Ok(())
+            })
+            .map_err(StoreError::db("reading the needs of visits"))?;
+            c.prepare_cached(
+                "SELECT v.id, v.household_id, v.date, v.kind, v.note, v.user_id, u.name, v.at
                  FROM visits v JOIN users u ON u.id = v.user_id WHERE v.household_id = ?1 ORDER BY v.id",
             )
             .and_then(|mut s| {
                 s.query_map([household_id], |r| {
+                    let id = r.get(0)?;
                     Ok(Visit {
-                        id: r.get(0)?,
+                        id,
                         household_id: r.get(1)?,
                         date: r.get(2)?,
-                        note: r.get(3)?,
-                        user_id: r.get(4)?,
-                        user: r.get(5)?,
-                        at: r.get(6)?,
+                        kind: contact_kind(r, 3)?,
+                        note: r.get(4)?,
+                        needs: raised.remove(&id).unwrap_or_default(),
+                        user_id: r.get(5)?,
+                        user: r.get(6)?,
+                        at: r.get(7)?,
                     })
                 })?
                 .collect()

@@ -4,6 +4,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::model::service::{day_from_ymd, NeedSpan};
+use crate::model::{ContactKind, HouseholdRow, Households, NeedCategory, NeedStatus};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small")
@@ -152,7 +154,7 @@ fn audit_history_and_visits_are_append_only() {
     s.import(f.path()).unwrap();
     let w = user(&s, Role::GridWorker, &["G1"]);
     s.audit(w.id, "household.read", "H1").unwrap();
-    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "ok".into() }).unwrap();
+    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "ok".into(), ..Default::default() }).unwrap();
     let log = s.audit_log().unwrap();
     let last: Vec<&str> = log[log.len() - 2..].iter().map(|e| e.action.as_str()).collect();
     assert_eq!(last, ["household.read", "households.visit"]);
@@ -163,10 +165,25 @@ fn audit_history_and_visits_are_append_only() {
         "DELETE FROM history",
         "UPDATE visits SET note = 'x'",
         "DELETE FROM visits",
+        "UPDATE visits SET kind = 'phone'",
     ] {
         let e = s.write(|c| c.execute(sql, []).map_err(StoreError::db("test"))).unwrap_err();
         assert!(e.to_string().contains("append-only"), "{sql}: {e}");
     }
+    // A need is never deleted, and changes only its status and version (through its changes).
+    let n = s.add_need(&w, "H1", &NewNeed { category: NeedCategory::Legal, note: "x".into(), date: None }).unwrap();
+    let refused = [
+        ("DELETE FROM needs", "never deleted"),
+        ("UPDATE needs SET category = 'other'", "only its status"),
+        ("UPDATE needs SET opened = '2020-01-01'", "only its status"),
+        ("UPDATE need_changes SET note = 'y'", "append-only"),
+        ("DELETE FROM need_changes", "append-only"),
+    ];
+    for (sql, why) in refused {
+        let e = s.write(|c| c.execute(sql, []).map_err(StoreError::db("test"))).unwrap_err();
+        assert!(e.to_string().contains(why), "{sql}: {e}");
+    }
+    assert_eq!(s.needs("H1").unwrap(), vec![n]);
 }
 
 #[test]
@@ -339,14 +356,24 @@ fn visits_are_validated_and_listed() {
     s.import(f.path()).unwrap();
     let w = user(&s, Role::GridWorker, &["G1"]);
     for bad in ["2026-02-30", "2026-13-01", "26-11-29", "2026-11-29T00:00", "", "２０２６-11-29"] {
-        let e = s.add_visit(&w, "H1", &NewVisit { date: bad.into(), note: String::new() }).unwrap_err();
+        let e = s
+            .add_visit(&w, "H1", &NewVisit { date: bad.into(), note: String::new(), ..Default::default() })
+            .unwrap_err();
         assert!(e.to_string().contains("calendar date"), "{bad}: {e}");
     }
     assert!(s
-        .add_visit(&w, "H1", &NewVisit { date: "2024-02-29".into(), note: "x".repeat(MAX_NOTE_CHARS + 1) })
+        .add_visit(
+            &w,
+            "H1",
+            &NewVisit { date: "2024-02-29".into(), note: "x".repeat(MAX_NOTE_CHARS + 1), ..Default::default() }
+        )
         .is_err());
-    let v1 = s.add_visit(&w, "H1", &NewVisit { date: "2024-02-29".into(), note: "送煤".into() }).unwrap();
-    let v2 = s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: String::new() }).unwrap();
+    let v1 = s
+        .add_visit(&w, "H1", &NewVisit { date: "2024-02-29".into(), note: "送煤".into(), ..Default::default() })
+        .unwrap();
+    let v2 = s
+        .add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: String::new(), ..Default::default() })
+        .unwrap();
     assert_eq!(s.visits("H1").unwrap(), vec![v1.clone(), v2]);
     assert_eq!((v1.user.as_str(), v1.household_id.as_str()), ("grid_worker-user", "H1"));
     assert!(s.visits("H2").unwrap().is_empty());
@@ -635,7 +662,9 @@ fn a_household_write_and_its_audit_entry_commit_together() {
     let before = dump(s.path());
     let e = s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap_err();
     assert!(e.to_string().contains("audit"), "{e}");
-    let e = s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).unwrap_err();
+    let e = s
+        .add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into(), ..Default::default() })
+        .unwrap_err();
     assert!(e.to_string().contains("audit"), "{e}");
     assert_eq!(dump(s.path()), before);
     assert_eq!(s.household("H1").unwrap().unwrap().version, 1);
@@ -648,14 +677,16 @@ fn a_household_write_and_its_audit_entry_commit_together() {
         .map_err(StoreError::db("test trigger"))
     })
     .unwrap();
-    assert!(s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).is_err());
+    assert!(s
+        .add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into(), ..Default::default() })
+        .is_err());
     assert!(s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).is_err());
     assert_eq!(dump(s.path()), before);
     // Without the triggers both go through, each with its audit entry.
     s.write(|c| c.execute_batch("DROP TRIGGER temp.refuse_history;").map_err(StoreError::db("test trigger"))).unwrap();
     let n = audits(&s);
     s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
-    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into() }).unwrap();
+    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "x".into(), ..Default::default() }).unwrap();
     // A patch that changes nothing is still an access, audited.
     s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
     let log = s.audit_log().unwrap();
@@ -735,7 +766,7 @@ fn visits_and_history_of_a_revoked_user_stay_readable() {
     let s = Store::open(f.path()).unwrap();
     s.import(f.path()).unwrap();
     let w = user(&s, Role::GridWorker, &["G1"]);
-    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "送煤".into() }).unwrap();
+    s.add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "送煤".into(), ..Default::default() }).unwrap();
     s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
     s.revoke_user(&w.name).unwrap();
     let v = s.visits("H1").unwrap();
@@ -778,4 +809,272 @@ fn a_version_2_store_migrates_and_keeps_its_users() {
     assert_eq!((l[0].state, l[0].expires_at.as_deref(), l[0].revoked_at.as_deref()), ("active", None, None));
     s.revoke_user("老用户").unwrap();
     assert_eq!(s.authenticate(&token).unwrap(), None);
+}
+
+fn need_of(category: NeedCategory, note: &str) -> VisitNeed {
+    VisitNeed { category, note: note.into() }
+}
+
+fn status_to(status: NeedStatus, note: &str, date: &str) -> NeedPatch {
+    NeedPatch { status, note: note.into(), date: Some(date.into()) }
+}
+
+/// A visit with a kind and two needs: the visit, both needs with their first changes, three
+/// history entries and one audit entry, in one transaction (a refused need change leaves
+/// nothing of the visit); a visit without `kind` is a home visit.
+#[test]
+fn a_visit_with_needs_is_one_transaction() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    let visit = NewVisit {
+        date: "2026-11-29".into(),
+        kind: ContactKind::Phone,
+        note: "电话回访".into(),
+        needs: vec![need_of(NeedCategory::Medical, "住院报销"), need_of(NeedCategory::Housing, "屋顶漏雨")],
+    };
+    // All or nothing: the second need's first change refused, nothing of the visit is stored.
+    let before = dump(s.path());
+    s.write(|c| {
+        c.execute_batch(
+            "CREATE TEMP TRIGGER refuse_second BEFORE INSERT ON main.need_changes
+             WHEN (SELECT count(*) FROM main.need_changes) >= 1 BEGIN SELECT RAISE(ABORT, 'change refused'); END;",
+        )
+        .map_err(StoreError::db("test trigger"))
+    })
+    .unwrap();
+    let e = s.add_visit(&w, "H1", &visit).unwrap_err();
+    assert!(e.to_string().contains("change refused"), "{e}");
+    assert_eq!(dump(s.path()), before);
+    s.write(|c| c.execute_batch("DROP TRIGGER temp.refuse_second;").map_err(StoreError::db("test trigger"))).unwrap();
+
+    let audits0 = s.audit_log().unwrap().len();
+    let v = s.add_visit(&w, "H1", &visit).unwrap();
+    assert_eq!((v.kind, v.needs.len()), (ContactKind::Phone, 2));
+    let needs = s.needs("H1").unwrap();
+    assert_eq!(needs.iter().map(|n| n.id).collect::<Vec<_>>(), v.needs);
+    for (n, (cat, note)) in needs.iter().zip([(NeedCategory::Medical, "住院报销"), (NeedCategory::Housing, "屋顶漏雨")])
+    {
+        assert_eq!((n.category, n.note.as_str(), n.status), (cat, note, NeedStatus::Open));
+        assert_eq!((n.opened.as_str(), n.visit_id, n.version, n.user_id), ("2026-11-29", Some(v.id), 1, w.id));
+        assert_eq!(n.changes.len(), 1);
+        assert_eq!((n.changes[0].date.as_str(), n.changes[0].status), ("2026-11-29", NeedStatus::Open));
+    }
+    let h = s.history("household", "H1").unwrap();
+    let actions: Vec<&str> = h.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["visit", "need", "need"]);
+    assert_eq!(h[0].after.as_ref().unwrap()["kind"], json!("phone"));
+    assert_eq!(h[0].after.as_ref().unwrap()["needs"], json!(v.needs));
+    assert_eq!(h[2].after.as_ref().unwrap()["category"], json!("housing"));
+    let log = s.audit_log().unwrap();
+    let new: Vec<(&str, &str)> = log[audits0..].iter().map(|e| (e.action.as_str(), e.target.as_str())).collect();
+    assert_eq!(new, [("households.visit", "H1")]);
+    // As today's bodies: a home visit raising nothing.
+    let old: NewVisit = serde_json::from_str(r#"{"date": "2026-11-30", "note": "送煤"}"#).unwrap();
+    let v2 = s.add_visit(&w, "H1", &old).unwrap();
+    assert_eq!((v2.kind, v2.needs.clone()), (ContactKind::Home, vec![]));
+    assert_eq!(s.visits("H1").unwrap(), vec![v, v2]);
+    // Bounds: at most 20 needs, each note as long as a visit's.
+    let many =
+        NewVisit { date: "2026-11-30".into(), needs: vec![need_of(NeedCategory::Other, ""); 21], ..Default::default() };
+    let e = s.add_visit(&w, "H1", &many).unwrap_err();
+    assert!(e.to_string().contains("needs") && e.to_string().contains("20"), "{e}");
+    let long = NewVisit {
+        date: "2026-11-30".into(),
+        needs: vec![need_of(NeedCategory::Other, ""), need_of(NeedCategory::Other, &"长".repeat(MAX_NOTE_CHARS + 1))],
+        ..Default::default()
+    };
+    let e = s.add_visit(&w, "H1", &long).unwrap_err();
+    assert!(e.to_string().starts_with("needs[1].note is longer"), "{e}");
+    // Unknown kinds and categories are refused naming the field.
+    for (body, field) in [
+        (r#"{"date": "2026-11-30", "kind": "fax"}"#, "kind \"fax\""),
+        (r#"{"date": "2026-11-30", "needs": [{"category": "food"}]}"#, "category \"food\""),
+        (r#"{"date": "2026-11-30", "needs": [{"category": "medical", "status": "open"}]}"#, "status"),
+    ] {
+        let e = serde_json::from_str::<NewVisit>(body).unwrap_err().to_string();
+        assert!(e.contains(field), "{body}: {e}");
+    }
+}
+
+#[test]
+fn needs_change_status_with_history_versions_and_audit() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    let leader = user(&s, Role::Leader, &[]);
+    let new = NewNeed { category: NeedCategory::Employment, note: "找工作".into(), date: Some("2026-11-01".into()) };
+    assert!(matches!(s.add_need(&leader, "H1", &new).unwrap_err(), StoreError::Invalid(_)));
+    assert!(matches!(s.add_need(&w, "NOPE", &new).unwrap_err(), StoreError::NotFound { .. }));
+    let bad = NewNeed { date: Some("2026-02-30".into()), ..new.clone() };
+    assert!(s.add_need(&w, "H1", &bad).unwrap_err().to_string().contains("date \"2026-02-30\""));
+    let n = s.add_need(&w, "H1", &new).unwrap();
+    assert_eq!((n.status, n.version, n.opened.as_str(), n.visit_id), (NeedStatus::Open, 1, "2026-11-01", None));
+    assert_eq!(s.need_household(n.id).unwrap().as_deref(), Some("H1"));
+    assert_eq!(s.need_household(n.id + 100).unwrap(), None);
+    // Without a date: opened today (UTC).
+    let today = s.add_need(&w, "H1", &NewNeed { date: None, ..new.clone() }).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(today.opened, crate::model::service::format_day((now / 86_400) as i32));
+
+    let a = s.update_need(&w, n.id, &status_to(NeedStatus::InProgress, "联系人社局", "2026-11-03"), Some(1)).unwrap();
+    assert_eq!((a.status, a.version), (NeedStatus::InProgress, 2));
+    // A stale version: 409, nothing written.
+    let e = s.update_need(&w, n.id, &status_to(NeedStatus::Resolved, "", "2026-11-20"), Some(1)).unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { what: "need", expected: 1, current: 2, .. }), "{e}");
+    // A change dated before the last one is refused naming the date.
+    let e = s.update_need(&w, n.id, &status_to(NeedStatus::Resolved, "", "2026-11-02"), None).unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)) && e.to_string().starts_with("date 2026-11-02"), "{e}");
+    let e = s.update_need(&leader, n.id, &status_to(NeedStatus::Resolved, "", "2026-11-20"), None).unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    let e = s.update_need(&w, 9999, &status_to(NeedStatus::Resolved, "", "2026-11-20"), None).unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { what: "need", .. }), "{e}");
+    let long = status_to(NeedStatus::Resolved, &"x".repeat(MAX_NOTE_CHARS + 1), "2026-11-20");
+    assert!(s.update_need(&w, n.id, &long, None).unwrap_err().to_string().starts_with("note is longer"));
+    let r = s.update_need(&w, n.id, &status_to(NeedStatus::Resolved, "已就业", "2026-11-20"), Some(2)).unwrap();
+    assert_eq!((r.status, r.version), (NeedStatus::Resolved, 3));
+    let got = s.needs("H1").unwrap();
+    assert_eq!(got, vec![r.clone(), today]);
+    let chain: Vec<(&str, NeedStatus, &str)> =
+        r.changes.iter().map(|c| (c.date.as_str(), c.status, c.note.as_str())).collect();
+    assert_eq!(
+        chain,
+        [
+            ("2026-11-01", NeedStatus::Open, "找工作"),
+            ("2026-11-03", NeedStatus::InProgress, "联系人社局"),
+            ("2026-11-20", NeedStatus::Resolved, "已就业")
+        ]
+    );
+    let h = s.history("household", "H1").unwrap();
+    let actions: Vec<&str> = h.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["need", "need", "need_update", "need_update"]);
+    assert_eq!(h[3].before, Some(json!({"need": n.id, "status": "in_progress", "version": 2})));
+    let after = h[3].after.as_ref().unwrap();
+    assert_eq!((after["status"].clone(), after["version"].clone()), (json!("resolved"), json!(3)));
+    assert_eq!(after["change"]["note"], json!("已就业"));
+    let log = s.audit_log().unwrap();
+    let acts: Vec<&str> = log.iter().filter(|e| e.target == "H1").map(|e| e.action.as_str()).collect();
+    assert_eq!(acts, ["households.need", "households.need", "households.need_update", "households.need_update"]);
+    // Bad statuses and unknown fields are refused naming the field.
+    for (body, field) in [
+        (r#"{"status": "done"}"#, "status \"done\""),
+        (r#"{"note": "x"}"#, "status"),
+        (r#"{"status": "open", "category": "legal"}"#, "category"),
+    ] {
+        let e = serde_json::from_str::<NeedPatch>(body).unwrap_err().to_string();
+        assert!(e.contains(field), "{body}: {e}");
+    }
+}
+
+/// A hand-made history: exactly its contact days and need changes, by the index of the
+/// households given (matched by id, in their order), and what is left out counted.
+#[test]
+fn service_records_are_the_stores_contacts_and_needs_by_household_index() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    let visit = |h: &str, date: &str, kind, needs: Vec<VisitNeed>| {
+        s.add_visit(&w, h, &NewVisit { date: date.into(), kind, note: String::new(), needs }).unwrap()
+    };
+    let v = visit("H1", "2026-03-01", ContactKind::Phone, vec![]);
+    let v1 = visit("H1", "2026-01-05", ContactKind::Home, vec![need_of(NeedCategory::Medical, "")]);
+    visit("H2", "2026-02-01", ContactKind::Station, vec![need_of(NeedCategory::Pension, "")]);
+    visit("H3", "2026-02-10", ContactKind::Other, vec![]);
+    let medical = v1.needs[0];
+    s.update_need(&w, medical, &status_to(NeedStatus::InProgress, "", "2026-01-10"), None).unwrap();
+    s.update_need(&w, medical, &status_to(NeedStatus::Resolved, "", "2026-02-01"), None).unwrap();
+    let housing = NewNeed { category: NeedCategory::Housing, note: String::new(), date: Some("2026-02-15".into()) };
+    s.add_need(&w, "H3", &housing).unwrap();
+    assert_eq!(v.needs, Vec::<i64>::new());
+
+    // The data set's households: H3 and H1 (in that order), and one the store does not know.
+    let mut hh = Households::default();
+    for id in ["H3", "H1", "H99"] {
+        hh.push(HouseholdRow { id: id.into(), lon: 100.0, lat: 40.0, veterans: 1, ..Default::default() });
+    }
+    let (r, left_out) = s.service_records(&hh).unwrap();
+    let d = |m, day| day_from_ymd(2026, m, day);
+    assert_eq!(r.households(), 3);
+    assert_eq!(r.contacts(0), [d(2, 10)]);
+    assert_eq!(r.contacts(1), [d(1, 5), d(3, 1)]);
+    assert_eq!(r.contacts(2), [] as [i32; 0]);
+    assert_eq!(r.contact_count(), 3);
+    assert_eq!(
+        r.needs,
+        vec![
+            NeedSpan {
+                household: 1,
+                category: NeedCategory::Medical,
+                changes: vec![
+                    (d(1, 5), NeedStatus::Open),
+                    (d(1, 10), NeedStatus::InProgress),
+                    (d(2, 1), NeedStatus::Resolved)
+                ],
+            },
+            NeedSpan { household: 0, category: NeedCategory::Housing, changes: vec![(d(2, 15), NeedStatus::Open)] },
+        ]
+    );
+    // H2's visit and its need are not among the households: counted, not dropped silently.
+    assert_eq!(left_out, 2);
+    // The data set in the store's own order: everything is there.
+    let ds = s.load_dataset(f.path()).unwrap();
+    let (r, left_out) = s.service_records(&ds.households).unwrap();
+    assert_eq!((r.contact_count(), r.needs.len(), left_out), (4, 3, 0));
+}
+
+/// A store of schema version 3 (before service records) with a visit opens, migrates, and
+/// keeps the visit as a home visit; needs can be raised on it.
+#[test]
+fn a_version_3_store_migrates_and_keeps_its_visits_as_home_visits() {
+    let f = folder();
+    let path = f.path().join(STORE_FILE);
+    {
+        let mut c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+        )
+        .unwrap();
+        let tx = c.transaction().unwrap();
+        for (k, sql) in MIGRATIONS[..3].iter().enumerate() {
+            tx.execute_batch(sql).unwrap();
+            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [k as i64 + 1]).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO users (id, name, role, token_sha256) VALUES (7, '老王', 'grid_worker', zeroblob(32));
+             INSERT INTO households (id, lon, lat, veterans, difficulty, martyr_family, import_sha256)
+                 VALUES ('H1', 100.25, 40.5, 2, 0, 1, zeroblob(32));
+             INSERT INTO visits (household_id, date, note, user_id) VALUES ('H1', '2026-10-01', '老记录', 7);",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let s = Store::open(f.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert!(MIGRATIONS.len() >= 4);
+    let v = s.visits("H1").unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0].kind, v[0].note.as_str(), v[0].user.as_str()), (ContactKind::Home, "老记录", "老王"));
+    assert!(v[0].needs.is_empty());
+    let w =
+        User { id: 7, name: "老王".into(), role: Role::GridWorker, grids: vec!["G1".into()], expires_unix_ms: None };
+    let n = s
+        .add_need(
+            &w,
+            "H1",
+            &NewNeed { category: NeedCategory::Hardship, note: String::new(), date: Some("2026-10-02".into()) },
+        )
+        .unwrap();
+    assert_eq!(s.needs("H1").unwrap(), vec![n]);
+    // The new checks hold on the migrated table.
+    let e = s
+        .write(|c| {
+            c.execute("INSERT INTO visits (household_id, date, kind, note, user_id) VALUES ('H1', '2026-10-03', 'fax', '', 7)", [])
+                .map_err(StoreError::db("test"))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("CHECK"), "{e}");
 }

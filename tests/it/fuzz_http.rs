@@ -9,9 +9,10 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use tower::ServiceExt;
 
+use gridcover::model::NeedCategory;
 use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{router, AppState, Limits, Role};
-use gridcover::store::Store;
+use gridcover::store::{NewNeed, Store};
 
 /// Executions of each target.
 const CASES: u32 = 1000;
@@ -31,6 +32,11 @@ fn fixture() -> Fx {
         store.add_user("p", Role::Planner, &[]).unwrap(),
         store.add_user("w", Role::GridWorker, &["G1".into()]).unwrap(),
     ];
+    // A need of H1 (id 1), for the bodies of its changes.
+    store.import(dir.path()).unwrap();
+    let w = store.authenticate(&tokens[2]).unwrap().unwrap();
+    let need = NewNeed { category: NeedCategory::Medical, note: String::new(), date: None };
+    assert_eq!(store.add_need(&w, "H1", &need).unwrap().id, 1);
     drop(store);
     let (store, ds) = Store::open_dataset(dir.path()).unwrap();
     let state = state_with_store(store, ds, Limits::default(), None).unwrap();
@@ -65,6 +71,7 @@ const PATHS: &[&str] = &[
     "/api/collections/gaps/items",
     "/api/report",
     "/api/households/H1/visits",
+    "/api/households/H1/needs",
     "/api/households/H1/history",
     "/api/stations/S1/history",
     "/tiles/households/5/25/12.mvt",
@@ -161,6 +168,7 @@ proptest! {
         target in prop::sample::select(vec![
             ("PATCH", "/api/households/H1"), ("POST", "/api/households/H6/visits"), ("POST", "/api/stations"),
             ("PATCH", "/api/stations/S3"), ("DELETE", "/api/stations/S4"), ("PATCH", "/api/households/H2"),
+            ("POST", "/api/households/H6/needs"), ("PATCH", "/api/needs/1"),
         ]),
         body in json_body(),
         token in 0usize..3,
@@ -171,7 +179,10 @@ proptest! {
 
     #[test]
     fn paths(seg in "[A-Za-z0-9%./_-]{0,30}", token in 0usize..3, method in prop::sample::select(vec!["GET", "PATCH", "POST", "DELETE"])) {
-        for p in [format!("/api/households/{seg}"), format!("/api/stations/{seg}"), format!("/api/households/{seg}/visits")] {
+        for p in [
+            format!("/api/households/{seg}"), format!("/api/stations/{seg}"), format!("/api/households/{seg}/visits"),
+            format!("/api/households/{seg}/needs"), format!("/api/needs/{seg}"),
+        ] {
             send(method, &p, token, b"{}".to_vec(), None);
         }
     }

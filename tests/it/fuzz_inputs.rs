@@ -1,8 +1,8 @@
 //! Fuzzing (proptest) of every parser of outside input in files: CSV rows (stations,
 //! households, divisions), GeoJSON (boundaries, grids, stations), `gridcover.toml`, and the
-//! store's JSON bodies (visits, stations, merge patches). Each must return a value or a clear
-//! error for any input, never panic. The request-level targets (query parameters, bodies
-//! through the router) are in `tests/fuzz_http.rs`.
+//! store's JSON bodies (visits, needs, need changes, stations, merge patches). Each must return
+//! a value or a clear error for any input, never panic. The request-level targets (query
+//! parameters, bodies through the router) are in `tests/fuzz_http.rs`.
 //!
 //! Inputs are either arbitrary bytes, or a valid fixture file mutated (bytes replaced, cut,
 //! lines duplicated or swapped, numbers replaced by extreme ones) so that the parsers get past
@@ -16,7 +16,7 @@ use proptest::test_runner::Config;
 use gridcover::crs::Crs;
 use gridcover::ingest::{read_boundaries, read_config, read_divisions, read_grids, read_households, read_stations};
 use gridcover::model::Divisions;
-use gridcover::store::{merge_patch, parse_date, NewStation, NewVisit, StationPatch};
+use gridcover::store::{merge_patch, parse_date, NeedPatch, NewNeed, NewStation, NewVisit, StationPatch};
 
 /// Executions of each target.
 const CASES: u32 = 1000;
@@ -155,6 +155,9 @@ proptest! {
     fn request_bodies(bytes in prop_oneof![
         prop::collection::vec(any::<u8>(), 0..200),
         mutated(br#"{"date":"2026-11-29","note":"ok"}"#.to_vec()),
+        mutated(br#"{"date":"2026-11-29","kind":"phone","needs":[{"category":"medical","note":"x"},{"category":"legal"}]}"#.to_vec()),
+        mutated(br#"{"category":"hardship","note":"ok","date":"2026-11-29"}"#.to_vec()),
+        mutated(br#"{"status":"in_progress","note":"ok","date":"2026-11-30"}"#.to_vec()),
         mutated(br#"{"name":"n","level":"village","code":"990101001001","lon":100.2,"lat":40.5,"radius_m":300}"#.to_vec()),
         mutated(br#"{"lon":100.2,"lat":40.5,"name":"x","mobile":true}"#.to_vec()),
         mutated(br#"{"needs":{"coal":2,"phone":null},"hardship":[1,2]}"#.to_vec()),
@@ -163,6 +166,12 @@ proptest! {
         if let Ok(v) = serde_json::from_slice::<NewVisit>(&bytes) {
             let _ = v.validate();
             let _ = parse_date(&v.date);
+        }
+        if let Ok(n) = serde_json::from_slice::<NewNeed>(&bytes) {
+            let _ = n.validate();
+        }
+        if let Ok(p) = serde_json::from_slice::<NeedPatch>(&bytes) {
+            let _ = p.validate();
         }
         if let Ok(s) = serde_json::from_slice::<NewStation>(&bytes) {
             let _ = s.validate(&divs);

@@ -10,7 +10,7 @@
 //! token and without one. Each run is bounded (examples per operation, a time budget, and a
 //! kill after a deadline) and must find no 5xx, no status code, content type, header or body
 //! the definition does not declare; the server's stderr must show no panic. The fuzzer also
-//! writes (visits, statuses, stations): on the copy, and the test checks afterwards that the
+//! writes (visits, needs, statuses, stations): on the copy, and the test checks afterwards that the
 //! server still answers every role. Seed: `GRIDCOVER_FUZZ_SEED` (default fixed, printed).
 
 use std::collections::BTreeSet;
@@ -26,9 +26,10 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use gridcover::model::NeedCategory;
 use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{openapi, router, AppState, Limits, Role};
-use gridcover::store::Store;
+use gridcover::store::{NewNeed, Store};
 
 /// The paths `serve::router` routes (axum syntax), with their methods: every one must be in
 /// the definition, and the definition must hold no other.
@@ -48,6 +49,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/scenario", &["post"]),
     ("/api/households/{id}", &["get", "patch"]),
     ("/api/households/{id}/visits", &["get", "post"]),
+    ("/api/households/{id}/needs", &["get", "post"]),
+    ("/api/needs/{id}", &["patch"]),
     ("/api/households/{id}/history", &["get"]),
     ("/api/stations", &["post"]),
     ("/api/stations/{id}", &["patch", "delete"]),
@@ -94,6 +97,10 @@ fn router_fixture() -> RouterFx {
     let ds = store.load_dataset(dir.path()).unwrap();
     let planner = store.add_user("规划员", Role::Planner, &[]).unwrap();
     let worker = store.add_user("王五", Role::GridWorker, &["G1".to_string()]).unwrap();
+    // A need of H1 (id 1) for the need's own operations.
+    let w = store.authenticate(&worker).unwrap().unwrap();
+    let need = NewNeed { category: NeedCategory::Medical, note: "住院".into(), date: None };
+    assert_eq!(store.add_need(&w, "H1", &need).unwrap().id, 1);
     let state = state_with_store(store, ds, Limits::default(), None).unwrap();
     RouterFx { state, planner, worker, _dir: dir }
 }
@@ -156,6 +163,7 @@ async fn the_definition_lists_every_route_and_each_is_served() {
         "stationId" if op == "closeStation" => "S4",
         "featureId" | "stationId" => "S1",
         "householdId" => "H1",
+        "needId" => "1",
         "layer" => "stations",
         _ => "0",
     };
@@ -164,6 +172,8 @@ async fn the_definition_lists_every_route_and_each_is_served() {
         "scenario" => Some(r#"{"remove":["S3"]}"#),
         "patchHousehold" => Some(r#"{"visited":true}"#),
         "addVisit" => Some(r#"{"date":"2026-11-29","note":"ok"}"#),
+        "addNeed" => Some(r#"{"category":"legal","note":"ok"}"#),
+        "patchNeed" => Some(r#"{"status":"in_progress","note":"ok"}"#),
         "addStation" => Some(r#"{"name":"新站","level":"village","code":"990101001001","lon":100.2,"lat":40.5}"#),
         "patchStation" => Some(r#"{"name":"改名"}"#),
         _ => None,
@@ -181,7 +191,7 @@ async fn the_definition_lists_every_route_and_each_is_served() {
                 rest = &rest[j + 1..];
             }
             uri.push_str(rest);
-            let token = if id.contains("Household") || id == "getVisits" || id == "addVisit" {
+            let token = if id.contains("Household") || id.contains("Visit") || id.contains("Need") {
                 &fx.worker
             } else {
                 &fx.planner
@@ -317,6 +327,8 @@ values = ["admin-county", "admin-village", "stations", "households", "grids", "g
 values = ["990101", "990101002001", "S1", "S4", "G1", "1", "H1", "H2", "H10"]
 [dictionaries.households]
 values = ["H1", "H6", "H10", "H2"]
+[dictionaries.needs]
+values = [1, 2, 3]
 [dictionaries.stations]
 values = ["S1", "S2", "S3", "S4"]
 [dictionaries.codes]
@@ -332,6 +344,7 @@ values = [40.3, 40.5, 40.9]
 "path.featureId" = { dictionary = "features", probability = 0.5 }
 "path.householdId" = { dictionary = "households", probability = 0.6 }
 "path.stationId" = { dictionary = "stations", probability = 0.6 }
+"path.needId" = { dictionary = "needs", probability = 0.6 }
 "query.code" = { dictionary = "codes", probability = 0.3 }
 "body.code" = { dictionary = "codes", probability = 0.6 }
 "body.within" = { dictionary = "codes", probability = 0.5 }

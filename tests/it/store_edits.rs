@@ -331,3 +331,189 @@ async fn cached_items_pages_follow_station_edits_and_a_rename() {
     let f = page.body["features"].as_array().unwrap().iter().find(|f| f["id"] == "S9").unwrap().clone();
     assert_eq!(f["properties"]["name"], json!("新村服务站"));
 }
+
+/// The descriptions of the history entries of household `id`, as its grid worker reads them.
+async fn actions(fx: &Fx, id: &str) -> Vec<String> {
+    let h = call(&fx.state, "GET", &format!("/api/households/{id}/history"), &fx.w1, None, None).await;
+    assert_eq!(h.status, StatusCode::OK, "{}", h.body);
+    h.body["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect()
+}
+
+/// The audit log's entries on household `id` since entry `from`.
+fn audited(fx: &Fx, id: &str, from: usize) -> Vec<String> {
+    let log = Store::open(fx.dir.path()).unwrap().audit_log().unwrap();
+    log[from..].iter().filter(|e| e.target == id).map(|e| e.action.clone()).collect()
+}
+
+fn audit_len(fx: &Fx) -> usize {
+    Store::open(fx.dir.path()).unwrap().audit_log().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_visit_records_its_kind_and_needs_in_one_go() {
+    let fx = fixture();
+    let s = &fx.state;
+    let a0 = audit_len(&fx);
+    let v = r#"{"date": "2026-11-29", "kind": "phone", "note": "电话回访",
+        "needs": [{"category": "medical", "note": "住院报销"}, {"category": "housing", "note": "屋顶漏雨"}]}"#;
+    let r = call(s, "POST", "/api/households/H6/visits", &fx.w1, Some(v), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["kind"], json!("phone"));
+    let ids: Vec<i64> = r.body["needs"].as_array().unwrap().iter().map(|n| n.as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{}", r.body);
+    let l = call(s, "GET", "/api/households/H6/needs", &fx.w1, None, None).await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.body);
+    let needs = l.body["needs"].as_array().unwrap();
+    let got: Vec<(i64, &str, &str, &str)> = needs
+        .iter()
+        .map(|n| {
+            assert_eq!((n["visit_id"].clone(), n["version"].clone()), (r.body["id"].clone(), json!(1)));
+            (
+                n["id"].as_i64().unwrap(),
+                n["category"].as_str().unwrap(),
+                n["status"].as_str().unwrap(),
+                n["opened"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(ids[0], "medical", "open", "2026-11-29"), (ids[1], "housing", "open", "2026-11-29")]);
+    assert_eq!(actions(&fx, "H6").await, ["visit", "need", "need"]);
+    // One write, one audit entry; then the reads.
+    assert_eq!(audited(&fx, "H6", a0), ["households.visit", "households.needs", "households.history"]);
+    // Today's bodies still work: a home visit raising nothing.
+    let r =
+        call(s, "POST", "/api/households/H6/visits", &fx.w1, Some(r#"{"date": "2026-11-30", "note": "送煤"}"#), None)
+            .await;
+    assert_eq!(
+        (r.status, r.body["kind"].clone(), r.body["needs"].clone()),
+        (StatusCode::CREATED, json!("home"), json!([]))
+    );
+    let l = call(s, "GET", "/api/households/H6/visits", &fx.w1, None, None).await;
+    let kinds: Vec<&str> = l.body["visits"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["phone", "home"]);
+    // Refused, naming the field, and nothing written.
+    let twenty_one =
+        format!(r#"{{"date": "2026-11-30", "needs": [{}]}}"#, vec![r#"{"category": "other"}"#; 21].join(","));
+    let long =
+        format!(r#"{{"date": "2026-11-30", "needs": [{{"category": "other", "note": "{}"}}]}}"#, "长".repeat(4001));
+    for (bad, field) in [
+        (r#"{"date": "2026-11-30", "kind": "fax"}"#, r#"kind "fax" is not one of"#),
+        (r#"{"date": "2026-11-30", "needs": [{"category": "food"}]}"#, r#"category "food" is not one of"#),
+        (r#"{"date": "2026-11-30", "needs": [{"category": "medical", "date": "2026-11-30"}]}"#, "unknown field `date`"),
+        (
+            r#"{"date": "2026-11-31", "needs": [{"category": "medical"}]}"#,
+            r#"date "2026-11-31" is not a calendar date"#,
+        ),
+        (twenty_one.as_str(), "needs: 21 needs in one visit, more than the 20 allowed"),
+        (long.as_str(), "needs[0].note is longer than 4000 characters"),
+    ] {
+        let r = call(s, "POST", "/api/households/H6/visits", &fx.w1, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["description"].as_str().unwrap().contains(field), "{field}: {}", r.body);
+    }
+    let l = call(s, "GET", "/api/households/H6/needs", &fx.w1, None, None).await;
+    assert_eq!(l.body["needs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        call(s, "GET", "/api/households/H6/visits", &fx.w1, None, None).await.body["visits"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn needs_are_raised_and_resolved_by_the_grid_worker_only() {
+    let fx = fixture();
+    let s = &fx.state;
+    let body = r#"{"category": "employment", "note": "找工作", "date": "2026-11-01"}"#;
+    // Leaders and planners: 403; another grid's worker: 404 as for a missing household.
+    for t in [&fx.leader, &fx.planner] {
+        assert_eq!(
+            call(s, "POST", "/api/households/H6/needs", t, Some(body), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(call(s, "GET", "/api/households/H6/needs", t, None, None).await.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        call(s, "POST", "/api/households/H6/needs", &fx.w2, Some(body), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(call(s, "GET", "/api/households/H6/needs", &fx.w2, None, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(s, "GET", "/api/households/NOPE/needs", &fx.w1, None, None).await.status, StatusCode::NOT_FOUND);
+    let a0 = audit_len(&fx);
+    let r = call(s, "POST", "/api/households/H6/needs", &fx.w1, Some(body), None).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::CREATED, Some("\"1\"")), "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!((r.body["status"].clone(), r.body["opened"].clone()), (json!("open"), json!("2026-11-01")));
+    let uri = format!("/api/needs/{id}");
+    let step = r#"{"status": "in_progress", "note": "联系人社局", "date": "2026-11-03"}"#;
+    // Who may change it: its household's grid worker. Others learn nothing of it: a need of
+    // another grid is a 404 worded as for one that does not exist.
+    for t in [&fx.leader, &fx.planner] {
+        assert_eq!(call(s, "PATCH", &uri, t, Some(step), None).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call(s, "PATCH", "/api/needs/99999", t, Some(step), None).await.status, StatusCode::FORBIDDEN);
+    }
+    let other = call(s, "PATCH", &uri, &fx.w2, Some(step), None).await;
+    let missing = call(s, "PATCH", "/api/needs/99999", &fx.w2, Some(step), None).await;
+    assert_eq!((other.status, missing.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        other.body["description"].as_str().unwrap().replace(&id.to_string(), "N"),
+        missing.body["description"].as_str().unwrap().replace("99999", "N")
+    );
+    assert!(!other.body.to_string().contains("H6") && !other.body.to_string().contains("G1"), "{}", other.body);
+    assert_eq!(call(s, "PATCH", "/api/needs/abc", &fx.w1, Some(step), None).await.status, StatusCode::NOT_FOUND);
+    // The chain open → in_progress → resolved, each under If-Match; a stale version is a 409.
+    let r = call(s, "PATCH", &uri, &fx.w1, Some(step), Some("\"1\"")).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::OK, Some("\"2\"")), "{}", r.body);
+    assert_eq!(r.body["status"], json!("in_progress"));
+    let done = r#"{"status": "resolved", "note": "已就业", "date": "2026-11-20"}"#;
+    let r = call(s, "PATCH", &uri, &fx.w1, Some(done), Some("\"1\"")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // Bad values: 400 naming the field, nothing written.
+    for (bad, field) in [
+        (r#"{"status": "done"}"#, r#"status "done" is not one of open, in_progress, resolved"#),
+        (r#"{"note": "x"}"#, "missing field `status`"),
+        (r#"{"status": "resolved", "date": "2026-11-02"}"#, "date 2026-11-02 is before the need's last change"),
+        (r#"{"status": "resolved", "date": "20261120"}"#, r#"date "20261120" is not a calendar date"#),
+        (r#"{"status": "resolved", "category": "legal"}"#, "unknown field `category`"),
+    ] {
+        let r = call(s, "PATCH", &uri, &fx.w1, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["description"].as_str().unwrap().contains(field), "{field}: {}", r.body);
+    }
+    for (bad, field) in [
+        (r#"{"category": "food"}"#, r#"category "food" is not one of"#),
+        (r#"{"category": "medical", "date": "2026-02-30"}"#, r#"date "2026-02-30" is not a calendar date"#),
+        (r#"{"category": "medical", "status": "open"}"#, "unknown field `status`"),
+    ] {
+        let r = call(s, "POST", "/api/households/H6/needs", &fx.w1, Some(bad), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["description"].as_str().unwrap().contains(field), "{field}: {}", r.body);
+    }
+    let r = call(s, "PATCH", &uri, &fx.w1, Some(done), Some("\"2\"")).await;
+    assert_eq!((r.status, r.etag.as_deref()), (StatusCode::OK, Some("\"3\"")), "{}", r.body);
+    let l = call(s, "GET", "/api/households/H6/needs", &fx.w1, None, None).await;
+    let n = &l.body["needs"][0];
+    assert_eq!((n["status"].clone(), n["version"].clone()), (json!("resolved"), json!(3)));
+    let chain: Vec<(&str, &str)> = n["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["date"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(chain, [("2026-11-01", "open"), ("2026-11-03", "in_progress"), ("2026-11-20", "resolved")]);
+    assert_eq!(actions(&fx, "H6").await, ["need", "need_update", "need_update"]);
+    assert_eq!(
+        audited(&fx, "H6", a0),
+        [
+            "households.need",
+            "households.need_update",
+            "households.need_update",
+            "households.needs",
+            "households.history"
+        ]
+    );
+    // After a restart, from the store.
+    drop(fx.state);
+    let s2 = start(fx.dir.path());
+    let l = call(&s2, "GET", "/api/households/H6/needs", &fx.w1, None, None).await;
+    assert_eq!(l.body["needs"][0]["status"], json!("resolved"));
+}

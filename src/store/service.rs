@@ -1,0 +1,540 @@
+//! Needs (诉求) of households, and the service records the analysis reads.
+//!
+//! A need is raised by the grid worker of the household's grid, either with a visit (opened on
+//! the visit's day, in the visit's transaction, see [`Store::add_visit`]) or on its own
+//! ([`Store::add_need`], opened on the day given or today, UTC). It has a category
+//! ([`NeedCategory`]), a note, a status ([`NeedStatus`], `open` when raised) and a version.
+//! Every change of its status is a row of the append-only `need_changes` (date, status, note,
+//! who, when; the first row is its raising), a `need_update` entry in the household's history
+//! and an audit entry, all in one transaction ([`Store::update_need`]); the need's row keeps
+//! only its current status and version. A change may be dated (default today, UTC) but never
+//! before the need's previous change, so the changes of a need are in order of their days.
+//!
+//! [`Store::service_records`] reads every contact (visit days) and need (with its changes'
+//! days) into the compact [`ServiceRecords`] the effective-coverage figures are computed from.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+
+use super::records::{
+    append_audit, append_history, check_note, check_version, commit, household_in, immediate, json, need_role,
+    parse_date, HouseholdRecord,
+};
+use super::{Result, Role, Store, StoreError, User};
+use crate::model::service::{
+    format_day, parse_day, ContactKind, Day, NeedCategory, NeedSpan, NeedStatus, ServiceRecords,
+};
+use crate::model::Households;
+
+/// Most needs one visit may raise.
+pub const MAX_VISIT_NEEDS: usize = 20;
+
+const STATUSES: [NeedStatus; 3] = [NeedStatus::Open, NeedStatus::InProgress, NeedStatus::Resolved];
+
+/// `kind` of a request: one of the four names exactly, else an error naming the field.
+pub(crate) fn de_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ContactKind, D::Error> {
+    let s = String::deserialize(d)?;
+    ContactKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| D::Error::custom(format!("kind {s:?} is not one of home, phone, station, other")))
+}
+
+fn de_category<'de, D: Deserializer<'de>>(d: D) -> Result<NeedCategory, D::Error> {
+    let s = String::deserialize(d)?;
+    NeedCategory::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+        D::Error::custom(format!(
+            "category {s:?} is not one of employment, medical, housing, pension, legal, hardship, other"
+        ))
+    })
+}
+
+fn de_status<'de, D: Deserializer<'de>>(d: D) -> Result<NeedStatus, D::Error> {
+    let s = String::deserialize(d)?;
+    STATUSES
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| D::Error::custom(format!("status {s:?} is not one of open, in_progress, resolved")))
+}
+
+/// A need raised in a visit (an item of the visit's `needs`): it is opened on the visit's day.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitNeed {
+    /// What it is about.
+    #[serde(deserialize_with = "de_category")]
+    pub category: NeedCategory,
+    /// What is needed (at most [`super::MAX_NOTE_CHARS`] characters).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A need to raise on its own (the body of `POST /api/households/{id}/needs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNeed {
+    /// What it is about.
+    #[serde(deserialize_with = "de_category")]
+    pub category: NeedCategory,
+    /// What is needed (at most [`super::MAX_NOTE_CHARS`] characters).
+    #[serde(default)]
+    pub note: String,
+    /// The day it was raised, `YYYY-MM-DD` (default: today, UTC).
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// A change of a need's status (the body of `PATCH /api/needs/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeedPatch {
+    /// The status from this change on (the same status again records a note on it).
+    #[serde(deserialize_with = "de_status")]
+    pub status: NeedStatus,
+    /// What was done (at most [`super::MAX_NOTE_CHARS`] characters).
+    #[serde(default)]
+    pub note: String,
+    /// The day of the change, `YYYY-MM-DD` (default: today, UTC); never before the need's
+    /// previous change.
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// A need with its changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Need {
+    /// Row id.
+    pub id: i64,
+    /// Its household.
+    pub household_id: String,
+    /// What it is about.
+    pub category: NeedCategory,
+    /// What is needed, as raised.
+    pub note: String,
+    /// Where it stands now (the status of its last change).
+    pub status: NeedStatus,
+    /// The day it was raised, `YYYY-MM-DD`.
+    pub opened: String,
+    /// The visit it was raised in, if any.
+    pub visit_id: Option<i64>,
+    /// Who raised it (user id).
+    pub user_id: i64,
+    /// Their name.
+    pub user: String,
+    /// Version: 1 when raised, +1 at every change.
+    pub version: i64,
+    /// When it was recorded (UTC, RFC 3339).
+    pub created_at: String,
+    /// Its changes, oldest first; the first is its raising.
+    pub changes: Vec<NeedChange>,
+}
+
+/// One change of a need's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeedChange {
+    /// The day of the change, `YYYY-MM-DD`.
+    pub date: String,
+    /// The status from then on.
+    pub status: NeedStatus,
+    /// What was done.
+    pub note: String,
+    /// Who (user id).
+    pub user_id: i64,
+    /// Their name.
+    pub user: String,
+    /// When it was recorded (UTC, RFC 3339).
+    pub at: String,
+}
+
+/// Today (UTC), `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format_day((secs / 86_400) as Day)
+}
+
+impl NewNeed {
+    /// Checks the note's length and the date.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        check_note("note", &self.note)?;
+        if let Some(d) = &self.date {
+            parse_date(d).map_err(StoreError::Invalid)?;
+        }
+        Ok(())
+    }
+}
+
+impl NeedPatch {
+    /// Checks the note's length and the date.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        check_note("note", &self.note)?;
+        if let Some(d) = &self.date {
+            parse_date(d).map_err(StoreError::Invalid)?;
+        }
+        Ok(())
+    }
+}
+
+fn parsed<T>(r: &Row<'_>, k: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let s: String = r.get(k)?;
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            k,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} {s:?}").into(),
+        )
+    })
+}
+
+fn category_of(s: &str) -> Option<NeedCategory> {
+    NeedCategory::ALL.into_iter().find(|c| c.as_str() == s)
+}
+
+fn status_of(s: &str) -> Option<NeedStatus> {
+    STATUSES.into_iter().find(|c| c.as_str() == s)
+}
+
+const NEED_COLS: &str = "n.id, n.household_id, n.category, n.note, n.status, n.opened, n.visit_id, n.user_id, u.name, \
+                         n.version, n.created_at";
+
+fn need_from_row(r: &Row<'_>) -> rusqlite::Result<Need> {
+    Ok(Need {
+        id: r.get(0)?,
+        household_id: r.get(1)?,
+        category: parsed(r, 2, "category", category_of)?,
+        note: r.get(3)?,
+        status: parsed(r, 4, "status", status_of)?,
+        opened: r.get(5)?,
+        visit_id: r.get(6)?,
+        user_id: r.get(7)?,
+        user: r.get(8)?,
+        version: r.get(9)?,
+        created_at: r.get(10)?,
+        changes: Vec::new(),
+    })
+}
+
+/// The changes of need `id`, oldest first.
+fn changes_in(c: &Connection, id: i64) -> Result<Vec<NeedChange>> {
+    c.prepare_cached(
+        "SELECT c.date, c.status, c.note, c.user_id, u.name, c.at
+         FROM need_changes c JOIN users u ON u.id = c.user_id WHERE c.need_id = ?1 ORDER BY c.id",
+    )
+    .and_then(|mut s| {
+        s.query_map([id], |r| {
+            Ok(NeedChange {
+                date: r.get(0)?,
+                status: parsed(r, 1, "status", status_of)?,
+                note: r.get(2)?,
+                user_id: r.get(3)?,
+                user: r.get(4)?,
+                at: r.get(5)?,
+            })
+        })?
+        .collect()
+    })
+    .map_err(StoreError::db("reading a need's changes"))
+}
+
+/// Need `id` with its changes, if it exists.
+fn need_in(c: &Connection, id: i64) -> Result<Option<Need>> {
+    let need = c
+        .prepare_cached(&format!("SELECT {NEED_COLS} FROM needs n JOIN users u ON u.id = n.user_id WHERE n.id = ?1"))
+        .and_then(|mut s| s.query_row([id], need_from_row).optional())
+        .map_err(StoreError::db("reading a need"))?;
+    need.map(|mut n| {
+        n.changes = changes_in(c, id)?;
+        Ok(n)
+    })
+    .transpose()
+}
+
+fn append_change(
+    tx: &Transaction<'_>,
+    user: &User,
+    need: i64,
+    date: &str,
+    status: NeedStatus,
+    note: &str,
+) -> Result<NeedChange> {
+    let at: String = tx
+        .prepare_cached(
+            "INSERT INTO need_changes (need_id, date, status, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING at",
+        )
+        .and_then(|mut s| s.query_row(params![need, date, status.as_str(), note, user.id], |r| r.get(0)))
+        .map_err(StoreError::db("recording a need's change"))?;
+    Ok(NeedChange {
+        date: date.to_string(),
+        status,
+        note: note.to_string(),
+        user_id: user.id,
+        user: user.name.clone(),
+        at,
+    })
+}
+
+/// Stores a need of household `h`, opened on `opened` by `user` (in a visit: `visit`), with
+/// its first change (status open), in the caller's transaction. The caller appends the
+/// history and audit entries.
+pub(crate) fn insert_need(
+    tx: &Transaction<'_>,
+    user: &User,
+    h: &HouseholdRecord,
+    category: NeedCategory,
+    note: &str,
+    opened: &str,
+    visit: Option<i64>,
+) -> Result<Need> {
+    let (id, created_at): (i64, String) = tx
+        .prepare_cached(
+            "INSERT INTO needs (household_id, category, note, status, opened, visit_id, user_id)
+             VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6) RETURNING id, created_at",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![h.id, category.as_str(), note, opened, visit, user.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .map_err(StoreError::db("recording a need"))?;
+    let first = append_change(tx, user, id, opened, NeedStatus::Open, note)?;
+    Ok(Need {
+        id,
+        household_id: h.id.clone(),
+        category,
+        note: note.to_string(),
+        status: NeedStatus::Open,
+        opened: opened.to_string(),
+        visit_id: visit,
+        user_id: user.id,
+        user: user.name.clone(),
+        version: 1,
+        created_at,
+        changes: vec![first],
+    })
+}
+
+impl Store {
+    /// Raises a need of a household by `user` (a grid worker; the caller checks the grid),
+    /// opened on `need.date` (default today, UTC), with its first change, a `need` history
+    /// entry and the audit entry `households.need`, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a bad note or date (or a user who is not a grid worker),
+    /// [`StoreError::NotFound`], [`StoreError::Db`].
+    pub fn add_need(&self, user: &User, household_id: &str, need: &NewNeed) -> Result<Need> {
+        need_role(user, Role::GridWorker, "raise a need")?;
+        need.validate()?;
+        let opened = need.date.clone().unwrap_or_else(today);
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(h) = household_in(&tx, household_id)? else {
+                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
+            };
+            let n = insert_need(&tx, user, &h, need.category, &need.note, &opened, None)?;
+            append_history(
+                &tx,
+                &user.into(),
+                "household",
+                household_id,
+                "need",
+                Some(h.version),
+                None,
+                Some(&json(&n)),
+            )?;
+            append_audit(&tx, user, "households.need", household_id)?;
+            commit(tx)?;
+            Ok(n)
+        })
+    }
+
+    /// The needs of a household with their changes, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Db`].
+    pub fn needs(&self, household_id: &str) -> Result<Vec<Need>> {
+        self.read(|c| {
+            if household_in(c, household_id)?.is_none() {
+                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
+            }
+            let mut needs: Vec<Need> = c
+                .prepare_cached(&format!(
+                    "SELECT {NEED_COLS} FROM needs n JOIN users u ON u.id = n.user_id WHERE n.household_id = ?1 ORDER BY n.id"
+                ))
+                .and_then(|mut s| s.query_map([household_id], need_from_row)?.collect())
+                .map_err(StoreError::db("reading needs"))?;
+            for n in &mut needs {
+                n.changes = changes_in(c, n.id)?;
+            }
+            Ok(needs)
+        })
+    }
+
+    /// The household of need `id` (none: no such need). Whoever may see that household may
+    /// see and change the need.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn need_household(&self, id: i64) -> Result<Option<String>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT household_id FROM needs WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+                .map_err(StoreError::db("reading a need"))
+        })
+    }
+
+    /// Changes a need's status (by `user`, a grid worker; the caller checks the household's
+    /// grid): appends the change (dated `patch.date`, default today, UTC), bumps the need's
+    /// version, and appends a `need_update` history entry of its household and the audit entry
+    /// `households.need_update`, in one transaction. `if_match`, when given, must be the
+    /// need's current version.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::Invalid`] (a bad note
+    /// or date, a date before the need's last change, a user who is not a grid worker),
+    /// [`StoreError::Db`].
+    pub fn update_need(&self, user: &User, id: i64, patch: &NeedPatch, if_match: Option<i64>) -> Result<Need> {
+        need_role(user, Role::GridWorker, "change a need")?;
+        patch.validate()?;
+        let date = patch.date.clone().unwrap_or_else(today);
+        self.write(|c| {
+            let tx = immediate(c)?;
+            let Some(mut need) = need_in(&tx, id)? else {
+                return Err(StoreError::NotFound { what: "need", id: id.to_string() });
+            };
+            check_version("need", &id.to_string(), if_match, need.version)?;
+            if let Some(last) = need.changes.last().filter(|l| l.date > date) {
+                return Err(StoreError::Invalid(format!(
+                    "date {date} is before the need's last change ({}); a change is dated on or after it",
+                    last.date
+                )));
+            }
+            let Some(h) = household_in(&tx, &need.household_id)? else {
+                return Err(StoreError::NotFound { what: "household", id: need.household_id.clone() });
+            };
+            let before = json!({"need": id, "status": need.status, "version": need.version});
+            let change = append_change(&tx, user, id, &date, patch.status, &patch.note)?;
+            let version = need.version + 1;
+            let n = tx
+                .prepare_cached("UPDATE needs SET status = ?1, version = ?2 WHERE id = ?3 AND version = ?4")
+                .and_then(|mut s| s.execute(params![patch.status.as_str(), version, id, need.version]))
+                .map_err(StoreError::db("updating a need"))?;
+            if n != 1 {
+                return Err(StoreError::Conflict {
+                    what: "need",
+                    id: id.to_string(),
+                    expected: need.version,
+                    current: -1,
+                });
+            }
+            let after = json!({"need": id, "status": patch.status, "version": version, "change": change});
+            append_history(
+                &tx,
+                &user.into(),
+                "household",
+                &h.id,
+                "need_update",
+                Some(h.version),
+                Some(&before),
+                Some(&after),
+            )?;
+            append_audit(&tx, user, "households.need_update", &h.id)?;
+            commit(tx)?;
+            need.status = patch.status;
+            need.version = version;
+            need.changes.push(change);
+            Ok(need)
+        })
+    }
+
+    /// Every contact (the day of each visit, of any kind) and every need (with the days of
+    /// its status changes) of the store, by index of `households` (matched by id), read in
+    /// one snapshot: what the effective-coverage figures are computed from.
+    ///
+    /// The second value counts the records (contacts and needs) left out because their
+    /// household is not among `households` (e.g. removed by a later import): none is dropped
+    /// silently.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`]; [`StoreError::Invalid`] for a stored date that is not one (which
+    /// the tables' checks should make impossible).
+    pub fn service_records(&self, households: &Households) -> Result<(ServiceRecords, usize)> {
+        let index: HashMap<&str, u32> =
+            households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
+        let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
+        self.read(|c| {
+            // One read transaction: the contacts and needs of one moment.
+            let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
+            let mut unknown = 0usize;
+            let mut contacts: Vec<(u32, Day)> = Vec::new();
+            {
+                let mut s =
+                    tx.prepare("SELECT household_id, date FROM visits").map_err(StoreError::db("reading contacts"))?;
+                let mut rows = s.query([]).map_err(StoreError::db("reading contacts"))?;
+                while let Some(r) = rows.next().map_err(StoreError::db("reading contacts"))? {
+                    let h: String = r.get(0).map_err(StoreError::db("reading contacts"))?;
+                    let d: String = r.get(1).map_err(StoreError::db("reading contacts"))?;
+                    match index.get(h.as_str()) {
+                        Some(&i) => contacts.push((i, day("visit date", &d)?)),
+                        None => unknown += 1,
+                    }
+                }
+            }
+            let mut needs: Vec<NeedSpan> = Vec::new();
+            {
+                let mut s = tx
+                    .prepare(
+                        "SELECT n.id, n.household_id, n.category, c.date, c.status
+                         FROM needs n JOIN need_changes c ON c.need_id = n.id ORDER BY n.id, c.id",
+                    )
+                    .map_err(StoreError::db("reading needs"))?;
+                let mut rows = s.query([]).map_err(StoreError::db("reading needs"))?;
+                let mut last: Option<(i64, bool)> = None;
+                while let Some(r) = rows.next().map_err(StoreError::db("reading needs"))? {
+                    let read = |r: &Row<'_>| -> rusqlite::Result<(i64, String, NeedCategory, String, NeedStatus)> {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            parsed(r, 2, "category", category_of)?,
+                            r.get(3)?,
+                            parsed(r, 4, "status", status_of)?,
+                        ))
+                    };
+                    let (id, h, category, d, status) = read(r).map_err(StoreError::db("reading needs"))?;
+                    let change = (day("need change date", &d)?, status);
+                    match last {
+                        Some((prev, known)) if prev == id => {
+                            if known {
+                                if let Some(n) = needs.last_mut() {
+                                    n.changes.push(change);
+                                }
+                            }
+                        }
+                        _ => {
+                            let known = match index.get(h.as_str()) {
+                                Some(&i) => {
+                                    needs.push(NeedSpan { household: i, category, changes: vec![change] });
+                                    true
+                                }
+                                None => {
+                                    unknown += 1;
+                                    false
+                                }
+                            };
+                            last = Some((id, known));
+                        }
+                    }
+                }
+            }
+            drop(tx);
+            let (records, left) = ServiceRecords::new(households.id.len(), contacts, needs);
+            Ok((records, unknown + left))
+        })
+    }
+}

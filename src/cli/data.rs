@@ -111,12 +111,22 @@ pub fn today() -> crate::model::Day {
     (secs / 86_400) as crate::model::Day
 }
 
-/// The service records of the data folder `dir`: its `contacts.csv` and `needs.csv` (rows that
-/// cannot be used are printed as warnings); none when it has neither.
+/// The service records of the data folder `dir`: from its store when it has one (what the
+/// grid workers recorded), else from its `contacts.csv` and `needs.csv` (rows that cannot be
+/// used are printed as warnings); none when it has neither.
 ///
 /// # Errors
-/// A file that cannot be read or lacks a required column (exit 2).
+/// The store cannot be read (exit 1, or 2 for a store of a newer gridcover); a file that cannot
+/// be read or lacks a required column (exit 2).
 pub fn service_records(dir: &Path, ds: &Dataset) -> Result<crate::model::ServiceRecords, CliError> {
+    if dir.join(crate::store::STORE_FILE).exists() {
+        let store = crate::store::Store::open(dir)?;
+        let (records, unknown) = store.service_records(&ds.households)?;
+        if unknown > 0 {
+            eprintln!("note: {unknown} service records of the store name households not in the data folder");
+        }
+        return Ok(records);
+    }
     let mut rejects = Vec::new();
     let records = crate::ingest::service::read_folder_records(dir, &ds.households, &mut rejects)?;
     for r in &rejects {
@@ -124,7 +134,7 @@ pub fn service_records(dir: &Path, ds: &Dataset) -> Result<crate::model::Service
     }
     Ok(records.unwrap_or_else(|| {
         eprintln!(
-            "note: {} has no service records (contacts.csv, needs.csv): nobody counts as contacted",
+            "note: {} has no service records (store, contacts.csv, needs.csv): nobody counts as contacted",
             dir.display()
         );
         crate::model::ServiceRecords::new(ds.households.len(), [], Vec::new()).0

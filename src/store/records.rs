@@ -30,8 +30,9 @@ pub const MAX_STATUS_BYTES: usize = 16 * 1024;
 /// is 1 deep, `{"a": {"b": [1]}}` 3). Checked, with [`MAX_STATUS_BYTES`], before anything is
 /// stored, on the patch and on the status it makes.
 pub const MAX_STATUS_DEPTH: usize = 8;
-/// Longest note of a visit, of a need and of a need's change, in characters.
-pub const MAX_NOTE_CHARS: usize = 4000;
+/// Longest note of a visit, of a need and of a need's change, in characters (the one bound,
+/// shared with the ledgers read from files).
+pub use crate::model::service::MAX_NOTE_CHARS;
 /// Longest id or name of a station, in characters.
 const MAX_NAME_CHARS: usize = 200;
 

@@ -105,11 +105,8 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     Ok((ds, an))
 }
 
-/// Today (UTC) as a [`Day`](crate::model::Day).
-pub fn today() -> crate::model::Day {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    (secs / 86_400) as crate::model::Day
-}
+/// Today (UTC).
+pub use crate::model::service::today;
 
 /// The service records of the data folder `dir`: from its store when it has one (what the
 /// grid workers recorded), else from its `contacts.csv` and `needs.csv` (rows that cannot be

@@ -264,6 +264,12 @@ pub fn ymd_of_day(z: Day) -> (i32, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Today (UTC) by the system clock.
+pub fn today() -> Day {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (secs / 86_400) as Day
+}
+
 /// `YYYY-MM-DD` of a day.
 pub fn format_day(day: Day) -> String {
     let (y, m, d) = ymd_of_day(day);

@@ -232,8 +232,9 @@ async fn visit_post(
         &body,
         "visit ({\"date\": \"YYYY-MM-DD\", \"kind\": \"home\", \"note\": \"…\", \"needs\": [{\"category\": \"medical\", \"note\": \"…\"}]})",
     )?;
-    on_own_household(s, u, id, None, move |_, e, u, id, _| {
+    on_own_household(s, u, id, None, move |s, e, u, id, _| {
         let v = e.store.add_visit(u, id, &visit)?;
+        s.inner.service.changed();
         let mut r = json_response(StatusCode::CREATED, json!(v), None);
         if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
             r.headers_mut().insert(header::LOCATION, loc);
@@ -259,8 +260,9 @@ async fn need_post(
 ) -> Result<Response, ApiError> {
     let need: NewNeed =
         parse_body(&body, "need ({\"category\": \"medical\", \"note\": \"…\", \"date\": \"YYYY-MM-DD\"})")?;
-    on_own_household(s, u, id, None, move |_, e, u, id, _| {
+    on_own_household(s, u, id, None, move |s, e, u, id, _| {
         let n = e.store.add_need(u, id, &need)?;
+        s.inner.service.changed();
         let version = n.version;
         let mut r = json_response(StatusCode::CREATED, json!(n), Some(version));
         if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/needs", super::ogc::encode(id))) {
@@ -312,8 +314,10 @@ async fn need_patch(
         &body,
         "need change ({\"status\": \"open\" | \"in_progress\" | \"resolved\", \"note\": \"…\", \"date\": \"YYYY-MM-DD\"})",
     )?;
+    let state = s.clone();
     on_own_need(s, u, id, move |e, u, need| {
         let n = e.store.update_need(u, need, &p, want)?;
+        state.inner.service.changed();
         let version = n.version;
         Ok(json_response(StatusCode::OK, json!(n), Some(version)))
     })

@@ -50,6 +50,7 @@ pub mod auth;
 pub mod budget;
 pub mod cache;
 pub mod edits;
+pub mod effective;
 pub mod error;
 pub mod features;
 pub mod geom;
@@ -147,6 +148,7 @@ pub(crate) struct Inner {
     pub(crate) limiter: budget::Limiter,
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) edits: Option<edits::Edits>,
+    pub(crate) service: effective::ServiceCache,
 }
 
 impl AppState {
@@ -179,6 +181,7 @@ impl AppState {
                 limiter: budget::Limiter::default(),
                 web_dir,
                 edits,
+                service: effective::ServiceCache::default(),
             }),
         }
     }

@@ -41,34 +41,41 @@ pub fn routes() -> Router<AppState> {
         .route("/api/collections/{id}/items", get(items))
         .route("/api/collections/{id}/items/{fid}", get(item))
         .route("/api/report", get(report))
+        .route("/api/report/effective", get(super::effective::report))
         .route("/api/me", get(me))
         .route("/api/openapi", get(openapi))
 }
 
-type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(crate) type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-/// Checks the query: only `allowed` keys, each at most once; `f` must ask for JSON.
-fn params(q: Params, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+/// Checks the query: only `allowed` keys, each at most once; `f` must ask for JSON, unless
+/// `allowed` names `f` (the caller reads it: an endpoint with other encodings).
+pub(crate) fn params(q: Params, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
     let Query(v) = q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     let mut seen: Vec<&str> = Vec::new();
     for (k, val) in &v {
         if k != "f" && !allowed.contains(&k.as_str()) {
             let mut all: Vec<&str> = allowed.to_vec();
-            all.push("f");
+            if !all.contains(&"f") {
+                all.push("f");
+            }
             return Err(ApiError::bad_request(format!("unknown parameter {k:?} (known: {})", all.join(", "))));
         }
         if seen.contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!("parameter {k:?} given twice")));
         }
         seen.push(k);
-        if k == "f" && !matches!(val.as_str(), "json" | "geojson" | "application/json" | "application/geo+json") {
+        if k == "f"
+            && !allowed.contains(&"f")
+            && !matches!(val.as_str(), "json" | "geojson" | "application/json" | "application/geo+json")
+        {
             return Err(ApiError::bad_request(format!("f={val:?}: only JSON is served (f=json)")));
         }
     }
     Ok(v)
 }
 
-fn get_param<'a>(v: &'a [(String, String)], k: &str) -> Option<&'a str> {
+pub(crate) fn get_param<'a>(v: &'a [(String, String)], k: &str) -> Option<&'a str> {
     v.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str())
 }
 
@@ -193,7 +200,7 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
+pub(crate) fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
     match get_param(v, k) {
         None => Ok(None),
         Some(s) => s

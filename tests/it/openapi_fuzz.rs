@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/collections/{id}/items", &["get"]),
     ("/api/collections/{id}/items/{fid}", &["get"]),
     ("/api/report", &["get"]),
+    ("/api/report/effective", &["get"]),
     ("/api/me", &["get"]),
     ("/api/plan", &["post"]),
     ("/api/scenario", &["post"]),

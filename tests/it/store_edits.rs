@@ -517,3 +517,79 @@ async fn needs_are_raised_and_resolved_by_the_grid_worker_only() {
     let l = call(&s2, "GET", "/api/households/H6/needs", &fx.w1, None, None).await;
     assert_eq!(l.body["needs"][0]["status"], json!("resolved"));
 }
+
+/// The county's row of the effective-coverage report a leader gets on 2026-11-30.
+async fn effective_county(fx: &Fx) -> Value {
+    let r = call(&fx.state, "GET", "/api/report/effective?level=county&as_of=2026-11-30", &fx.leader, None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["as_of"], "2026-11-30");
+    assert_eq!(r.body["contact_days"], 90);
+    r.body["rows"][0].clone()
+}
+
+#[tokio::test]
+async fn effective_coverage_follows_visits_at_once_under_the_disclosure_policy() {
+    let fx = fixture();
+    let s = &fx.state;
+    // Nobody contacted yet: 0 contacted and all 12 overdue and never contacted are groups of
+    // 0 or at least 5, so they are shown.
+    let c = effective_county(&fx).await;
+    assert_eq!(c["code"], "990101");
+    assert_eq!(
+        (&c["households"], &c["contacted_households"], &c["overdue_households"], &c["never_contacted_households"]),
+        (&json!(12), &json!(0), &json!(12), &json!(12))
+    );
+    // Two hardship families: withheld, and the row says something is.
+    assert_eq!((&c["hardship_households"], &c["withheld"]), (&json!(null), &json!(true)));
+    // Three households visited: "3 contacted" is a group under 5, so it and its complement are
+    // withheld (null), and the row says so.
+    for h in ["H10", "H11", "H12"] {
+        let v = r#"{"date": "2026-11-20", "kind": "phone"}"#;
+        let r = call(s, "POST", &format!("/api/households/{h}/visits"), &fx.w1, Some(v), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let c = effective_county(&fx).await;
+    assert_eq!(
+        (&c["contacted_households"], &c["contacted_share"], &c["overdue_households"]),
+        (&json!(null), &json!(null), &json!(null))
+    );
+    assert_eq!(c["withheld"], true);
+    assert_eq!(c["households"], 12);
+    // Five: shown again, at once (no restart).
+    for h in ["H13", "H14"] {
+        let v = r#"{"date": "2026-11-21"}"#;
+        assert_eq!(
+            call(s, "POST", &format!("/api/households/{h}/visits"), &fx.w1, Some(v), None).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let c = effective_county(&fx).await;
+    assert_eq!((&c["contacted_households"], &c["overdue_households"]), (&json!(5), &json!(7)));
+    assert_eq!(c["contacted_share"].as_f64(), Some(0.4167));
+    // A day before the visits: nobody contacted then.
+    let r = call(s, "GET", "/api/report/effective?level=county&as_of=2026-11-19", &fx.leader, None, None).await;
+    assert_eq!(r.body["rows"][0]["contacted_households"], 0);
+    // Grid workers use their own views; bad days and encodings are 400s; Excel for leaders.
+    let r = call(s, "GET", "/api/report/effective", &fx.w1, None, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for q in ["as_of=2026-02-30", "as_of=1800-01-01", "f=csv", "limit=0", "level=hamlet"] {
+        let r = call(s, "GET", &format!("/api/report/effective?{q}"), &fx.planner, None, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn the_effective_report_comes_as_excel_too() {
+    let fx = fixture();
+    let req = Request::builder()
+        .uri("/api/report/effective?level=township&as_of=2026-11-30&f=xlsx")
+        .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
+        .body(Body::empty())
+        .unwrap();
+    let r = router(fx.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    // A zip (xlsx) holding the sheet.
+    assert_eq!(&bytes[..2], b"PK");
+}

@@ -46,13 +46,16 @@ pub(crate) struct DayView {
     disclosure: Disclosure,
 }
 
+/// A day view's key: the records' generation and the day.
+type ViewKey = (u64, Day);
+
 /// The store's service records and the views made from them.
 #[derive(Default)]
 pub(crate) struct ServiceCache {
     /// Bumped by every write of a visit or a need.
     generation: AtomicU64,
     records: Mutex<Option<(u64, Arc<ServiceRecords>)>>,
-    views: Mutex<VecDeque<((u64, Day), Arc<DayView>)>>,
+    views: Mutex<VecDeque<(ViewKey, Arc<DayView>)>>,
 }
 
 impl ServiceCache {

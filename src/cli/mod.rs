@@ -13,6 +13,7 @@
 //! | `serve` | [`serve`] |
 //! | `tiles` | [`tiles`] |
 //! | `import` | [`import`] |
+//! | `contacts import` | [`contacts`] |
 //! | `user add`, `user list`, `user revoke` | [`user`] |
 //!
 //! [`data`] finds the data folder (the bundled one, generated on first use, when `--data` is not
@@ -25,10 +26,11 @@
 //! | 1 | the run failed: a result could not be written, the store could not be written, the server could not listen |
 //! | 2 | bad usage, or input that makes going on impossible: a missing folder, file or column, a bad row where a bad row stops the command (a what-if's stations, a plan's candidates), a bad argument, a store written by a newer gridcover |
 //!
-//! A bad row of a data folder does not stop `analyze`, `import` or `serve`: it is set aside,
+//! A bad row of a data folder or a ledger does not stop `analyze`, `import`, `contacts import` or `serve`: it is set aside,
 //! named in `rejects.csv` or on stderr, and the command succeeds.
 
 pub mod analyze;
+pub mod contacts;
 pub mod data;
 pub mod generate;
 pub mod grids;
@@ -98,6 +100,10 @@ enum Command {
     /// Load the data folder's stations, households and grids into its store (gridcover.sqlite),
     /// in one transaction; importing the same files again changes nothing.
     Import(import::ImportArgs),
+    /// Service records from files: `contacts import FILE` brings a station's ledger of contacts
+    /// (台账, .csv or .xlsx) into the store.
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCommand),
     /// Manage the users of the server (tokens and roles).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -213,6 +219,7 @@ fn ingest_exit_code(e: &IngestError) -> u8 {
         | IngestError::MissingInput { .. }
         | IngestError::AmbiguousInput { .. }
         | IngestError::Csv { .. }
+        | IngestError::Xlsx { .. }
         | IngestError::GeoJson { .. }
         | IngestError::Parquet { .. }
         | IngestError::MissingColumn { .. }
@@ -256,6 +263,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a),
         Command::Tiles(a) => tiles::run(&a),
         Command::Import(a) => import::run(&a),
+        Command::Contacts(c) => contacts::run(c),
         Command::User(c) => user::run(c),
         Command::Plan(a) => plan::run(&a),
     }

@@ -89,6 +89,14 @@ pub enum IngestError {
         /// The CSV parser's message.
         message: String,
     },
+    /// The file is not an Excel workbook (`.xlsx`) that can be read, or has no sheet.
+    #[error("{} is not a readable Excel workbook: {message}", path.display())]
+    Xlsx {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The file is not GeoJSON, or not a FeatureCollection.
     #[error("{} is not a GeoJSON FeatureCollection: {message}", path.display())]
     GeoJson {

@@ -2,6 +2,11 @@
 //! data folder holds them (`contacts.csv`, `needs.csv`, written by `gridcover generate`) or as
 //! a station exports them.
 //!
+//! Either is a CSV file or the first sheet of an Excel workbook (`.xlsx`, read with calamine:
+//! the first row is the header, and every cell is read as the text the CSV reader would see —
+//! a date cell as `YYYY-MM-DD`, a whole number without `.0`), and both go through the same
+//! per-row rules.
+//!
 //! **Ledger** (`contacts.csv`): columns `household_id` (户编号), `date` (日期, `YYYY-MM-DD`),
 //! `kind` (方式: `home`, `phone`, `station`, `other` or 入户, 电话, 来站, 其他; empty = home) and
 //! `note` (情况, optional). **Needs** (`needs.csv`): `household_id` (户编号), `category`
@@ -10,13 +15,14 @@
 //! the day it took that status; empty = `date`), `note` (情况). Headers may be in either
 //! language; a row naming an unknown household, a bad date, kind, category or status, a
 //! status date before the day raised, or a note over [`MAX_NOTE_CHARS`] characters is a
-//! [`Reject`] naming the file, line and reason.
+//! [`Reject`] naming the file, line (CSV) or sheet row (Excel; the header is 1 in both) and
+//! reason.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::table::{csv_rows, RowError};
-use super::IngestError;
+use super::table::{csv_rows, locate_columns, ColSpec, RowError, Val};
+use super::{file_name, IngestError};
 use crate::model::service::{parse_day, Day, MAX_NOTE_CHARS};
 use crate::model::{ContactKind, Households, NeedCategory, NeedSpan, NeedStatus, Reject};
 
@@ -63,7 +69,175 @@ fn note(v: Option<std::borrow::Cow<'_, str>>, id: &str) -> Result<String, RowErr
     Ok(n)
 }
 
-/// Reads a ledger of contacts (CSV) against the households of a data set.
+/// The household of a row's id cell: its index and the id as written.
+fn household(by_id: &HashMap<&str, u32>, v: Val<'_>) -> Result<(u32, String), RowError> {
+    let id = v.text().map(|s| s.into_owned()).unwrap_or_default();
+    match by_id.get(id.as_str()) {
+        Some(&h) => Ok((h, id)),
+        None if id.is_empty() => Err(RowError::new(&id, "household id is empty")),
+        None => Err(RowError::new(&id, format!("unknown household {id}"))),
+    }
+}
+
+/// The columns of a ledger.
+const LEDGER_COLS: [ColSpec; 4] =
+    [("household_id|户编号", true), ("date|日期", true), ("kind|方式", false), ("note|情况", false)];
+
+/// The columns of a needs table.
+const NEED_COLS: [ColSpec; 6] = [
+    ("household_id|户编号", true),
+    ("category|类别", true),
+    ("date|日期", true),
+    ("status|状态", false),
+    ("status_date|状态日期", false),
+    ("note|情况", false),
+];
+
+/// One ledger row (cells as [`LEDGER_COLS`]) → a contact or the reason it is rejected: the one
+/// rule for CSV and Excel alike.
+fn ledger_row(by_id: &HashMap<&str, u32>, line: usize, v: &[Val<'_>; 4]) -> Result<LedgerRow, RowError> {
+    let (household, id) = household(by_id, v[0])?;
+    let day = parse_day(&v[1].text().unwrap_or_default()).map_err(|e| RowError::new(&id, e))?;
+    let kind = match v[2].text() {
+        None => ContactKind::Home,
+        Some(k) => ContactKind::parse(&k).ok_or_else(|| {
+            RowError::new(&id, format!("kind {k:?} is none of home, phone, station, other (入户, 电话, 来站, 其他)"))
+        })?,
+    };
+    let note = note(v[3].text(), &id)?;
+    Ok(LedgerRow { line, household, household_id: id, day, kind, note })
+}
+
+/// One needs-table row (cells as [`NEED_COLS`]) → a need or the reason it is rejected.
+fn need_row(by_id: &HashMap<&str, u32>, line: usize, v: &[Val<'_>; 6]) -> Result<NeedRow, RowError> {
+    let (household, id) = household(by_id, v[0])?;
+    let c = v[1].text().unwrap_or_default();
+    let category = NeedCategory::parse(&c).ok_or_else(|| {
+        RowError::new(
+            &id,
+            format!("category {c:?} is none of employment, medical, housing, pension, legal, hardship, other"),
+        )
+    })?;
+    let raised = parse_day(&v[2].text().unwrap_or_default()).map_err(|e| RowError::new(&id, e))?;
+    let status = match v[3].text() {
+        None => NeedStatus::Open,
+        Some(s) => NeedStatus::parse(&s)
+            .ok_or_else(|| RowError::new(&id, format!("status {s:?} is none of open, in_progress, resolved")))?,
+    };
+    let since = match v[4].text() {
+        None => raised,
+        Some(d) => parse_day(&d).map_err(|e| RowError::new(&id, format!("status_date: {e}")))?,
+    };
+    if since < raised {
+        return Err(RowError::new(&id, "status_date is before the day the need was raised"));
+    }
+    let mut changes = vec![(raised, NeedStatus::Open)];
+    if status != NeedStatus::Open {
+        changes.push((since, status));
+    }
+    let note = note(v[5].text(), &id)?;
+    Ok(NeedRow { line, need: NeedSpan { household, category, changes }, household_id: id, note })
+}
+
+/// True for a file the Excel reader reads (`.xlsx`, any case); every other file is read as
+/// CSV.
+pub fn is_xlsx(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
+
+/// The rows of a table, CSV or Excel ([`is_xlsx`]), each given to `f` with its line or sheet
+/// row (1-based, the header being 1); a row `f` refuses becomes a [`Reject`].
+fn table_rows<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
+) -> Result<(), IngestError> {
+    if is_xlsx(path) {
+        xlsx_rows(path, cols, rejects, f)
+    } else {
+        csv_rows(path, cols, rejects, f)
+    }
+}
+
+/// A sheet cell as the text the CSV reader would see in its place (none: empty). Whole numbers
+/// are written as integers (a household id typed as a number, `10023`, not `10023.0`); a cell
+/// stored as an Excel date is `YYYY-MM-DD` (with its time, `YYYY-MM-DD HH:MM:SS`, when it has
+/// one, which the date rule then refuses); an error cell is its code (`#N/A`).
+fn cell_text(d: &calamine::Data) -> Option<String> {
+    use calamine::Data;
+    let text = match d {
+        Data::Empty => return None,
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => (*f as i64).to_string(),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, m, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+            if (h, mi, s, ms) == (0, 0, 0, 0) {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+            }
+        }
+        Data::DateTime(dt) => dt.as_f64().to_string(),
+        Data::Error(e) => e.to_string(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// Reads the first sheet of an Excel workbook like [`csv_rows`] reads a CSV file: the first
+/// row of the sheet is the header, every cell is turned into text ([`cell_text`]), rows are
+/// numbered as the sheet numbers them (the header is row 1) and a row with no cell at all is
+/// skipped, as a blank line of a CSV file is.
+///
+/// # Errors
+/// The file cannot be read or is not a workbook; it has no sheet, or its first row is empty; a
+/// required column is missing.
+fn xlsx_rows<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
+) -> Result<(), IngestError> {
+    use calamine::{HeaderRow, Reader, Xlsx};
+    let file = std::fs::File::open(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
+    let err = |message: String| IngestError::Xlsx { path: path.to_path_buf(), message };
+    let mut wb = Xlsx::new(std::io::BufReader::new(file)).map_err(|e| err(e.to_string()))?;
+    wb.with_header_row(HeaderRow::Row(0));
+    let range =
+        wb.worksheet_range_at(0).ok_or_else(|| err("it has no sheet".into()))?.map_err(|e| err(e.to_string()))?;
+    let empty_header = || err("the first row of the first sheet (the header) is empty".into());
+    let Some((first_row, _)) = range.start() else { return Err(empty_header()) };
+    let mut rows = range.rows();
+    let headers: Vec<String> = match rows.next() {
+        Some(h) if first_row == 0 => {
+            h.iter().map(|c| cell_text(c).unwrap_or_default().trim_start_matches('\u{feff}').to_string()).collect()
+        }
+        _ => Vec::new(),
+    };
+    if headers.iter().all(String::is_empty) {
+        return Err(empty_header());
+    }
+    let idx = locate_columns(path, cols, &headers)?;
+    let name = file_name(path);
+    for (i, row) in rows.enumerate() {
+        let texts: [Option<String>; N] = std::array::from_fn(|k| idx[k].and_then(|c| row.get(c)).and_then(cell_text));
+        if row.iter().all(|c| cell_text(c).is_none()) {
+            continue;
+        }
+        let vals: [Val<'_>; N] = std::array::from_fn(|k| texts[k].as_deref().map_or(Val::Null, Val::Text));
+        let line = i + 2;
+        if let Err(e) = f(line, &vals) {
+            rejects.push(Reject { file: name.clone(), row: line, id: e.id, reason: e.reason });
+        }
+    }
+    Ok(())
+}
+
+/// Reads a ledger of contacts (CSV, or the first sheet of an `.xlsx` workbook) against the
+/// households of a data set.
 ///
 /// # Errors
 /// The file cannot be read, or lacks the household id or date column.
@@ -73,34 +247,16 @@ pub fn read_ledger(
     rejects: &mut Vec<Reject>,
 ) -> Result<Vec<LedgerRow>, IngestError> {
     let by_id = ids(households);
-    let cols = [("household_id|户编号", true), ("date|日期", true), ("kind|方式", false), ("note|情况", false)];
     let mut out = Vec::new();
-    csv_rows(path, &cols, rejects, |line, v| {
-        let id = v[0].text().map(|s| s.into_owned()).unwrap_or_default();
-        let Some(&household) = by_id.get(id.as_str()) else {
-            return Err(RowError::new(
-                &id,
-                if id.is_empty() { "household id is empty".into() } else { format!("unknown household {id}") },
-            ));
-        };
-        let day = parse_day(&v[1].text().unwrap_or_default()).map_err(|e| RowError::new(&id, e))?;
-        let kind = match v[2].text() {
-            None => ContactKind::Home,
-            Some(k) => ContactKind::parse(&k).ok_or_else(|| {
-                RowError::new(
-                    &id,
-                    format!("kind {k:?} is none of home, phone, station, other (入户, 电话, 来站, 其他)"),
-                )
-            })?,
-        };
-        let note = note(v[3].text(), &id)?;
-        out.push(LedgerRow { line, household, household_id: id, day, kind, note });
+    table_rows(path, &LEDGER_COLS, rejects, |line, v| {
+        out.push(ledger_row(&by_id, line, v)?);
         Ok(())
     })?;
     Ok(out)
 }
 
-/// Reads a needs table (CSV) against the households of a data set.
+/// Reads a needs table (CSV, or the first sheet of an `.xlsx` workbook) against the households
+/// of a data set.
 ///
 /// # Errors
 /// The file cannot be read, or lacks the household id, category or date column.
@@ -110,49 +266,9 @@ pub fn read_needs(
     rejects: &mut Vec<Reject>,
 ) -> Result<Vec<NeedRow>, IngestError> {
     let by_id = ids(households);
-    let cols = [
-        ("household_id|户编号", true),
-        ("category|类别", true),
-        ("date|日期", true),
-        ("status|状态", false),
-        ("status_date|状态日期", false),
-        ("note|情况", false),
-    ];
     let mut out = Vec::new();
-    csv_rows(path, &cols, rejects, |line, v| {
-        let id = v[0].text().map(|s| s.into_owned()).unwrap_or_default();
-        let Some(&household) = by_id.get(id.as_str()) else {
-            return Err(RowError::new(
-                &id,
-                if id.is_empty() { "household id is empty".into() } else { format!("unknown household {id}") },
-            ));
-        };
-        let c = v[1].text().unwrap_or_default();
-        let category = NeedCategory::parse(&c).ok_or_else(|| {
-            RowError::new(
-                &id,
-                format!("category {c:?} is none of employment, medical, housing, pension, legal, hardship, other"),
-            )
-        })?;
-        let raised = parse_day(&v[2].text().unwrap_or_default()).map_err(|e| RowError::new(&id, e))?;
-        let status = match v[3].text() {
-            None => NeedStatus::Open,
-            Some(s) => NeedStatus::parse(&s)
-                .ok_or_else(|| RowError::new(&id, format!("status {s:?} is none of open, in_progress, resolved")))?,
-        };
-        let since = match v[4].text() {
-            None => raised,
-            Some(d) => parse_day(&d).map_err(|e| RowError::new(&id, format!("status_date: {e}")))?,
-        };
-        if since < raised {
-            return Err(RowError::new(&id, "status_date is before the day the need was raised"));
-        }
-        let mut changes = vec![(raised, NeedStatus::Open)];
-        if status != NeedStatus::Open {
-            changes.push((since, status));
-        }
-        let note = note(v[5].text(), &id)?;
-        out.push(NeedRow { line, need: NeedSpan { household, category, changes }, household_id: id, note });
+    table_rows(path, &NEED_COLS, rejects, |line, v| {
+        out.push(need_row(&by_id, line, v)?);
         Ok(())
     })?;
     Ok(out)

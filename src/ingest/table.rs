@@ -119,7 +119,7 @@ impl<'a> Val<'a> {
 pub(crate) type ColSpec = (&'static str, bool);
 
 /// Finds each requested column among `found`; a missing required one is fatal.
-fn locate_columns<const N: usize>(
+pub(crate) fn locate_columns<const N: usize>(
     path: &Path,
     cols: &[ColSpec; N],
     found: &[String],

@@ -11,6 +11,11 @@
 //! input is closed (station) or marked removed (household, grid), never deleted, with a
 //! `removed` entry. Stations added through the server are not the import's and are left alone.
 //! Households' statuses and visits are never touched by an import.
+//!
+//! The folder's service history — `contacts.csv` and `needs.csv`, as `gridcover generate`
+//! writes them — is imported in the same transaction (see [`Store::import_contacts`]): a
+//! contact or need already in the store is not added again, so importing the folder again adds
+//! nothing, and contacts and needs recorded through the server meanwhile are kept.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,13 +25,15 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::ledger::{contacts_in, needs_in, RecordSource, RecordsImported};
 use super::records::{append_history, insert_station, station_in as station_row, write_station, Actor, StationRecord};
 use super::{hex, sha256, Result, Store, StoreError};
+use crate::ingest::service::{read_ledger, read_needs, LedgerRow, NeedRow};
 use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
 use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 
 /// The input files an import fingerprints (those present).
-const INPUT_FILES: [&str; 9] = [
+const INPUT_FILES: [&str; 11] = [
     CONFIG_FILE,
     "divisions.csv",
     "boundaries.geojson",
@@ -36,6 +43,8 @@ const INPUT_FILES: [&str; 9] = [
     "households.csv",
     "households.parquet",
     "grids.geojson",
+    "contacts.csv",
+    "needs.csv",
 ];
 
 /// What an import did.
@@ -53,8 +62,46 @@ pub struct ImportReport {
     pub removed: [usize; 3],
     /// Records as they were, per kind.
     pub same: [usize; 3],
+    /// The contacts of the folder's `contacts.csv` (none: it has none).
+    pub contacts: Option<RecordsImported>,
+    /// The needs of the folder's `needs.csv` (none: it has none).
+    pub needs: Option<RecordsImported>,
     /// Rows set aside while reading (as in `rejects.csv` of `analyze`).
     pub rejects: Vec<Reject>,
+}
+
+/// A data folder's service history, read for its import: `contacts.csv` and `needs.csv` (each
+/// optional) with their sources.
+#[derive(Debug, Clone, Default)]
+pub struct FolderHistory {
+    /// The contacts and their file.
+    pub contacts: Option<(RecordSource, Vec<LedgerRow>)>,
+    /// The needs and their file.
+    pub needs: Option<(RecordSource, Vec<NeedRow>)>,
+}
+
+impl FolderHistory {
+    /// Reads `contacts.csv` and `needs.csv` of `dir` (those present) against the households of
+    /// `ds`; the rows set aside are added to `rejects`.
+    ///
+    /// # Errors
+    /// [`StoreError::Ingest`] when a file cannot be read or lacks a required column.
+    pub fn read(dir: &Path, ds: &Dataset, rejects: &mut Vec<Reject>) -> Result<FolderHistory> {
+        let mut out = FolderHistory::default();
+        let c = dir.join("contacts.csv");
+        if c.exists() {
+            let before = rejects.len();
+            let rows = read_ledger(&c, &ds.households, rejects)?;
+            out.contacts = Some((RecordSource::of_file(&c, rejects.len() - before)?, rows));
+        }
+        let n = dir.join("needs.csv");
+        if n.exists() {
+            let before = rejects.len();
+            let rows = read_needs(&n, &ds.households, rejects)?;
+            out.needs = Some((RecordSource::of_file(&n, rejects.len() - before)?, rows));
+        }
+        Ok(out)
+    }
 }
 
 impl ImportReport {
@@ -67,7 +114,7 @@ impl ImportReport {
             );
         }
         let kinds = ["stations", "households", "grids"];
-        let parts: Vec<String> = (0..3)
+        let mut parts: Vec<String> = (0..3)
             .map(|k| {
                 format!(
                     "{}: {} added, {} updated, {} removed, {} unchanged",
@@ -75,6 +122,11 @@ impl ImportReport {
                 )
             })
             .collect();
+        for (what, r) in [("contacts", &self.contacts), ("needs", &self.needs)] {
+            if let Some(r) = r {
+                parts.push(format!("{what}: {} added, {} already there", r.added, r.same));
+            }
+        }
         format!("{}; {} rejects", parts.join("; "), self.rejects.len())
     }
 }
@@ -185,8 +237,11 @@ impl Store {
         if last.as_deref() == Some(digest.as_str()) {
             return Ok(ImportReport { unchanged: true, files_sha256: digest, ..Default::default() });
         }
-        let ds = read_data_folder(dir)?;
-        self.import_dataset(&ds, &digest)
+        let mut ds = read_data_folder(dir)?;
+        let mut rejects = std::mem::take(&mut ds.rejects);
+        let history = FolderHistory::read(dir, &ds, &mut rejects)?;
+        ds.rejects = rejects;
+        self.import_dataset_with(&ds, &digest, &history)
     }
 
     /// Imports an already-read data set whose input files have fingerprint `digest`.
@@ -194,6 +249,16 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] (rolled back).
     pub fn import_dataset(&self, ds: &Dataset, digest: &str) -> Result<ImportReport> {
+        self.import_dataset_with(ds, digest, &FolderHistory::default())
+    }
+
+    /// Imports an already-read data set whose input files have fingerprint `digest`, with its
+    /// service history (contacts and needs, added unless already there: see
+    /// [`Store::import_contacts`]), in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] (rolled back).
+    pub fn import_dataset_with(&self, ds: &Dataset, digest: &str, history: &FolderHistory) -> Result<ImportReport> {
         self.write(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -203,6 +268,12 @@ impl Store {
             import_stations(&tx, ds, &mut rep)?;
             import_households(&tx, ds, &mut rep)?;
             import_grids(&tx, ds, &mut rep)?;
+            if let Some((source, rows)) = &history.contacts {
+                rep.contacts = Some(contacts_in(&tx, &Actor::Import, source, rows)?);
+            }
+            if let Some((source, rows)) = &history.needs {
+                rep.needs = Some(needs_in(&tx, &Actor::Import, source, rows)?);
+            }
             tx.execute("DELETE FROM import_rejects", []).map_err(StoreError::db("replacing the rejects"))?;
             {
                 let mut st = tx
@@ -215,7 +286,7 @@ impl Store {
             }
             let summary = json!({
                 "added": rep.added, "updated": rep.updated, "removed": rep.removed, "same": rep.same,
-                "rejects": rep.rejects.len(),
+                "contacts": rep.contacts, "needs": rep.needs, "rejects": rep.rejects.len(),
             });
             tx.execute(
                 "INSERT INTO imports (files_sha256, summary) VALUES (?1, ?2)",

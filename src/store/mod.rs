@@ -21,7 +21,8 @@
 //! applied, each in its own transaction with its version row. Opening a store written by a newer
 //! gridcover (a version above the last known) is refused rather than guessed at. Version 3 added
 //! token expiry and revocation; version 4 the service records (a visit's `kind`, every visit
-//! before it a home visit; `needs` and `need_changes`).
+//! before it a home visit; `needs` and `need_changes`); version 5 the system user `import` and
+//! `record_imports`, for service records imported from files ([`Store::import_contacts`]).
 //!
 //! # Append-only tables
 //! `history`, `audit`, `visits` and `need_changes` have triggers that abort any `UPDATE` or
@@ -38,6 +39,7 @@
 //! update happen in the same transaction, so no update is lost.
 
 mod import;
+mod ledger;
 mod patch;
 mod records;
 mod service;
@@ -51,7 +53,8 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use import::ImportReport;
+pub use import::{FolderHistory, ImportReport};
+pub use ledger::{RecordSource, RecordsImported};
 pub use patch::merge_patch;
 pub use records::{
     parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,
@@ -397,6 +400,29 @@ pub const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'needs are never deleted; resolve them'); END;
     CREATE TRIGGER needs_fixed BEFORE UPDATE OF id, household_id, category, note, opened, visit_id, user_id, created_at
         ON needs BEGIN SELECT RAISE(ABORT, 'a need changes only its status, through need_changes'); END;",
+    // 5: service records imported from files (a station's ledger, a data folder's contacts.csv
+    // and needs.csv): the system user `import` they are recorded by (it holds no token: its
+    // hash is of random bytes nobody has, revoked from the start, so it never authenticates;
+    // `user list` leaves system users out), and every such import (who, when, which file, its
+    // SHA-256, what it added), append-only.
+    "ALTER TABLE users ADD COLUMN system INTEGER NOT NULL DEFAULT 0;
+    INSERT INTO users (name, role, token_sha256, revoked_at, system)
+        VALUES ('import', 'leader', randomblob(32), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 1);
+    CREATE TABLE record_imports (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        what TEXT NOT NULL CHECK (what IN ('contacts', 'needs')),
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        same INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );
+    CREATE TRIGGER record_imports_no_update BEFORE UPDATE ON record_imports
+        BEGIN SELECT RAISE(ABORT, 'record imports are append-only'); END;
+    CREATE TRIGGER record_imports_no_delete BEFORE DELETE ON record_imports
+        BEGIN SELECT RAISE(ABORT, 'record imports are append-only'); END;",
 ];
 
 /// Reader connections kept open at most.

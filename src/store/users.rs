@@ -155,7 +155,7 @@ impl Store {
         let hash = sha256(token.as_bytes());
         self.read(|c| {
             let sql = format!(
-                "SELECT id, name, role, {} FROM users WHERE token_sha256 = ?1 AND {VALID_NOW}",
+                "SELECT id, name, role, {} FROM users WHERE token_sha256 = ?1 AND system = 0 AND {VALID_NOW}",
                 unix_ms("expires_at")
             );
             let row: Option<(i64, String, String, Option<i64>)> = c
@@ -183,7 +183,7 @@ impl Store {
             let sql = format!(
                 "SELECT id, name, role, created_at, expires_at, revoked_at,
                         CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN {VALID_NOW} THEN 'active' ELSE 'expired' END
-                 FROM users ORDER BY id"
+                 FROM users WHERE system = 0 ORDER BY id"
             );
             // The role is parsed after the query (its error is ours, not SQLite's).
             let mut rows: Vec<(UserInfo, String)> = c
@@ -236,12 +236,12 @@ impl Store {
         let ids = self.write(|conn| {
             let tx = conn.transaction().map_err(StoreError::db("starting a transaction"))?;
             let known: i64 = tx
-                .query_row("SELECT count(*) FROM users WHERE name = ?1", [name], |r| r.get(0))
+                .query_row("SELECT count(*) FROM users WHERE name = ?1 AND system = 0", [name], |r| r.get(0))
                 .map_err(StoreError::db("looking up a user"))?;
             let revoked: Vec<(i64, String)> = tx
                 .prepare(&format!(
                     "UPDATE users SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                     WHERE name = ?1 AND {VALID_NOW} RETURNING id, role"
+                     WHERE name = ?1 AND system = 0 AND {VALID_NOW} RETURNING id, role"
                 ))
                 .and_then(|mut s| s.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
                 .map_err(StoreError::db("revoking tokens"))?;

@@ -14,6 +14,7 @@ mod fuzz_inputs;
 mod generate;
 mod grids_cli;
 mod ingest;
+mod ledger_import;
 mod openapi_fuzz;
 mod plan_bundled;
 mod plan_cli;

@@ -281,3 +281,26 @@ fn generate() {
     ]);
     assert!(generated.join("households.parquet").exists());
 }
+
+#[test]
+fn contacts_import() {
+    let f = folders();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.csv");
+    std::fs::write(&ledger, "户编号,日期,方式,情况\nH1,2026-11-20,入户,\nH2,2026-13-01,电话,\n").unwrap();
+    let no_date = dir.path().join("no_date.csv");
+    std::fs::write(&no_date, "户编号,方式\nH1,入户\n").unwrap();
+    let missing = dir.path().join("none.csv");
+    let not_xlsx = dir.path().join("broken.xlsx");
+    std::fs::write(&not_xlsx, "not a workbook").unwrap();
+    check(&[
+        case(&[&"contacts", &"import", &"--data", &f.missing, &ledger], 2, "no-such-folder"),
+        case(&[&"contacts", &"import", &"--data", &f.good, &missing], 2, "none.csv"),
+        case(&[&"contacts", &"import", &"--data", &f.good, &no_date], 2, "date"),
+        case(&[&"contacts", &"import", &"--data", &f.good, &not_xlsx], 2, "broken.xlsx"),
+        case(&[&"contacts", &"import", &"--data", &f.newer_store, &ledger], 2, "newer"),
+        case(&[&"contacts", &"import", &"--data", &f.no_store, &ledger], 1, "cannot open"),
+        // A bad row is set aside and named; the rest is imported.
+        case(&[&"contacts", &"import", &"--data", &f.good, &ledger], 0, "ledger.csv row 3"),
+    ]);
+}

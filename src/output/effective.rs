@@ -33,12 +33,21 @@ pub const EFFECTIVE_COLUMNS: [(&str, &str); 16] = [
 /// The row of one unit, in [`EFFECTIVE_COLUMNS`] order.
 pub fn effective_fields(ds: &Dataset, f: &ServiceFigures, u: UnitIdx) -> Vec<Field> {
     let d = ds.divisions.get(u);
-    let n = |x: u64| Field::Int(x as i64);
-    vec![
+    let mut row = vec![
         Field::Text(d.code.clone()),
         Field::Text(d.name.clone()),
         Field::Text(d.level.as_str().to_string()),
         Field::MaybeText(d.parent.map(|p| ds.divisions.get(p).code.clone())),
+    ];
+    row.extend(figure_fields(f));
+    row
+}
+
+/// The figures of a row, from `households` on (the columns of [`EFFECTIVE_COLUMNS`] after the
+/// four that name the unit, and of the workers' table after the two that name the worker).
+fn figure_fields(f: &ServiceFigures) -> Vec<Field> {
+    let n = |x: u64| Field::Int(x as i64);
+    vec![
         n(f.households),
         n(f.contacted_households),
         Field::Real(f.contacted_share, 4),
@@ -160,22 +169,8 @@ pub fn effective_text(ds: &Dataset, e: &Effective, level: Level, limit: usize) -
     out
 }
 
-/// Columns of `effective_workers.csv`: the worker, then the figures.
-const WORKER_COLUMNS: [(&str, &str); 13] = [
-    ("worker", "网格员"),
-    ("grids", "网格数"),
-    ("households", "户数"),
-    ("contacted_households", "近期已联系户数"),
-    ("contacted_share", "联系率"),
-    ("overdue_households", "逾期未联系户数"),
-    ("hardship_households", "困难户数"),
-    ("hardship_overdue_households", "困难户逾期未联系户数"),
-    ("never_contacted_households", "从未联系户数"),
-    ("open_needs", "未结诉求数"),
-    ("open_needs_median_days", "未结诉求天数中位数"),
-    ("needs_in_window", "期内诉求数"),
-    ("needs_resolved_30d_share", "30天内解决率"),
-];
+/// The columns that name a worker in `effective_workers.csv`, before the figures.
+const WORKER_NAME_COLUMNS: [(&str, &str); 2] = [("worker", "网格员"), ("grids", "网格数")];
 
 /// The table of every grid worker, least contacted first.
 pub fn workers_table(ds: &Dataset, e: &Effective) -> Table {
@@ -191,29 +186,15 @@ pub fn workers_table(ds: &Dataset, e: &Effective) -> Table {
             .total_cmp(&fb.contacted_share.unwrap_or(f64::INFINITY))
             .then(a.cmp(b))
     });
-    let n = |x: u64| Field::Int(x as i64);
     Table {
         sheet: format!("网格员 {}", format_day(e.as_of)),
-        columns: WORKER_COLUMNS.to_vec(),
+        columns: WORKER_NAME_COLUMNS.iter().chain(&EFFECTIVE_COLUMNS[4..]).copied().collect(),
         rows: names
             .into_iter()
             .map(|w| {
-                let f = &e.workers[w];
-                vec![
-                    Field::Text(w.clone()),
-                    Field::Int(grids.get(w.as_str()).copied().unwrap_or(0)),
-                    n(f.households),
-                    n(f.contacted_households),
-                    Field::Real(f.contacted_share, 4),
-                    n(f.overdue_households),
-                    n(f.hardship_households),
-                    n(f.hardship_overdue_households),
-                    n(f.never_contacted_households),
-                    n(f.open_needs),
-                    Field::Real(f.open_needs_median_days, 1),
-                    n(f.needs_in_window),
-                    Field::Real(f.needs_resolved_30d_share, 4),
-                ]
+                let mut row = vec![Field::Text(w.clone()), Field::Int(grids.get(w.as_str()).copied().unwrap_or(0))];
+                row.extend(figure_fields(&e.workers[w]));
+                row
             })
             .collect(),
     }

@@ -235,13 +235,18 @@ async fn visit_post(
     on_own_household(s, u, id, None, move |s, e, u, id, _| {
         let v = e.store.add_visit(u, id, &visit)?;
         s.inner.service.changed();
-        let mut r = json_response(StatusCode::CREATED, json!(v), None);
-        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/visits", super::ogc::encode(id))) {
-            r.headers_mut().insert(header::LOCATION, loc);
-        }
-        Ok(r)
+        Ok(created(json!(v), None, &format!("/api/households/{}/visits", super::ogc::encode(id))))
     })
     .await
+}
+
+/// 201 with `body`, its version as `ETag` when it has one, and `Location: location`.
+fn created(body: Value, version: Option<i64>, location: &str) -> Response {
+    let mut r = json_response(StatusCode::CREATED, body, version);
+    if let Ok(loc) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    r
 }
 
 async fn visits_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -263,12 +268,7 @@ async fn need_post(
     on_own_household(s, u, id, None, move |s, e, u, id, _| {
         let n = e.store.add_need(u, id, &need)?;
         s.inner.service.changed();
-        let version = n.version;
-        let mut r = json_response(StatusCode::CREATED, json!(n), Some(version));
-        if let Ok(loc) = HeaderValue::from_str(&format!("/api/households/{}/needs", super::ogc::encode(id))) {
-            r.headers_mut().insert(header::LOCATION, loc);
-        }
-        Ok(r)
+        Ok(created(json!(n), Some(n.version), &format!("/api/households/{}/needs", super::ogc::encode(id))))
     })
     .await
 }

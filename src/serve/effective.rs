@@ -32,7 +32,7 @@ use super::error::ApiError;
 use super::{blocking, AppState};
 use crate::analysis::effective::{effective, facts, Effective};
 use crate::model::service::{format_day, parse_day, Day};
-use crate::model::{Level, ServiceRecords};
+use crate::model::ServiceRecords;
 use crate::output::effective::{effective_fields, worst_contacted_first, EFFECTIVE_COLUMNS};
 use crate::output::table::Table;
 use crate::privacy::{Disclosure, Family};
@@ -116,16 +116,7 @@ pub(crate) async fn report(
         return Err(ApiError::forbidden("the effective-coverage report is for leaders and planners"));
     }
     let get = |k: &str| super::ogc::get_param(&v, k);
-    let level: Level = match get("level") {
-        None => Level::County,
-        Some(l) => l.parse().map_err(|e| ApiError::bad_request(format!("level: {e}")))?,
-    };
-    let code = get("code").map(super::features::Filter::parse_code).transpose().map_err(ApiError::bad_request)?;
-    let limit = match super::ogc::parse_usize(&v, "limit")? {
-        None => 30,
-        Some(0) => return Err(ApiError::bad_request("limit must be at least 1")),
-        Some(n) => n.min(s.limits().max_page),
-    };
+    let (level, code, limit) = super::ogc::report_params(&v, s.limits().max_page)?;
     let day = match get("as_of") {
         None => crate::model::service::today(),
         Some(d) => parse_day(d).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,

@@ -75,6 +75,22 @@ pub(crate) fn params(q: Params, allowed: &[&str]) -> Result<Vec<(String, String)
     Ok(v)
 }
 
+/// The parameters every report shares: `level` (default county), `code` (a prefix) and `limit`
+/// (default 30, at least 1, capped at `max`).
+pub(crate) fn report_params(v: &[(String, String)], max: usize) -> Result<(Level, Option<String>, usize), ApiError> {
+    let level: Level = match get_param(v, "level") {
+        None => Level::County,
+        Some(l) => l.parse().map_err(|e| ApiError::bad_request(format!("level: {e}")))?,
+    };
+    let code = get_param(v, "code").map(Filter::parse_code).transpose().map_err(ApiError::bad_request)?;
+    let limit = match parse_usize(v, "limit")? {
+        None => 30,
+        Some(0) => return Err(ApiError::bad_request("limit must be at least 1")),
+        Some(n) => n.min(max),
+    };
+    Ok((level, code, limit))
+}
+
 pub(crate) fn get_param<'a>(v: &'a [(String, String)], k: &str) -> Option<&'a str> {
     v.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str())
 }
@@ -200,7 +216,7 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-pub(crate) fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
+fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
     match get_param(v, k) {
         None => Ok(None),
         Some(s) => s
@@ -387,17 +403,7 @@ async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<R
     if !u.role.sees_aggregates() {
         return Err(ApiError::forbidden("the coverage report is for leaders and planners"));
     }
-    let level: Level = match get_param(&v, "level") {
-        None => Level::County,
-        Some(l) => l.parse().map_err(|e| ApiError::bad_request(format!("level: {e}")))?,
-    };
-    let code = get_param(&v, "code").map(Filter::parse_code).transpose().map_err(ApiError::bad_request)?;
-    let max = s.limits().max_page;
-    let limit = match parse_usize(&v, "limit")? {
-        None => 30,
-        Some(0) => return Err(ApiError::bad_request("limit must be at least 1")),
-        Some(n) => n.min(max),
-    };
+    let (level, code, limit) = report_params(&v, s.limits().max_page)?;
     let body = blocking(move || {
         let w = s.world();
         let view = w.view(&u);

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::records::{append_history, commit, immediate, json as to_json, Actor, Visit};
-use super::service::{Need, NeedChange};
+use super::service::{append_change, Need};
 use super::{hex, sha256, Result, Store, StoreError};
 use crate::ingest::service::{LedgerRow, NeedRow};
 use crate::model::service::format_day;
@@ -248,11 +248,6 @@ pub(crate) fn needs_in(
              VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7) RETURNING id, created_at",
         )
         .map_err(StoreError::db("recording a need"))?;
-    let mut change = tx
-        .prepare(
-            "INSERT INTO need_changes (need_id, date, status, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING at",
-        )
-        .map_err(StoreError::db("recording a need's change"))?;
     let mut done = RecordsImported { rejected: source.rejected, ..Default::default() };
     for (r, add) in rows.iter().zip(add) {
         if !add {
@@ -280,12 +275,8 @@ pub(crate) fn needs_in(
             .map_err(StoreError::db(format!("recording a need of household {}", r.household_id)))?;
         let mut changes = Vec::with_capacity(r.need.changes.len());
         for (k, &(day, st)) in r.need.changes.iter().enumerate() {
-            let date = format_day(day);
             let note = if k == 0 { r.note.as_str() } else { "" };
-            let at: String = change
-                .query_row(params![id, date, st.as_str(), note, user_id], |x| x.get(0))
-                .map_err(StoreError::db("recording a need's change"))?;
-            changes.push(NeedChange { date, status: st, note: note.to_string(), user_id, user: user.clone(), at });
+            changes.push(append_change(tx, (user_id, &user), id, &format_day(day), st, note)?);
         }
         let n = Need {
             id,

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::service::{insert_need, VisitNeed, MAX_VISIT_NEEDS};
+use super::service::{append_need_history, insert_need, VisitNeed, MAX_VISIT_NEEDS};
 use super::{merge_patch, Result, Role, Store, StoreError, User};
 pub use crate::model::rules::parse_date;
 use crate::model::service::ContactKind;
@@ -396,6 +396,11 @@ pub(crate) fn station_in(c: &Connection, id: &str) -> Result<Option<StationRecor
         .map_err(StoreError::db("reading a station"))
 }
 
+/// The present household `id`, or [`StoreError::NotFound`].
+pub(crate) fn present_household(c: &Connection, id: &str) -> Result<HouseholdRecord> {
+    household_in(c, id)?.ok_or_else(|| StoreError::NotFound { what: "household", id: id.to_string() })
+}
+
 pub(crate) fn household_in(c: &Connection, id: &str) -> Result<Option<HouseholdRecord>> {
     let row: Option<(String, String, i64)> = c
         .prepare_cached("SELECT id, status, version FROM households WHERE id = ?1 AND present = 1")
@@ -553,9 +558,7 @@ impl Store {
         check_depth("the patch", patch)?;
         self.write(|c| {
             let tx = immediate(c)?;
-            let Some(before) = household_in(&tx, id)? else {
-                return Err(StoreError::NotFound { what: "household", id: id.to_string() });
-            };
+            let before = present_household(&tx, id)?;
             check_version("household", id, if_match, before.version)?;
             let mut status = before.status.clone();
             merge_patch(&mut status, patch);
@@ -605,9 +608,7 @@ impl Store {
         visit.validate()?;
         self.write(|c| {
             let tx = immediate(c)?;
-            let Some(h) = household_in(&tx, household_id)? else {
-                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
-            };
+            let h = present_household(&tx, household_id)?;
             let (id, at): (i64, String) = tx
                 .prepare_cached(
                     "INSERT INTO visits (household_id, date, kind, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -645,16 +646,7 @@ impl Store {
                 Some(&json(&v)),
             )?;
             for n in &needs {
-                append_history(
-                    &tx,
-                    &user.into(),
-                    "household",
-                    household_id,
-                    "need",
-                    Some(h.version),
-                    None,
-                    Some(&json(n)),
-                )?;
+                append_need_history(&tx, user, household_id, h.version, n)?;
             }
             append_audit(&tx, user, "households.visit", household_id)?;
             commit(tx)?;
@@ -668,9 +660,7 @@ impl Store {
     /// [`StoreError::NotFound`], [`StoreError::Db`].
     pub fn visits(&self, household_id: &str) -> Result<Vec<Visit>> {
         self.read(|c| {
-            if household_in(c, household_id)?.is_none() {
-                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
-            }
+            present_household(c, household_id)?;
             let mut raised: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
             c.prepare_cached(
                 "SELECT visit_id, id FROM needs WHERE household_id = ?1 AND visit_id IS NOT NULL ORDER BY id",

@@ -21,8 +21,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use super::records::{
-    append_audit, append_history, check_note, check_version, commit, household_in, immediate, json, need_role,
-    parse_date, HouseholdRecord,
+    append_audit, append_history, check_note, check_version, commit, immediate, json, need_role, parse_date,
+    present_household, HouseholdRecord,
 };
 use super::{Result, Role, Store, StoreError, User};
 use crate::model::service::{
@@ -258,9 +258,11 @@ fn need_in(c: &Connection, id: i64) -> Result<Option<Need>> {
     .transpose()
 }
 
-fn append_change(
+/// Appends a change of need `need` recorded by the user `(id, name)`, in the caller's
+/// transaction (a status set through the API, a need raised, or one imported with its history).
+pub(crate) fn append_change(
     tx: &Transaction<'_>,
-    user: &User,
+    (user_id, user_name): (i64, &str),
     need: i64,
     date: &str,
     status: NeedStatus,
@@ -270,16 +272,20 @@ fn append_change(
         .prepare_cached(
             "INSERT INTO need_changes (need_id, date, status, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING at",
         )
-        .and_then(|mut s| s.query_row(params![need, date, status.as_str(), note, user.id], |r| r.get(0)))
+        .and_then(|mut s| s.query_row(params![need, date, status.as_str(), note, user_id], |r| r.get(0)))
         .map_err(StoreError::db("recording a need's change"))?;
-    Ok(NeedChange {
-        date: date.to_string(),
-        status,
-        note: note.to_string(),
-        user_id: user.id,
-        user: user.name.clone(),
-        at,
-    })
+    Ok(NeedChange { date: date.to_string(), status, note: note.to_string(), user_id, user: user_name.to_string(), at })
+}
+
+/// The household's history entry of a need raised (in a visit or on its own), in `tx`.
+pub(crate) fn append_need_history(
+    tx: &Transaction<'_>,
+    user: &User,
+    household_id: &str,
+    version: i64,
+    n: &Need,
+) -> Result<()> {
+    append_history(tx, &user.into(), "household", household_id, "need", Some(version), None, Some(&json(n)))
 }
 
 /// Stores a need of household `h`, opened on `opened` by `user` (in a visit: `visit`), with
@@ -303,7 +309,7 @@ pub(crate) fn insert_need(
             s.query_row(params![h.id, category.as_str(), note, opened, visit, user.id], |r| Ok((r.get(0)?, r.get(1)?)))
         })
         .map_err(StoreError::db("recording a need"))?;
-    let first = append_change(tx, user, id, opened, NeedStatus::Open, note)?;
+    let first = append_change(tx, (user.id, &user.name), id, opened, NeedStatus::Open, note)?;
     Ok(Need {
         id,
         household_id: h.id.clone(),
@@ -334,20 +340,9 @@ impl Store {
         let opened = need.date.clone().unwrap_or_else(today);
         self.write(|c| {
             let tx = immediate(c)?;
-            let Some(h) = household_in(&tx, household_id)? else {
-                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
-            };
+            let h = present_household(&tx, household_id)?;
             let n = insert_need(&tx, user, &h, need.category, &need.note, &opened, None)?;
-            append_history(
-                &tx,
-                &user.into(),
-                "household",
-                household_id,
-                "need",
-                Some(h.version),
-                None,
-                Some(&json(&n)),
-            )?;
+            append_need_history(&tx, user, household_id, h.version, &n)?;
             append_audit(&tx, user, "households.need", household_id)?;
             commit(tx)?;
             Ok(n)
@@ -360,9 +355,7 @@ impl Store {
     /// [`StoreError::NotFound`], [`StoreError::Db`].
     pub fn needs(&self, household_id: &str) -> Result<Vec<Need>> {
         self.read(|c| {
-            if household_in(c, household_id)?.is_none() {
-                return Err(StoreError::NotFound { what: "household", id: household_id.to_string() });
-            }
+            present_household(c, household_id)?;
             let mut needs: Vec<Need> = c
                 .prepare_cached(&format!(
                     "SELECT {NEED_COLS} FROM needs n JOIN users u ON u.id = n.user_id WHERE n.household_id = ?1 ORDER BY n.id"
@@ -415,11 +408,9 @@ impl Store {
                     last.date
                 )));
             }
-            let Some(h) = household_in(&tx, &need.household_id)? else {
-                return Err(StoreError::NotFound { what: "household", id: need.household_id.clone() });
-            };
+            let h = present_household(&tx, &need.household_id)?;
             let before = json!({"need": id, "status": need.status, "version": need.version});
-            let change = append_change(&tx, user, id, &date, patch.status, &patch.note)?;
+            let change = append_change(&tx, (user.id, &user.name), id, &date, patch.status, &patch.note)?;
             let version = need.version + 1;
             let n = tx
                 .prepare_cached("UPDATE needs SET status = ?1, version = ?2 WHERE id = ?3 AND version = ?4")

@@ -239,7 +239,17 @@ try {
                 check(`${tag}: click opens a popup`, hit !== null && await page.locator('.maplibregl-popup').count() === 1, hit?.layer);
                 await page.screenshot({path: path.join(outDir, `${role}-${lang}-popup.png`)});
             } else {
-                check(`${tag}: unit labels drawn`, (r.by['unit-labels'] || 0) > 0, `${r.by['unit-labels'] || 0}`);
+                // Labels are placed once their glyphs arrive, which on the first page can be after the
+                // map reports its tiles loaded: wait for them (bounded), then count.
+                await page.waitForFunction(() => {
+                    try {
+                        return window.gridcover.map.queryRenderedFeatures({layers: ['unit-labels']}).length > 0;
+                    } catch {
+                        return false;
+                    }
+                }, null, {timeout: 20_000, polling: 200}).catch(() => {});
+                const labels = (await rendered(page)).by['unit-labels'] || 0;
+                check(`${tag}: unit labels drawn`, labels > 0, `${labels}`);
                 check(`${tag}: choropleth drawn`, (r.by['coverage-county'] || 0) > 0, `coverage-county ${r.by['coverage-county'] || 0}`);
                 const rowsN = await page.locator('#report tbody tr').count();
                 check(`${tag}: worst-units table`, rowsN > 0, `${rowsN} rows`);

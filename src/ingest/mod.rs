@@ -26,6 +26,7 @@
 //! admin codes must be known divisions.
 
 mod boundaries;
+pub mod cache;
 mod divisions;
 mod geom;
 mod grids;

@@ -397,15 +397,27 @@ pub(crate) type PolygonFeature =
 /// [`feature_multipolygon`] give, faster: the plain shape of a feature (only `type`,
 /// `properties` and a Polygon or MultiPolygon `geometry` of 2-number positions) is read
 /// straight into coordinates; anything else (foreign members, `id`, `bbox`, other geometry
-/// types, bad shapes) takes that general path, so verdicts and messages are the same.
+/// types, bad shapes) takes that general path, so verdicts and messages are the same. The
+/// result is kept in the input's [cache](super::cache) and read from there while the input is
+/// unchanged.
 ///
 /// # Errors
 /// As [`geojson_features`].
 pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    super::cache::cached(path, bytes, crs, |bytes| {
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_err(path, std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
+        })?;
+        parse_polygon_features(path, &text, crs)
+    })
+}
+
+/// [`polygon_features`] of the text of `path`, parsed.
+fn parse_polygon_features(path: &Path, text: &str, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
     // A converter per worker thread (PROJ's is not shareable); the caller has already made one,
     // so making another does not fail in practice, and would be a reason per feature if it did.
     let init = || ToWgs84::new(crs).map_err(|e| format!("cannot convert coordinates: {e}"));
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
     #[derive(Deserialize)]
     struct Top<'a> {
         #[serde(rename = "type")]
@@ -414,7 +426,7 @@ pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeat
         features: Option<&'a RawValue>,
     }
     let gj = |message: String| IngestError::GeoJson { path: path.to_path_buf(), message };
-    let raws: Vec<&RawValue> = match serde_json::from_str::<Top<'_>>(&text) {
+    let raws: Vec<&RawValue> = match serde_json::from_str::<Top<'_>>(text) {
         Ok(top) => {
             match top.ty.as_ref().and_then(|t| t.as_str()) {
                 Some("FeatureCollection") => {}

@@ -31,7 +31,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
-use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter};
+use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter, PolarsError};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -316,12 +316,30 @@ pub fn write_coverage(out: &Path, ds: &Dataset, a: &Analysis) -> Result<(), Outp
     Ok(())
 }
 
-/// Writes `assignments.parquet` (Snappy-compressed; columns built in parallel).
+/// Rows per row group of `assignments.parquet`: polars' default, so the file is the one
+/// polars writes for the whole frame.
+const ROW_GROUP: usize = 512 * 512;
+
+/// The row ranges of the row groups polars makes of `n` rows (`chunk_df_for_writing` with the
+/// default size): `n / ROW_GROUP` groups of `n / groups` rows, the last taking the remainder;
+/// one group when `n < ROW_GROUP`.
+fn row_groups(n: usize) -> Vec<std::ops::Range<usize>> {
+    let groups = n / ROW_GROUP;
+    if groups <= 1 {
+        return std::iter::once(0..n).collect();
+    }
+    let size = n / groups;
+    (0..groups).map(|g| g * size..if g + 1 == groups { n } else { (g + 1) * size }).collect()
+}
+
+/// Writes `assignments.parquet` (Snappy-compressed) one row group at a time, each group's
+/// columns built in parallel: memory holds one group's columns, not the whole table's
+/// (at national scale the table is gigabytes of strings).
 pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
     let asg = &a.assignment;
     let d = &ds.divisions;
-    let code_at = |l: Level| -> Vec<Option<&str>> {
-        asg.unit
+    let code_at = |l: Level, r: &std::ops::Range<usize>| -> Vec<Option<&str>> {
+        asg.unit[r.clone()]
             .par_iter()
             .with_min_len(1 << 14)
             .map(|&u| {
@@ -336,18 +354,18 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
     fn grid_col<'a>(grid: &[u32], names: &'a [String]) -> Vec<Option<&'a str>> {
         grid.par_iter().with_min_len(1 << 14).map(|&g| (g != NONE).then(|| names[g as usize].as_str())).collect()
     }
-    type Build<'a> = Box<dyn Fn() -> Column + Send + Sync + 'a>;
+    type Build<'a> = Box<dyn Fn(&std::ops::Range<usize>) -> Column + Send + Sync + 'a>;
     let mut builders: Vec<Build<'_>> = vec![
-        Box::new(|| Column::new("household_id".into(), ds.households.id.as_slice())),
-        Box::new(|| Column::new("village_code".into(), code_at(Level::Village))),
-        Box::new(|| Column::new("township_code".into(), code_at(Level::Township))),
-        Box::new(|| Column::new("county_code".into(), code_at(Level::County))),
-        Box::new(|| Column::new("city_code".into(), code_at(Level::City))),
-        Box::new(|| Column::new("province_code".into(), code_at(Level::Province))),
-        Box::new(|| {
+        Box::new(|r| Column::new("household_id".into(), &ds.households.id[r.clone()])),
+        Box::new(|r| Column::new("village_code".into(), code_at(Level::Village, r))),
+        Box::new(|r| Column::new("township_code".into(), code_at(Level::Township, r))),
+        Box::new(|r| Column::new("county_code".into(), code_at(Level::County, r))),
+        Box::new(|r| Column::new("city_code".into(), code_at(Level::City, r))),
+        Box::new(|r| Column::new("province_code".into(), code_at(Level::Province, r))),
+        Box::new(|r| {
             Column::new(
                 "unit_source".into(),
-                asg.source
+                asg.source[r.clone()]
                     .iter()
                     .map(|s| match s {
                         UnitSource::Position => "position",
@@ -357,41 +375,58 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
                     .collect::<Vec<_>>(),
             )
         }),
-        Box::new(|| Column::new("grid_id".into(), grid_col(&asg.grid, &ds.grids.id))),
-        Box::new(|| Column::new("worker".into(), grid_col(&asg.grid, &ds.grids.worker))),
-        Box::new(|| Column::new("veterans".into(), ds.households.veterans.as_slice())),
-        Box::new(|| Column::new("covered".into(), asg.covered.iter().map(|&c| c != 0).collect::<Vec<_>>())),
+        Box::new(|r| Column::new("grid_id".into(), grid_col(&asg.grid[r.clone()], &ds.grids.id))),
+        Box::new(|r| Column::new("worker".into(), grid_col(&asg.grid[r.clone()], &ds.grids.worker))),
+        Box::new(|r| Column::new("veterans".into(), &ds.households.veterans[r.clone()])),
+        Box::new(|r| Column::new("covered".into(), asg.covered[r.clone()].iter().map(|&c| c != 0).collect::<Vec<_>>())),
     ];
     for l in Level::ALL {
         let k = l.index();
-        builders.push(Box::new(move || {
-            let ids: Vec<Option<&str>> = asg.nearest[k]
+        builders.push(Box::new(move |r| {
+            let ids: Vec<Option<&str>> = asg.nearest[k][r.clone()]
                 .par_iter()
                 .with_min_len(1 << 14)
                 .map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str()))
                 .collect();
             Column::new(format!("nearest_{l}_id").into(), ids)
         }));
-        builders.push(Box::new(move || {
-            let m: Vec<Option<f32>> = asg.nearest_m[k].iter().map(|&x| x.is_finite().then_some(x)).collect();
+        builders.push(Box::new(move |r| {
+            let m: Vec<Option<f32>> = asg.nearest_m[k][r.clone()].iter().map(|&x| x.is_finite().then_some(x)).collect();
             Column::new(format!("nearest_{l}_m").into(), m)
         }));
-        builders.push(Box::new(move || {
+        builders.push(Box::new(move |r| {
             Column::new(
                 format!("covered_{l}").into(),
-                asg.covered.iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>(),
+                asg.covered[r.clone()].iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>(),
             )
         }));
     }
-    let cols: Vec<Column> = builders.par_iter().map(|b| b()).collect();
-    let mut df = DataFrame::new(asg.len(), cols).map_err(|e| enc_err(path, e))?;
-    write_atomic(path, |w| {
-        ParquetWriter::new(w)
-            .with_compression(ParquetCompression::Snappy)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(|e| enc_err(path, e))
-    })
+    let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, OutputError> {
+        let cols: Vec<Column> = builders.par_iter().map(|b| b(r)).collect();
+        DataFrame::new(r.len(), cols).map_err(|e| enc_err(path, e))
+    };
+    write_atomic(path, |w| write_parquet_groups(w, asg.len(), frame, |e| enc_err(path, e)))
+}
+
+/// Writes a Snappy-compressed Parquet file of `n` rows to `w`, one row group ([`row_groups`])
+/// at a time, `frame` giving each group's rows: the same bytes as polars writing the whole
+/// frame at once.
+fn write_parquet_groups<W: Write, E>(
+    w: W,
+    n: usize,
+    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E>,
+    err: impl Fn(PolarsError) -> E,
+) -> Result<(), E> {
+    let groups = row_groups(n);
+    let first = frame(&groups[0])?;
+    let mut writer =
+        ParquetWriter::new(w).with_compression(ParquetCompression::Snappy).batched(first.schema()).map_err(&err)?;
+    writer.write_batch(&first).map_err(&err)?;
+    drop(first);
+    for r in &groups[1..] {
+        writer.write_batch(&frame(r)?).map_err(&err)?;
+    }
+    writer.finish().map(|_| ()).map_err(err)
 }
 
 /// Writes `gaps.geojson`: one Polygon feature per gap, ranked by veterans.
@@ -606,6 +641,48 @@ pub fn write_all(out: &Path, ds: &Dataset, a: &Analysis, timings: &[(&str, f64)]
 mod tests {
     use super::Field;
     use proptest::prelude::*;
+
+    #[test]
+    fn row_groups_are_polars_own() {
+        use super::{row_groups, ROW_GROUP};
+        let one = |n: usize| std::iter::once(0..n).collect::<Vec<_>>();
+        assert_eq!(row_groups(0), one(0));
+        assert_eq!(row_groups(10), one(10));
+        assert_eq!(row_groups(2 * ROW_GROUP - 1), one(2 * ROW_GROUP - 1));
+        assert_eq!(row_groups(800_000), vec![0..266_666, 266_666..533_332, 533_332..800_000]);
+    }
+
+    /// Written a group at a time, the file is byte for byte the one polars writes for the
+    /// whole frame (strings with nulls, floats with nulls, booleans, three row groups).
+    #[test]
+    fn parquet_written_by_groups_equals_the_whole_frame() {
+        use polars::prelude::*;
+        let n = 3 * super::ROW_GROUP + 1234;
+        let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, PolarsError> {
+            let ids: Vec<String> = r.clone().map(|i| format!("H{:07}", i * 7919 % 1_000_003)).collect();
+            let codes: Vec<Option<&str>> =
+                r.clone().map(|i| (i % 11 != 0).then_some(["620102", "620103", "621102"][i % 3])).collect();
+            let m: Vec<Option<f32>> = r.clone().map(|i| (i % 5 != 0).then_some(i as f32 * 0.25)).collect();
+            let b: Vec<bool> = r.clone().map(|i| i % 3 == 0).collect();
+            DataFrame::new(
+                r.len(),
+                vec![
+                    Column::new("id".into(), ids),
+                    Column::new("code".into(), codes),
+                    Column::new("m".into(), m),
+                    Column::new("b".into(), b),
+                ],
+            )
+        };
+        let mut whole = Vec::new();
+        ParquetWriter::new(&mut whole)
+            .with_compression(ParquetCompression::Snappy)
+            .finish(&mut frame(&(0..n)).unwrap())
+            .unwrap();
+        let mut groups = Vec::new();
+        super::write_parquet_groups(&mut groups, n, frame, |e| e).unwrap();
+        assert!(whole == groups, "the files differ ({} and {} bytes)", whole.len(), groups.len());
+    }
 
     #[test]
     fn fields_as_csv_and_json() {

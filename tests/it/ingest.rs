@@ -559,3 +559,57 @@ fn ledgers_and_needs_in_either_language_with_rejects_by_row() {
     assert_eq!(r.needs.len(), 2);
     assert!(read_folder_records(&dir.path().join("none"), &hh, &mut rejects).unwrap().is_none());
 }
+
+/// Everything a read gives that comes from the polygon layers, as exact text (`{:?}` of an
+/// `f64` is its shortest round-trip form).
+fn polygon_layers(ds: &gridcover::model::Dataset) -> String {
+    format!("{:?}\n{:?}\n{:?}\n{:?}", ds.boundaries, ds.grids, ds.rejects, ds.notes)
+}
+
+/// The geometry cache (`ingest::cache`) gives exactly what the GeoJSON gives — good and bad
+/// features, GCJ-02 converted —, is replaced when the input changes, and a damaged cache is a
+/// miss, not an error.
+#[test]
+fn the_geometry_cache_reads_the_same_as_the_geojson() {
+    for name in ["tiny", "tiny_gcj02", "bad"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for e in std::fs::read_dir(fixture(name)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+            }
+        }
+        let cache = dir.join(".gridcover-cache/boundaries.geojson.geo");
+        let first = polygon_layers(&read_data_folder(dir).unwrap());
+        assert!(cache.is_file(), "{name}: no cache written");
+        let written = std::fs::read(&cache).unwrap();
+        // A hit: the same answer, the cache untouched.
+        assert_eq!(polygon_layers(&read_data_folder(dir).unwrap()), first, "{name}: from the cache");
+        assert_eq!(std::fs::read(&cache).unwrap(), written);
+        // A damaged cache is read around and written again.
+        std::fs::write(&cache, &written[..written.len() / 2]).unwrap();
+        assert_eq!(polygon_layers(&read_data_folder(dir).unwrap()), first, "{name}: damaged cache");
+        assert_eq!(std::fs::read(&cache).unwrap(), written);
+        // A changed input is read again: one feature fewer is one area fewer.
+        let path = dir.join("boundaries.geojson");
+        let mut gj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let features = gj["features"].as_array_mut().unwrap();
+        let n = features.len();
+        features.pop();
+        std::fs::write(&path, gj.to_string()).unwrap();
+        let changed = read_data_folder(dir).unwrap();
+        assert_ne!(std::fs::read(&cache).unwrap(), written, "{name}: the cache was not replaced");
+        let fresh = {
+            let other = tempfile::tempdir().unwrap();
+            for f in std::fs::read_dir(dir).unwrap() {
+                let f = f.unwrap();
+                if f.file_type().unwrap().is_file() {
+                    std::fs::copy(f.path(), other.path().join(f.file_name())).unwrap();
+                }
+            }
+            polygon_layers(&read_data_folder(other.path()).unwrap())
+        };
+        assert_eq!(polygon_layers(&changed), fresh, "{name}: {n} features less one");
+    }
+}

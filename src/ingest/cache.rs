@@ -1,0 +1,361 @@
+//! The working form of a polygon layer (I/O): the features of `boundaries.geojson` and
+//! `grids.geojson` as read and checked — properties, WGS84 multipolygons, the reason a feature
+//! or its geometry was refused — kept in a compact binary file beside the input and read back
+//! instead of the GeoJSON while the input is unchanged.
+//!
+//! GeoJSON stays the interchange format; parsing it is most of the time a national folder
+//! takes to read (a 700 MB `boundaries.geojson` of 660,000 units and a 280 MB
+//! `grids.geojson`: text to numbers, GCJ-02 to WGS84, the validity checks). The cache holds
+//! the result of all of that, so a hit costs a hash of the input and a copy of its coordinates.
+//!
+//! - **Where:** `.gridcover-cache/<file name>.geo` in the input's folder, one file per input.
+//! - **Key:** the SHA-256 of the input's bytes, the CRS it is read in, the cache format and
+//!   gridcover's version. A file whose key differs is not used and is replaced; one that cannot
+//!   be decoded (truncated, damaged, another format) is treated as absent. A hit gives exactly
+//!   the features the GeoJSON gives, so rejects, notes and every output are the same.
+//! - **Writing** is best effort, into a temporary file renamed into place: a folder that cannot
+//!   be written (read-only data) only costs the next run the parse again, with a note on
+//!   standard error.
+//! - `GRIDCOVER_GEO_CACHE=off` in the environment reads the GeoJSON every time and writes no
+//!   cache (benchmarks compare both ways with it).
+//!
+//! Format (little-endian): the 16-byte magic, the 32-byte key, the feature count (u64), then per
+//! feature a tag byte — 0 not a feature (its reason), 1 a feature whose geometry was refused
+//! (properties as JSON, the reason), 2 a feature with its geometry (properties as JSON, then
+//! polygon count, per polygon its ring count, per ring its coordinate count and the `f64`
+//! pairs) — each string a u32 length and UTF-8 bytes.
+
+use std::path::{Path, PathBuf};
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::table::PolygonFeature;
+use crate::crs::Crs;
+
+const MAGIC: &[u8; 16] = b"gridcover-geo\0v1";
+const FORMAT: u32 = 1;
+
+/// The folder of the caches, inside the input's folder.
+pub const CACHE_DIR: &str = ".gridcover-cache";
+
+/// Whether caches are used (`GRIDCOVER_GEO_CACHE=off` turns them off).
+fn enabled() -> bool {
+    !matches!(std::env::var("GRIDCOVER_GEO_CACHE").as_deref(), Ok("off" | "0" | "false"))
+}
+
+/// The cache file of `input`.
+pub fn cache_path(input: &Path) -> PathBuf {
+    let dir = input.parent().unwrap_or(Path::new("."));
+    let name = input.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    dir.join(CACHE_DIR).join(format!("{name}.geo"))
+}
+
+/// The key of `bytes` read in `crs`.
+fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update(b"\0crs=");
+    h.update(crs.to_string().as_bytes());
+    h.update(b"\0format=");
+    h.update(FORMAT.to_le_bytes());
+    h.update(b"\0gridcover=");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.finalize().into()
+}
+
+/// The features of the polygon layer `path`, from its cache when the cache matches `bytes`
+/// (the input's content) and `crs`, else from `parse`, whose answer is then cached.
+pub(crate) fn cached<E>(
+    path: &Path,
+    bytes: Vec<u8>,
+    crs: &Crs,
+    parse: impl FnOnce(Vec<u8>) -> Result<Vec<PolygonFeature>, E>,
+) -> Result<Vec<PolygonFeature>, E> {
+    if !enabled() {
+        return parse(bytes);
+    }
+    let k = key(&bytes, crs);
+    let cp = cache_path(path);
+    if let Ok(data) = std::fs::read(&cp) {
+        if let Some(features) = decode(&data, &k) {
+            return Ok(features);
+        }
+    }
+    let features = parse(bytes)?;
+    if let Err(e) = write(&cp, &encode(&features, &k)) {
+        eprintln!("note: {} could not be written ({e}); the next run reads {} again", cp.display(), path.display());
+    }
+    Ok(features)
+}
+
+/// Writes the cache file `cp`: into a temporary file of its own (processes and threads reading
+/// the same input at once each write theirs), then renamed into place. Not fsynced: after a
+/// crash the file may be short or empty, which [`decode`] takes for a miss.
+fn write(cp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = cp.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = cp.file_name().map_or_else(|| "cache".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, cp));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// The cache file's bytes for `features` under `key`.
+pub(crate) fn encode(features: &[PolygonFeature], key: &[u8; 32]) -> Vec<u8> {
+    let coords: usize = features
+        .iter()
+        .filter_map(|f| f.as_ref().ok()?.1.as_ref().ok())
+        .map(|mp| {
+            mp.0.iter()
+                .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+                .sum::<usize>()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(64 + coords * 16 + features.len() * 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&(features.len() as u64).to_le_bytes());
+    for f in features {
+        match f {
+            Err(reason) => {
+                out.push(0);
+                put_str(&mut out, reason);
+            }
+            Ok((props, geometry)) => {
+                let props = serde_json::to_string(props).unwrap_or_else(|_| "{}".into());
+                match geometry {
+                    Err(reason) => {
+                        out.push(1);
+                        put_str(&mut out, &props);
+                        put_str(&mut out, reason);
+                    }
+                    Ok(mp) => {
+                        out.push(2);
+                        put_str(&mut out, &props);
+                        put_u32(&mut out, mp.0.len());
+                        for p in &mp.0 {
+                            put_u32(&mut out, 1 + p.interiors().len());
+                            for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+                                put_u32(&mut out, ring.0.len());
+                                for c in &ring.0 {
+                                    out.extend_from_slice(&c.x.to_le_bytes());
+                                    out.extend_from_slice(&c.y.to_le_bytes());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A bounds-checked reader of the cache's bytes: every read that would run past the end is
+/// `None`, so a damaged file is a miss, never a panic.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.b.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<usize> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.u32()?;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+    /// Skips one feature's record (checking only its bounds), for the parallel decode.
+    fn skip_feature(&mut self) -> Option<()> {
+        match self.u8()? {
+            0 => {
+                self.str()?;
+            }
+            1 => {
+                self.str()?;
+                self.str()?;
+            }
+            2 => {
+                self.str()?;
+                for _ in 0..self.u32()? {
+                    for _ in 0..self.u32()? {
+                        let n = self.u32()?;
+                        self.take(n.checked_mul(16)?)?;
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+    fn ring(&mut self) -> Option<LineString<f64>> {
+        let n = self.u32()?;
+        let raw = self.take(n.checked_mul(16)?)?;
+        Some(LineString(
+            raw.chunks_exact(16)
+                .map(|c| Coord {
+                    x: f64::from_le_bytes(c[..8].try_into().unwrap_or_default()),
+                    y: f64::from_le_bytes(c[8..].try_into().unwrap_or_default()),
+                })
+                .collect(),
+        ))
+    }
+    fn feature(&mut self) -> Option<PolygonFeature> {
+        let props = |s: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).ok();
+        Some(match self.u8()? {
+            0 => Err(self.str()?.to_string()),
+            1 => {
+                let p = props(self.str()?)?;
+                Ok((p, Err(self.str()?.to_string())))
+            }
+            2 => {
+                let p = props(self.str()?)?;
+                let n = self.u32()?;
+                let mut polys = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let rings = self.u32()?;
+                    if rings == 0 {
+                        return None;
+                    }
+                    let exterior = self.ring()?;
+                    let mut interiors = Vec::with_capacity((rings - 1).min(1 << 16));
+                    for _ in 1..rings {
+                        interiors.push(self.ring()?);
+                    }
+                    polys.push(Polygon::new(exterior, interiors));
+                }
+                Ok((p, Ok(MultiPolygon(polys))))
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The features of a cache file whose key is `key`; `None` for another key or a file that is
+/// not a whole cache.
+pub(crate) fn decode(data: &[u8], key: &[u8; 32]) -> Option<Vec<PolygonFeature>> {
+    let mut r = Reader { b: data, at: 0 };
+    if r.take(16)? != MAGIC || r.take(32)? != key {
+        return None;
+    }
+    let n = usize::try_from(r.u64()?).ok()?;
+    // Each record is at least 5 bytes: a count beyond that is a damaged file.
+    if n > data.len() / 5 {
+        return None;
+    }
+    let mut starts = Vec::with_capacity(n + 1);
+    for _ in 0..n {
+        starts.push(r.at);
+        r.skip_feature()?;
+    }
+    if r.at != data.len() {
+        return None;
+    }
+    starts.push(r.at);
+    starts
+        .par_windows(2)
+        .with_min_len(256)
+        .map(|w| {
+            let mut fr = Reader { b: &data[..w[1]], at: w[0] };
+            let f = fr.feature()?;
+            (fr.at == w[1]).then_some(f)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::polygon;
+    use serde_json::json;
+
+    use super::*;
+
+    fn features() -> Vec<PolygonFeature> {
+        let square = polygon![(x: 100.0, y: 30.0), (x: 101.0, y: 30.0), (x: 101.0, y: 31.0), (x: 100.0, y: 30.0)];
+        let holed = Polygon::new(
+            LineString::from(vec![(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0)]),
+            vec![LineString::from(vec![(2.0, 2.0), (2.0, 3.0), (3.0, 3.0), (2.0, 2.0)])],
+        );
+        let props = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        vec![
+            Ok((
+                props(json!({"code": "62", "name": "甘肃省", "level": "province", "n": 1.5e-7})),
+                Ok(MultiPolygon(vec![square, holed])),
+            )),
+            Err("not a valid GeoJSON feature: missing field `type`".into()),
+            Ok((props(json!({"code": 620102})), Err("invalid geometry: self-intersection".into()))),
+            Ok((serde_json::Map::new(), Ok(MultiPolygon(vec![])))),
+        ]
+    }
+
+    #[test]
+    fn a_cache_gives_back_exactly_what_was_read() {
+        let k = [7u8; 32];
+        let f = features();
+        assert_eq!(decode(&encode(&f, &k), &k), Some(f));
+    }
+
+    #[test]
+    fn another_key_or_a_damaged_file_is_a_miss() {
+        let k = [7u8; 32];
+        let bytes = encode(&features(), &k);
+        assert_eq!(decode(&bytes, &[8u8; 32]), None, "another key");
+        for cut in [0, 10, 48, 56, 57, bytes.len() / 2, bytes.len() - 1] {
+            assert_eq!(decode(&bytes[..cut], &k), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer, &k), None, "trailing bytes");
+        let mut bad_tag = bytes.clone();
+        bad_tag[56] = 9;
+        assert_eq!(decode(&bad_tag, &k), None, "unknown tag");
+        let mut huge = bytes;
+        huge[48..56].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(decode(&huge, &k), None, "count beyond the file");
+    }
+
+    #[test]
+    fn the_key_changes_with_content_and_crs() {
+        let a = key(b"{}", &Crs::Wgs84);
+        assert_eq!(a, key(b"{}", &Crs::Wgs84));
+        assert_ne!(a, key(b"{ }", &Crs::Wgs84));
+        assert_ne!(a, key(b"{}", &Crs::Gcj02));
+    }
+
+    #[test]
+    fn the_cache_sits_beside_the_input() {
+        assert_eq!(
+            cache_path(Path::new("/data/gansu/boundaries.geojson")),
+            Path::new("/data/gansu/.gridcover-cache/boundaries.geojson.geo")
+        );
+    }
+}

@@ -437,7 +437,7 @@ fn measure(
         let g = a.grid[hi];
         households.push(HouseholdDelta {
             household: h,
-            id: ds.households.id[hi].clone(),
+            id: ds.households.id[hi].to_string(),
             codes,
             grid_id: (g != NONE).then(|| ds.grids.id[g as usize].clone()),
             change: if now { Change::Gained } else { Change::Lost },

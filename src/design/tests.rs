@@ -145,7 +145,7 @@ fn units_of_the_small_fixture() {
     let caps = Caps { max_households: 1, max_veterans: None };
     // The east township holds H2, H3, H4 inside and H5 on its west edge (a shared corner).
     let d = design_for_unit(&ds, &an, "990101002", &caps, Take::All).unwrap();
-    let ids = |hs: &[HouseholdIdx]| hs.iter().map(|&h| ds.households.id[h as usize].clone()).collect::<Vec<_>>();
+    let ids = |hs: &[HouseholdIdx]| hs.iter().map(|&h| ds.households.id[h as usize].to_string()).collect::<Vec<_>>();
     assert_eq!(d.grids.len(), 3);
     assert_eq!(d.lower_bound, 3);
     let mut got: Vec<String> = d.grids.iter().flat_map(|g| ids(&g.households)).collect();

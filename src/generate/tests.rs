@@ -101,15 +101,15 @@ fn households_lie_in_their_village_with_realistic_attributes() {
     let (d, g) = run(3, 5, &params);
     let h = &g.households;
     assert_eq!(h.len(), 20_000);
-    let ids: HashSet<&String> = h.id.iter().collect();
+    let ids: HashSet<&str> = h.id.iter().collect();
     assert_eq!(ids.len(), h.len());
-    assert_eq!(h.id[0], "H000000001");
+    assert_eq!(&h.id[0], "H000000001");
     for i in 0..h.len() {
         let v = h.code[i].unwrap();
         assert_eq!(d.get(v).level, Level::Village);
         assert!(area_of(&g, v).contains(&Point::new(h.lon[i], h.lat[i])), "household {i} outside its village");
         assert!((1..=3).contains(&h.veterans[i]));
-        assert!(h.name[i].is_some() && h.address[i].as_ref().unwrap().contains("号"));
+        assert!(h.name.get(i).is_some() && h.address.get(i).unwrap().contains("号"));
     }
     let mean = h.total_veterans() as f64 / h.len() as f64;
     assert!((1.2..1.3).contains(&mean), "mean veterans {mean}");

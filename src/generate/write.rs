@@ -229,8 +229,7 @@ fn write_contacts(out: &mut BufWriter<File>, path: &Path, g: &Generated) -> Resu
     w.write_record(["household_id", "date", "kind", "note"]).map_err(csv_err(path))?;
     for c in &g.contacts {
         let day = crate::model::service::format_day(c.day);
-        w.write_record([g.households.id[c.household as usize].as_str(), &day, c.kind.as_str(), ""])
-            .map_err(csv_err(path))?;
+        w.write_record([&g.households.id[c.household as usize], &day, c.kind.as_str(), ""]).map_err(csv_err(path))?;
     }
     w.flush().map_err(|source| io(path, source))
 }
@@ -241,7 +240,7 @@ fn write_needs(out: &mut BufWriter<File>, path: &Path, g: &Generated) -> Result<
     w.write_record(["household_id", "category", "date", "status", "status_date", "note"]).map_err(csv_err(path))?;
     for n in &g.needs {
         w.write_record([
-            g.households.id[n.household as usize].as_str(),
+            &g.households.id[n.household as usize],
             n.category.as_str(),
             &format_day(n.raised),
             n.status.as_str(),
@@ -286,15 +285,15 @@ fn write_households(
     let code = |u: &Option<UnitIdx>| u.map(|u| div.get(u).code.as_str());
     let pq = |source| GenerateError::Parquet { path: path.to_path_buf(), source };
     let columns = vec![
-        Column::new("id".into(), h.id.iter().map(String::as_str).collect::<Vec<_>>()),
+        Column::new("id".into(), h.id.iter().collect::<Vec<_>>()),
         Column::new("lon".into(), h.lon.as_slice()),
         Column::new("lat".into(), h.lat.as_slice()),
         Column::new("veterans".into(), h.veterans.as_slice()),
         Column::new("code".into(), h.code.iter().map(code).collect::<Vec<_>>()),
         Column::new("difficulty".into(), h.difficulty.as_slice()),
         Column::new("martyr_family".into(), h.martyr_family.as_slice()),
-        Column::new("name".into(), h.name.iter().map(Option::as_deref).collect::<Vec<_>>()),
-        Column::new("address".into(), h.address.iter().map(Option::as_deref).collect::<Vec<_>>()),
+        Column::new("name".into(), h.name.iter().collect::<Vec<_>>()),
+        Column::new("address".into(), h.address.iter().collect::<Vec<_>>()),
     ];
     let mut df = DataFrame::new(h.len(), columns).map_err(pq)?;
     ParquetWriter::new(out).finish(&mut df).map_err(pq)?;

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use super::table::{csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
-use crate::model::{Bbox, Divisions, HouseholdRow, Households, Level, Reject, StationRow, Stations, UnitIdx};
+use crate::model::{
+    Bbox, Divisions, HouseholdRow, Households, Level, OptStrColumn, Reject, StationRow, Stations, StrColumn, UnitIdx,
+};
 
 /// How far beyond the boundaries' bounding box a point may lie, degrees.
 pub const EXTENT_MARGIN_DEG: f64 = 1.0;
@@ -352,15 +354,15 @@ pub fn read_households(
     let guess = std::fs::metadata(&path).map_or(0, |m| m.len() as usize / if is_csv { 40 } else { 12 });
     let guess = guess.min(50_000_000);
     let mut out = Households {
-        id: Vec::with_capacity(guess),
+        id: StrColumn::with_capacity(guess, guess * 12),
         lon: Vec::with_capacity(guess),
         lat: Vec::with_capacity(guess),
         veterans: Vec::with_capacity(guess),
         code: Vec::with_capacity(guess),
         difficulty: Vec::with_capacity(guess),
         martyr_family: Vec::with_capacity(guess),
-        name: Vec::with_capacity(guess),
-        address: Vec::with_capacity(guess),
+        name: OptStrColumn::with_capacity(guess, guess * 9),
+        address: OptStrColumn::with_capacity(guess, guess * 40),
     };
     let mut ids = Ids::with_capacity(guess);
     if is_csv {

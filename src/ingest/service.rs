@@ -58,7 +58,7 @@ pub struct NeedRow {
 }
 
 fn ids(households: &Households) -> HashMap<&str, u32> {
-    households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect()
+    households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect()
 }
 
 fn note(v: Option<std::borrow::Cow<'_, str>>, id: &str) -> Result<String, RowError> {

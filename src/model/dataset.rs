@@ -3,7 +3,7 @@
 use geo::MultiPolygon;
 use serde::Serialize;
 
-use super::{Divisions, Level, Standard, UnitIdx};
+use super::{Divisions, Level, OptStrColumn, Standard, StrColumn, UnitIdx};
 
 /// The boundary of one admin unit.
 #[derive(Debug, Clone)]
@@ -135,7 +135,7 @@ impl Stations {
 #[derive(Debug, Clone, Default)]
 pub struct Households {
     /// The household's own id from its input.
-    pub id: Vec<String>,
+    pub id: StrColumn,
     /// WGS84 longitude, degrees.
     pub lon: Vec<f64>,
     /// WGS84 latitude, degrees.
@@ -149,9 +149,9 @@ pub struct Households {
     /// A martyr's family (烈属).
     pub martyr_family: Vec<bool>,
     /// Name of the household head, if given (personal data).
-    pub name: Vec<Option<String>>,
+    pub name: OptStrColumn,
     /// Address, if given (personal data).
-    pub address: Vec<Option<String>>,
+    pub address: OptStrColumn,
 }
 
 /// One household as a row, for building [`Households`].
@@ -191,15 +191,15 @@ impl Households {
     /// Appends a household and returns its index.
     pub fn push(&mut self, r: HouseholdRow) -> u32 {
         let i = self.id.len() as u32;
-        self.id.push(r.id);
+        self.id.push(&r.id);
         self.lon.push(r.lon);
         self.lat.push(r.lat);
         self.veterans.push(r.veterans);
         self.code.push(r.code);
         self.difficulty.push(r.difficulty);
         self.martyr_family.push(r.martyr_family);
-        self.name.push(r.name);
-        self.address.push(r.address);
+        self.name.push(r.name.as_deref());
+        self.address.push(r.address.as_deref());
         i
     }
 

@@ -12,6 +12,7 @@ mod level;
 pub mod rules;
 pub mod service;
 mod standard;
+mod strings;
 
 pub use bbox::Bbox;
 pub use dataset::{AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
@@ -19,6 +20,7 @@ pub use divisions::{Division, DivisionError, Divisions, UnitIdx, NO_UNIT};
 pub use level::{Level, UnknownLevel};
 pub use service::{ContactKind, Day, NeedCategory, NeedSpan, NeedStatus, ServiceRecords};
 pub use standard::Standard;
+pub use strings::{OptStrColumn, StrColumn};
 
 /// Dense index of a station in [`Stations`].
 pub type StationIdx = u32;

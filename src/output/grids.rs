@@ -72,7 +72,7 @@ pub fn summary(ds: &Dataset, design: &UnitDesign, seconds: f64) -> Value {
         "multi_part": design.grids.iter().filter(|g| g.parts > 1).count(),
         "outside_region": {
             "households": design.outside.len(),
-            "ids": design.outside.iter().map(|&h| ds.households.id[h as usize].clone()).collect::<Vec<_>>(),
+            "ids": design.outside.iter().map(|&h| ds.households.id[h as usize].to_string()).collect::<Vec<_>>(),
         },
         "region_km2": (area_km2(&design.region) * 1000.0).round() / 1000.0,
         "seconds": seconds,

@@ -356,7 +356,7 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
     }
     type Build<'a> = Box<dyn Fn(&std::ops::Range<usize>) -> Column + Send + Sync + 'a>;
     let mut builders: Vec<Build<'_>> = vec![
-        Box::new(|r| Column::new("household_id".into(), &ds.households.id[r.clone()])),
+        Box::new(|r| Column::new("household_id".into(), ds.households.id.range(r.clone()).collect::<Vec<_>>())),
         Box::new(|r| Column::new("village_code".into(), code_at(Level::Village, r))),
         Box::new(|r| Column::new("township_code".into(), code_at(Level::Township, r))),
         Box::new(|r| Column::new("county_code".into(), code_at(Level::County, r))),
@@ -507,7 +507,7 @@ pub fn unplaced_rejects(ds: &Dataset, a: &Analysis) -> Vec<Reject> {
         .map(|h| Reject {
             file: "households".into(),
             row: 0,
-            id: ds.households.id[h].clone(),
+            id: ds.households.id[h].to_string(),
             reason: format!(
                 "position ({}, {}) is outside every admin boundary and the household has no code",
                 ds.households.lon[h], ds.households.lat[h]
@@ -529,7 +529,7 @@ pub fn write_mismatches(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), O
     let rows = a.assignment.mismatches.iter().map(|m| {
         let h = m.household as usize;
         vec![
-            ds.households.id[h].clone(),
+            ds.households.id[h].to_string(),
             code(m.given),
             code(m.located),
             ds.households.lon[h].to_string(),

@@ -136,7 +136,7 @@ fn own_household(w: &World, u: &User, id: &str) -> Result<u32, ApiError> {
     need_grid_worker(u)?;
     own_households(w, u)
         .into_iter()
-        .find(|&h| w.ds().households.id[h as usize] == id)
+        .find(|&h| w.ds().households.id[h as usize] == *id)
         .ok_or_else(|| ApiError::not_found(format!("no household {id:?} in your grids")))
 }
 
@@ -483,8 +483,7 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
     if edited.is_empty() {
         return Ok(Statuses::new());
     }
-    let by_id: HashMap<&str, u32> =
-        w.ds().households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
+    let by_id: HashMap<&str, u32> = w.ds().households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
     Ok(edited.into_iter().filter_map(|r| by_id.get(r.id.as_str()).map(|&i| (i, (r.status, r.version)))).collect())
 }
 

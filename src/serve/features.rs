@@ -343,8 +343,8 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
     m.insert("veterans".into(), json!(hh.veterans[i]));
     m.insert("difficulty".into(), json!(hh.difficulty[i]));
     m.insert("martyr_family".into(), json!(hh.martyr_family[i]));
-    m.insert("name".into(), json!(hh.name[i]));
-    m.insert("address".into(), json!(hh.address[i]));
+    m.insert("name".into(), json!(hh.name.get(i)));
+    m.insert("address".into(), json!(hh.address.get(i)));
     let (status, version) = w.statuses.get(&h).map_or((json!({}), 1), |(s, v)| (s.clone(), *v));
     m.insert("status".into(), status);
     m.insert("version".into(), json!(version));
@@ -456,7 +456,7 @@ pub fn find(w: &World, view: &View, user: &User, c: Collection, fid: &str) -> Re
             // Only the worker's own households are searched: another grid's household is
             // answered exactly as one that does not exist.
             let h =
-                own_households(w, user).into_iter().find(|&h| ds.households.id[h as usize] == fid).ok_or_else(nf)?;
+                own_households(w, user).into_iter().find(|&h| ds.households.id[h as usize] == *fid).ok_or_else(nf)?;
             Ok(feature_json(w, view, c, &one(h), h))
         }
     }

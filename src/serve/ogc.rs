@@ -327,7 +327,7 @@ async fn items(
             }
         };
         if personal && !rows.is_empty() {
-            let ids: Vec<&str> = rows.iter().map(|&h| w.ds().households.id[h as usize].as_str()).collect();
+            let ids: Vec<&str> = rows.iter().map(|&h| &w.ds().households.id[h as usize]).collect();
             s.audit(&u, "households.items", &ids.join(","))?;
         }
         let mut out = String::with_capacity(1024 + rows.len() * 512);

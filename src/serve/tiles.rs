@@ -583,7 +583,7 @@ fn own_households_tile(w: &World, user: &User, t: TileId) -> Result<(Vec<u8>, Ve
         let g = point_geom(x, y)?;
         let gid = if a.grid[i] == NONE { String::new() } else { w.ds().grids.id[a.grid[i] as usize].clone() };
         let tags = vec![
-            ("id", Tag::S(hh.id[i].clone())),
+            ("id", Tag::S(hh.id[i].to_string())),
             ("grid_id", Tag::S(gid)),
             ("veterans", Tag::I(i64::from(hh.veterans[i]))),
             ("difficulty", Tag::B(hh.difficulty[i])),
@@ -591,7 +591,7 @@ fn own_households_tile(w: &World, user: &User, t: TileId) -> Result<(Vec<u8>, Ve
             ("covered", Tag::B(a.covered[i] != 0)),
         ];
         lay = add_feature(lay, g, Some(u64::from(h) + 1), tags);
-        ids.push(hh.id[i].clone());
+        ids.push(hh.id[i].to_string());
     }
     Ok((finish(tile, lay)?, ids))
 }

@@ -182,15 +182,15 @@ fn household_json(ds: &Dataset, h: &HouseholdRow) -> Value {
 
 fn household_row(h: &Households, i: usize) -> HouseholdRow {
     HouseholdRow {
-        id: h.id[i].clone(),
+        id: h.id[i].to_string(),
         lon: h.lon[i],
         lat: h.lat[i],
         veterans: h.veterans[i],
         code: h.code[i],
         difficulty: h.difficulty[i],
         martyr_family: h.martyr_family[i],
-        name: h.name[i].clone(),
-        address: h.address[i].clone(),
+        name: h.name.get(i).map(str::to_string),
+        address: h.address.get(i).map(str::to_string),
     }
 }
 

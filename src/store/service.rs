@@ -456,8 +456,7 @@ impl Store {
     /// [`StoreError::Db`]; [`StoreError::Invalid`] for a stored date that is not one (which
     /// the tables' checks should make impossible).
     pub fn service_records(&self, households: &Households) -> Result<(ServiceRecords, usize)> {
-        let index: HashMap<&str, u32> =
-            households.id.iter().enumerate().map(|(i, id)| (id.as_str(), i as u32)).collect();
+        let index: HashMap<&str, u32> = households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
         self.read(|c| {
             // One read transaction: the contacts and needs of one moment.

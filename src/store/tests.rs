@@ -14,10 +14,7 @@ fn fixture() -> PathBuf {
 /// A copy of the small fixture in a fresh temporary folder.
 fn folder() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(fixture()).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
-    }
+    copy_fixture(d.path());
     d
 }
 
@@ -514,10 +511,13 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Copies the fixture's files (not its geometry cache, a folder) into `to`.
 fn copy_fixture(to: &Path) {
     for e in std::fs::read_dir(fixture()).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 

@@ -21,11 +21,14 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
-/// Copies the files of `tests/fixtures/{name}` into `to`.
+/// Copies the files of `tests/fixtures/{name}` into `to` (not the folder of its geometry
+/// cache, which a test that read the fixture in place leaves there).
 pub fn copy_fixture_to(name: &str, to: &Path) {
     for e in std::fs::read_dir(fixture(name)).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 

@@ -67,7 +67,9 @@ fn folders() -> Folders {
         let src = copy_fixture("small");
         for e in std::fs::read_dir(src.path()).unwrap() {
             let e = e.unwrap();
-            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+            }
         }
         d
     };

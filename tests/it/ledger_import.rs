@@ -10,10 +10,7 @@ use gridcover::store::{Actor, RecordSource, Store};
 
 fn small_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in std::fs::read_dir("tests/fixtures/small").unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
-    }
+    crate::common::copy_fixture_to("small", dir.path());
     dir
 }
 

@@ -365,7 +365,7 @@ async fn the_planner_is_not_a_locator() {
         let v: Value = serde_json::from_slice(&b).unwrap();
         let g = v["households_gained"].as_i64().unwrap();
         assert!(ok(g), "a what-if at a household's door gained {g}");
-        assert!(!String::from_utf8_lossy(&b).contains(&format!("\"{}\"", hh.id[i])));
+        assert!(!String::from_utf8_lossy(&b).contains(&format!("\"{}\"", &hh.id[i])));
         alone.insert(i, g);
     }
     for pair in uncovered.windows(2) {
@@ -393,7 +393,7 @@ async fn the_planner_is_not_a_locator() {
     .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let text = String::from_utf8_lossy(&b);
-    let ids: HashSet<&str> = hh.id.iter().map(String::as_str).collect();
+    let ids: HashSet<&str> = hh.id.iter().collect();
     let v: Value = serde_json::from_slice(&b).unwrap();
     for s in v["sites"].as_array().unwrap() {
         assert!(u8::from(s["id"].as_str().unwrap().parse::<h3o::CellIndex>().unwrap().resolution()) <= 8);

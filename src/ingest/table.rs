@@ -292,7 +292,16 @@ pub(crate) fn parquet_rows<const N: usize>(
 /// Rows per piece of work when a Parquet file's rows are read in parallel.
 const PARALLEL_CHUNK: usize = 32_768;
 
-/// As [`parquet_rows`], in three steps for large files: `claim(row, first cell)` on every row
+/// Rows claimed, read and pushed at a time (32 pieces of work).
+#[cfg(not(test))]
+const PARALLEL_BATCH: usize = 32 * PARALLEL_CHUNK;
+/// In unit tests, a batch that is not a whole number of pieces, so that the test of
+/// [`parquet_rows_parallel`] crosses batches and uneven pieces.
+#[cfg(test)]
+const PARALLEL_BATCH: usize = PARALLEL_CHUNK + 4_321;
+
+/// As [`parquet_rows`], for large files: a batch of rows at a time (so the rows waiting to be
+/// pushed are a batch's, not the file's), in three steps: `claim(row, first cell)` on every row
 /// in order (the duplicate-id check of the id column, `cols[0]`: it gives the row's id or the
 /// reject); then, in parallel
 /// over chunks of rows, the rest of each claimed row with a reader `make()` gives per chunk
@@ -311,30 +320,35 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
 ) -> Result<(), IngestError> {
     use rayon::prelude::*;
     let (typed, height) = parquet_columns(path, cols)?;
-    let claimed: Vec<Result<String, RowError>> = (0..height).map(|i| claim(i + 1, typed[0].get(i))).collect();
-    let chunks: Vec<usize> = (0..height).step_by(PARALLEL_CHUNK).collect();
-    let rest: Vec<Vec<Option<Result<T, String>>>> = chunks
-        .par_iter()
-        .map(|&start| {
-            let mut read = make()?;
-            let end = (start + PARALLEL_CHUNK).min(height);
-            Ok((start..end)
-                .map(|i| {
-                    claimed[i].is_ok().then(|| {
-                        let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
-                        read(&vals)
-                    })
-                })
-                .collect())
-        })
-        .collect::<Result<_, IngestError>>()?;
     let name = file_name(path);
-    for (i, (c, r)) in claimed.into_iter().zip(rest.into_iter().flatten()).enumerate() {
-        match (c, r) {
-            (Ok(id), Some(Ok(v))) => push(id, v),
-            (Ok(id), Some(Err(reason))) => rejects.push(Reject { file: name.clone(), row: i + 1, id, reason }),
-            (Err(e), _) => rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason }),
-            (Ok(_), None) => unreachable!("every claimed row is read"),
+    // A batch of rows at a time: the rows read and checked wait in memory only until pushed, so
+    // the intermediate rows of a national file (45 million) never exist all at once.
+    for lo in (0..height).step_by(PARALLEL_BATCH) {
+        let hi = (lo + PARALLEL_BATCH).min(height);
+        let claimed: Vec<Result<String, RowError>> = (lo..hi).map(|i| claim(i + 1, typed[0].get(i))).collect();
+        let chunks: Vec<usize> = (lo..hi).step_by(PARALLEL_CHUNK).collect();
+        let rest: Vec<Vec<Option<Result<T, String>>>> = chunks
+            .par_iter()
+            .map(|&start| {
+                let mut read = make()?;
+                let end = (start + PARALLEL_CHUNK).min(hi);
+                Ok((start..end)
+                    .map(|i| {
+                        claimed[i - lo].is_ok().then(|| {
+                            let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
+                            read(&vals)
+                        })
+                    })
+                    .collect())
+            })
+            .collect::<Result<_, IngestError>>()?;
+        for (i, (c, r)) in (lo..hi).zip(claimed.into_iter().zip(rest.into_iter().flatten())) {
+            match (c, r) {
+                (Ok(id), Some(Ok(v))) => push(id, v),
+                (Ok(id), Some(Err(reason))) => rejects.push(Reject { file: name.clone(), row: i + 1, id, reason }),
+                (Err(e), _) => rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason }),
+                (Ok(_), None) => unreachable!("every claimed row is read"),
+            }
         }
     }
     Ok(())
@@ -571,8 +585,8 @@ mod parallel_tests {
 
     use super::*;
 
-    /// Reading a Parquet file's rows in parallel chunks gives the very rows and rejects, in the
-    /// same order, as reading them one after the other: ids claimed in order (a duplicate
+    /// Reading a Parquet file's rows in parallel chunks (two batches here) gives the very rows
+    /// and rejects, in the same order, as reading them one after the other: ids claimed in order (a duplicate
     /// across chunks is caught), bad values in every chunk, rows at chunk edges.
     #[test]
     fn parallel_read_equals_the_sequential_one() {

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# National-scale benchmark (issue "the whole country on one machine"): builds the national data
+# folder from the public sources (scripts/make-region.py --provinces all), generates households,
+# analyses it with and without the geometry cache, serves it (first start with the import, then
+# a restart), asks cold household-cell pages and tiles as a leader, plans within one province and
+# edits a station through the API. Prints each figure beside its target, with peak memory from
+# /usr/bin/time -v, and writes them to benches/national/RESULTS.md.
+#
+#   bash benches/national/run.sh [--households N] [--work DIR] [--no-serve]
+#
+# N defaults to 45,000,000 (about 57 million veterans). GRIDCOVER_BIN=path uses that binary
+# instead of building one. The work folder (default /tmp/gridcover-national) is kept, so a second
+# run reuses the national folder and the generated data of the same N. Needs curl and
+# /usr/bin/time (Debian: time). Not part of scripts/test.sh: it takes from minutes to an hour.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+N=45000000
+WORK=/tmp/gridcover-national
+SERVE=1
+while (($#)); do
+  case "$1" in
+    --households) N="$2"; shift 2 ;;
+    --work) WORK="$2"; shift 2 ;;
+    --no-serve) SERVE=0; shift ;;
+    *) echo "usage: $0 [--households N] [--work DIR] [--no-serve]" >&2; exit 2 ;;
+  esac
+done
+for t in curl /usr/bin/time python3; do
+  command -v "$t" >/dev/null || { echo "error: $t is not installed (apt-get install curl time python3)" >&2; exit 2; }
+done
+if [[ -n "${GRIDCOVER_BIN:-}" ]]; then
+  BIN=$(realpath "$GRIDCOVER_BIN")
+else
+  cargo build --release --quiet --bin gridcover
+  BIN="$ROOT/${CARGO_TARGET_DIR:-target}/release/gridcover"
+fi
+mkdir -p "$WORK"
+CN="$WORK/cn"
+DATA="$WORK/data-$N"
+ROWS=()
+
+# measure NAME TARGET CMD...: runs CMD under /usr/bin/time -v; records wall time and peak RSS.
+measure() {
+  local name=$1 target=$2
+  shift 2
+  local log="$WORK/time.log"
+  if ! /usr/bin/time -v -o "$log" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
+    echo "error: $name failed:" >&2
+    tail -20 "$WORK/last.err" >&2
+    exit 1
+  fi
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 / 1048576}' "$log")
+  ROWS+=("$name|$wall|$rss|$target")
+  printf '%-58s %12s %10s   target %s\n' "$name" "$wall" "$rss" "$target"
+}
+note() { ROWS+=("$1|$2|$3|$4"); printf '%-58s %12s %10s   target %s\n' "$1" "$2" "$3" "$4"; }
+
+if [[ ! -f "$CN/boundaries.geojson" ]]; then
+  measure "make-region.py --provinces all" "-" python3 scripts/make-region.py --provinces all --out "$CN" --quiet
+fi
+if [[ ! -f "$DATA/.generated" ]]; then
+  rm -rf "$DATA"
+  measure "generate the country, $N households" "≤ 5 min, ≤ 12 GB" \
+    "$BIN" generate --boundaries "$CN/boundaries.geojson" --divisions "$CN/divisions.csv" --crs gcj02 \
+    --households "$N" --out "$DATA"
+fi
+rm -rf "$DATA/.gridcover-cache"
+measure "analyze, GeoJSON parsed (cache off)" "≤ 60 s, ≤ 8 GB" \
+  env GRIDCOVER_GEO_CACHE=off "$BIN" analyze --data "$DATA" --out "$WORK/out"
+python3 -c "import json,sys; print('  phases (s):', json.load(open(sys.argv[1]))['seconds'])" "$WORK/out/summary.json"
+measure "analyze, first run (parses, writes the cache)" "-" "$BIN" analyze --data "$DATA" --out "$WORK/out"
+measure "analyze, geometry cache" "≤ 60 s, ≤ 8 GB" "$BIN" analyze --data "$DATA" --out "$WORK/out"
+python3 -c "import json,sys; print('  phases (s):', json.load(open(sys.argv[1]))['seconds'])" "$WORK/out/summary.json"
+measure "plan MCLP K=100 within Gansu (62), village sites" "≤ 10 s" \
+  "$BIN" plan --data "$DATA" --problem mclp --level village --new 100 --within 62 --out "$WORK/plan"
+
+if ((SERVE)); then
+  PORT=18490
+  PID=""
+  trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
+  rm -f "$DATA"/gridcover.sqlite*
+  LEADER=$("$BIN" user add --name national-bench --role leader --data "$DATA" 2>/dev/null | tail -n 1)
+  PLANNER=$("$BIN" user add --name national-bench-planner --role planner --data "$DATA" 2>/dev/null | tail -n 1)
+  # start LABEL TARGET: starts the server, waits for /healthz, records the time and its RSS.
+  start() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$BIN" serve --data "$DATA" --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+    PID=$!
+    until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do
+      kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
+      sleep 0.2
+    done
+    t1=$(date +%s.%N)
+    note "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')" \
+      "$(awk '/VmRSS/ {printf "%.2f GB", $2 / 1048576}' "/proc/$PID/status")" "$2"
+  }
+  stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+  start "serve: first start (imports into the store)" "≤ 10 min, ≤ 12 GB"
+  stop
+  start "serve: restart from the store" "≤ 60 s, ≤ 12 GB"
+  AUTH="Authorization: Bearer $LEADER"
+  # Cold requests: each asked once (distinct pages and tiles), 40 of each; p99 ≈ the slowest.
+  lat() { # URL... → prints the slowest and the median in ms
+    for u in "$@"; do curl -s -o /dev/null -w '%{time_total}\n' -H "$AUTH" "http://127.0.0.1:$PORT$u"; done |
+      sort -n | awk '{a[NR]=$1} END {printf "p50 %.0f ms, max %.0f ms", a[int((NR+1)/2)]*1000, a[NR]*1000}'
+  }
+  pages=()
+  for i in $(seq 0 39); do pages+=("/api/collections/households/items?limit=100&offset=$((i * 997))"); done
+  note "leader's household cells, 40 cold pages" "$(lat "${pages[@]}")" "-" "p99 ≤ 200 ms"
+  for layer in admin-village households stations grids; do
+    tiles=()
+    # Zoom 10 tiles over eastern China (x 800–839, y 400): each a different tile.
+    for i in $(seq 0 39); do tiles+=("/tiles/$layer/10/$((800 + i))/400.mvt"); done
+    note "tile $layer z10, 40 cold" "$(lat "${tiles[@]}")" "-" "p99 ≤ 200 ms"
+  done
+  SID=$(curl -sf -H "$AUTH" "http://127.0.0.1:$PORT/api/collections/stations/items?limit=1&code=620102" |
+    sed -n 's/.*"features":\[{"type":"Feature","id":"\([^"]*\)".*/\1/p')
+  LONLAT=$(curl -sf -H "$AUTH" "http://127.0.0.1:$PORT/api/collections/stations/items/$SID" |
+    sed -n 's/.*"coordinates":\[\([-0-9.e]*\),\([-0-9.e]*\)\].*/\1 \2/p')
+  read -r LON LAT <<<"$LONLAT"
+  edits=()
+  for i in $(seq 1 10); do
+    lon=$(awk -v x="$LON" -v i="$i" 'BEGIN { printf "%.6f", x + (i % 2) * 0.001 }')
+    edits+=("$(curl -s -o /dev/null -w '%{time_total}' -X PATCH -H "Authorization: Bearer $PLANNER" \
+      -H 'Content-Type: application/json' -d "{\"lon\": $lon, \"lat\": $LAT}" \
+      "http://127.0.0.1:$PORT/api/stations/$SID")")
+  done
+  note "station edit through the API (10, median)" \
+    "$(printf '%s\n' "${edits[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.0f ms", a[int((NR+1)/2)]*1000}')" "-" "≤ 20 ms"
+  stop
+fi
+
+{
+  echo "# National-scale benchmark"
+  echo
+  echo "\`bash benches/national/run.sh --households $N\`, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo)."
+  echo
+  echo "| step | wall | peak memory | target |"
+  echo "|---|---|---|---|"
+  for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
+} >benches/national/RESULTS.md
+echo "written benches/national/RESULTS.md"

@@ -1,6 +1,6 @@
 //! `GET /api/me/to-visit` through the router (tower `oneshot`) on a real store in a temporary
 //! copy of `tests/fixtures/serve` (grid G1: H1 martyr family, H6 hardship, H10–H15; grid G2:
-//! H2, H3 hardship, H4), with contacts of known dates recorded through the API: the exact
+//! H2, H3 hardship, H4, and H5 on the grids' shared edge, G2's by the half-open rule), with contacts of known dates recorded through the API: the exact
 //! order and fields at two days, the audit log, roles, other grids, paging and capping, bad
 //! input, and a visit moving a household down the list.
 
@@ -194,7 +194,7 @@ async fn only_grid_workers_and_only_their_own_grid() {
     }
     let (st, _) = call(s, "GET", "/api/me/to-visit", "not-a-token", None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    // G2's worker: H2, H3, H4 and never a household of G1; H3 (hardship, never contacted) first.
+    // G2's worker: H2–H5 and never a household of G1; H3 (hardship, never contacted) first.
     let (st, b) = call(s, "GET", "/api/me/to-visit?as_of=2026-11-30", &fx.w2, None).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(
@@ -202,6 +202,7 @@ async fn only_grid_workers_and_only_their_own_grid() {
         [
             row("H3", "hardship_overdue", None, true, 0),
             row("H4", "never_contacted", None, true, 0),
+            row("H5", "never_contacted", None, true, 0),
             row("H2", "recent", Some(("2026-11-29", "phone", 1)), false, 0),
         ]
     );
@@ -216,7 +217,7 @@ async fn only_grid_workers_and_only_their_own_grid() {
     let listed: Vec<&str> =
         log.iter().filter(|e| e.action == "households.to_visit").map(|e| e.target.as_str()).collect();
     assert_eq!(listed.len(), 2, "{listed:?}");
-    assert_eq!(listed[0], "H3,H4,H2");
+    assert_eq!(listed[0], "H3,H4,H5,H2");
     let mut last: Vec<&str> = listed[1].split(',').collect();
     last.sort_unstable();
     assert_eq!(last, ["H1", "H10", "H11", "H12", "H13", "H14", "H15", "H6"]);

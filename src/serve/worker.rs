@@ -11,7 +11,7 @@
 //! **The order** ([`Tier`], then within a tier): with `contact_days` and `hardship_days` of
 //! `[service]` (defaults 90 and 30) and a contact "within N days" meaning one on
 //! `as_of − N + 1 ..= as_of`, as in the effective-coverage figures
-//! ([`crate::analysis::effective`]):
+//! ([`mod@crate::analysis::effective`]):
 //!
 //! 1. `hardship_overdue`: hardship families (困难) without a contact within `hardship_days`;
 //! 2. `martyr_overdue`: martyrs' families (烈属) without a contact within `contact_days`;

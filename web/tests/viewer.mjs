@@ -287,10 +287,11 @@ const inViewport = (page, sel) => page.evaluate(s => {
     return {ok: b.left >= 0 && b.top >= 0 && b.right <= window.innerWidth && b.bottom <= window.innerHeight && b.width > 0, box: [b.left, b.top, b.right, b.bottom].map(Math.round)};
 }, sel);
 
-async function workerPhone(base, token) {
-    const tag = 'grid_worker/zh 390×844';
-    const {page, errors} = await openView(base, {token, lang: 'zh', width: 390, height: 844});
-    await page.screenshot({path: path.join(outDir, 'grid_worker-phone-list.png')});
+async function workerPhone(base, token, lang) {
+    const tag = `grid_worker/${lang} 390×844`;
+    const shot = name => path.join(outDir, `grid_worker-phone-${lang}-${name}.png`);
+    const {page, errors} = await openView(base, {token, lang, width: 390, height: 844});
+    await page.screenshot({path: shot('list')});
     const so = await inViewport(page, '#sign-out');
     check(`${tag}: sign-out button wholly on screen`, so.ok, JSON.stringify(so.box));
     const list = await inViewport(page, '#visit-list > li:first-child');
@@ -320,13 +321,13 @@ async function workerPhone(base, token) {
     let taps = 0;
     await page.click(`#visit-list > li[data-id="${target}"] button.head`); taps++;
     await page.waitForSelector('#detail button[data-kind="home"]');
-    await page.screenshot({path: path.join(outDir, 'grid_worker-phone-detail.png')});
+    await page.screenshot({path: shot('detail')});
     const ov2 = await overflowing(page);
     check(`${tag}: details fit the width`, ov2.out.length === 0 && ov2.scrollWidth <= ov2.width, ov2.out.slice(0, 4).join(' | '));
     await page.click('#detail button[data-kind="home"]'); taps++;
     const saveBox = await inViewport(page, '#visit-save');
     await page.click('#visit-save'); taps++;
-    await page.waitForFunction(() => /已保存/.test(document.querySelector('#toast')?.textContent || ''), null, {timeout: 30_000});
+    await page.waitForFunction(() => /已保存|Saved/.test(document.querySelector('#toast')?.textContent || ''), null, {timeout: 30_000});
     check(`${tag}: a home visit today recorded in ${taps} taps`, taps <= 3, `save button at ${JSON.stringify(saveBox.box)}`);
     const after = await apiGet(page, `/api/households/${encodeURIComponent(target)}/visits`);
     const last = after.body?.visits?.at(-1);
@@ -337,12 +338,12 @@ async function workerPhone(base, token) {
     const row2 = api2.body.rows.find(r => r.id === target);
     check(`${tag}: the list refreshed; the household moved down to "recent"`, ids2.join() === api2.body.rows.map(r => r.id).join() && row2?.tier === 'recent' && row2?.days_since_contact === 0 && ids2.indexOf(target) > 0,
         `${target} now ${ids2.indexOf(target) + 1} of ${ids2.length}, ${row2?.tier}`);
-    await page.screenshot({path: path.join(outDir, 'grid_worker-phone-saved.png')});
+    await page.screenshot({path: shot('saved')});
     // Its history shows the visit.
     await page.click(`#visit-list > li[data-id="${target}"] button.head`);
     await page.waitForSelector('#detail #history li', {timeout: 20_000});
     const h = await page.$eval('#detail #history li', li => ({date: li.dataset.date, kind: li.dataset.kind, text: li.textContent}));
-    check(`${tag}: the household's history shows it`, h.date === today && h.kind === 'home' && h.text.includes('上门'), JSON.stringify(h));
+    check(`${tag}: the household's history shows it`, h.date === today && h.kind === 'home' && h.text.includes(lang === 'zh' ? '上门' : 'Home visit'), JSON.stringify(h));
     // The map tab: the map fills the screen, the header stays whole.
     await page.click('#tabs button[data-tab="map"]');
     await waitIdle(page);
@@ -352,7 +353,7 @@ async function workerPhone(base, token) {
     const so2 = await inViewport(page, '#sign-out');
     const ov3 = await overflowing(page);
     check(`${tag}: map tab: sign-out on screen, nothing past the width`, so2.ok && ov3.out.length === 0, ov3.out.slice(0, 4).join(' | '));
-    await page.screenshot({path: path.join(outDir, 'grid_worker-phone-map.png')});
+    await page.screenshot({path: shot('map')});
     check(`${tag}: no console errors`, errors.length === 0, errors.slice(0, 3).join(' | '));
     await page.close();
 }
@@ -498,7 +499,9 @@ try {
     // Leader: the 有效覆盖 map mode against GET /api/report/effective (figures as the server decided them).
     if (only.has('effective')) await effectiveMode(server.base, tokens.leader);
     // Grid worker on a phone (390 × 844): layout, the to-visit order, a visit in three taps.
-    if (only.has('phone')) await workerPhone(server.base, tokens.grid_worker);
+    if (only.has('phone')) {
+        for (const lang of ['zh', 'en']) await workerPhone(server.base, tokens.grid_worker, lang);
+    }
 
     // The language switch, and a bad token.
     {

@@ -344,6 +344,28 @@ async function workerPhone(base, token, lang) {
     await page.waitForSelector('#detail #history li', {timeout: 20_000});
     const h = await page.$eval('#detail #history li', li => ({date: li.dataset.date, kind: li.dataset.kind, text: li.textContent}));
     check(`${tag}: the household's history shows it`, h.date === today && h.kind === 'home' && h.text.includes(lang === 'zh' ? '上门' : 'Home visit'), JSON.stringify(h));
+    if (lang === 'en') {
+        // A phone call raising a medical need (four taps), then the need resolved from its status list.
+        const other = ids2[0];
+        await page.click(`#visit-list > li[data-id="${other}"] button.head`);
+        await page.waitForSelector('#detail button[data-kind="phone"]');
+        await page.click('#detail button[data-kind="phone"]');
+        await page.click('#detail button[data-cat="medical"]');
+        await page.click('#visit-save');
+        await page.waitForFunction(id => !window.gridcover.openHousehold && window.gridcover.toVisit.rows.some(r => r.id === id && r.open_needs === 1), other, {timeout: 30_000}).catch(() => {});
+        const needs = await apiGet(page, `/api/households/${encodeURIComponent(other)}/needs`);
+        const need = needs.body?.needs?.at(-1);
+        const row = (await apiGet(page, `/api/me/to-visit?limit=1000&as_of=${today}`)).body.rows.find(r => r.id === other);
+        check(`${tag}: a need raised with a phone call`, need?.category === 'medical' && need?.status === 'open' && need?.opened === today && row?.open_needs === 1 && row?.last_contact_kind === 'phone',
+            JSON.stringify({need: need && {category: need.category, status: need.status}, row: row && {open: row.open_needs, kind: row.last_contact_kind}}));
+        await page.click(`#visit-list > li[data-id="${other}"] button.head`);
+        await page.waitForSelector(`#detail select[data-need-status="${need?.id}"]`, {timeout: 20_000});
+        await page.selectOption(`#detail select[data-need-status="${need?.id}"]`, 'resolved');
+        await page.waitForFunction(id => window.gridcover.toVisit.rows.some(r => r.id === id && r.open_needs === 0), other, {timeout: 30_000}).catch(() => {});
+        const after2 = (await apiGet(page, `/api/households/${encodeURIComponent(other)}/needs`)).body?.needs?.find(n => n.id === need?.id);
+        check(`${tag}: the need resolved through PATCH /api/needs/{id}`, after2?.status === 'resolved' && after2?.changes?.length === 2, JSON.stringify(after2?.changes?.map(c => c.status)));
+        await page.screenshot({path: shot('need')});
+    }
     // The map tab: the map fills the screen, the header stays whole.
     await page.click('#tabs button[data-tab="map"]');
     await waitIdle(page);

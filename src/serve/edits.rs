@@ -74,7 +74,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Runs `f` off the async threads with the store behind the edits: the one place that answers
 /// 501 when the server runs without one (after the handler's own refusals: 403, 400).
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     s: AppState,
     f: impl FnOnce(&AppState, &Edits) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -32,10 +32,11 @@ use super::error::ApiError;
 use super::{blocking, AppState};
 use crate::analysis::effective::{effective, facts, Effective};
 use crate::model::service::{format_day, parse_day, Day};
-use crate::model::ServiceRecords;
+use crate::model::{Households, ServiceRecords};
 use crate::output::effective::{effective_fields, worst_contacted_first, EFFECTIVE_COLUMNS};
 use crate::output::table::Table;
 use crate::privacy::{Disclosure, Family};
+use crate::store::Store;
 
 /// Days whose figures are kept.
 pub const VIEWS: usize = 8;
@@ -63,12 +64,38 @@ impl ServiceCache {
     pub(crate) fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
+
+    /// The generation of the records now (moved by every write of a visit or a need).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The store's service records of `households` at `generation`: those read before when
+    /// no write came since, else read again (the effective-coverage report and a grid
+    /// worker's list of households to visit read the same records).
+    pub(crate) fn records(
+        &self,
+        generation: u64,
+        store: &Store,
+        households: &Households,
+    ) -> Result<Arc<ServiceRecords>, ApiError> {
+        let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        match r.as_ref() {
+            Some((g, rec)) if *g == generation => Ok(rec.clone()),
+            _ => {
+                let (rec, _) = store.service_records(households)?;
+                let rec = Arc::new(rec);
+                *r = Some((generation, rec.clone()));
+                Ok(rec)
+            }
+        }
+    }
 }
 
 /// The view of `day` (made, or kept from before).
 fn day_view(s: &AppState, day: Day) -> Result<Arc<DayView>, ApiError> {
     let cache = &s.inner.service;
-    let generation = cache.generation.load(Ordering::SeqCst);
+    let generation = cache.generation();
     if let Some(v) = cache.views.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(k, _)| *k == (generation, day))
     {
         return Ok(v.1.clone());
@@ -81,18 +108,7 @@ fn day_view(s: &AppState, day: Day) -> Result<Arc<DayView>, ApiError> {
         )
     })?;
     let w = s.world();
-    let records = {
-        let mut r = cache.records.lock().unwrap_or_else(|p| p.into_inner());
-        match r.as_ref() {
-            Some((g, rec)) if *g == generation => rec.clone(),
-            _ => {
-                let (rec, _) = e.store.service_records(&w.ds().households)?;
-                let rec = Arc::new(rec);
-                *r = Some((generation, rec.clone()));
-                rec
-            }
-        }
-    };
+    let records = cache.records(generation, &e.store, &w.ds().households)?;
     let (ds, asg) = (w.ds(), &w.an().assignment);
     let cfg = ds.service;
     let eff = effective(ds, asg, &records, day, &cfg);

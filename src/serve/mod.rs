@@ -19,6 +19,8 @@
 //!   questions (planners).
 //! - Edits ([`edits`], with a store): households' status and visits (their grid worker),
 //!   stations added, moved and closed (planners), histories.
+//! - `GET /api/me/to-visit` ([`worker`], with a store): a grid worker's own households in the
+//!   order to visit them.
 //! - Vector tiles ([`tiles`]): `/tiles/{layer}/{z}/{x}/{y}.mvt` and TileJSON `/tiles/{layer}.json`.
 //! - Static: the viewer `web/` at `/`, MapLibre at `/vendor/maplibre-gl/`, glyphs at
 //!   `/fonts/{fontstack}/{range}.pbf`.
@@ -58,6 +60,7 @@ pub mod ogc;
 pub mod openapi;
 pub mod plan;
 pub mod tiles;
+pub mod worker;
 pub mod world;
 
 pub use auth::{Role, RoleExt, User, Users};
@@ -243,7 +246,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ogc::routes())
         .merge(tiles::routes())
         .merge(edits::routes())
-        .merge(plan::routes());
+        .merge(plan::routes())
+        .merge(worker::routes());
     if let Some(web) = &state.inner.web_dir {
         r = r
             .nest_service("/vendor/maplibre-gl", ServeDir::new(web.join("node_modules/maplibre-gl/dist")))

@@ -216,7 +216,7 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
+pub(crate) fn parse_usize(v: &[(String, String)], k: &str) -> Result<Option<usize>, ApiError> {
     match get_param(v, k) {
         None => Ok(None),
         Some(s) => s

@@ -528,3 +528,39 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The last contact on or before `as_of` (`YYYY-MM-DD`) of each of `household_ids` that
+    /// has one: its date and kind (of two on the same day, the one recorded last). For a grid
+    /// worker's list of households to visit (`GET /api/me/to-visit`); one indexed look-up per
+    /// household, in one read transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub fn last_contacts(&self, household_ids: &[&str], as_of: &str) -> Result<HashMap<String, (String, ContactKind)>> {
+        let kind_of = |s: &str| ContactKind::ALL.into_iter().find(|k| k.as_str() == s);
+        self.read(|c| {
+            let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
+            let mut out = HashMap::new();
+            {
+                let mut s = tx
+                    .prepare_cached(
+                        "SELECT date, kind FROM visits WHERE household_id = ?1 AND date <= ?2
+                         ORDER BY date DESC, id DESC LIMIT 1",
+                    )
+                    .map_err(StoreError::db("reading last contacts"))?;
+                for &id in household_ids {
+                    let last = s
+                        .query_row(params![id, as_of], |r| Ok((r.get::<_, String>(0)?, parsed(r, 1, "kind", kind_of)?)))
+                        .optional()
+                        .map_err(StoreError::db("reading last contacts"))?;
+                    if let Some(l) = last {
+                        out.insert(id.to_string(), l);
+                    }
+                }
+            }
+            drop(tx);
+            Ok(out)
+        })
+    }
+}

@@ -74,11 +74,12 @@ const PATHS: &[&str] = &[
     "/api/households/H1/needs",
     "/api/households/H1/history",
     "/api/stations/S1/history",
+    "/api/me/to-visit",
     "/tiles/households/5/25/12.mvt",
     "/tiles/admin-county/3/6/3.mvt",
 ];
 
-const KEYS: &[&str] = &["limit", "offset", "bbox", "code", "datetime", "f", "level", "token", "x"];
+const KEYS: &[&str] = &["limit", "offset", "bbox", "code", "datetime", "f", "level", "as_of", "token", "x"];
 
 fn query() -> impl Strategy<Value = String> {
     let value = prop_oneof![

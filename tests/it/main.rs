@@ -28,3 +28,4 @@ mod store_crash;
 mod store_edits;
 mod tokens;
 mod web_viewer;
+mod worker_to_visit;

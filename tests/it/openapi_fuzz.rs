@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/report", &["get"]),
     ("/api/report/effective", &["get"]),
     ("/api/me", &["get"]),
+    ("/api/me/to-visit", &["get"]),
     ("/api/plan", &["post"]),
     ("/api/scenario", &["post"]),
     ("/api/households/{id}", &["get", "patch"]),

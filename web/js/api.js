@@ -62,8 +62,8 @@ export function isOwnUrl(url) {
     }
 }
 
-async function request(method, path, body) {
-    const headers = {...authHeaders(), Accept: 'application/json, application/geo+json'};
+async function request(method, path, body, extra = {}) {
+    const headers = {...authHeaders(), Accept: 'application/json, application/geo+json', ...extra};
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
@@ -90,6 +90,9 @@ export const getJson = path => request('GET', path);
 
 /** POST a JSON body, returns the JSON answer. */
 export const postJson = (path, body) => request('POST', path, body);
+
+/** PATCH a JSON body (`ifMatch`: the version read, sent as `If-Match`), returns the JSON answer. */
+export const patchJson = (path, body, ifMatch) => request('PATCH', path, body, ifMatch === undefined ? {} : {'If-Match': `"${ifMatch}"`});
 
 /** Every feature of an OGC API Features collection's items, following `next` links (at most `max`). */
 export async function getAllItems(collection, params = {}, max = 20000) {

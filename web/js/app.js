@@ -2,9 +2,10 @@
 // on a MapLibre map whose only basemap is the admin boundaries served by `gridcover serve`.
 import * as maplibregl from '/vendor/maplibre-gl/maplibre-gl.mjs';
 import {t, translate, initLang, setLang, getLang, onLangChange, pct, num} from './i18n.js';
-import {loadToken, setToken, getToken, getJson, postJson, getAllItems, isOwnUrl, ApiError} from './api.js';
+import {loadToken, setToken, getToken, getJson, postJson, patchJson, getAllItems, isOwnUrl, ApiError} from './api.js';
 import {
     FONT, LOCAL_IDEOGRAPHS, LEVELS, CODE_LEN, COVERAGE_CLASSES, NO_DATA, LEVEL_COLORS, GAP_COLOR, PROPOSED_COLOR,
+    EFFECTIVE_CLASSES, WITHHELD_COLOR, classColor,
     baseStyle, coverageColor, unitLabel, stationKind, addIcons, iconDataUrl, isTrue,
 } from './style.js';
 
@@ -20,6 +21,14 @@ const state = {
     parent: null, // {code, name, level} of the unit drilled into, or null for the whole area
     crumbs: [], // [{code, name, level}] from the top to `parent`
     report: [],
+    mode: 'coverage', // map mode of leaders and planners: 'coverage' (覆盖率) or 'effective' (有效覆盖)
+    // GET /api/report/effective of the level shown: rows as the server decided them (withheld: null).
+    effective: {rows: [], byCode: new Map(), as_of: null, contact_days: null},
+    tab: 'side', // narrow screens: 'side' (the list or panel) or 'map'
+    toVisit: null, // grid worker: GET /api/me/to-visit
+    openHousehold: null, // grid worker: the household whose details are open (record id)
+    detail: {}, // grid worker: record id -> {visits, needs}
+    form: null, // grid worker: the contact being recorded {kind, date, needs: Set, note}
     layersOn: {coverage: true, stations: true, gaps: true, cells: true, grids: true, households: true},
     stationLevels: new Set(LEVELS),
     tileLayers: {}, // logical name -> {source, sourceLayer}
@@ -42,6 +51,11 @@ onLangChange(() => {
     if (state.me) renderSide();
     renderLegend();
     if (state.popup) state.popup.remove();
+});
+document.body.dataset.tab = state.tab;
+$('#tabs').addEventListener('click', ev => {
+    const tab = ev.target.closest('button[data-tab]')?.dataset.tab;
+    if (tab) setTab(tab);
 });
 $('#sign-out').addEventListener('click', () => {
     setToken(null);
@@ -69,6 +83,8 @@ async function start() {
     $('#app').hidden = false;
     $('#sign-out').hidden = false;
     $('#who').textContent = `${me.name} · ${t(`role_${me.role}`)}`;
+    $('#tabs button[data-tab="side"]').dataset.i18n = me.role === 'grid_worker' ? 'to_visit' : 'tab_side';
+    translate($('#tabs'));
     onLangChange(() => {
         $('#who').textContent = `${me.name} · ${t(`role_${me.role}`)}`;
     });
@@ -82,6 +98,17 @@ function showSignIn(message) {
     $('#sign-in-error').textContent = message;
     $('#token-input').focus();
 }
+
+/** Narrow screens show the side panel or the map (tabs); wide ones both. */
+function setTab(tab) {
+    state.tab = tab;
+    document.body.dataset.tab = tab;
+    for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('on', b.dataset.tab === tab);
+    if (tab === 'map' && state.map) state.map.resize();
+}
+
+/** Whether the map is on screen (wide screens, or the map tab). */
+const mapShown = () => !matchMedia('(max-width: 700px)').matches || state.tab === 'map';
 
 const isWorker = () => state.me?.role === 'grid_worker';
 const isPlanner = () => state.me?.role === 'planner';
@@ -296,9 +323,14 @@ function updateLabels() {
             const big = u.pieces.reduce((a, b) => (Math.abs(ringArea(b[0])) > Math.abs(ringArea(a[0])) ? b : a));
             pt = interiorPoint(big);
         }
-        features.push({type: 'Feature', geometry: {type: 'Point', coordinates: pt}, properties: {...u.props, code}});
+        const props = {...u.props, code};
+        if (state.mode === 'effective' && !isWorker()) {
+            const r = state.effective.byCode.get(code);
+            props.label2 = !r ? '' : r.contacted_share === null ? t('withheld') : `${Math.round(Number(r.contacted_share) * 100)}%`;
+        }
+        features.push({type: 'Feature', geometry: {type: 'Point', coordinates: pt}, properties: props});
     }
-    const sig = features.map(f => `${f.properties.code}@${f.geometry.coordinates.map(c => c.toFixed(3))}`).sort().join('|');
+    const sig = features.map(f => `${f.properties.code}@${f.geometry.coordinates.map(c => c.toFixed(3))}:${f.properties.label2 ?? ''}`).sort().join('|');
     if (sig === labelSignature) return;
     labelSignature = sig;
     map.getSource('unit-labels').setData({type: 'FeatureCollection', features});
@@ -346,6 +378,22 @@ function interiorPoint(poly) {
     return best;
 }
 
+/** The choropleth's fill: coverage from the tiles, or (effective mode) the contacted share of
+ * `/api/report/effective` joined by unit code; a withheld share has its own colour. */
+function applyFill() {
+    const id = `coverage-${state.level}`;
+    if (!state.map.getLayer(id)) return;
+    let color = coverageColor();
+    if (state.mode === 'effective') {
+        const m = ['match', ['to-string', ['get', 'code']]];
+        for (const r of state.effective.rows) {
+            m.push(String(r.code), r.contacted_share === null || r.contacted_share === undefined ? WITHHELD_COLOR : classColor(EFFECTIVE_CLASSES, Number(r.contacted_share)));
+        }
+        color = m.length > 2 ? [...m, NO_DATA] : NO_DATA;
+    }
+    state.map.setPaintProperty(id, 'fill-color', color);
+}
+
 function setVisible(id, on) {
     if (state.map.getLayer(id)) state.map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
 }
@@ -362,6 +410,7 @@ function applyLevel() {
         setVisible(`coverage-${level}`, on && state.layersOn.coverage);
         if (map.getLayer(`coverage-${level}`)) map.setFilter(`coverage-${level}`, within === true ? null : within);
     }
+    applyFill();
     labelSignature = '';
     updateLabels();
     setVisible('stations', state.layersOn.stations);
@@ -495,7 +544,46 @@ function unitHtml(p) {
         [t('mobile'), p.mobile_stations === undefined ? undefined : num(p.mobile_stations)],
         [t('nearest_mean'), metres(p.nearest_mean_m)],
         [t('hardship_share'), p.hardship_coverage_share === undefined || p.hardship_coverage_share === null ? undefined : pct(Number(p.hardship_coverage_share))],
-    ]) + withheldNote(p);
+    ]) + withheldNote(p) + effectiveHtml(p.code);
+}
+
+// ---------------------------------------------------------------- effective coverage (有效覆盖)
+
+/** The figures of a row of `/api/report/effective` the viewer shows, in order, with their format. */
+const EFFECTIVE_FIGURES = [
+    ['contacted_households', 'count'],
+    ['contacted_share', 'share'],
+    ['overdue_households', 'count'],
+    ['hardship_overdue_households', 'count'],
+    ['never_contacted_households', 'count'],
+    ['open_needs', 'count'],
+    ['open_needs_median_days', 'days'],
+    ['needs_resolved_30d_share', 'share'],
+];
+
+/**
+ * One figure of an effective row as shown. `null` is withheld by the disclosure policy — except
+ * where the figure has no value at all, which its own row says (a share of no households, a
+ * median of no open needs, a share of no needs raised in the window: "–"). Nothing is worked
+ * out from other figures.
+ */
+function effValue(r, key, kind) {
+    const v = r[key];
+    const none = (key === 'contacted_share' && r.households === 0)
+        || (key === 'open_needs_median_days' && r.open_needs === 0)
+        || (key === 'needs_resolved_30d_share' && r.needs_in_window === 0);
+    if (v === null || v === undefined) return none ? '–' : `<span class="withheld-v">${t('withheld')}</span>`;
+    if (kind === 'share') return pct(Number(v));
+    if (kind === 'days') return num(Math.round(Number(v) * 10) / 10);
+    return num(v);
+}
+
+/** The effective figures of unit `code` (when the report of its level is loaded), for a popup. */
+function effectiveHtml(code) {
+    const r = state.effective.byCode.get(String(code));
+    if (!r) return '';
+    return `<h5>${t('effective_section', {date: esc(state.effective.as_of)})}</h5><table class="eff">${
+        EFFECTIVE_FIGURES.map(([k, kind]) => `<tr data-col="${k}"><td>${t(k)}</td><td>${effValue(r, k, kind)}</td></tr>`).join('')}</table>`;
 }
 
 /** Says that some figures are withheld by the disclosure policy (groups of too few households). */
@@ -525,7 +613,7 @@ function householdHtml(p) {
         [t('village'), esc(p.village_code ?? p.code)],
         [t('nearest_station'), esc(p.nearest_station ?? p.nearest_station_id)],
         [t('distance'), metres(p.nearest_m ?? p.nearest_station_m)],
-    ]);
+    ]) + (isWorker() ? `<button type="button" class="act" data-open-household="${esc(p.id)}">${t('record_visit')}</button>` : '');
 }
 
 function gapHtml(p) {
@@ -547,6 +635,13 @@ const proposedHtml = p => `<h4>${t('proposed_site')} #${esc(p.rank ?? '')} ${esc
 ]);
 
 document.addEventListener('click', ev => {
+    const hh = ev.target?.dataset?.openHousehold;
+    if (hh) {
+        if (state.popup) state.popup.remove();
+        setTab('side');
+        openHousehold(hh);
+        return;
+    }
     const id = ev.target?.dataset?.removeStation;
     if (id) {
         removeScenarioStation({id});
@@ -595,14 +690,47 @@ function chooseLevel(level) {
 async function refreshReport() {
     const q = new URLSearchParams({level: state.level, limit: '15'});
     if (state.parent) q.set('code', state.parent.code);
-    try {
-        const r = await getJson(`/api/report?${q}`);
-        state.report = Array.isArray(r) ? r : r.units || r.rows || r.items || [];
-    } catch (e) {
-        console.error(`report: ${e.message}`);
-        state.report = [];
-    }
+    await Promise.all([
+        getJson(`/api/report?${q}`).then(r => {
+            state.report = Array.isArray(r) ? r : r.units || r.rows || r.items || [];
+        }, e => {
+            console.error(`report: ${e.message}`);
+            state.report = [];
+        }),
+        refreshEffective(),
+    ]);
     renderReport();
+}
+
+/** Loads the effective figures of the level shown (every unit, up to the server's page limit of
+ * 1000: the map joins them by code) and recolours and relabels the map. */
+async function refreshEffective() {
+    const q = new URLSearchParams({level: state.level, limit: '1000'});
+    if (state.parent) q.set('code', state.parent.code);
+    const level = state.level;
+    try {
+        const r = await getJson(`/api/report/effective?${q}`);
+        if (level !== state.level) return;
+        const rows = r.rows || [];
+        state.effective = {rows, byCode: new Map(rows.map(x => [String(x.code), x])), as_of: r.as_of, contact_days: r.contact_days, level};
+    } catch (e) {
+        // A server without a store has no service records (501): the mode shows no data.
+        if (!(e instanceof ApiError && e.status === 501)) console.error(`effective report: ${e.message}`);
+        state.effective = {rows: [], byCode: new Map(), as_of: null, contact_days: null, level};
+    }
+    applyFill();
+    labelSignature = '';
+    updateLabels();
+    renderLegend();
+}
+
+function chooseMode(mode) {
+    state.mode = mode;
+    applyFill();
+    labelSignature = '';
+    updateLabels();
+    renderSide();
+    renderLegend();
 }
 
 // ---------------------------------------------------------------- side panel
@@ -615,6 +743,8 @@ function renderSide() {
         return;
     }
     side.innerHTML = `
+      <h2>${t('map_mode')}</h2>
+      <div class="controls"><span class="seg" id="mode-switch">${['coverage', 'effective'].map(m => `<button type="button" data-mode="${m}" class="${state.mode === m ? 'on' : ''}">${t(`mode_${m}`)}</button>`).join('')}</span></div>
       <h2>${t('level')}</h2>
       <div class="controls"><select id="level-select">${LEVELS.map(l => `<option value="${l}" ${l === state.level ? 'selected' : ''}>${t(`level_${l}`)}</option>`).join('')}</select></div>
       <div class="crumbs" id="crumbs"></div>
@@ -628,7 +758,7 @@ function renderSide() {
         ${LEVELS.map(l => `<label><input type="checkbox" data-station-level="${l}" ${state.stationLevels.has(l) ? 'checked' : ''}><img alt="" src="${iconDataUrl('fixed', l)}" width="14" height="14">${t(`level_${l}`)}</label>`).join('')}
       </div>
       ${isPlanner() ? plannerPanel() : ''}
-      <h2 id="report-title">${t('worst_units')} · ${t(`level_${state.level}`)}</h2>
+      <h2 id="report-title">${t(state.mode === 'effective' ? 'worst_effective' : 'worst_units')} · ${t(`level_${state.level}`)}${state.mode === 'effective' && state.effective.as_of ? ` <span class="hint">${t('as_of', {date: esc(state.effective.as_of)})}</span>` : ''}</h2>
       <div id="report"></div>`;
     const crumbs = $('#crumbs');
     const parts = [`<a data-crumb="-1">${t('whole_area')}</a>`];
@@ -639,6 +769,10 @@ function renderSide() {
         if (i !== undefined) goUp(Number(i));
     });
     $('#level-select').addEventListener('change', ev => chooseLevel(ev.target.value));
+    $('#mode-switch').addEventListener('click', ev => {
+        const m = ev.target.closest('button[data-mode]')?.dataset.mode;
+        if (m && m !== state.mode) chooseMode(m);
+    });
     for (const cb of side.querySelectorAll('[data-layer]')) {
         cb.addEventListener('change', () => { state.layersOn[cb.dataset.layer] = cb.checked; applyLevel(); });
     }
@@ -656,6 +790,14 @@ function renderSide() {
 function renderReport() {
     const el = $('#report');
     if (!el) return;
+    const title = $('#report-title');
+    if (title) {
+        title.innerHTML = `${t(state.mode === 'effective' ? 'worst_effective' : 'worst_units')} · ${t(`level_${state.level}`)}${state.mode === 'effective' && state.effective.as_of ? ` <span class="hint">${t('as_of', {date: esc(state.effective.as_of)})}</span>` : ''}`;
+    }
+    if (state.mode === 'effective') {
+        renderEffectiveReport(el);
+        return;
+    }
     if (!state.report.length) {
         el.innerHTML = `<p class="hint">${t('no_rows')}</p>`;
         return;
@@ -673,6 +815,31 @@ function renderReport() {
         const u = state.report[Number(tr.dataset.row)];
         await fitTo({code: String(u.code), level: state.level});
         showPopup(state.map.getCenter(), unitHtml(u));
+    });
+}
+
+/** The worst-units table of the effective mode: the first 15 rows of `/api/report/effective`
+ * (least contacted first, as the server orders them; withheld figures shown as withheld). */
+function renderEffectiveReport(el) {
+    const shown = state.effective.rows.slice(0, 15);
+    if (!shown.length) {
+        el.innerHTML = `<p class="hint">${t('no_rows')}</p>`;
+        return;
+    }
+    const cols = [['households', 'col_households', 'count'], ['contacted_households', 'col_contacted', 'count'],
+        ['contacted_share', 'col_contacted_share', 'share'], ['overdue_households', 'col_overdue', 'count'],
+        ['hardship_overdue_households', 'col_hardship_overdue', 'count'], ['never_contacted_households', 'col_never', 'count'],
+        ['open_needs', 'col_open_needs', 'count'], ['open_needs_median_days', 'col_median_days', 'days'],
+        ['needs_resolved_30d_share', 'col_resolved_30d', 'share']];
+    el.innerHTML = `<div class="scroll-x"><table class="units eff"><thead><tr><th>${t('col_name')}</th>${cols.map(c => `<th>${t(c[1])}</th>`).join('')}</tr></thead>
+      <tbody>${shown.map((u, i) => `<tr data-row="${i}" data-code="${esc(u.code)}"><td>${esc(u.name)}<br><span class="code">${esc(u.code)}</span></td>${
+        cols.map(([k, , kind]) => `<td data-col="${k}" class="${k === 'contacted_share' && u[k] !== null && Number(u[k]) < 0.5 ? 'bad' : ''}">${effValue(u, k, kind)}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+    el.querySelector('tbody').addEventListener('click', async ev => {
+        const tr = ev.target.closest('tr');
+        if (!tr) return;
+        const u = shown[Number(tr.dataset.row)];
+        await fitTo({code: String(u.code), level: state.level});
+        showPopup(state.map.getCenter(), `<h4>${esc(u.name)} <span class="code">${esc(u.code)}</span></h4>${effectiveHtml(u.code)}`);
     });
 }
 
@@ -849,12 +1016,13 @@ async function loadWorkerData() {
     // gives a grid worker only those of their grids.
     const ids = (state.me.grids || []).map(String);
     const [grids, households] = await Promise.all([
+        loadToVisit().then(() => null),
         Promise.all(ids.map(id => getJson(`/api/collections/grids/items/${encodeURIComponent(id)}`).catch(e => {
             console.warn(`grid ${id}: ${e.message}`);
             return null;
         }))).then(fs => ({type: 'FeatureCollection', features: fs.filter(Boolean)})),
         getAllItems('households'),
-    ]);
+    ]).then(([, g, h]) => [g, h]);
     households.features.forEach((f, i) => {
         f.properties = {id: f.id, ...f.properties};
         f.id = i; // numeric ids for feature-state; the record's id stays in properties.id
@@ -872,34 +1040,212 @@ async function loadWorkerData() {
     }
 }
 
+/** Today on the worker's own calendar (the date a contact is recorded under), `YYYY-MM-DD`. */
+function localToday() {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+const KINDS = ['home', 'phone', 'station', 'other'];
+const CATEGORIES = ['employment', 'medical', 'housing', 'pension', 'legal', 'hardship', 'other'];
+const NEED_STATUSES = ['open', 'in_progress', 'resolved'];
+
+/** Loads the worker's households in the order to visit them (`GET /api/me/to-visit`, as of today). */
+async function loadToVisit() {
+    try {
+        state.toVisit = await getJson(`/api/me/to-visit?${new URLSearchParams({limit: '1000', as_of: localToday()})}`);
+        state.toVisitError = null;
+    } catch (e) {
+        state.toVisit = null;
+        state.toVisitError = e.message;
+        console.error(`to-visit: ${e.message}`);
+    }
+}
+
 function workerPanel() {
     const grids = state.grids?.features || [];
-    const hh = state.households?.features || [];
+    const tv = state.toVisit;
+    const list = tv?.rows || [];
+    const gridLine = grids.map(g => `<a data-grid="${esc(g.id ?? g.properties.id)}">${esc(g.id ?? g.properties.id)}</a>${g.properties.households !== undefined ? ` (${t('count_of', {n: num(g.properties.households)})})` : ''}`).join(' · ');
     return `
-      <h2>${t('my_grids')}</h2>
-      <ul class="hh-list">${grids.map(g => `<li data-grid="${esc(g.id ?? g.properties.id)}"><b>${esc(g.id ?? g.properties.id)}</b>
-        <span class="meta">${esc(g.properties.worker ?? '')} · <span class="code">${esc(g.properties.code ?? '')}</span>${g.properties.households !== undefined ? ` · ${t('count_of', {n: num(g.properties.households)})}` : ''}</span></li>`).join('') || `<li class="hint">${t('none')}</li>`}</ul>
-      <h2>${t('my_households')} <span class="hint">${t('count_of', {n: num(hh.length)})}</span></h2>
-      <ul class="hh-list" id="hh-list">${hh.map((f, i) => {
-        const p = f.properties;
-        return `<li data-hh="${i}"><b>${esc(p.id)}</b> ${esc(p.name ?? '')}
-          <div class="meta">${t('veterans')} ${num(p.veterans)}${isTrueValue(p.difficulty) ? ` · ${t('difficulty')}` : ''}${isTrueValue(p.martyr_family) ? ` · ${t('martyr_family')}` : ''}${p.covered !== undefined ? ` · ${isTrueValue(p.covered) ? t('covered') : t('not_covered')}` : ''}</div>
-          <div class="meta">${esc(p.address ?? '')}</div></li>`;
-    }).join('')}</ul>`;
+      <p class="hint grids-line">${t('my_grids')}: ${gridLine || t('none')}</p>
+      <h2>${t('to_visit')} <span class="hint">${t('count_of', {n: num(list.length)})}${tv?.as_of ? ` · ${t('as_of', {date: esc(tv.as_of)})}` : ''}</span></h2>
+      ${tv ? `<p class="hint">${t('to_visit_order', {hd: tv.hardship_days, cd: tv.contact_days})}</p>` : ''}
+      ${state.toVisitError ? `<p class="toast err">${esc(t('list_failed', {msg: state.toVisitError}))}</p>` : ''}
+      <div id="toast" role="status"></div>
+      <ul class="visit-list" id="visit-list">${list.map(visitItem).join('')}</ul>`;
+}
+
+/** One household of the to-visit list (its details when it is the open one). */
+function visitItem(r) {
+    const open = state.openHousehold === r.id;
+    const last = r.last_contact
+        ? `${t('last_contact')} ${esc(r.last_contact)} ${r.last_contact_kind ? t(`kind_${r.last_contact_kind}`) : ''} · ${t('days_ago', {n: r.days_since_contact})}`
+        : t('never_contacted');
+    return `<li data-id="${esc(r.id)}" data-tier="${esc(r.tier)}" class="${open ? 'open' : ''}">
+      <button type="button" class="head" data-open="${esc(r.id)}" aria-expanded="${open}">
+        <div class="row1"><span class="name">${esc(r.name || r.id)}</span>
+          <span class="badge tier-${esc(r.tier)}">${t(`tier_${r.tier}`)}</span>
+          ${r.hardship ? `<span class="badge flag">${t('difficulty')}</span>` : ''}
+          ${r.martyr_family ? `<span class="badge flag">${t('martyr_family')}</span>` : ''}
+          ${r.open_needs > 0 ? `<span class="badge needs">${t('open_needs_n', {n: r.open_needs})}</span>` : ''}</div>
+        <div class="meta">${esc(r.id)} · ${last}</div>
+        ${r.address ? `<div class="meta">${esc(r.address)}</div>` : ''}
+      </button>
+      ${open ? `<div class="detail" id="detail">${detailHtml(r)}</div>` : ''}
+    </li>`;
+}
+
+/** The open household: record a contact (kind, date, needs, note, save), its needs and its contacts. */
+function detailHtml(r) {
+    const f = state.form;
+    const d = state.detail[r.id];
+    const needs = d?.needs || [];
+    const visits = (d?.visits || []).slice().reverse();
+    return `
+      <div class="visit-form">
+        <h4>${t('record_visit')}</h4>
+        <div class="kinds">${KINDS.map(k => `<button type="button" data-kind="${k}" class="${f.kind === k ? 'on' : ''}">${t(`kind_${k}`)}</button>`).join('')}</div>
+        <div class="line"><label>${t('visit_date')} <input type="date" id="visit-date" value="${esc(f.date)}" max="2200-12-31" min="1900-01-01"></label></div>
+        <div class="line hint">${t('needs_raised')}</div>
+        <div class="chips">${CATEGORIES.map(c => `<button type="button" data-cat="${c}" class="${f.needs.has(c) ? 'on' : ''}">${t(`need_${c}`)}</button>`).join('')}</div>
+        <div class="line"><input class="note" id="visit-note" maxlength="4000" value="${esc(f.note)}" placeholder="${esc(t('visit_note'))}"></div>
+        <button type="button" class="act save" id="visit-save">${t('save')}</button>
+      </div>
+      <h4>${t('needs_title')}</h4>
+      ${!d ? `<p class="hint">${t('loading')}</p>` : needs.length ? needs.map(n => `<div class="need-row" data-need="${n.id}">
+          <span>${t(`need_${n.category}`)}</span><span class="hint">${esc(n.opened)}</span><span>${esc(n.note)}</span>
+          <select data-need-status="${n.id}" data-version="${n.version}">${NEED_STATUSES.map(st => `<option value="${st}" ${st === n.status ? 'selected' : ''}>${t(`status_${st}`)}</option>`).join('')}</select>
+        </div>`).join('') : `<p class="hint">${t('no_needs')}</p>`}
+      <h4>${t('history')}</h4>
+      ${!d ? `<p class="hint">${t('loading')}</p>` : visits.length ? `<ul class="hist" id="history">${visits.map(v => `<li data-visit="${v.id}" data-date="${esc(v.date)}" data-kind="${esc(v.kind)}">
+          <b>${esc(v.date)}</b> ${t(`kind_${v.kind}`)}${v.note ? ` · ${esc(v.note)}` : ''}${(v.needs || []).length ? ` · ${t('needs_title')} ${v.needs.length}` : ''} <span class="hint">${esc(v.user)}</span></li>`).join('')}</ul>`
+        : `<p class="hint">${t('no_visits')}</p>`}`;
 }
 
 function wireWorkerPanel() {
-    $('#hh-list')?.addEventListener('click', ev => {
-        const li = ev.target.closest('li[data-hh]');
-        if (li) selectHousehold(Number(li.dataset.hh), true);
+    $('#visit-list')?.addEventListener('click', onVisitListClick);
+    $('#visit-list')?.addEventListener('change', onVisitListChange);
+    $('#visit-list')?.addEventListener('input', ev => {
+        if (!state.form) return;
+        if (ev.target.id === 'visit-note') state.form.note = ev.target.value;
+        if (ev.target.id === 'visit-date') state.form.date = ev.target.value;
     });
-    for (const li of document.querySelectorAll('li[data-grid]')) {
-        li.addEventListener('click', () => {
-            const g = state.grids.features.find(f => String(f.id ?? f.properties.id) === li.dataset.grid);
+    for (const a of document.querySelectorAll('a[data-grid]')) {
+        a.addEventListener('click', () => {
+            const g = state.grids.features.find(f => String(f.id ?? f.properties.id) === a.dataset.grid);
             const b = g && (g.bbox || bboxOf(g.geometry));
-            if (b) state.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], {padding: 40});
+            if (b) {
+                setTab('map');
+                state.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], {padding: 40});
+            }
         });
     }
+}
+
+function toast(msg, err = false) {
+    const el = $('#toast');
+    if (!el) return;
+    el.className = err ? 'toast err' : 'toast';
+    el.textContent = msg;
+}
+
+async function onVisitListClick(ev) {
+    const head = ev.target.closest('button[data-open]');
+    if (head) {
+        const id = head.dataset.open;
+        await openHousehold(state.openHousehold === id ? null : id);
+        return;
+    }
+    const kind = ev.target.closest('button[data-kind]');
+    if (kind && state.form) {
+        state.form.kind = kind.dataset.kind;
+        // A kind chosen: the date is today unless the worker changed it.
+        if (!state.form.date) state.form.date = localToday();
+        for (const b of document.querySelectorAll('#detail button[data-kind]')) b.classList.toggle('on', b.dataset.kind === state.form.kind);
+        $('#visit-date').value = state.form.date;
+        return;
+    }
+    const cat = ev.target.closest('button[data-cat]');
+    if (cat && state.form) {
+        const c = cat.dataset.cat;
+        if (state.form.needs.has(c)) state.form.needs.delete(c);
+        else state.form.needs.add(c);
+        cat.classList.toggle('on', state.form.needs.has(c));
+        return;
+    }
+    if (ev.target.closest('#visit-save')) await saveVisit();
+}
+
+async function onVisitListChange(ev) {
+    const sel = ev.target.closest('select[data-need-status]');
+    if (!sel) return;
+    const id = state.openHousehold;
+    try {
+        await patchJson(`/api/needs/${encodeURIComponent(sel.dataset.needStatus)}`, {status: sel.value, date: localToday()}, sel.dataset.version);
+        await Promise.all([loadDetail(id), loadToVisit()]);
+        renderSide();
+    } catch (e) {
+        toast(t('save_failed', {msg: e.message}), true);
+    }
+}
+
+/** Opens a household of the list (null: closes it): its form, needs and contacts; on the map too. */
+async function openHousehold(id) {
+    state.openHousehold = id;
+    state.form = id ? {kind: null, date: localToday(), needs: new Set(), note: ''} : null;
+    renderSide();
+    if (!id) return;
+    $(`#visit-list li[data-id="${CSS.escape(id)}"]`)?.scrollIntoView({block: 'nearest'});
+    if (mapShown()) selectHousehold(id, true);
+    await loadDetail(id);
+    if (state.openHousehold === id) {
+        const el = $('#detail');
+        const row = state.toVisit?.rows.find(r => r.id === id);
+        if (el && row) el.innerHTML = detailHtml(row);
+    }
+}
+
+/** The contacts and needs of household `id` (audited reads of its grid worker). */
+async function loadDetail(id) {
+    const enc = encodeURIComponent(id);
+    try {
+        const [v, n] = await Promise.all([getJson(`/api/households/${enc}/visits`), getJson(`/api/households/${enc}/needs`)]);
+        state.detail[id] = {visits: v.visits || [], needs: n.needs || []};
+    } catch (e) {
+        toast(t('server_error', {msg: e.message}), true);
+    }
+}
+
+/** Saves the contact being recorded (POST /api/households/{id}/visits), then reloads the list. */
+async function saveVisit() {
+    const id = state.openHousehold;
+    const f = state.form;
+    if (!id || !f) return;
+    if (!f.kind) {
+        toast(t('choose_kind'), true);
+        return;
+    }
+    const btn = $('#visit-save');
+    btn.disabled = true;
+    btn.textContent = t('saving');
+    const body = {date: f.date || localToday(), kind: f.kind, note: f.note, needs: [...f.needs].map(category => ({category, note: ''}))};
+    try {
+        await postJson(`/api/households/${encodeURIComponent(id)}/visits`, body);
+    } catch (e) {
+        btn.disabled = false;
+        btn.textContent = t('save');
+        toast(t('save_failed', {msg: e.message}), true);
+        return;
+    }
+    const row = state.toVisit?.rows.find(r => r.id === id);
+    delete state.detail[id];
+    state.openHousehold = null;
+    state.form = null;
+    await loadToVisit();
+    renderSide();
+    toast(t('saved', {name: row?.name || id, date: body.date, kind: t(`kind_${body.kind}`)}));
+    state.lastSaved = {id, ...body};
 }
 
 let selected = null;
@@ -912,7 +1258,6 @@ function selectHousehold(key, fly) {
     if (selected !== null) state.map.setFeatureState({source: 'my-households', id: selected}, {selected: false});
     selected = idx;
     state.map.setFeatureState({source: 'my-households', id: idx}, {selected: true});
-    for (const li of document.querySelectorAll('li[data-hh]')) li.style.background = Number(li.dataset.hh) === idx ? '#ffe0b2' : '';
     if (fly) {
         const [lon, lat] = f.geometry.coordinates;
         state.map.jumpTo({center: [lon, lat], zoom: Math.max(state.map.getZoom(), 14)});
@@ -927,11 +1272,14 @@ function renderLegend() {
     if (!state.me) return;
     const parts = [];
     if (!isWorker()) {
-        parts.push(`<h3>${t('legend_coverage')}</h3>`);
-        COVERAGE_CLASSES.forEach(([lo, color], i) => {
-            const hi = COVERAGE_CLASSES[i + 1]?.[0];
+        const eff = state.mode === 'effective';
+        const classes = eff ? EFFECTIVE_CLASSES : COVERAGE_CLASSES;
+        parts.push(`<h3 id="legend-title">${eff ? t('legend_effective', {days: state.effective.contact_days ?? 90}) : t('legend_coverage')}</h3>`);
+        classes.forEach(([lo, color], i) => {
+            const hi = classes[i + 1]?.[0];
             parts.push(`<div class="row"><span class="sw" style="background:${color}"></span>${hi === undefined ? `≥ ${pct(lo)}` : `${pct(lo)} – ${pct(hi)}`}</div>`);
         });
+        if (eff) parts.push(`<div class="row" data-legend="withheld"><span class="sw" style="background:${WITHHELD_COLOR}"></span>${t('legend_withheld')}</div>`);
         parts.push(`<div class="row"><span class="sw" style="background:${NO_DATA}"></span>${t('legend_no_data')}</div>`);
     } else {
         parts.push(`<h3>${t('my_households')}</h3>`);

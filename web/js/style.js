@@ -45,10 +45,25 @@ export function coverageColor() {
     ];
 }
 
-/** Label of a unit: its name and, under it, its coverage in whole percent. */
+/** Effective-coverage classes: the same steps as coverage, of the share of households contacted. */
+export const EFFECTIVE_CLASSES = COVERAGE_CLASSES;
+/** Fill of a unit whose contacted share the disclosure policy withholds. */
+export const WITHHELD_COLOR = '#7f7f7f';
+
+/** The colour of a share in `classes` (lower bound, colour), worst first. */
+export function classColor(classes, x) {
+    let c = classes[0][1];
+    for (const [lo, color] of classes) if (x >= lo) c = color;
+    return c;
+}
+
+/** Label of a unit: its name and, under it, `label2` when the viewer set one (the effective
+ * mode's contacted share, or "withheld"), else its coverage in whole percent. */
 export function unitLabel() {
     return [
         'case',
+        ['has', 'label2'],
+        ['format', ['get', 'name'], {}, '\n', {}, ['to-string', ['get', 'label2']], {'font-scale': 0.85}],
         ['has', 'coverage_share'],
         ['format', ['get', 'name'], {}, '\n', {}, ['concat', ['to-string', ['round', ['*', 100, ['to-number', ['get', 'coverage_share'], 0]]]], '%'], {'font-scale': 0.85}],
         ['get', 'name'],

@@ -8,6 +8,7 @@
 // bar; saves a screenshot of each view.
 //
 // Usage: node web/tests/viewer.mjs --bin target/debug/gridcover [--out target/web-screenshots] [--data DIR]
+//        [--only views,effective,phone] (a part of the run, while working on it; the test runs all)
 // Exit code 0 when every check passed; prints `N passed, M failed` last.
 import {spawn, execFileSync} from 'node:child_process';
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
@@ -111,9 +112,9 @@ function startServer(data) {
 }
 
 // ---------------------------------------------------------------- browser helpers
-async function openView(base, {token, lang, viaForm}) {
+async function openView(base, {token, lang, viaForm, width = 1400, height = 900}) {
     const page = await context.newPage();
-    await page.setViewportSize({width: 1400, height: 900});
+    await page.setViewportSize({width, height});
     const errors = [];
     page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
     page.on('pageerror', e => errors.push(String(e)));
@@ -174,6 +175,211 @@ async function clickFeature(page, layerPrefix) {
     return pt;
 }
 
+/** GET a JSON path of the server with the page's token (as the viewer does). */
+const apiGet = (page, p) => page.evaluate(async url => {
+    const token = sessionStorage.getItem('gridcover.token');
+    const r = await fetch(url, {headers: {Authorization: `Bearer ${token}`}});
+    return {status: r.status, body: await r.json().catch(() => null)};
+}, p);
+
+/** What the viewer must show for figure `k` of an effective row: a withheld (null) figure as
+ * withheld, a figure that has no value (a share of nothing, a median of no needs) as "–". */
+function expectedEffective(r, k, withheldWord) {
+    const v = r[k];
+    const none = (k === 'contacted_share' && r.households === 0) || (k === 'open_needs_median_days' && r.open_needs === 0)
+        || (k === 'needs_resolved_30d_share' && r.needs_in_window === 0);
+    if (v === null || v === undefined) return none ? '–' : withheldWord;
+    if (k.endsWith('_share')) return `${(v * 100).toFixed(1)}%`;
+    if (k === 'open_needs_median_days') return (Math.round(v * 10) / 10).toLocaleString('zh-CN');
+    return Number(v).toLocaleString('zh-CN');
+}
+const EFF_COLS = ['households', 'contacted_households', 'contacted_share', 'overdue_households', 'hardship_overdue_households',
+    'never_contacted_households', 'open_needs', 'open_needs_median_days', 'needs_resolved_30d_share'];
+
+async function effectiveMode(base, token) {
+    const tag = 'leader/zh effective';
+    const {page, errors} = await openView(base, {token, lang: 'zh'});
+    await page.click('#mode-switch button[data-mode="effective"]');
+    await waitIdle(page);
+    const legend = await page.textContent('#legend');
+    check(`${tag}: legend of 有效覆盖 with its classes and "withheld"`, /有效覆盖/.test(legend) && /已隐藏/.test(legend) && /≥ 95\.0%/.test(legend), legend.slice(0, 80));
+    const fill = await page.evaluate(() => window.gridcover.map.getPaintProperty('coverage-county', 'fill-color'));
+    check(`${tag}: choropleth joined by unit code`, Array.isArray(fill) && fill[0] === 'match', JSON.stringify(fill).slice(0, 80));
+    const drawn = (await rendered(page)).by['coverage-county'] || 0;
+    check(`${tag}: choropleth drawn`, drawn > 0, `${drawn}`);
+    await page.screenshot({path: path.join(outDir, 'leader-zh-effective.png')});
+    // The worst-units table equals the API's first rows, figure by figure; look for a withheld
+    // figure from county down to village (small units have them).
+    let withheldSeen = null;
+    for (const level of ['county', 'township', 'village']) {
+        if (level !== 'county') {
+            await page.selectOption('#level-select', level);
+            await page.waitForFunction(l => window.gridcover.effective.level === l && document.querySelector('#report tbody'), level, {timeout: 60_000});
+            await waitIdle(page);
+        }
+        const api = await apiGet(page, `/api/report/effective?level=${level}&limit=1000`);
+        const rowsApi = api.body?.rows || [];
+        const table = await page.$$eval('#report tbody tr', trs => trs.map(tr => ({
+            code: tr.dataset.code,
+            cells: Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.textContent.trim()])),
+        })));
+        const mismatches = [];
+        table.forEach((row, i) => {
+            const r = rowsApi[i];
+            if (!r || String(r.code) !== row.code) mismatches.push(`row ${i}: ${row.code} vs ${r?.code}`);
+            else for (const k of EFF_COLS) if (row.cells[k] !== expectedEffective(r, k, '已隐藏')) mismatches.push(`${row.code} ${k}: ${row.cells[k]} vs ${r[k]}`);
+        });
+        check(`${tag}: ${level} table = /api/report/effective`, api.status === 200 && table.length === Math.min(15, rowsApi.length) && table.length > 0 && mismatches.length === 0,
+            `${table.length} rows; ${mismatches.slice(0, 3).join('; ')}`);
+        const i = table.findIndex((row, k) => EFF_COLS.some(c => rowsApi[k] && expectedEffective(rowsApi[k], c, '已隐藏') === '已隐藏'));
+        if (i >= 0) {
+            withheldSeen = {level, row: rowsApi[i], index: i};
+            break;
+        }
+    }
+    check(`${tag}: a withheld figure found in the table`, withheldSeen !== null, withheldSeen ? `${withheldSeen.level} ${withheldSeen.row.code}` : 'none at any level');
+    if (withheldSeen) {
+        // Its popup (a click on its row) shows the same figures, the withheld one as withheld.
+        await page.click(`#report tbody tr[data-row="${withheldSeen.index}"]`);
+        await page.waitForSelector('.maplibregl-popup table.eff', {timeout: 20_000});
+        const cells = await page.$$eval('.maplibregl-popup table.eff tr[data-col]', trs => Object.fromEntries(trs.map(tr => [tr.dataset.col, tr.lastElementChild.textContent.trim()])));
+        const bad = Object.entries(cells).filter(([k, v]) => v !== expectedEffective(withheldSeen.row, k, '已隐藏'));
+        check(`${tag}: popup of ${withheldSeen.row.code} = the API, withheld shown as 已隐藏`, Object.keys(cells).length === 8 && bad.length === 0 && Object.values(cells).includes('已隐藏'),
+            JSON.stringify(bad.length ? bad : cells));
+        await waitIdle(page);
+        await page.screenshot({path: path.join(outDir, 'leader-zh-effective-withheld.png')});
+    }
+    // A click on the map: the unit's popup has its effective figures too.
+    await page.evaluate(() => window.gridcover.popup?.remove());
+    await page.selectOption('#level-select', 'county');
+    await page.waitForFunction(() => window.gridcover.effective.level === 'county', null, {timeout: 60_000});
+    await waitIdle(page);
+    const api = await apiGet(page, '/api/report/effective?level=county&limit=1000');
+    const hit = await clickFeature(page, 'coverage-');
+    const r = hit && api.body.rows.find(x => String(x.code) === String(hit.props.code));
+    const cells = await page.$$eval('.maplibregl-popup table.eff tr[data-col]', trs => Object.fromEntries(trs.map(tr => [tr.dataset.col, tr.lastElementChild.textContent.trim()])));
+    const bad = r ? Object.entries(cells).filter(([k, v]) => v !== expectedEffective(r, k, '已隐藏')) : ['no unit'];
+    check(`${tag}: map popup of a unit = the API`, r && Object.keys(cells).length === 8 && bad.length === 0, JSON.stringify(bad.length ? bad : cells).slice(0, 200));
+    await waitIdle(page);
+    await page.screenshot({path: path.join(outDir, 'leader-zh-effective-popup.png')});
+    check(`${tag}: no console errors`, errors.length === 0, errors.slice(0, 3).join(' | '));
+    await page.close();
+}
+
+/** Everything laid out on screen that reaches past the viewport's sides. */
+const overflowing = page => page.evaluate(() => {
+    const w = window.innerWidth;
+    const out = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const st = getComputedStyle(el);
+        if (st.visibility === 'hidden' || st.display === 'none' || !el.checkVisibility()) continue;
+        const b = el.getBoundingClientRect();
+        if (b.width === 0 || b.height === 0) continue;
+        if (b.left < -0.5 || b.right > w + 0.5) out.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${el.className} ${Math.round(b.left)}–${Math.round(b.right)}`);
+    }
+    return {out, scrollWidth: document.documentElement.scrollWidth, width: w};
+});
+
+const inViewport = (page, sel) => page.evaluate(s => {
+    const el = document.querySelector(s);
+    if (!el || !el.checkVisibility()) return {ok: false, box: null};
+    const b = el.getBoundingClientRect();
+    return {ok: b.left >= 0 && b.top >= 0 && b.right <= window.innerWidth && b.bottom <= window.innerHeight && b.width > 0, box: [b.left, b.top, b.right, b.bottom].map(Math.round)};
+}, sel);
+
+async function workerPhone(base, token, lang) {
+    const tag = `grid_worker/${lang} 390×844`;
+    const shot = name => path.join(outDir, `grid_worker-phone-${lang}-${name}.png`);
+    const {page, errors} = await openView(base, {token, lang, width: 390, height: 844});
+    await page.screenshot({path: shot('list')});
+    const so = await inViewport(page, '#sign-out');
+    check(`${tag}: sign-out button wholly on screen`, so.ok, JSON.stringify(so.box));
+    const list = await inViewport(page, '#visit-list > li:first-child');
+    check(`${tag}: the to-visit list is visible`, list.ok, JSON.stringify(list.box));
+    const ov = await overflowing(page);
+    check(`${tag}: nothing reaches past the viewport's width`, ov.out.length === 0 && ov.scrollWidth <= ov.width, `${ov.scrollWidth}/${ov.width} ${ov.out.slice(0, 4).join(' | ')}`);
+    const legendOverList = await page.evaluate(() => {
+        const l = document.querySelector('#legend');
+        if (!l.checkVisibility() || getComputedStyle(l).visibility === 'hidden' || getComputedStyle(document.querySelector('#map-wrap')).visibility === 'hidden') return false;
+        const a = l.getBoundingClientRect();
+        const b = document.querySelector('#side').getBoundingClientRect();
+        return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    });
+    check(`${tag}: the legend does not stand over the list`, !legendOverList);
+    // The list's order is the endpoint's.
+    const today = await page.evaluate(() => { const d = new Date(); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`; });
+    const api = await apiGet(page, `/api/me/to-visit?limit=1000&as_of=${today}`);
+    const ids = await page.$$eval('#visit-list > li', lis => lis.map(li => li.dataset.id));
+    const apiIds = (api.body?.rows || []).map(r => r.id);
+    check(`${tag}: list order = GET /api/me/to-visit`, api.status === 200 && ids.length > 0 && ids.join() === apiIds.join(), `${ids.length} listed; first ${ids.slice(0, 3)} vs ${apiIds.slice(0, 3)}`);
+    const tiers = (api.body?.rows || []).map(r => r.tier);
+    const rankOf = ['hardship_overdue', 'martyr_overdue', 'overdue', 'never_contacted', 'recent'];
+    check(`${tag}: tiers in priority order`, tiers.every((x, i) => i === 0 || rankOf.indexOf(tiers[i - 1]) <= rankOf.indexOf(x)), [...new Set(tiers)].join(','));
+    // A home visit today, no need: three taps.
+    const target = ids[0];
+    const before = await apiGet(page, `/api/households/${encodeURIComponent(target)}/visits`);
+    let taps = 0;
+    await page.click(`#visit-list > li[data-id="${target}"] button.head`); taps++;
+    await page.waitForSelector('#detail button[data-kind="home"]');
+    await page.screenshot({path: shot('detail')});
+    const ov2 = await overflowing(page);
+    check(`${tag}: details fit the width`, ov2.out.length === 0 && ov2.scrollWidth <= ov2.width, ov2.out.slice(0, 4).join(' | '));
+    await page.click('#detail button[data-kind="home"]'); taps++;
+    const saveBox = await inViewport(page, '#visit-save');
+    await page.click('#visit-save'); taps++;
+    await page.waitForFunction(() => /已保存|Saved/.test(document.querySelector('#toast')?.textContent || ''), null, {timeout: 30_000});
+    check(`${tag}: a home visit today recorded in ${taps} taps`, taps <= 3, `save button at ${JSON.stringify(saveBox.box)}`);
+    const after = await apiGet(page, `/api/households/${encodeURIComponent(target)}/visits`);
+    const last = after.body?.visits?.at(-1);
+    check(`${tag}: the store has the visit (GET visits)`, after.body?.visits?.length === before.body?.visits?.length + 1 && last?.date === today && last?.kind === 'home' && (last?.needs || []).length === 0,
+        JSON.stringify(last));
+    const api2 = await apiGet(page, `/api/me/to-visit?limit=1000&as_of=${today}`);
+    const ids2 = await page.$$eval('#visit-list > li', lis => lis.map(li => li.dataset.id));
+    const row2 = api2.body.rows.find(r => r.id === target);
+    check(`${tag}: the list refreshed; the household moved down to "recent"`, ids2.join() === api2.body.rows.map(r => r.id).join() && row2?.tier === 'recent' && row2?.days_since_contact === 0 && ids2.indexOf(target) > 0,
+        `${target} now ${ids2.indexOf(target) + 1} of ${ids2.length}, ${row2?.tier}`);
+    await page.screenshot({path: shot('saved')});
+    // Its history shows the visit.
+    await page.click(`#visit-list > li[data-id="${target}"] button.head`);
+    await page.waitForSelector('#detail #history li', {timeout: 20_000});
+    const h = await page.$eval('#detail #history li', li => ({date: li.dataset.date, kind: li.dataset.kind, text: li.textContent}));
+    check(`${tag}: the household's history shows it`, h.date === today && h.kind === 'home' && h.text.includes(lang === 'zh' ? '上门' : 'Home visit'), JSON.stringify(h));
+    if (lang === 'en') {
+        // A phone call raising a medical need (four taps), then the need resolved from its status list.
+        const other = ids2[0];
+        await page.click(`#visit-list > li[data-id="${other}"] button.head`);
+        await page.waitForSelector('#detail button[data-kind="phone"]');
+        await page.click('#detail button[data-kind="phone"]');
+        await page.click('#detail button[data-cat="medical"]');
+        await page.click('#visit-save');
+        await page.waitForFunction(id => !window.gridcover.openHousehold && window.gridcover.toVisit.rows.some(r => r.id === id && r.open_needs === 1), other, {timeout: 30_000}).catch(() => {});
+        const needs = await apiGet(page, `/api/households/${encodeURIComponent(other)}/needs`);
+        const need = needs.body?.needs?.at(-1);
+        const row = (await apiGet(page, `/api/me/to-visit?limit=1000&as_of=${today}`)).body.rows.find(r => r.id === other);
+        check(`${tag}: a need raised with a phone call`, need?.category === 'medical' && need?.status === 'open' && need?.opened === today && row?.open_needs === 1 && row?.last_contact_kind === 'phone',
+            JSON.stringify({need: need && {category: need.category, status: need.status}, row: row && {open: row.open_needs, kind: row.last_contact_kind}}));
+        await page.click(`#visit-list > li[data-id="${other}"] button.head`);
+        await page.waitForSelector(`#detail select[data-need-status="${need?.id}"]`, {timeout: 20_000});
+        await page.selectOption(`#detail select[data-need-status="${need?.id}"]`, 'resolved');
+        await page.waitForFunction(id => window.gridcover.toVisit.rows.some(r => r.id === id && r.open_needs === 0), other, {timeout: 30_000}).catch(() => {});
+        const after2 = (await apiGet(page, `/api/households/${encodeURIComponent(other)}/needs`)).body?.needs?.find(n => n.id === need?.id);
+        check(`${tag}: the need resolved through PATCH /api/needs/{id}`, after2?.status === 'resolved' && after2?.changes?.length === 2, JSON.stringify(after2?.changes?.map(c => c.status)));
+        await page.screenshot({path: shot('need')});
+    }
+    // The map tab: the map fills the screen, the header stays whole.
+    await page.click('#tabs button[data-tab="map"]');
+    await waitIdle(page);
+    const mapBox = await inViewport(page, '#map canvas');
+    const r = await rendered(page);
+    check(`${tag}: map tab shows the map with the households`, mapBox.ok && (r.by['my-households'] || 0) > 0 && mapBox.box[2] - mapBox.box[0] >= 380, `${JSON.stringify(mapBox.box)} ${JSON.stringify(r.by)}`);
+    const so2 = await inViewport(page, '#sign-out');
+    const ov3 = await overflowing(page);
+    check(`${tag}: map tab: sign-out on screen, nothing past the width`, so2.ok && ov3.out.length === 0, ov3.out.slice(0, 4).join(' | '));
+    await page.screenshot({path: shot('map')});
+    check(`${tag}: no console errors`, errors.length === 0, errors.slice(0, 3).join(' | '));
+    await page.close();
+}
+
 // ---------------------------------------------------------------- the test
 {
     // Every UI string exists in both languages.
@@ -212,7 +418,8 @@ try {
             '--enable-unsafe-swiftshader'],
     });
 
-    for (const role of ['leader', 'planner', 'grid_worker']) {
+    const only = new Set((arg('only', 'views,effective,phone')).split(','));
+    for (const role of only.has('views') ? ['leader', 'planner', 'grid_worker'] : []) {
         for (const lang of ['zh', 'en']) {
             const tag = `${role}/${lang}`;
             const viaForm = role === 'leader' && lang === 'zh';
@@ -227,13 +434,15 @@ try {
             check(`${tag}: map draws features`, r.total > 0, JSON.stringify(r.by));
             if (role === 'grid_worker') {
                 const n = await page.evaluate(() => window.gridcover.households.features.length);
-                const listed = await page.locator('#hh-list li').count();
-                check(`${tag}: own households on the map and in the list`, n > 0 && listed === n && (r.by['my-households'] || 0) > 0, `${n} households, ${listed} listed`);
+                const listed = await page.locator('#visit-list > li').count();
+                check(`${tag}: own households on the map and in the to-visit list`, n > 0 && listed === n && (r.by['my-households'] || 0) > 0, `${n} households, ${listed} listed`);
                 const wrong = await page.evaluate(g => window.gridcover.households.features.filter(f => f.properties.grid_id !== g).length, gridId);
                 check(`${tag}: only households of the worker's grid`, wrong === 0, `${wrong} of other grids`);
-                await page.click('#hh-list li:first-child');
+                await page.click('#visit-list > li:first-child button.head');
+                await page.waitForSelector('#detail #history, #detail .hint', {timeout: 20_000});
                 await waitIdle(page);
-                check(`${tag}: list entry opens its details`, await page.locator('.maplibregl-popup').count() === 1);
+                check(`${tag}: list entry opens its details (form, and on the map)`, await page.locator('.maplibregl-popup').count() === 1 && await page.locator('#detail button[data-kind]').count() === 4);
+                await page.screenshot({path: path.join(outDir, `${role}-${lang}-detail.png`)});
                 await page.evaluate(() => window.gridcover.popup?.remove());
                 const hit = await clickFeature(page, 'my-households');
                 check(`${tag}: click opens a popup`, hit !== null && await page.locator('.maplibregl-popup').count() === 1, hit?.layer);
@@ -307,6 +516,13 @@ try {
             check(`${tag}: token never in a URL`, requestsWithToken.length === 0, requestsWithToken.slice(0, 2).join(' '));
             await page.close();
         }
+    }
+
+    // Leader: the 有效覆盖 map mode against GET /api/report/effective (figures as the server decided them).
+    if (only.has('effective')) await effectiveMode(server.base, tokens.leader);
+    // Grid worker on a phone (390 × 844): layout, the to-visit order, a visit in three taps.
+    if (only.has('phone')) {
+        for (const lang of ['zh', 'en']) await workerPhone(server.base, tokens.grid_worker, lang);
     }
 
     // The language switch, and a bad token.

@@ -156,13 +156,13 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
         let hh = &ds.households;
         let mine = own_households(&w, &u);
         let all = order(
-            mine.iter().map(|&h| (h, hh.id[h as usize].as_str(), hh.difficulty[h as usize], hh.martyr_family[h as usize])),
+            mine.iter().map(|&h| (h, &hh.id[h as usize], hh.difficulty[h as usize], hh.martyr_family[h as usize])),
             &records,
             day,
             &cfg,
         );
         let page: Vec<&ToVisit> = all.iter().skip(offset).take(limit).collect();
-        let ids: Vec<&str> = page.iter().map(|r| hh.id[r.household as usize].as_str()).collect();
+        let ids: Vec<&str> = page.iter().map(|r| &hh.id[r.household as usize]).collect();
         let kinds = e.store.last_contacts(&ids, &format_day(day))?;
         let rows: Vec<Value> = page
             .iter()
@@ -176,8 +176,8 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
                 json!({
                     "rank": offset + k + 1,
                     "id": id,
-                    "name": hh.name[h],
-                    "address": hh.address[h],
+                    "name": hh.name.get(h),
+                    "address": hh.address.get(h),
                     "veterans": hh.veterans[h],
                     "hardship": hh.difficulty[h],
                     "martyr_family": hh.martyr_family[h],

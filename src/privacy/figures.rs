@@ -283,6 +283,9 @@ impl Tree {
     }
 }
 
+/// Households of each family in each node, and in each grid node within its unit.
+type Counts = (Vec<Vec<u64>>, Vec<Vec<u64>>);
+
 /// The counts of one family (and of its parent, when it has one) in every node.
 struct GridCounts<'a> {
     /// Members of the family in each node.
@@ -424,7 +427,7 @@ impl Disclosure {
         };
         let threads = rayon::current_num_threads().clamp(1, 8);
         let share = hh.len().div_ceil(threads).max(1);
-        let parts: Vec<(Vec<Vec<u64>>, Vec<Vec<u64>>)> = (0..threads)
+        let parts: Vec<Counts> = (0..threads)
             .into_par_iter()
             .map(|t| count_range((t * share).min(hh.len())..((t + 1) * share).min(hh.len())))
             .collect();
@@ -892,12 +895,12 @@ mod tests {
             let split = |c: (i64, i64)| (c.0, if f.parent().is_some() { c.1 - c.0 } else { 0 });
             let g_ok = |x: i64| x <= 0 || x >= k;
             let pass = |(m, r): (i64, i64)| g_ok(m) && g_ok(r) && !(f.sensitive() && r <= 0 && m > 0);
-            for g in 0..ng {
+            for (g, &c) in grid.iter().enumerate() {
                 if !d.grid_family(f, g as u32) {
                     continue;
                 }
-                if !pass(split(grid[g])) {
-                    return Err(format!("{f:?} of grid {g}: {:?}", split(grid[g])));
+                if !pass(split(c)) {
+                    return Err(format!("{f:?} of grid {g}: {:?}", split(c)));
                 }
                 if let Some(u) = ds.grids.unit[g].filter(|&u| !d.unit(f, u)) {
                     return Err(format!("{f:?} of grid {g} shown, of its unit {u} withheld"));

@@ -163,6 +163,9 @@ impl ServiceView {
 /// A day figures' key: the records' generation and the day.
 type ViewKey = (u64, Day);
 
+/// A grid worker's decisions' key: the records' generation, the day and the worker's grids.
+type WorkerKey = (u64, Day, Vec<u32>);
+
 /// The store's records in memory, kept up to date by the writes.
 struct Loaded {
     records: Arc<ServiceRecords>,
@@ -181,7 +184,7 @@ pub(crate) struct ServiceCache {
     writes: Mutex<()>,
     days: Mutex<VecDeque<(ViewKey, Arc<DayFigures>)>>,
     /// Grid workers' decisions, by generation, day and grids.
-    workers: Mutex<VecDeque<((u64, Day, Vec<u32>), Arc<Disclosure>)>>,
+    workers: Mutex<VecDeque<(WorkerKey, Arc<Disclosure>)>>,
     /// Aggregate decisions, by generation and day.
     aggregate: Mutex<VecDeque<(ViewKey, Arc<Disclosure>)>>,
 }
@@ -378,7 +381,7 @@ pub(crate) async fn report(
         let w = s.world();
         let ds = w.ds();
         let shown = |u: u32| view.disclosure.unit(Family::Overdue, u);
-        let (mut units, mut withheld): (Vec<u32>, Vec<u32>) = worst_contacted_first(ds, &view.eff, level)
+        let (mut units, mut withheld): (Vec<u32>, Vec<u32>) = worst_contacted_first(ds, view.eff, level)
             .into_iter()
             .filter(|&u| code.as_deref().is_none_or(|p| ds.divisions.get(u).code.starts_with(p)))
             .partition(|&u| shown(u));

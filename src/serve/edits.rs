@@ -19,7 +19,10 @@
 //! (fsynced). A station edit then updates the live engine inside the served world
 //! ([`World::edit`], [`crate::analysis::Live`]: only the households and units near the station
 //! are recomputed, nothing is copied), and the caches of tiles and pages are cleared, so that
-//! coverage figures, layers and tiles show the change at once.
+//! coverage figures, layers and tiles show the change at once. A visit or a need updates the
+//! service records the server holds in memory (see [`super::effective`]; under one write
+//! order, so memory follows the store) and clears the same caches: the effective figures of
+//! the next report, page and tile include it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

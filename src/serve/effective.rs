@@ -14,10 +14,10 @@
 //! `withheld: true`; units whose contacted share is withheld come last, by code, so no rank
 //! places them.
 //!
-//! **Cost.** The store's records are read once, when the server starts ([`load`]), and kept
-//! up to date in memory by every visit and need written through the API ([`ServiceCache`]:
-//! the write path knows what it wrote), so no request reads the whole store and none holds
-//! the world's lock while reading it. The figures and decisions of a day are kept for the
+//! **Cost.** The store's records are read once, when the server starts, and kept up to date
+//! in memory by every visit and need written through the API (the write path knows what it
+//! wrote: a contact added in place, a need added or changed), so no request reads the whole
+//! store and none holds the world's lock while reading it. The figures and decisions of a day are kept for the
 //! last [`VIEWS`] days asked (and a grid worker's decisions for the last [`WORKER_VIEWS`]);
 //! a day is computed in parallel. All of it runs off the async threads.
 //!
@@ -83,15 +83,20 @@ fn figure(f: &ServiceFigures, name: &str) -> Option<f64> {
     let n = |x: u64| Some(x as f64);
     match name {
         "contacted_households" => n(f.contacted_households),
-        "contacted_share" => f.contacted_share.map(|x| (x * 1e4).round() / 1e4),
+        "contacted_share" => rounded(f.contacted_share, 4),
         "overdue_households" => n(f.overdue_households),
         "hardship_overdue_households" => n(f.hardship_overdue_households),
         "never_contacted_households" => n(f.never_contacted_households),
         "open_needs" => n(f.open_needs),
-        "open_needs_median_days" => f.open_needs_median_days,
-        "needs_resolved_30d_share" => f.needs_resolved_30d_share.map(|x| (x * 1e4).round() / 1e4),
+        "open_needs_median_days" => rounded(f.open_needs_median_days, 1),
+        "needs_resolved_30d_share" => rounded(f.needs_resolved_30d_share, 4),
         _ => None,
     }
+}
+
+/// Rounded as the report and its CSV round it ([`crate::output::Field::Real`]).
+fn rounded(x: Option<f64>, digits: u8) -> Option<f64> {
+    crate::output::Field::Real(x, digits).to_json().as_f64()
 }
 
 fn number(x: Option<f64>) -> Value {

@@ -13,7 +13,9 @@
 //! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
 //!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
 //!   `/api/collections/{id}/items/{featureId}`.
-//! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
+//! - `GET /api/report?level=county&code=PREFIX&limit=N&f=json|xlsx`: units worst first
+//!   (leaders, planners); `f=xlsx`: every unit of the level as an Excel sheet.
+//! - `GET /api/report/effective` ([`effective`]): effective coverage as of a day.
 //! - `GET /api/me`: the caller's name, role and grids.
 //! - `POST /api/plan` and `POST /api/scenario` ([`plan`]): the siting planner and what-if
 //!   questions (planners).
@@ -32,8 +34,9 @@
 //! audit log first.
 //!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
-//! ([`cache`], bounded by entries and bytes) and forgotten at every edit; grid workers'
-//! households are never cached.
+//! ([`cache`], bounded by entries and bytes) and forgotten at every edit (station edits, and
+//! visits and needs, whose effective figures the admin layers and grids carry) and when the
+//! day (UTC) turns; grid workers' households are never cached.
 //!
 //! # Bounded work
 //! Every read of the world runs on a blocking thread (`blocking`), never on the async workers.

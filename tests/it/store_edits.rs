@@ -711,3 +711,56 @@ async fn effective_figures_are_properties_of_units_and_grids_and_follow_visits_a
         (&json!(5), &json!(0))
     );
 }
+
+#[tokio::test]
+async fn the_coverage_report_comes_as_excel_with_the_same_rows_and_decisions() {
+    let fx = fixture();
+    let json = call(&fx.state, "GET", "/api/report?level=village&limit=1000", &fx.leader, None, None).await;
+    assert_eq!(json.status, StatusCode::OK);
+    let rows = json.body["rows"].as_array().unwrap().clone();
+    let req = Request::builder()
+        .uri("/api/report?level=village&f=xlsx")
+        .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
+        .body(Body::empty())
+        .unwrap();
+    let r = router(fx.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let path = fx.dir.path().join("report.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+    let cells = crate::report_xlsx::read_xlsx(&path);
+    let columns = gridcover::output::COVERAGE_COLUMNS;
+    assert_eq!(cells.len(), rows.len() + 1, "a header and every village, in the JSON's order");
+    assert_eq!(cells[0][0].0, "代码");
+    let mut withheld = 0;
+    for (row, want) in cells[1..].iter().zip(&rows) {
+        assert_eq!(row.len(), columns.len());
+        // Codes are text cells.
+        assert_eq!(row[0], (want["code"].as_str().unwrap().to_string(), "s".to_string()));
+        for ((v, t), c) in row.iter().zip(columns) {
+            let w = &want[*c];
+            match w {
+                // Withheld (or absent) in the JSON: an empty cell.
+                Value::Null => {
+                    assert!(v.is_empty(), "{c}: {v}");
+                    withheld += 1;
+                }
+                Value::Number(n) => {
+                    assert_eq!(t, "n", "{c}");
+                    assert!((v.parse::<f64>().unwrap() - n.as_f64().unwrap()).abs() < 1e-9, "{c}: {v} vs {n}");
+                }
+                Value::Bool(b) => assert_eq!((v.to_lowercase(), t.as_str()), (b.to_string(), "b"), "{c}"),
+                Value::String(s) => assert_eq!(v, s, "{c}"),
+                other => panic!("{c}: {other}"),
+            }
+        }
+    }
+    assert!(withheld > 0, "the hand-made county's small villages are withheld, in Excel as in JSON");
+    // Grid workers get 403, other encodings 400, as for the JSON.
+    assert_eq!(call(&fx.state, "GET", "/api/report?f=xlsx", &fx.w1, None, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&fx.state, "GET", "/api/report?f=csv", &fx.leader, None, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

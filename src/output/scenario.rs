@@ -11,6 +11,8 @@
 //! - `scenario_summary.json`: the stations opened and closed (with the households and veterans
 //!   each brings or takes), totals before and after, changed units per level and in full,
 //!   households gained and lost, seconds.
+//! - `scenario_summary.xlsx` (`--format xlsx`): the changed units as a table
+//!   ([`scenario_summary_table`]) with Chinese headers and codes as text.
 
 use std::collections::HashMap;
 use std::path::Path;

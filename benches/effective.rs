@@ -4,6 +4,12 @@
 //! (`analysis::effective`), every household's facts and the disclosure decisions of all
 //! families (`privacy::Disclosure::compute_with_service`).
 //!
+//! Then the same through the API (`GET /api/report/effective` on the real router, tower
+//! `oneshot`, over a store holding the bundled data and its generated history: 800,000
+//! households, ≈ 2.6 million contacts): (a) a day the server has not been asked yet (month ends
+//! cycled through, more than it keeps), (b) the first answer after a visit was written through
+//! the API (the write untimed).
+//!
 //! Against the tool an analyst holding the records would otherwise pick: SQL over the same
 //! contacts in SQLite (in memory, indexed on household and day), asked only the village level's
 //! households, contacted and never-contacted counts. Both answers are checked equal first; the
@@ -17,12 +23,21 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rusqlite::Connection;
 
-use gridcover::analysis::effective::{effective, facts};
+use gridcover::analysis::effective::{effective_of, facts};
 use gridcover::analysis::{analyze, Assignment};
 use gridcover::generate::contacts::history;
 use gridcover::model::service::day_from_ymd;
+use gridcover::model::service::{format_day, today};
 use gridcover::model::{Dataset, Level, ServiceRecords, NO_UNIT};
 use gridcover::privacy::Disclosure;
+use gridcover::serve::edits::state_with_store;
+use gridcover::serve::{router, AppState, Limits, Role};
+use gridcover::store::Store;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
 
 fn sqlite(ds: &Dataset, asg: &Assignment, contacts: &[(u32, i32)]) -> Connection {
     let db = Connection::open_in_memory().unwrap();
@@ -92,11 +107,14 @@ fn benches(c: &mut Criterion) {
         records.needs.len()
     );
     let cfg = ds.service;
+    // As the server computes a day: the households' facts once, then the figures and the
+    // decisions side by side.
     let ours = || {
-        let e = effective(&ds, asg, &records, day, &cfg);
         let f = facts(&ds, &records, day, &cfg);
-        let d = Disclosure::compute_with_service(&ds, asg, ds.privacy, &[], Some(&f));
-        (e, d)
+        rayon::join(
+            || effective_of(&ds, asg, &records, &f, day, &cfg),
+            || Disclosure::compute_with_service(&ds, asg, ds.privacy, &[], Some(&f)),
+        )
     };
     let db = sqlite(&ds, asg, &pairs);
     // The same village figures both ways.
@@ -132,6 +150,102 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("effective");
     g.bench_function("gridcover_day_view", |bch| bch.iter(|| black_box(ours())));
     g.bench_function("sqlite_villages", |bch| bch.iter(|| black_box(by_sql(&db, day))));
+    g.finish();
+    drop(ds);
+    drop(an);
+    through_the_api(c, &db, day);
+}
+
+/// A server over a store of the bundled data folder (copied, with its generated
+/// `contacts.csv` and `needs.csv`), a leader's and a grid worker's tokens, and a household of
+/// the worker's grid.
+fn server() -> (tempfile::TempDir, AppState, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::data_dir()).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    let t = Instant::now();
+    let store = Store::open(dir.path()).unwrap();
+    store.import(dir.path()).unwrap();
+    eprintln!("store with the history imported in {:.1} s", t.elapsed().as_secs_f64());
+    let leader = store.add_user("领导", Role::Leader, &[]).unwrap();
+    drop(store);
+    let (store, ds) = Store::open_dataset(dir.path()).unwrap();
+    let t = Instant::now();
+    let state = state_with_store(store.clone(), ds, Limits::default(), None).unwrap();
+    eprintln!("server state (world, groups, planner, service records) in {:.1} s", t.elapsed().as_secs_f64());
+    let (grid, household) = {
+        let w = state.world();
+        let h = w.an().assignment.grid.iter().position(|&g| g != gridcover::model::NONE).unwrap();
+        let g = w.an().assignment.grid[h] as usize;
+        (w.ds().grids.id[g].clone(), w.ds().households.id[h].clone())
+    };
+    let worker = store.add_user("网格员", Role::GridWorker, &[grid]).unwrap();
+    (dir, state, leader, worker, household)
+}
+
+async fn call(state: &AppState, method: &str, uri: &str, token: &str, body: Option<String>) -> (StatusCode, Vec<u8>) {
+    let b = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let req = match body {
+        Some(t) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(t)).unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let r = router(state.clone()).oneshot(req).await.unwrap();
+    let status = r.status();
+    (status, r.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+fn through_the_api(c: &mut Criterion, db: &Connection, day: i32) {
+    let (_dir, state, leader, worker, household) = server();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let get = |uri: &str| {
+        let (status, body) = rt.block_on(call(&state, "GET", uri, &leader, None));
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        body
+    };
+    // Month ends of two years: more days than the server keeps, so every one is new.
+    let months: Vec<String> = (0..24).map(|i| format!("{}-{:02}-15", 2024 + i / 12, i % 12 + 1)).collect();
+    let mut k = 0usize;
+    let mut new_day = || {
+        let uri = format!("/api/report/effective?level=county&as_of={}", months[k % months.len()]);
+        k += 1;
+        let t = Instant::now();
+        black_box(get(&uri));
+        t.elapsed()
+    };
+    let visit = format!(r#"{{"date": "{}", "kind": "phone"}}"#, format_day(today()));
+    let uri_visit = format!("/api/households/{household}/visits");
+    let mut after_write = || {
+        let (status, body) = rt.block_on(call(&state, "POST", &uri_visit, &worker, Some(visit.clone())));
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        let t = Instant::now();
+        black_box(get("/api/report/effective?level=county"));
+        t.elapsed()
+    };
+    let med = |f: &mut dyn FnMut() -> Duration| {
+        let mut v: Vec<f64> = (0..9).map(|_| f().as_secs_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        v[4]
+    };
+    let (a, b) = (med(&mut new_day), med(&mut after_write));
+    let t = Instant::now();
+    black_box(by_sql(db, day));
+    let q = t.elapsed().as_secs_f64();
+    eprintln!(
+        "through the API (median of 9): a new day {:.0} ms, the first answer after a visit {:.0} ms; SQLite's villages' three counts {:.0} ms: SQLite / API = {:.1} and {:.1}",
+        a * 1e3,
+        b * 1e3,
+        q * 1e3,
+        q / a,
+        q / b
+    );
+    let mut g = c.benchmark_group("effective_api");
+    g.bench_function("new_day", |bch| bch.iter_custom(|n| (0..n).map(|_| new_day()).sum()));
+    g.bench_function("after_visit", |bch| bch.iter_custom(|n| (0..n).map(|_| after_write()).sum()));
+    g.bench_function("sqlite_villages", |bch| bch.iter(|| black_box(by_sql(db, day))));
     g.finish();
 }
 

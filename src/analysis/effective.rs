@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::quantile;
@@ -133,11 +134,13 @@ pub struct ServiceFacts {
     pub recent_need_resolved: bool,
 }
 
-/// Each household's [`ServiceFacts`] as of `as_of`.
+/// Each household's [`ServiceFacts`] as of `as_of` (the households in parallel).
 pub fn facts(ds: &Dataset, records: &ServiceRecords, as_of: Day, cfg: &ServiceConfig) -> Vec<ServiceFacts> {
     let hh = &ds.households;
     let within = |last: Option<Day>, days: u32| last.is_some_and(|d| d > as_of - days as Day);
     let mut out: Vec<ServiceFacts> = (0..hh.len())
+        .into_par_iter()
+        .with_min_len(1 << 14)
         .map(|h| {
             let last = records.last_contact(h as u32, as_of);
             ServiceFacts {
@@ -216,11 +219,23 @@ pub fn effective(
     as_of: Day,
     cfg: &ServiceConfig,
 ) -> Effective {
+    effective_of(ds, asg, records, &facts(ds, records, as_of, cfg), as_of, cfg)
+}
+
+/// The same from the households' facts of that day ([`facts`], computed once when the
+/// disclosure decisions need them too).
+pub fn effective_of(
+    ds: &Dataset,
+    asg: &Assignment,
+    records: &ServiceRecords,
+    facts: &[ServiceFacts],
+    as_of: Day,
+    cfg: &ServiceConfig,
+) -> Effective {
     let nu = ds.divisions.len();
     let ng = ds.grids.len();
     let mut units = vec![Acc::default(); nu];
     let mut grids = vec![Acc::default(); ng];
-    let facts = facts(ds, records, as_of, cfg);
     let hh = &ds.households;
     // The nodes a household counts in: its unit chain and its grid.
     let mut visit = |h: usize, f: &mut dyn FnMut(&mut Acc)| {

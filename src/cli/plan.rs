@@ -57,6 +57,10 @@ pub struct PlanArgs {
     /// Output folder (created): plan.geojson, plan.csv, plan_summary.json.
     #[arg(long, default_value = "out/plan")]
     pub out: PathBuf,
+    /// csv (plan.geojson, plan.csv, plan_summary.json) or xlsx (the same, and the summary's
+    /// table of units as plan_summary.xlsx: Chinese headers, codes as text).
+    #[arg(long, value_enum, default_value_t = super::report::Format::Csv)]
+    pub format: super::report::Format,
 }
 
 /// Parses `--candidates`.
@@ -119,6 +123,9 @@ impl PlanArgs {
 /// # Errors
 /// Bad arguments or data ([`PlanError`], exit 2); unwritable results (1).
 pub fn run(a: &PlanArgs) -> Result<(), CliError> {
+    if a.format == super::report::Format::Text {
+        return Err(CliError::Usage("plan --format: csv or xlsx (a plan is written as files into --out)".into()));
+    }
     let req = a.request()?;
     let (ds, an) = load_analysed(a.data.as_deref())?;
     let pb = bar();
@@ -130,6 +137,9 @@ pub fn run(a: &PlanArgs) -> Result<(), CliError> {
     pb.finish_and_clear();
     let res = res?;
     write_plan(&a.out, &res)?;
+    if a.format == super::report::Format::Xlsx {
+        crate::output::plan::plan_summary_table(&res).write(&a.out.join("plan_summary.xlsx"))?;
+    }
     for n in &res.notes {
         eprintln!("note: {n}");
     }

@@ -27,6 +27,10 @@ pub struct ScenarioArgs {
     /// Output folder (created).
     #[arg(long, default_value = "out/scenario")]
     out: PathBuf,
+    /// csv (the CSV and JSON files) or xlsx (the same, and the summary's table of changed units
+    /// as scenario_summary.xlsx: Chinese headers, codes as text).
+    #[arg(long, value_enum, default_value_t = super::report::Format::Csv)]
+    format: super::report::Format,
 }
 
 /// The ids of `--remove ID,ID` (spaces and empty items ignored).
@@ -41,6 +45,11 @@ pub fn parse_removes(arg: Option<&str>) -> Vec<String> {
 /// A bad data folder, a bad row of `--add`, an unknown or closed `--remove` id, or nothing to
 /// do (exit 2); a result that cannot be written (1).
 pub fn run(a: &ScenarioArgs) -> Result<(), CliError> {
+    if a.format == super::report::Format::Text {
+        return Err(CliError::Usage(
+            "scenario --format: csv or xlsx (a scenario is written as files into --out)".into(),
+        ));
+    }
     let ds = load(a.data.data.as_deref())?;
     let mut live = phase("analysing", || Live::new(ds));
     let t = Instant::now();
@@ -60,6 +69,9 @@ pub fn run(a: &ScenarioArgs) -> Result<(), CliError> {
         },
     })?;
     write_scenario(&a.out, &live, &r, t.elapsed().as_secs_f64())?;
+    if a.format == super::report::Format::Xlsx {
+        crate::output::scenario::scenario_summary_table(&r).write(&a.out.join("scenario_summary.xlsx"))?;
+    }
     print!("{}", report(&r));
     println!("results in {}", a.out.display());
     Ok(())

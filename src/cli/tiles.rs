@@ -84,7 +84,7 @@ pub fn write_tiles(world: &World, out: &Path, max_zoom: u8) -> Result<usize, Cli
             let results: Vec<Result<usize, CliError>> = ids
                 .par_iter()
                 .map(|t| {
-                    let b = render(world, &view, layer, *t)?;
+                    let b = render(world, &view, None, layer, *t)?;
                     if b.is_empty() {
                         return Ok(0);
                     }

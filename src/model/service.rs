@@ -236,6 +236,46 @@ impl ServiceRecords {
     pub fn contact_count(&self) -> usize {
         self.days.len()
     }
+
+    /// Adds a contact of household `h` on `day`, in its place (what a visit written through
+    /// the server adds; the records stay as [`ServiceRecords::new`] would make them). False,
+    /// and nothing added, when `h` is out of range. Moves the contacts after it: a few
+    /// milliseconds for millions of contacts.
+    pub fn add_contact(&mut self, h: u32, day: Day) -> bool {
+        let i = h as usize;
+        if i >= self.households() {
+            return false;
+        }
+        let (a, b) = (self.start[i] as usize, self.start[i + 1] as usize);
+        let at = a + self.days[a..b].partition_point(|&d| d <= day);
+        self.days.insert(at, day);
+        for s in &mut self.start[i + 1..] {
+            *s += 1;
+        }
+        true
+    }
+
+    /// Adds a need (its household in range and at least one change), and gives its index in
+    /// [`ServiceRecords::needs`]; None, and nothing added, otherwise.
+    pub fn add_need(&mut self, need: NeedSpan) -> Option<usize> {
+        if (need.household as usize) >= self.households() || need.changes.is_empty() {
+            return None;
+        }
+        self.needs.push(need);
+        Some(self.needs.len() - 1)
+    }
+
+    /// Appends a status change to need `i` (changes are dated on or after the last one, as
+    /// the store requires). False when there is no need `i`.
+    pub fn change_need(&mut self, i: usize, day: Day, status: NeedStatus) -> bool {
+        match self.needs.get_mut(i) {
+            Some(n) => {
+                n.changes.push((day, status));
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian; Howard Hinnant's
@@ -329,6 +369,30 @@ mod tests {
         assert_eq!(need.status_on(20), Some(NeedStatus::Resolved));
         assert_eq!(need.resolved_by(19), None);
         assert_eq!(need.resolved_by(25), Some(20));
+    }
+
+    #[test]
+    fn records_grow_as_a_rebuild_would_make_them() {
+        let need =
+            |household, changes: Vec<(Day, NeedStatus)>| NeedSpan { household, category: NeedCategory::Legal, changes };
+        let (mut r, _) = ServiceRecords::new(4, [(2, 30), (0, 5), (2, 10), (3, 7)], vec![]);
+        assert!(r.add_contact(2, 20));
+        assert!(r.add_contact(0, 1));
+        assert!(r.add_contact(1, 9));
+        assert!(r.add_contact(2, 30));
+        assert!(!r.add_contact(4, 1));
+        assert_eq!(r.add_need(need(1, vec![(3, NeedStatus::Open)])), Some(0));
+        assert_eq!(r.add_need(need(9, vec![(3, NeedStatus::Open)])), None);
+        assert_eq!(r.add_need(need(1, vec![])), None);
+        assert!(r.change_need(0, 8, NeedStatus::Resolved));
+        assert!(!r.change_need(1, 8, NeedStatus::Resolved));
+        let (rebuilt, _) = ServiceRecords::new(
+            4,
+            [(2, 30), (0, 5), (2, 10), (3, 7), (2, 20), (0, 1), (1, 9), (2, 30)],
+            vec![need(1, vec![(3, NeedStatus::Open), (8, NeedStatus::Resolved)])],
+        );
+        assert_eq!(r, rebuilt);
+        assert_eq!(r.contacts(2), [10, 20, 30, 30]);
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! - `plan_summary.json`: the whole [`PlanResult`] (objective, bound, gap, coverage before and
 //!   after for every admin unit of the plan's level and above, seconds per phase).
 //!
+//! - `plan_summary.xlsx` (`gridcover plan --format xlsx`): the summary's table of units
+//!   ([`plan_summary_table`]: one row per unit of the plan's level and above, coverage before
+//!   and after) with Chinese headers and codes as text.
+//!
 //! Each file is written atomically ([`super::atomic`]).
 
 use std::path::Path;
@@ -101,4 +105,51 @@ pub fn write_plan(out: &Path, res: &PlanResult) -> Result<(), OutputError> {
     let text = serde_json::to_vec_pretty(res)
         .map_err(|e| OutputError::Encode { path: path.clone(), message: e.to_string() })?;
     write_bytes(&path, &text)
+}
+
+/// Columns of the plan summary's table of units: name in `plan_summary.json`, Chinese header.
+pub const PLAN_SUMMARY_COLUMNS: [(&str, &str); 12] = [
+    ("code", "代码"),
+    ("name", "名称"),
+    ("level", "级别"),
+    ("parent_code", "上级代码"),
+    ("veterans", "退役军人数"),
+    ("covered_before", "规划前覆盖人数"),
+    ("covered_after", "规划后覆盖人数"),
+    ("share_before", "规划前覆盖率"),
+    ("share_after", "规划后覆盖率"),
+    ("mean_distance_before_m", "规划前平均距离（米）"),
+    ("mean_distance_after_m", "规划后平均距离（米）"),
+    ("new_sites", "新增站点数"),
+];
+
+/// The summary's units (`units` of `plan_summary.json`) as a table, in the same order, values
+/// as there (shares and distances as computed, absent ones empty).
+pub fn plan_summary_table(res: &PlanResult) -> super::table::Table {
+    use super::Field;
+    let real = |x: Option<f64>| Field::Real(x.filter(|v| v.is_finite()), 6);
+    super::table::Table {
+        sheet: format!("规划 {}", res.request.level.zh()),
+        columns: PLAN_SUMMARY_COLUMNS.to_vec(),
+        rows: res
+            .units
+            .iter()
+            .map(|u| {
+                vec![
+                    Field::Text(u.code.clone()),
+                    Field::Text(u.name.clone()),
+                    Field::Text(u.level.as_str().to_string()),
+                    Field::MaybeText(Some(u.parent_code.clone()).filter(|c| !c.is_empty())),
+                    Field::Int(u.veterans as i64),
+                    Field::Int(u.covered_before as i64),
+                    Field::Int(u.covered_after as i64),
+                    real(u.share_before),
+                    real(u.share_after),
+                    real(u.mean_distance_before_m),
+                    real(u.mean_distance_after_m),
+                    Field::Int(u.new_sites as i64),
+                ]
+            })
+            .collect(),
+    }
 }

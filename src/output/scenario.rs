@@ -11,6 +11,8 @@
 //! - `scenario_summary.json`: the stations opened and closed (with the households and veterans
 //!   each brings or takes), totals before and after, changed units per level and in full,
 //!   households gained and lost, seconds.
+//! - `scenario_summary.xlsx` (`--format xlsx`): the changed units as a table
+//!   ([`scenario_summary_table`]) with Chinese headers and codes as text.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -207,4 +209,61 @@ pub fn report(r: &ScenarioResult) -> String {
     }
     s.push('\n');
     s
+}
+
+/// Columns of the scenario summary's table of changed units: `code`, `name`, `level`, then
+/// `<figure>_before`, `_after`, `_delta` of households and veterans covered, the coverage share
+/// and the mean distance to the nearest station; and their Chinese headers.
+pub const SCENARIO_SUMMARY_COLUMNS: [(&str, &str); 16] = [
+    ("code", "代码"),
+    ("name", "名称"),
+    ("level", "级别"),
+    ("households", "户数"),
+    ("covered_households_before", "调整前覆盖户数"),
+    ("covered_households_after", "调整后覆盖户数"),
+    ("covered_households_delta", "覆盖户数变化"),
+    ("covered_veterans_before", "调整前覆盖人数"),
+    ("covered_veterans_after", "调整后覆盖人数"),
+    ("covered_veterans_delta", "覆盖人数变化"),
+    ("coverage_share_before", "调整前覆盖率"),
+    ("coverage_share_after", "调整后覆盖率"),
+    ("coverage_share_delta", "覆盖率变化"),
+    ("nearest_mean_m_before", "调整前平均距离（米）"),
+    ("nearest_mean_m_after", "调整后平均距离（米）"),
+    ("nearest_mean_m_delta", "平均距离变化（米）"),
+];
+
+/// The changed units of a scenario (`units` of `scenario_summary.json`, in its order) as a
+/// table of [`SCENARIO_SUMMARY_COLUMNS`]: what `gridcover scenario --format xlsx` writes as
+/// `scenario_summary.xlsx`.
+pub fn scenario_summary_table(r: &ScenarioResult) -> super::table::Table {
+    use super::Field;
+    let int3 = |b: i64, a: i64| [Field::Int(b), Field::Int(a), Field::Int(a - b)];
+    let real3 = |b: Option<f64>, a: Option<f64>, d: u8| {
+        let (b, a) = (b.filter(|x| x.is_finite()), a.filter(|x| x.is_finite()));
+        let delta = b.zip(a).map(|(b, a)| a - b);
+        [Field::Real(b, d), Field::Real(a, d), Field::Real(delta, d)]
+    };
+    super::table::Table {
+        sheet: "方案 变化单位".into(),
+        columns: SCENARIO_SUMMARY_COLUMNS.to_vec(),
+        rows: r
+            .units
+            .iter()
+            .map(|u| {
+                let (b, a) = (&u.before, &u.after);
+                let mut row = vec![
+                    Field::Text(u.code.clone()),
+                    Field::Text(u.name.clone()),
+                    Field::Text(u.level.as_str().to_string()),
+                    Field::Int(b.households),
+                ];
+                row.extend(int3(b.covered_households, a.covered_households));
+                row.extend(int3(b.covered_veterans, a.covered_veterans));
+                row.extend(real3(b.coverage_share, a.coverage_share, 6));
+                row.extend(real3(b.nearest_mean_m, a.nearest_mean_m, 1));
+                row
+            })
+            .collect(),
+    }
 }

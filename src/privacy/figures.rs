@@ -31,6 +31,8 @@
 //! decision on the households they do not know, so that no shown figure minus what they know
 //! describes fewer than `k` others.
 
+use rayon::prelude::*;
+
 use crate::analysis::effective::ServiceFacts;
 use crate::analysis::Assignment;
 use crate::model::{Dataset, Level, NONE, NO_UNIT};
@@ -149,6 +151,14 @@ impl Family {
             Family::RecentNeedResolved => Some(Family::RecentNeed),
             _ => Some(Family::All),
         }
+    }
+
+    /// True for the families decided for grids as well as units: every household of the grid,
+    /// and the effective-coverage families with their parents (hardship families, as the
+    /// parent of the hardship overdue). The coverage splits are decided for units only: grids
+    /// do not show them.
+    pub fn on_grids(self) -> bool {
+        matches!(self, Family::All | Family::Hardship) || Family::SERVICE.contains(&self)
     }
 
     /// True for sensitive statuses: a group that is the whole of its parent's is not shown.
@@ -273,14 +283,42 @@ impl Tree {
     }
 }
 
+/// Households of each family in each node, and in each grid node within its unit.
+type Counts = (Vec<Vec<u64>>, Vec<Vec<u64>>);
+
+/// The counts of one family (and of its parent, when it has one) in every node.
+struct GridCounts<'a> {
+    /// Members of the family in each node.
+    members: &'a [u64],
+    /// Members of a grid node within the grid's unit.
+    in_unit: &'a [u64],
+    /// The same two of the parent family (None for [`Family::All`]).
+    parent: Option<(&'a [u64], &'a [u64])>,
+}
+
+impl GridCounts<'_> {
+    /// The rest of the parent family's group in `node` (all of it, or within the unit).
+    fn rest(&self, node: usize, within: bool) -> i64 {
+        let (m, p) = if within {
+            (self.in_unit[node], self.parent.map(|p| p.1[node]))
+        } else {
+            (self.members[node], self.parent.map(|p| p.0[node]))
+        };
+        p.map_or(0, |p| p as i64 - m as i64)
+    }
+}
+
 /// Grids are a second partition of their unit's households (in a grid or not, and which
 /// grid). A grid of a withheld unit is withheld (its figures would bound the unit's). For
 /// each shown unit, its withheld grids together, and the unit's households minus its
-/// shown grids (those outside every grid, and the withheld grids), must each be `0` or at
-/// least `k`; where not, the smallest shown grid is withheld, and so on. `in_unit[node]`
-/// counts the households of a grid node within its unit.
-fn withhold_grids_together(tree: &Tree, count: &[u64], in_unit: &[u64], s: &mut [bool], k: u64) {
-    let ok = |x: i64| x <= 0 || x >= k as i64;
+/// shown grids (those outside every grid, and the withheld grids), must each pass the
+/// primary rule — members and the rest of the parent family's group `0` or at least `k`
+/// (for a sensitive family the rest not empty while the members are not); where not, the
+/// smallest shown grid is withheld, and so on.
+fn withhold_grids_together(tree: &Tree, c: &GridCounts<'_>, s: &mut [bool], k: u64, sensitive: bool) {
+    let g_ok = |x: i64| x <= 0 || x >= k as i64;
+    let ok = |m: i64, r: i64| g_ok(m) && g_ok(r) && !(sensitive && r <= 0 && m > 0);
+    let size = |g: usize| c.parent.map_or(c.members[g], |p| p.0[g]);
     for (p, grids) in tree.grids.iter().enumerate() {
         if grids.is_empty() {
             continue;
@@ -292,15 +330,24 @@ fn withhold_grids_together(tree: &Tree, count: &[u64], in_unit: &[u64], s: &mut 
             }
             continue;
         }
-        let mut hidden: i64 = grids.iter().filter(|&&g| !s[g]).map(|&g| count[g] as i64).sum();
-        let mut left: i64 = count[p] as i64 - grids.iter().filter(|&&g| s[g]).map(|&g| in_unit[g] as i64).sum::<i64>();
+        let hidden = |s: &[bool]| -> (i64, i64) {
+            grids.iter().filter(|&&g| !s[g]).fold((0, 0), |(m, r), &g| (m + c.members[g] as i64, r + c.rest(g, false)))
+        };
+        let left = |s: &[bool]| -> (i64, i64) {
+            grids.iter().filter(|&&g| s[g]).fold((c.members[p] as i64, c.rest(p, false)), |(m, r), &g| {
+                (m - c.in_unit[g] as i64, r - c.rest(g, true))
+            })
+        };
         let mut shown: Vec<usize> = grids.iter().copied().filter(|&g| s[g]).collect();
-        shown.sort_by_key(|&g| (std::cmp::Reverse(count[g]), std::cmp::Reverse(g)));
-        while !(ok(hidden) && ok(left)) {
+        shown.sort_by_key(|&g| (std::cmp::Reverse(size(g)), std::cmp::Reverse(g)));
+        loop {
+            let (hm, hr) = hidden(s);
+            let (lm, lr) = left(s);
+            if ok(hm, hr) && ok(lm, lr) {
+                break;
+            }
             let Some(g) = shown.pop() else { break };
             s[g] = false;
-            hidden += count[g] as i64;
-            left += in_unit[g] as i64;
         }
     }
 }
@@ -326,9 +373,6 @@ impl Disclosure {
         let nu = ds.divisions.len();
         let n = tree.parent.len();
         let nf = Family::ALL.len();
-        // Households of each family in each node, of those the viewer does not know.
-        let mut count = vec![vec![0u64; n]; nf];
-        let mut in_unit = vec![0u64; n];
         let mut is_known = vec![false; ds.households.len()];
         for &h in known {
             if let Some(k) = is_known.get_mut(h as usize) {
@@ -340,32 +384,68 @@ impl Disclosure {
         // decide on.
         let families: Vec<Family> =
             Family::ALL.into_iter().filter(|f| service.is_some() || !Family::SERVICE.contains(f)).collect();
-        for (h, &known) in is_known.iter().enumerate() {
-            if known {
-                continue;
-            }
-            let facts = Facts {
-                covered: asg.covered[h],
-                in_grid: asg.grid[h] != NONE,
-                hardship: hh.difficulty[h],
-                martyr: hh.martyr_family[h],
-                service: service.and_then(|s| s.get(h)).copied().unwrap_or_default(),
-            };
-            let u = asg.unit[h];
-            let chain = if u == NO_UNIT { [NO_UNIT; 5] } else { ds.divisions.chain(u) };
-            for &f in &families {
-                if !f.has(&facts) {
+        // Households of each family in each node, of those the viewer does not know (`count`:
+        // first in each household's own unit only, then summed up the tree), and in each grid
+        // node within the grid's unit (`in_unit`). The households are counted in parallel,
+        // one share per thread.
+        let count_range = |range: std::ops::Range<usize>| {
+            let mut count = vec![vec![0u64; n]; nf];
+            let mut in_unit = vec![vec![0u64; n]; nf];
+            for h in range {
+                if is_known[h] {
                     continue;
                 }
-                for &a in chain.iter().filter(|&&a| a != NO_UNIT) {
-                    count[f.index()][a as usize] += 1;
+                let facts = Facts {
+                    covered: asg.covered[h],
+                    in_grid: asg.grid[h] != NONE,
+                    hardship: hh.difficulty[h],
+                    martyr: hh.martyr_family[h],
+                    service: service.and_then(|s| s.get(h)).copied().unwrap_or_default(),
+                };
+                let u = asg.unit[h];
+                if u != NO_UNIT {
+                    for &f in &families {
+                        if f.has(&facts) {
+                            count[f.index()][u as usize] += 1;
+                        }
+                    }
+                }
+                let g = asg.grid[h];
+                if g != NONE {
+                    let node = nu + g as usize;
+                    let within =
+                        u != NO_UNIT && ds.grids.unit[g as usize].is_some_and(|gu| ds.divisions.chain(u).contains(&gu));
+                    for &f in families.iter().filter(|f| f.on_grids() && f.has(&facts)) {
+                        count[f.index()][node] += 1;
+                        if within {
+                            in_unit[f.index()][node] += 1;
+                        }
+                    }
                 }
             }
-            let g = asg.grid[h];
-            if g != NONE {
-                count[0][nu + g as usize] += 1;
-                if ds.grids.unit[g as usize].is_some_and(|gu| chain.contains(&gu)) {
-                    in_unit[nu + g as usize] += 1;
+            (count, in_unit)
+        };
+        let threads = rayon::current_num_threads().clamp(1, 8);
+        let share = hh.len().div_ceil(threads).max(1);
+        let parts: Vec<Counts> = (0..threads)
+            .into_par_iter()
+            .map(|t| count_range((t * share).min(hh.len())..((t + 1) * share).min(hh.len())))
+            .collect();
+        let mut parts = parts.into_iter();
+        let (mut count, mut in_unit) =
+            parts.next().unwrap_or_else(|| (vec![vec![0u64; n]; nf], vec![vec![0u64; n]; nf]));
+        for (c, i) in parts {
+            for (a, b) in count.iter_mut().zip(&c).chain(in_unit.iter_mut().zip(&i)) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+            }
+        }
+        // Up the tree: the deepest units first.
+        for &u in tree.order.iter().rev() {
+            if let Some(p) = tree.parent[u] {
+                for c in count.iter_mut() {
+                    c[p] += c[u];
                 }
             }
         }
@@ -378,10 +458,10 @@ impl Disclosure {
                 let g = |x: i64| x <= 0 || x >= policy.k() as i64;
                 g(members) && g(rest) && !(f.sensitive() && rest <= 0 && members > 0)
             };
-            // Primary rule (grids carry the households family only).
+            // Primary rule (grids carry the families of [`Family::on_grids`] only).
             let mut s: Vec<bool> = (0..n)
                 .map(|node| {
-                    (node < nu || f == Family::All)
+                    (node < nu || f.on_grids())
                         && pi.is_none_or(|p| shown[p][node])
                         && ok(count[fi][node] as i64, rest(node) as i64)
                 })
@@ -412,8 +492,10 @@ impl Disclosure {
                     frontier.extend(below);
                 }
             }
-            if f == Family::All {
-                withhold_grids_together(&tree, &count[fi], &in_unit, &mut s, policy.k());
+            if f.on_grids() {
+                let parent = pi.map(|p| (&count[p][..], &in_unit[p][..]));
+                let g = GridCounts { members: &count[fi], in_unit: &in_unit[fi], parent };
+                withhold_grids_together(&tree, &g, &mut s, policy.k(), f.sensitive());
             }
             shown[fi] = s;
         }
@@ -433,7 +515,18 @@ impl Disclosure {
 
     /// True when a grid's household figures (households, veterans, over cap) may be shown.
     pub fn grid(&self, g: u32) -> bool {
-        self.shown[0].get(self.units + g as usize).copied().unwrap_or(false)
+        self.grid_family(Family::All, g)
+    }
+
+    /// True when the figures of `family` of grid `g` may be shown (families not decided for
+    /// grids, [`Family::on_grids`], never are).
+    pub fn grid_family(&self, family: Family, g: u32) -> bool {
+        self.shown[family.index()].get(self.units + g as usize).copied().unwrap_or(false)
+    }
+
+    /// True when a grid's column may be shown (as [`Disclosure::unit_column`]).
+    pub fn grid_column(&self, column: &str, g: u32) -> bool {
+        Family::of_column(column).is_none_or(|f| self.grid_family(f, g))
     }
 
     /// True when some household figure of unit `u` is withheld (of the families decided: the
@@ -625,6 +718,32 @@ mod tests {
             asg.grid.push(NONE);
             asg.covered.push(rng.random_range(0..32u8) & if rng.random_bool(0.3) { 0 } else { 31 });
         }
+        // Grids: some units get one to three; most of a unit's households are in one of its
+        // grids, a few in a grid of another unit (a grid drawn across a boundary).
+        let mut units: Vec<u32> = places.clone();
+        units.sort_unstable();
+        units.dedup();
+        let mut grids_of: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+        for &u in &units {
+            if rng.random_bool(0.5) {
+                for _ in 0..rng.random_range(1..=3) {
+                    let g = ds.grids.len() as u32;
+                    ds.grids.id.push(format!("G{g}"));
+                    ds.grids.worker.push(format!("W{}", g % 4));
+                    ds.grids.unit.push(Some(u));
+                    ds.grids.geometry.push(geo::MultiPolygon::new(vec![]));
+                    grids_of.entry(u).or_default().push(g);
+                }
+            }
+        }
+        for h in 0..n {
+            let own = grids_of.get(&asg.unit[h]);
+            if let Some(own) = own.filter(|_| rng.random_bool(0.8)) {
+                asg.grid[h] = own[rng.random_range(0..own.len())];
+            } else if !ds.grids.is_empty() && rng.random_bool(0.03) {
+                asg.grid[h] = rng.random_range(0..ds.grids.len() as u32);
+            }
+        }
         let known: Vec<u32> = (0..n as u32).filter(|_| rng.random_bool(0.05)).collect();
         // Service facts as the analysis makes them: contacted implies ever contacted, only
         // hardship households are hardship-overdue, a resolved recent need is a recent need.
@@ -666,7 +785,7 @@ mod tests {
                 }
                 let facts = Facts {
                     covered: asg.covered[h],
-                    in_grid: false,
+                    in_grid: asg.grid[h] != NONE,
                     hardship: ds.households.difficulty[h],
                     martyr: ds.households.martyr_family[h],
                     service: service.get(h).copied().unwrap_or_default(),
@@ -708,6 +827,107 @@ mod tests {
                 if !pass(m, r) {
                     return Err(format!(
                         "{f:?}: {} minus its shown children leaves {m} / {r}",
+                        ds.divisions.get(u).code
+                    ));
+                }
+            }
+        }
+        check_grids(ds, asg, d, k, known, service)
+    }
+
+    /// The same for the grids, a second partition of each unit: for every family shown on
+    /// grids (every household; hardship, the parent of hardship overdue; and the
+    /// effective-coverage families), a shown grid's group and rest pass, its unit shows the
+    /// family, and for every shown unit with grids, the unit minus its shown grids (within the
+    /// unit) and its withheld grids together pass as well.
+    fn check_grids(
+        ds: &Dataset,
+        asg: &Assignment,
+        d: &Disclosure,
+        k: i64,
+        known: &[u32],
+        service: &[ServiceFacts],
+    ) -> Result<(), String> {
+        let nu = ds.divisions.len();
+        let ng = ds.grids.len();
+        let mut families = vec![Family::All, Family::Hardship];
+        families.extend(Family::SERVICE);
+        for f in Family::ALL {
+            if !families.contains(&f) {
+                for g in 0..ng as u32 {
+                    if d.grid_family(f, g) {
+                        return Err(format!("{f:?} shown for grid {g}: grids do not carry it"));
+                    }
+                }
+            }
+        }
+        for f in families {
+            // (members, parent's group) per unit, per grid, and per grid within its unit.
+            let (mut unit, mut grid, mut within) =
+                (vec![(0i64, 0i64); nu], vec![(0i64, 0i64); ng], vec![(0i64, 0i64); ng]);
+            for h in 0..ds.households.len() {
+                if known.contains(&(h as u32)) {
+                    continue;
+                }
+                let facts = Facts {
+                    covered: asg.covered[h],
+                    in_grid: asg.grid[h] != NONE,
+                    hardship: ds.households.difficulty[h],
+                    martyr: ds.households.martyr_family[h],
+                    service: service.get(h).copied().unwrap_or_default(),
+                };
+                let add = |c: &mut (i64, i64)| {
+                    c.0 += i64::from(f.has(&facts));
+                    c.1 += i64::from(f.parent().is_none_or(|p| p.has(&facts)));
+                };
+                let chain = ds.divisions.chain(asg.unit[h]);
+                for a in chain.iter().copied().filter(|&a| a != NO_UNIT) {
+                    add(&mut unit[a as usize]);
+                }
+                let g = asg.grid[h];
+                if g != NONE {
+                    add(&mut grid[g as usize]);
+                    if ds.grids.unit[g as usize].is_some_and(|u| chain.contains(&u)) {
+                        add(&mut within[g as usize]);
+                    }
+                }
+            }
+            let split = |c: (i64, i64)| (c.0, if f.parent().is_some() { c.1 - c.0 } else { 0 });
+            let g_ok = |x: i64| x <= 0 || x >= k;
+            let pass = |(m, r): (i64, i64)| g_ok(m) && g_ok(r) && !(f.sensitive() && r <= 0 && m > 0);
+            for (g, &c) in grid.iter().enumerate() {
+                if !d.grid_family(f, g as u32) {
+                    continue;
+                }
+                if !pass(split(c)) {
+                    return Err(format!("{f:?} of grid {g}: {:?}", split(c)));
+                }
+                if let Some(u) = ds.grids.unit[g].filter(|&u| !d.unit(f, u)) {
+                    return Err(format!("{f:?} of grid {g} shown, of its unit {u} withheld"));
+                }
+            }
+            for u in 0..nu as u32 {
+                let grids: Vec<usize> = (0..ng).filter(|&g| ds.grids.unit[g] == Some(u)).collect();
+                if grids.is_empty() || !d.unit(f, u) {
+                    continue;
+                }
+                // With no grid shown, the grids say nothing beyond the unit.
+                if !grids.iter().any(|&g| d.grid_family(f, g as u32)) {
+                    continue;
+                }
+                let (mut left, mut hidden) = (split(unit[u as usize]), (0, 0));
+                for g in grids {
+                    if d.grid_family(f, g as u32) {
+                        let w = split(within[g]);
+                        left = (left.0 - w.0, left.1 - w.1);
+                    } else {
+                        let w = split(grid[g]);
+                        hidden = (hidden.0 + w.0, hidden.1 + w.1);
+                    }
+                }
+                if !pass(left) || !pass(hidden) {
+                    return Err(format!(
+                        "{f:?}: {} minus its shown grids leaves {left:?}, its withheld grids hold {hidden:?}",
                         ds.divisions.get(u).code
                     ));
                 }
@@ -780,6 +1000,89 @@ mod tests {
         assert_eq!(plain.unit_withholds(v3), Family::ALL[..12].iter().any(|&f| !plain.unit(f, v3)));
         assert_eq!(Family::of_column("contacted_share"), Some(Family::Overdue));
         assert_eq!(Family::of_column("needs_resolved_30d_share"), Some(Family::RecentNeedResolved));
+    }
+
+    #[test]
+    fn grids_carry_the_effective_figures_under_the_same_rules() {
+        let (mut ds, mut asg) = tree();
+        // Grid G0 in village 3: its 8 households (13..21).
+        let v3 = code(&ds, "990101001003");
+        ds.grids.id = vec!["G0".into()];
+        ds.grids.worker = vec!["W".into()];
+        ds.grids.unit = vec![Some(v3)];
+        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
+        for h in 13..21 {
+            asg.grid[h] = 0;
+        }
+        let service = |contacted: std::ops::Range<usize>, open: &[usize]| -> Vec<ServiceFacts> {
+            (0..ds.households.len())
+                .map(|h| ServiceFacts {
+                    contacted: contacted.contains(&h),
+                    ever_contacted: contacted.contains(&h),
+                    open_need: open.contains(&h),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        // All 8 contacted, no open need: 8 and 0, shown for the grid as for its village.
+        let f = service(13..21, &[]);
+        let d = Disclosure::compute_with_service(&ds, &asg, Policy::default(), &[], Some(&f));
+        assert!(d.grid(0) && d.grid_family(Family::Overdue, 0) && d.grid_family(Family::OpenNeed, 0));
+        assert!(d.grid_column("contacted_households", 0) && d.grid_column("worker", 0));
+        assert!(!d.grid_family(Family::Covered, 0), "grids do not carry the coverage splits");
+        // 3 contacted: withheld, for the grid as for the village.
+        let f = service(13..16, &[13, 14]);
+        let d = Disclosure::compute_with_service(&ds, &asg, Policy::default(), &[], Some(&f));
+        assert!(d.grid(0));
+        assert!(!d.grid_family(Family::Overdue, 0) && !d.unit(Family::Overdue, v3));
+        assert!(!d.grid_family(Family::OpenNeed, 0));
+        // A grid of 6 of the village's 8 households, all 6 contacted and the other two not:
+        // the grid alone passes (6 and 0), but the village (6 and 2) is withheld, and so is the
+        // grid with it; were the village shown, its 2 overdue outside the grid would follow.
+        for h in [19, 20] {
+            asg.grid[h] = NONE;
+        }
+        let f = service(13..19, &[]);
+        let d = Disclosure::compute_with_service(&ds, &asg, Policy::default(), &[], Some(&f));
+        assert!(!d.unit(Family::Overdue, v3));
+        assert!(!d.grid_family(Family::Overdue, 0));
+        // Without service facts nothing of them is shown for grids either.
+        let d = Disclosure::compute(&ds, &asg, Policy::default(), &[]);
+        assert!(!d.grid_family(Family::Overdue, 0));
+    }
+
+    #[test]
+    fn a_shown_unit_withholds_the_grid_that_would_give_its_remainder_away() {
+        // k = 3. Village 3 (households 13..21) with grid G0 over 13, 14, 15, all contacted;
+        // the other five are outside every grid.
+        let (mut ds, mut asg) = tree();
+        let v3 = code(&ds, "990101001003");
+        ds.grids.id = vec!["G0".into()];
+        ds.grids.worker = vec!["W".into()];
+        ds.grids.unit = vec![Some(v3)];
+        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
+        for h in 13..16 {
+            asg.grid[h] = 0;
+        }
+        let policy = Policy::with_min_households(3).unwrap();
+        let facts = |contacted: &[usize]| -> Vec<ServiceFacts> {
+            (0..ds.households.len())
+                .map(|h| {
+                    let c = contacted.contains(&h);
+                    ServiceFacts { contacted: c, ever_contacted: c, ..Default::default() }
+                })
+                .collect()
+        };
+        // Only the grid's three contacted: the village (3 and 5) and the grid (3 and 0) pass,
+        // and the village minus the grid leaves 0 contacted and 5 overdue: shown.
+        let d = Disclosure::compute_with_service(&ds, &asg, policy, &[], Some(&facts(&[13, 14, 15])));
+        assert!(d.unit(Family::Overdue, v3) && d.grid(0) && d.grid_family(Family::Overdue, 0));
+        // One more contacted outside the grid: the village (4 and 4) and the grid (3 and 0)
+        // still pass alone, but the village minus the grid would leave 1 contacted: the grid
+        // is withheld, the village stays.
+        let d = Disclosure::compute_with_service(&ds, &asg, policy, &[], Some(&facts(&[13, 14, 15, 16])));
+        assert!(d.unit(Family::Overdue, v3) && d.grid(0));
+        assert!(!d.grid_family(Family::Overdue, 0));
     }
 
     #[test]

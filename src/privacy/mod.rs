@@ -48,6 +48,24 @@ pub use figures::{Disclosure, Family};
 pub use gap_areas::{gap_areas, GapArea};
 pub use groups::{cell_polygon, CellFigures, DisplayCell, Group, Groups, Part};
 
+/// The day an effective-coverage figure asked "as of `asked`" is answered as of, by a role
+/// without household access, on `today`: the last day of `asked`'s calendar month, and never
+/// after today (today, and any day of the current month, is today: live).
+///
+/// Why: figures of two consecutive days differ by the few households whose facts changed
+/// between them (a contact, a need, a contact leaving the window), so a series of days asked
+/// one by one would describe single households. Past days are therefore answered only as of
+/// month ends, whose differences span a month of changes of a unit's households; a month
+/// rather than an ISO week, because leaders report monthly (月报), a week's changes in a
+/// village are often a handful of households, and weeks straddle months. The residual risk —
+/// today's answer against one saved yesterday — is in README's Privacy table.
+pub fn as_of_day(asked: crate::model::Day, today: crate::model::Day) -> crate::model::Day {
+    use crate::model::service::{day_from_ymd, ymd_of_day};
+    let (y, m, _) = ymd_of_day(asked);
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    (day_from_ymd(ny, nm, 1) - 1).min(today)
+}
+
 /// The smallest `k` the policy accepts: below it, "a group" is one or two households.
 pub const MIN_K: u32 = 3;
 
@@ -142,5 +160,27 @@ impl Policy {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_of_day;
+    use crate::model::service::day_from_ymd;
+
+    #[test]
+    fn past_days_are_month_ends_and_the_current_month_is_today() {
+        let today = day_from_ymd(2026, 12, 6);
+        let d = |y, m, dd| day_from_ymd(y, m, dd);
+        assert_eq!(as_of_day(d(2026, 11, 1), today), d(2026, 11, 30));
+        assert_eq!(as_of_day(d(2026, 11, 29), today), d(2026, 11, 30));
+        assert_eq!(as_of_day(d(2026, 11, 30), today), d(2026, 11, 30));
+        assert_eq!(as_of_day(d(2024, 2, 3), today), d(2024, 2, 29));
+        assert_eq!(as_of_day(d(2025, 12, 31), today), d(2025, 12, 31));
+        assert_eq!(as_of_day(d(2026, 12, 1), today), today);
+        assert_eq!(as_of_day(today, today), today);
+        // The future is today too: a later day would only move the windows.
+        assert_eq!(as_of_day(d(2027, 3, 1), today), today);
+        assert_eq!(as_of_day(d(2200, 12, 31), today), today);
     }
 }

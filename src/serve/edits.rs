@@ -19,7 +19,10 @@
 //! (fsynced). A station edit then updates the live engine inside the served world
 //! ([`World::edit`], [`crate::analysis::Live`]: only the households and units near the station
 //! are recomputed, nothing is copied), and the caches of tiles and pages are cleared, so that
-//! coverage figures, layers and tiles show the change at once.
+//! coverage figures, layers and tiles show the change at once. A visit or a need updates the
+//! service records the server holds in memory (see [`super::effective`]; under one write
+//! order, so memory follows the store) and clears the same caches: the effective figures of
+//! the next report, page and tile include it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -182,7 +185,7 @@ async fn on_own_household(
 async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.read"), |s, e, u, id, _| {
         let w = s.world();
-        let f = find(&w, &w.view(u), u, Collection::Households, id)?;
+        let f = find(&w, &w.view(u), None, u, Collection::Households, id)?;
         drop(w);
         let rec = e.store.household(id)?.ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
         let mut v: Value = serde_json::from_str(&f)?;
@@ -232,12 +235,25 @@ async fn visit_post(
         &body,
         "visit ({\"date\": \"YYYY-MM-DD\", \"kind\": \"home\", \"note\": \"…\", \"needs\": [{\"category\": \"medical\", \"note\": \"…\"}]})",
     )?;
-    on_own_household(s, u, id, None, move |s, e, u, id, _| {
+    on_own_household(s, u, id, None, move |s, e, u, id, idx| {
+        let svc = &s.inner.service;
+        let _order = svc.write_order();
         let v = e.store.add_visit(u, id, &visit)?;
-        s.inner.service.changed();
+        if let Ok(day) = crate::model::service::parse_day(&v.date) {
+            svc.contact(idx, day);
+            for (&need, n) in v.needs.iter().zip(&visit.needs) {
+                svc.need(need, raised(idx, n.category, day));
+            }
+        }
+        s.service_written();
         Ok(created(json!(v), None, &format!("/api/households/{}/visits", super::ogc::encode(id))))
     })
     .await
+}
+
+/// A need of household `h` raised on `day`, as the records in memory hold it.
+fn raised(h: u32, category: crate::model::NeedCategory, day: crate::model::Day) -> crate::model::NeedSpan {
+    crate::model::NeedSpan { household: h, category, changes: vec![(day, crate::model::NeedStatus::Open)] }
 }
 
 /// 201 with `body`, its version as `ETag` when it has one, and `Location: location`.
@@ -265,9 +281,14 @@ async fn need_post(
 ) -> Result<Response, ApiError> {
     let need: NewNeed =
         parse_body(&body, "need ({\"category\": \"medical\", \"note\": \"…\", \"date\": \"YYYY-MM-DD\"})")?;
-    on_own_household(s, u, id, None, move |s, e, u, id, _| {
+    on_own_household(s, u, id, None, move |s, e, u, id, idx| {
+        let svc = &s.inner.service;
+        let _order = svc.write_order();
         let n = e.store.add_need(u, id, &need)?;
-        s.inner.service.changed();
+        if let Ok(day) = crate::model::service::parse_day(&n.opened) {
+            svc.need(n.id, raised(idx, n.category, day));
+        }
+        s.service_written();
         Ok(created(json!(n), Some(n.version), &format!("/api/households/{}/needs", super::ogc::encode(id))))
     })
     .await
@@ -316,8 +337,13 @@ async fn need_patch(
     )?;
     let state = s.clone();
     on_own_need(s, u, id, move |e, u, need| {
+        let svc = &state.inner.service;
+        let _order = svc.write_order();
         let n = e.store.update_need(u, need, &p, want)?;
-        state.inner.service.changed();
+        if let Some(day) = n.changes.last().and_then(|c| crate::model::service::parse_day(&c.date).ok()) {
+            svc.need_change(n.id, day, p.status);
+        }
+        state.service_written();
         let version = n.version;
         Ok(json_response(StatusCode::OK, json!(n), Some(version)))
     })

@@ -9,9 +9,13 @@
 //! | `grids` | service grids with their workload | the grid's id |
 //! | `gaps` | gap areas: villages with uncovered households, joined where they touch ([`crate::privacy::gap_areas()`](crate::privacy::gap_areas::gap_areas)) | the gap's rank |
 //!
+//! Admin units and grids carry, besides, the effective-coverage figures of today
+//! ([`super::effective::LAYER_FIGURES`]: contacts and needs from the store) when the server has
+//! a store; without one those properties are absent.
+//!
 //! Every figure goes through the viewer's [`View`] (the disclosure policy,
-//! [`crate::privacy`]): a withheld figure is `null`, and `withheld: true` says that some
-//! figure of the record is.
+//! [`crate::privacy`]; for the effective figures the viewer's [`ServiceView`]): a withheld
+//! figure is `null`, and `withheld: true` says that some figure of the record is.
 //!
 //! The `code` filter keeps records whose admin code starts with the given prefix (a unit's
 //! own code; a station's or grid's unit; a household's finest unit; a cell's or gap's
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Role, RoleExt, User};
+use super::effective::ServiceView;
 use super::error::ApiError;
 use super::geom::{multipolygon_json, point_json, Bbox};
 use super::world::{ShownCell, View};
@@ -251,8 +256,9 @@ fn f64_or_null(x: f64) -> Value {
 }
 
 /// The coverage properties of a unit as `view` may see them, typed (numbers as numbers,
-/// empty and withheld as null; `withheld` true when some figure is).
-pub fn admin_properties(w: &World, view: &View, u: UnitIdx) -> Map<String, Value> {
+/// empty and withheld as null; `withheld` true when some figure is), and its effective
+/// figures of today as `svc` decides them (left out without `svc`: a server without a store).
+pub fn admin_properties(w: &World, view: &View, svc: Option<&ServiceView>, u: UnitIdx) -> Map<String, Value> {
     let fields = coverage_fields(w.ds(), w.an(), u);
     let mut m = Map::new();
     for (k, v) in COVERAGE_COLUMNS.iter().zip(fields) {
@@ -261,7 +267,8 @@ pub fn admin_properties(w: &World, view: &View, u: UnitIdx) -> Map<String, Value
     }
     let a = w.area_of_unit[u as usize];
     m.insert("derived_boundary".into(), Value::Bool(a != NONE && w.ds().boundaries.areas[a as usize].derived));
-    m.insert("withheld".into(), Value::Bool(view.disclosure.unit_withholds(u)));
+    let service_withheld = svc.is_some_and(|v| v.unit_properties(u, &mut m));
+    m.insert("withheld".into(), Value::Bool(view.disclosure.unit_withholds(u) || service_withheld));
     m
 }
 
@@ -280,8 +287,9 @@ pub fn station_properties(w: &World, s: u32) -> Map<String, Value> {
     m
 }
 
-/// Grid properties as `view` may see them (household figures null when withheld).
-pub fn grid_properties(w: &World, view: &View, g: u32) -> Map<String, Value> {
+/// Grid properties as `view` may see them (household figures null when withheld), with the
+/// effective figures of today as `svc` decides them (left out without `svc`).
+pub fn grid_properties(w: &World, view: &View, svc: Option<&ServiceView>, g: u32) -> Map<String, Value> {
     let gr = &w.ds().grids;
     let i = g as usize;
     let mut m = Map::new();
@@ -296,7 +304,8 @@ pub fn grid_properties(w: &World, view: &View, g: u32) -> Map<String, Value> {
         m.insert("over_cap".into(), or_null(json!(l.over_cap)));
         m.insert("worker_grids".into(), json!(l.worker_grids));
     }
-    m.insert("withheld".into(), Value::Bool(!shown));
+    let service_withheld = svc.is_some_and(|v| v.grid_properties(g, &mut m));
+    m.insert("withheld".into(), Value::Bool(!shown || service_withheld));
     m
 }
 
@@ -379,7 +388,15 @@ pub fn cell_properties(c: &ShownCell) -> Map<String, Value> {
 }
 
 /// The GeoJSON Feature text of record `i` of a selection, as `view` may see it.
-pub fn feature_json(w: &World, view: &View, c: Collection, sel: &Selection, i: u32) -> String {
+/// `svc`: the effective figures of today (admin units and grids; None leaves them out).
+pub fn feature_json(
+    w: &World,
+    view: &View,
+    svc: Option<&ServiceView>,
+    c: Collection,
+    sel: &Selection,
+    i: u32,
+) -> String {
     match (c, sel) {
         (_, Selection::Cells(cells, _)) => {
             let cell = &cells[i as usize];
@@ -389,7 +406,7 @@ pub fn feature_json(w: &World, view: &View, c: Collection, sel: &Selection, i: u
         (Collection::Admin(_), _) => {
             let a = w.area_of_unit[i as usize];
             let geom = (a != NONE).then(|| multipolygon_json(&w.ds().boundaries.areas[a as usize].geometry));
-            feature(json!(w.ds().divisions.get(i).code), geom, admin_properties(w, view, i))
+            feature(json!(w.ds().divisions.get(i).code), geom, admin_properties(w, view, svc, i))
         }
         (Collection::Stations, _) => {
             let st = &w.ds().stations;
@@ -399,7 +416,7 @@ pub fn feature_json(w: &World, view: &View, c: Collection, sel: &Selection, i: u
         (Collection::Grids, _) => feature(
             json!(w.ds().grids.id[i as usize]),
             Some(multipolygon_json(&w.ds().grids.geometry[i as usize])),
-            grid_properties(w, view, i),
+            grid_properties(w, view, svc, i),
         ),
         (Collection::Gaps, _) => {
             let gap = &view.gaps(w)[i as usize];
@@ -417,35 +434,44 @@ pub fn feature_json(w: &World, view: &View, c: Collection, sel: &Selection, i: u
 }
 
 /// One feature by its id, as `user` (whose view is `view`) may see it.
-pub fn find(w: &World, view: &View, user: &User, c: Collection, fid: &str) -> Result<String, ApiError> {
+pub fn find(
+    w: &World,
+    view: &View,
+    svc: Option<&ServiceView>,
+    user: &User,
+    c: Collection,
+    fid: &str,
+) -> Result<String, ApiError> {
     let nf = || ApiError::not_found(format!("no feature {fid:?} in collection {}", c.id()));
     let ds = w.ds();
     let one = |i: u32| Selection::Rows(vec![i]);
     match c {
         Collection::Admin(level) => {
             let u = ds.divisions.find(fid).filter(|&u| ds.divisions.get(u).level == level).ok_or_else(nf)?;
-            Ok(feature_json(w, view, c, &one(u), u))
+            Ok(feature_json(w, view, svc, c, &one(u), u))
         }
         Collection::Stations => {
             let s = *w.station_index(fid).as_ref().ok_or_else(nf)?;
             if !ds.stations.active[s as usize] {
                 return Err(nf());
             }
-            Ok(feature_json(w, view, c, &one(s), s))
+            Ok(feature_json(w, view, svc, c, &one(s), s))
         }
         Collection::Grids => {
             let g = *w.grid_by_id.get(fid).ok_or_else(nf)?;
-            Ok(feature_json(w, view, c, &one(g), g))
+            Ok(feature_json(w, view, svc, c, &one(g), g))
         }
         Collection::Gaps => {
             let rank: u32 = fid.parse().map_err(|_| nf())?;
             let g = view.gaps(w).iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
-            Ok(feature_json(w, view, c, &one(g), g))
+            Ok(feature_json(w, view, svc, c, &one(g), g))
         }
         Collection::Households if user.role.sees_aggregates() => {
             let cells = w.cells(OGC_CELL_RESOLUTION);
             match cells.iter().position(|x| x.cell.key.to_string() == fid) {
-                Some(i) => Ok(feature_json(w, view, c, &Selection::Cells(cells.clone(), vec![i as u32]), i as u32)),
+                Some(i) => {
+                    Ok(feature_json(w, view, svc, c, &Selection::Cells(cells.clone(), vec![i as u32]), i as u32))
+                }
                 None if fid.parse::<h3o::CellIndex>().is_ok() => Err(nf()),
                 None => Err(ApiError::forbidden(
                     "leaders and planners see households only as counts in cells, never one household",
@@ -457,7 +483,7 @@ pub fn find(w: &World, view: &View, user: &User, c: Collection, fid: &str) -> Re
             // answered exactly as one that does not exist.
             let h =
                 own_households(w, user).into_iter().find(|&h| ds.households.id[h as usize] == *fid).ok_or_else(nf)?;
-            Ok(feature_json(w, view, c, &one(h), h))
+            Ok(feature_json(w, view, svc, c, &one(h), h))
         }
     }
 }

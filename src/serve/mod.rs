@@ -13,7 +13,9 @@
 //! - OGC API - Features Part 1 Core under `/api` ([`ogc`]): landing page, `/api/conformance`,
 //!   `/api/collections`, `/api/collections/{id}`, `/api/collections/{id}/items`,
 //!   `/api/collections/{id}/items/{featureId}`.
-//! - `GET /api/report?level=county&code=PREFIX&limit=N`: units worst first (leaders, planners).
+//! - `GET /api/report?level=county&code=PREFIX&limit=N&f=json|xlsx`: units worst first
+//!   (leaders, planners); `f=xlsx`: every unit of the level as an Excel sheet.
+//! - `GET /api/report/effective` ([`effective`]): effective coverage as of a day.
 //! - `GET /api/me`: the caller's name, role and grids.
 //! - `POST /api/plan` and `POST /api/scenario` ([`plan`]): the siting planner and what-if
 //!   questions (planners).
@@ -34,8 +36,9 @@
 //! audit log first.
 //!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
-//! ([`cache`], bounded by entries and bytes) and forgotten at every edit; grid workers'
-//! households are never cached.
+//! ([`cache`], bounded by entries and bytes) and forgotten at every edit (station edits, and
+//! visits and needs, whose effective figures the admin layers and grids carry) and when the
+//! day (UTC) turns; grid workers' households are never cached.
 //!
 //! # Bounded work
 //! Every read of the world runs on a blocking thread (`blocking`), never on the async workers.
@@ -152,6 +155,8 @@ pub(crate) struct Inner {
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) edits: Option<edits::Edits>,
     pub(crate) service: effective::ServiceCache,
+    /// The day (UTC) the cached tiles and pages are of: their effective figures are today's.
+    pub(crate) day: std::sync::atomic::AtomicI32,
 }
 
 impl AppState {
@@ -172,7 +177,7 @@ impl AppState {
     ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
         let planner = Planner::new(&world);
-        AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 world: RwLock::new(world),
                 planner,
@@ -185,8 +190,17 @@ impl AppState {
                 web_dir,
                 edits,
                 service: effective::ServiceCache::default(),
+                day: std::sync::atomic::AtomicI32::new(crate::model::service::today()),
             }),
+        };
+        // The service records are read once, here, and then kept up to date by the writes
+        // (a failure is retried on the first request that needs them).
+        if state.inner.edits.is_some() {
+            if let Err(e) = effective::load(&state) {
+                eprintln!("gridcover: the service records could not be read at start: {}", e.description);
+            }
         }
+        state
     }
 
     /// Read access to the world.
@@ -228,6 +242,23 @@ impl AppState {
     /// Plans and what-ifs running now (their work, which may outlive a request that timed out).
     pub fn expensive_running(&self) -> usize {
         self.inner.limiter.running()
+    }
+
+    /// A visit or a need was written (and the records in memory updated): forgets cached
+    /// tiles and pages, whose effective figures it may change.
+    pub(crate) fn service_written(&self) {
+        self.inner.tiles.clear();
+        self.inner.pages.clear();
+    }
+
+    /// Forgets cached tiles and pages made on an earlier day (UTC): their effective figures are
+    /// of that day. Cheap: one atomic read when the day has not changed.
+    pub(crate) fn roll_day(&self) {
+        let today = crate::model::service::today();
+        if self.inner.day.swap(today, std::sync::atomic::Ordering::SeqCst) != today {
+            self.inner.tiles.clear();
+            self.inner.pages.clear();
+        }
     }
 
     /// Forgets cached tiles, pages and authentications (after a change of data or users).

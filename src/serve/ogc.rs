@@ -312,11 +312,18 @@ async fn items(
     let personal = c == Collection::Households && !u.role.sees_aggregates();
     let viewer = (!u.role.sees_aggregates()).then(|| u.grids.clone());
     let key = (!personal).then(|| PageKey { collection: c, viewer, base: b.clone(), params: v.clone() });
+    s.roll_day();
     if let Some(page) = key.as_ref().and_then(|k| s.inner.pages.get(k)) {
         return Ok(stamped(&page));
     }
     let generation = s.inner.pages.generation();
     let page = blocking(move || {
+        // The effective figures of today, for the collections that carry them (before the
+        // world's lock: they take it themselves).
+        let svc = match c {
+            Collection::Admin(_) | Collection::Grids => super::effective::layer_view(&s, &u)?,
+            _ => None,
+        };
         let w = s.world();
         let view = w.view(&u);
         let sel = select(&w, &view, &u, c, &filter);
@@ -336,7 +343,7 @@ async fn items(
             if k > 0 {
                 out.push(',');
             }
-            out.push_str(&feature_json(&w, &view, c, &sel, i));
+            out.push_str(&feature_json(&w, &view, svc.as_ref(), c, &sel, i));
         }
         out.push_str("],");
         let path = format!("{b}/api/collections/{}/items", c.id());
@@ -380,8 +387,12 @@ async fn item(
     let c = parse_collection(&id)?;
     let b = base_url(&h);
     let body = blocking(move || {
+        let svc = match c {
+            Collection::Admin(_) | Collection::Grids => super::effective::layer_view(&s, &u)?,
+            _ => None,
+        };
         let w = s.world();
-        let f = find(&w, &w.view(&u), &u, c, &fid)?;
+        let f = find(&w, &w.view(&u), svc.as_ref(), &u, c, &fid)?;
         if c == Collection::Households && !u.role.sees_aggregates() {
             s.audit(&u, "households.item", &fid)?;
         }
@@ -398,13 +409,21 @@ async fn item(
     Ok(geojson_response(body))
 }
 
+/// `GET /api/report`: units of a level worst first, as JSON (`limit` rows) or, with `f=xlsx`,
+/// every unit of the level as an Excel sheet (Chinese headers, codes as text, a withheld
+/// figure an empty cell): the same rows, order and decisions.
 async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<Response, ApiError> {
-    let v = params(q, &["level", "code", "limit"])?;
+    let v = params(q, &["level", "code", "limit", "f"])?;
     if !u.role.sees_aggregates() {
         return Err(ApiError::forbidden("the coverage report is for leaders and planners"));
     }
     let (level, code, limit) = report_params(&v, s.limits().max_page)?;
-    let body = blocking(move || {
+    let xlsx = match get_param(&v, "f") {
+        None | Some("json" | "application/json") => false,
+        Some("xlsx") => true,
+        Some(f) => return Err(ApiError::bad_request(format!("f={f:?}: json or xlsx"))),
+    };
+    blocking(move || {
         let w = s.world();
         let view = w.view(&u);
         // A unit whose coverage is withheld must not be placed by it: those come last, by code.
@@ -415,22 +434,43 @@ async fn report(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result<R
         let mut withheld = withheld;
         withheld.sort_by(|a, b| w.ds().divisions.get(*a).code.cmp(&w.ds().divisions.get(*b).code));
         units.extend(withheld);
+        if xlsx {
+            let rows = units
+                .iter()
+                .map(|&u| {
+                    let fields = crate::output::coverage_fields(w.ds(), w.an(), u);
+                    crate::output::COVERAGE_COLUMNS
+                        .iter()
+                        .zip(fields)
+                        .map(|(c, f)| if view.disclosure.unit_column(c, u) { f } else { crate::output::Field::Real(None, 0) })
+                        .collect()
+                })
+                .collect();
+            let table = crate::output::table::Table {
+                sheet: format!("覆盖 {}", level.zh()),
+                columns: crate::output::COVERAGE_COLUMNS
+                    .iter()
+                    .map(|&c| (c, crate::output::coverage_column_zh(c)))
+                    .collect(),
+                rows,
+            };
+            return super::effective::xlsx_response(&table, &format!("coverage_{}.xlsx", level.as_str()));
+        }
         let rows: Vec<Value> = units
             .iter()
             .take(limit)
-            .map(|&u| Value::Object(super::features::admin_properties(&w, &view, u)))
+            .map(|&u| Value::Object(super::features::admin_properties(&w, &view, None, u)))
             .collect();
-        Ok(json!({
+        Ok(json_response(&json!({
             "level": level.as_str(),
             "code": code,
             "numberMatched": units.len(),
             "numberReturned": rows.len(),
             "order": "worst first: lowest coverage share, then most uncovered veterans, then code; units whose coverage is withheld last, by code",
             "rows": rows,
-        }))
+        })))
     })
-    .await?;
-    Ok(json_response(&body))
+    .await
 }
 
 /// `GET /api/openapi`: the API definition, without authentication (see [`super::openapi`]).

@@ -37,6 +37,7 @@ use mvt::{GeomEncoder, GeomType, Tile};
 use serde_json::{json, Value};
 
 use super::auth::{Auth, RoleExt, User};
+use super::effective::{layer_view, ServiceView, LAYER_FIGURES};
 use super::error::ApiError;
 use super::features::own_households;
 use super::geom::{tile_polygon, Bbox, TileId};
@@ -111,6 +112,16 @@ impl Layer {
     }
 
     fn fields(&self, aggregate: bool) -> Value {
+        let mut v = self.own_fields(aggregate);
+        if let (Layer::Admin(_) | Layer::Grids, Some(m)) = (self, v.as_object_mut()) {
+            for k in LAYER_FIGURES {
+                m.insert(k.into(), json!("Number"));
+            }
+        }
+        v
+    }
+
+    fn own_fields(&self, aggregate: bool) -> Value {
         match self {
             Layer::Admin(_) => json!({
                 "code": "String", "name": "String", "parent_code": "String", "households": "Number",
@@ -242,13 +253,20 @@ async fn tile(
         .await?
     } else {
         let key = ((!u.role.sees_aggregates()).then(|| u.grids.clone()), layer, t);
+        s.roll_day();
         if let Some(b) = s.inner.tiles.get(&key) {
             b
         } else {
             let generation = s.inner.tiles.generation();
             blocking(move || {
+                // The effective figures of today, for the layers that carry them (before the
+                // world's lock: they take it themselves).
+                let svc = match layer {
+                    Layer::Admin(_) | Layer::Grids => layer_view(&s, &u)?,
+                    _ => None,
+                };
                 let w = s.world();
-                let b = Bytes::from(render(&w, &w.view(&u), layer, t)?);
+                let b = Bytes::from(render(&w, &w.view(&u), svc.as_ref(), layer, t)?);
                 s.inner.tiles.put(key, b.clone(), generation);
                 Ok(b)
             })
@@ -340,6 +358,15 @@ enum Tag {
     B(bool),
 }
 
+/// An effective figure as a tag: counts as integers, shares and days as numbers.
+fn figure_tag((k, x): (&'static str, f64)) -> (&'static str, Tag) {
+    if k.ends_with("_households") || k == "open_needs" {
+        (k, Tag::I(x as i64))
+    } else {
+        (k, Tag::F(x))
+    }
+}
+
 fn add_feature(layer: mvt::Layer, geom: mvt::GeomData, id: Option<u64>, tags: Vec<(&str, Tag)>) -> mvt::Layer {
     let mut f = layer.into_feature(geom);
     if let Some(id) = id {
@@ -380,11 +407,23 @@ fn share(x: i64, of: i64) -> f64 {
 ///
 /// # Errors
 /// The tile fails to encode.
-pub fn render(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, TileError> {
-    render_layer(w, view, layer, t).map_err(|source| TileError { layer, tile: t, source })
+pub fn render(
+    w: &World,
+    view: &View,
+    svc: Option<&ServiceView>,
+    layer: Layer,
+    t: TileId,
+) -> Result<Vec<u8>, TileError> {
+    render_layer(w, view, svc, layer, t).map_err(|source| TileError { layer, tile: t, source })
 }
 
-fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u8>, mvt::Error> {
+fn render_layer(
+    w: &World,
+    view: &View,
+    svc: Option<&ServiceView>,
+    layer: Layer,
+    t: TileId,
+) -> Result<Vec<u8>, mvt::Error> {
     let tile = Tile::new(EXTENT);
     let lay = tile.create_layer(&layer.name());
     if t.z < layer.min_zoom() {
@@ -392,9 +431,9 @@ fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u
     }
     let bb = t.bbox_buffered(EXTENT, BUFFER);
     let lay = match layer {
-        Layer::Admin(level) => admin_features(w, view, level, t, &bb, lay)?,
+        Layer::Admin(level) => admin_features(w, view, svc, level, t, &bb, lay)?,
         Layer::Stations => station_features(w, t, &bb, lay)?,
-        Layer::Grids => grid_features(w, view, t, &bb, lay)?,
+        Layer::Grids => grid_features(w, view, svc, t, &bb, lay)?,
         Layer::Gaps => gap_features(w, view, t, &bb, lay)?,
         Layer::Households => cell_features(w, t, &bb, lay)?,
     };
@@ -405,6 +444,7 @@ fn render_layer(w: &World, view: &View, layer: Layer, t: TileId) -> Result<Vec<u
 fn admin_features(
     w: &World,
     view: &View,
+    svc: Option<&ServiceView>,
     level: Level,
     t: TileId,
     bb: &Bbox,
@@ -438,7 +478,9 @@ fn admin_features(
             ("rules_ok", Tag::B(c.rules_ok())),
         ];
         let mut tags: Vec<(&str, Tag)> = tags.into_iter().filter(|(k, _)| view.disclosure.unit_column(k, u)).collect();
-        tags.push(("withheld", Tag::B(view.disclosure.unit_withholds(u))));
+        let (figures, service_withheld) = svc.map(|v| v.unit_figures(u)).unwrap_or_default();
+        tags.extend(figures.into_iter().map(figure_tag));
+        tags.push(("withheld", Tag::B(view.disclosure.unit_withholds(u) || service_withheld)));
         lay = add_feature(lay, g, d.code.parse().ok(), tags);
     }
 
@@ -483,7 +525,14 @@ fn station_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Res
 }
 
 /// The grids in the tile, with their workload where `view` may see it.
-fn grid_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
+fn grid_features(
+    w: &World,
+    view: &View,
+    svc: Option<&ServiceView>,
+    t: TileId,
+    bb: &Bbox,
+    mut lay: mvt::Layer,
+) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
     for g in 0..ds.grids.len() {
         if !w.grid_bbox[g].intersects(bb) {
@@ -501,7 +550,9 @@ fn grid_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Lay
             tags.push(("veterans", Tag::I(l.veterans as i64)));
             tags.push(("over_cap", Tag::B(l.over_cap)));
         }
-        tags.push(("withheld", Tag::B(!shown)));
+        let (figures, service_withheld) = svc.map(|v| v.grid_figures(g as u32)).unwrap_or_default();
+        tags.extend(figures.into_iter().map(figure_tag));
+        tags.push(("withheld", Tag::B(!shown || service_withheld)));
         lay = add_feature(lay, geom, Some(g as u64 + 1), tags);
     }
 

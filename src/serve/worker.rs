@@ -147,12 +147,14 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
         Some(d) => parse_day(d).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,
     };
     with_store(s, move |s, e| {
-        let cache = &s.inner.service;
-        let generation = cache.generation();
+        // The records kept in memory (read from the store once), taken before the world's lock.
+        let records = match s.inner.service.records() {
+            Some(r) => r,
+            None => super::effective::load(&s)?,
+        };
         let w = s.world();
         let ds = w.ds();
         let cfg = ds.service;
-        let records = cache.records(generation, &e.store, &ds.households)?;
         let hh = &ds.households;
         let mine = own_households(&w, &u);
         let all = order(

@@ -28,7 +28,7 @@ use super::{Result, Role, Store, StoreError, User};
 use crate::model::service::{
     format_day, parse_day, ContactKind, Day, NeedCategory, NeedSpan, NeedStatus, ServiceRecords,
 };
-use crate::model::Households;
+use crate::model::{Households, StrColumn};
 
 /// Most needs one visit may raise.
 pub const MAX_VISIT_NEEDS: usize = 20;
@@ -456,7 +456,17 @@ impl Store {
     /// [`StoreError::Db`]; [`StoreError::Invalid`] for a stored date that is not one (which
     /// the tables' checks should make impossible).
     pub fn service_records(&self, households: &Households) -> Result<(ServiceRecords, usize)> {
-        let index: HashMap<&str, u32> = households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
+        self.service_records_of(&households.id).map(|(r, _, left)| (r, left))
+    }
+
+    /// As [`Store::service_records`] for the households of these ids, with the store's id of
+    /// each need (in the order of [`ServiceRecords::needs`]): what the server keeps up to date
+    /// as needs change.
+    ///
+    /// # Errors
+    /// As [`Store::service_records`].
+    pub fn service_records_of(&self, ids: &StrColumn) -> Result<(ServiceRecords, Vec<i64>, usize)> {
+        let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
         self.read(|c| {
             // One read transaction: the contacts and needs of one moment.
@@ -477,6 +487,7 @@ impl Store {
                 }
             }
             let mut needs: Vec<NeedSpan> = Vec::new();
+            let mut need_ids: Vec<i64> = Vec::new();
             {
                 let mut s = tx
                     .prepare(
@@ -510,6 +521,7 @@ impl Store {
                             let known = match index.get(h.as_str()) {
                                 Some(&i) => {
                                     needs.push(NeedSpan { household: i, category, changes: vec![change] });
+                                    need_ids.push(id);
                                     true
                                 }
                                 None => {
@@ -523,8 +535,11 @@ impl Store {
                 }
             }
             drop(tx);
-            let (records, left) = ServiceRecords::new(households.id.len(), contacts, needs);
-            Ok((records, unknown + left))
+            // Every need here has its household in range and a change: none is left out, so
+            // the ids stay in step with the needs.
+            let (records, left) = ServiceRecords::new(ids.len(), contacts, needs);
+            debug_assert_eq!(records.needs.len(), need_ids.len());
+            Ok((records, need_ids, unknown + left))
         })
     }
 }

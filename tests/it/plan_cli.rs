@@ -183,6 +183,45 @@ fn command_writes_the_plan_files() {
     assert!(s["seconds"].as_f64().unwrap() >= 0.0);
     assert_eq!(s["units"].as_array().unwrap().len(), 8);
 
+    // The summary's table of units as Excel: the same rows and values, Chinese headers, codes
+    // as text (read back by openpyxl).
+    let mut args: Vec<&str> = vec!["plan", "--data", data.to_str().unwrap(), "--problem", "mclp", "--level", "village"];
+    args.extend([
+        "--new",
+        "2",
+        "--candidates",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "xlsx",
+    ]);
+    let o = gridcover(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cells = crate::report_xlsx::read_xlsx(&out.join("plan_summary.xlsx"));
+    let units = s["units"].as_array().unwrap();
+    assert_eq!(cells.len(), units.len() + 1);
+    let columns = gridcover::output::plan::PLAN_SUMMARY_COLUMNS;
+    assert_eq!(cells[0].iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), columns.map(|c| c.1));
+    for (row, u) in cells[1..].iter().zip(units) {
+        for ((v, t), (name, _)) in row.iter().zip(columns) {
+            match &u[name] {
+                // The province's parent code is empty: an empty cell.
+                serde_json::Value::String(x) if x.is_empty() => assert!(v.is_empty(), "{name}"),
+                serde_json::Value::String(x) => assert_eq!((v, t.as_str()), (x, "s"), "{name}"),
+                serde_json::Value::Number(n) => {
+                    assert!((v.parse::<f64>().unwrap() - n.as_f64().unwrap()).abs() < 1e-6, "{name}: {v} vs {n}")
+                }
+                serde_json::Value::Null => assert!(v.is_empty(), "{name}"),
+                other => panic!("{name}: {other}"),
+            }
+        }
+    }
+    assert_eq!(
+        gridcover(&["plan", "--data", data.to_str().unwrap(), "--new", "1", "--format", "text"]).status.code(),
+        Some(2)
+    );
+
     // Bad input: exit code 2 and a message naming the file and row.
     std::fs::write(&csv, "id,lon,lat\nA,100.9,40.1\nB,east,40.5\n").unwrap();
     let o = gridcover(&["plan", "--data", data.to_str().unwrap(), "--new", "1", "--candidates", csv.to_str().unwrap()]);

@@ -111,7 +111,7 @@ fn effective_coverage_of_the_county_on_two_days() {
 }
 
 /// Every cell of the first sheet of `path`, as openpyxl reads it: (value as text, type code).
-fn read_xlsx(path: &Path) -> Vec<Vec<(String, String)>> {
+pub(crate) fn read_xlsx(path: &Path) -> Vec<Vec<(String, String)>> {
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
     assert!(py.exists(), "{} is missing: run scripts/setup.sh", py.display());
     let script = "import json, sys, openpyxl\n\

@@ -121,6 +121,38 @@ fn scenario_command_writes_every_level_and_the_households() {
     assert_eq!(s["changed_units"]["village"], 2);
     assert_eq!(s["added"][1]["code"], "990101002");
     assert_eq!(s["after"]["covered_veterans"], 7);
+
+    // The summary's changed units as Excel (read back by openpyxl): the same units and values
+    // as the JSON, Chinese headers, codes as text.
+    let st = Command::new(env!("CARGO_BIN_EXE_gridcover"))
+        .args(["scenario", "--data"])
+        .arg(fixture())
+        .arg("--add")
+        .arg(&sites)
+        .args(["--remove", "S3, S4", "--format", "xlsx"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let cells = crate::report_xlsx::read_xlsx(&out.join("scenario_summary.xlsx"));
+    let units = s["units"].as_array().unwrap();
+    assert_eq!(cells.len(), units.len() + 1);
+    assert_eq!(cells[0][0].0, "代码");
+    let num = |v: &str| v.parse::<f64>().unwrap();
+    for (row, u) in cells[1..].iter().zip(units) {
+        assert_eq!(row[0], (u["code"].as_str().unwrap().to_string(), "s".to_string()));
+        assert_eq!(row[1].0, u["name"].as_str().unwrap());
+        assert_eq!(num(&row[3].0), u["before"]["households"].as_f64().unwrap());
+        for (i, f) in [(4, "covered_households"), (7, "covered_veterans"), (10, "coverage_share")] {
+            let (b, a) = (u["before"][f].as_f64().unwrap(), u["after"][f].as_f64().unwrap());
+            assert!((num(&row[i].0) - b).abs() < 1e-6, "{f} before");
+            assert!((num(&row[i + 1].0) - a).abs() < 1e-6, "{f} after");
+            assert!((num(&row[i + 2].0) - (a - b)).abs() < 1e-6, "{f} delta");
+        }
+    }
+    let county = cells.iter().find(|r| r[0].0 == "990101").unwrap();
+    assert_eq!((county[7].0.as_str(), county[8].0.as_str(), county[9].0.as_str()), ("5", "7", "2"));
 }
 
 fn run_err(args: &[&str], sites: Option<&str>) -> String {

@@ -226,6 +226,11 @@ async fn admin_items_carry_coverage_and_drill_down_by_code() {
     // The county's 12 placed households (15 veterans) are shown: a group of at least five.
     assert_eq!(f["properties"]["households"], 12);
     assert_eq!(f["properties"]["veterans"], 15);
+    // Without a store there are no service records: the effective figures are absent (not
+    // null: nothing is withheld, there is nothing).
+    for k in gridcover::serve::effective::LAYER_FIGURES {
+        assert!(f["properties"].get(k).is_none(), "{k}");
+    }
     assert_eq!(
         get(&fx, "/api/collections/admin-county/items/99", Some(&fx.leader)).await.status,
         StatusCode::NOT_FOUND
@@ -476,6 +481,7 @@ async fn tiles_and_tilejson() {
     assert_eq!(f.tags["code"], "990101");
     // H1 2 + H2 1 + H3 3 + H4 1 + H5 1 + H6 1 + H10–H15 6 (H7 lies outside, H8 is rejected).
     assert_eq!(f.tags["veterans"], "15");
+    assert!(!f.tags.contains_key("contacted_households"));
     assert_eq!(f.geom_type, 3);
     // Stations at zoom 8 (tile 199/96 holds them): all four; at zoom 3 only the county's.
     let l = mvt_decode::decode(&get(&fx, "/tiles/stations/8/199/96.mvt", Some(&fx.leader)).await.body);

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use gridcover::model::service::{format_day, today};
 use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{router, AppState, Limits, Role};
 use gridcover::store::Store;
@@ -566,9 +567,21 @@ async fn effective_coverage_follows_visits_at_once_under_the_disclosure_policy()
     let c = effective_county(&fx).await;
     assert_eq!((&c["contacted_households"], &c["overdue_households"]), (&json!(5), &json!(7)));
     assert_eq!(c["contacted_share"].as_f64(), Some(0.4167));
-    // A day before the visits: nobody contacted then.
-    let r = call(s, "GET", "/api/report/effective?level=county&as_of=2026-11-19", &fx.leader, None, None).await;
+    // A past day is answered as of the end of its month (today is later than November: the
+    // test machine's clock): the 19th, before the visits, is November's end, after them. So
+    // two days one after the other give the same answer, and cannot be differenced.
+    for d in ["2026-11-19", "2026-11-20", "2026-11-01"] {
+        let r = call(s, "GET", &format!("/api/report/effective?level=county&as_of={d}"), &fx.leader, None, None).await;
+        assert_eq!((&r.body["as_of"], &r.body["as_of_asked"]), (&json!("2026-11-30"), &json!(d)));
+        assert_eq!(r.body["rows"][0]["contacted_households"], 5, "{d}");
+    }
+    // October's end, before any visit: nobody contacted then.
+    let r = call(s, "GET", "/api/report/effective?level=county&as_of=2026-10-02", &fx.leader, None, None).await;
+    assert_eq!(r.body["as_of"], "2026-10-31");
     assert_eq!(r.body["rows"][0]["contacted_households"], 0);
+    // A day to come is today.
+    let r = call(s, "GET", "/api/report/effective?level=county&as_of=2199-01-01", &fx.leader, None, None).await;
+    assert_eq!(r.body["as_of"], json!(format_day(today())));
     // Grid workers use their own views; bad days and encodings are 400s; Excel for leaders.
     let r = call(s, "GET", "/api/report/effective", &fx.w1, None, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -592,4 +605,162 @@ async fn the_effective_report_comes_as_excel_too() {
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
     // A zip (xlsx) holding the sheet.
     assert_eq!(&bytes[..2], b"PK");
+}
+
+/// The properties of `fid` in `collection` as `token` sees them (through the items page, the
+/// cached path).
+async fn props(fx: &Fx, collection: &str, fid: &str, token: &str) -> Value {
+    let r = call(&fx.state, "GET", &format!("/api/collections/{collection}/items?limit=100"), token, None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let f = r.body["features"].as_array().unwrap().iter().find(|f| f["id"] == fid).cloned();
+    f.unwrap_or_else(|| panic!("no {fid} in {collection}"))["properties"].clone()
+}
+
+/// The tags of feature `id` in a tile of `layer` (the zoom-0 tile; grids, from zoom 9: the
+/// tile of 100.3°E 40.3°N).
+async fn tile_tags(fx: &Fx, layer: &str, token: &str, id: u64) -> std::collections::HashMap<String, String> {
+    let zxy = if layer == "grids" { "9/398/193" } else { "0/0/0" };
+    let req = Request::builder()
+        .uri(format!("/tiles/{layer}/{zxy}.mvt"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let r = router(fx.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let layers = crate::serve_router::mvt_decode::decode(&bytes);
+    layers[0].features.iter().find(|f| f.id == Some(id)).expect("the feature in the tile").tags.clone()
+}
+
+#[tokio::test]
+async fn effective_figures_are_properties_of_units_and_grids_and_follow_visits_and_needs() {
+    let fx = fixture();
+    let s = &fx.state;
+    // Today, before any record: the county's 12 households are all overdue and never
+    // contacted (groups of 12 and 0: shown); no open need (0: shown); its two hardship
+    // families are too few, so hardship overdue is withheld: null in items, absent in tiles.
+    let c = props(&fx, "admin-county", "990101", &fx.leader).await;
+    assert_eq!(
+        (&c["contacted_households"], &c["contacted_share"], &c["overdue_households"], &c["never_contacted_households"]),
+        (&json!(0), &json!(0), &json!(12), &json!(12))
+    );
+    assert_eq!((&c["open_needs"], &c["open_needs_median_days"]), (&json!(0), &json!(null)));
+    assert_eq!((&c["hardship_overdue_households"], &c["withheld"]), (&json!(null), &json!(true)));
+    let t = tile_tags(&fx, "admin-county", &fx.leader, 990101).await;
+    assert_eq!((t["contacted_households"].as_str(), t["overdue_households"].as_str()), ("0", "12"));
+    assert!(!t.contains_key("hardship_overdue_households"));
+    // Grid G1 lies in 西镇, whose households are withheld (a grid of a withheld unit is
+    // withheld): its effective figures are null too, and absent from its tile.
+    let g = props(&fx, "grids", "G1", &fx.leader).await;
+    assert_eq!((&g["contacted_households"], &g["overdue_households"]), (&json!(null), &json!(null)));
+    assert!(g.as_object().unwrap().contains_key("never_contacted_households"));
+    assert!(!tile_tags(&fx, "grids", &fx.leader, 1).await.contains_key("overdue_households"));
+
+    // Five of G1's households visited five days ago, through the API: the next page and the
+    // next tile show it (both were cached).
+    let day = format_day(today() - 5);
+    for h in ["H10", "H11", "H12", "H13", "H14"] {
+        let v = format!(r#"{{"date": "{day}", "kind": "home"}}"#);
+        let r = call(s, "POST", &format!("/api/households/{h}/visits"), &fx.w1, Some(&v), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let c = props(&fx, "admin-county", "990101", &fx.leader).await;
+    assert_eq!(
+        (&c["contacted_households"], &c["overdue_households"], &c["never_contacted_households"]),
+        (&json!(5), &json!(7), &json!(7))
+    );
+    assert_eq!(c["contacted_share"].as_f64(), Some(0.4167));
+    let t = tile_tags(&fx, "admin-county", &fx.leader, 990101).await;
+    assert_eq!(t["contacted_households"], "5");
+    // G1 (5 contacted, 3 overdue) and its township stay withheld.
+    let g = props(&fx, "grids", "G1", &fx.leader).await;
+    assert_eq!((&g["contacted_households"], &g["withheld"]), (&json!(null), &json!(true)));
+    assert!(!tile_tags(&fx, "grids", &fx.leader, 1).await.contains_key("contacted_households"));
+    let w = props(&fx, "admin-township", "990101001", &fx.leader).await;
+    assert_eq!(w["contacted_households"], json!(null));
+    // The single feature says the same.
+    let f = call(s, "GET", "/api/collections/admin-county/items/990101", &fx.leader, None, None).await;
+    assert_eq!(f.body["properties"]["contacted_households"], 5);
+
+    // One need raised: "1 household with an open need" is withheld (null), at once.
+    let n = call(s, "POST", "/api/households/H10/needs", &fx.w1, Some(r#"{"category": "medical"}"#), None).await;
+    assert_eq!(n.status, StatusCode::CREATED, "{}", n.body);
+    let c = props(&fx, "admin-county", "990101", &fx.leader).await;
+    assert_eq!((&c["open_needs"], &c["open_needs_median_days"]), (&json!(null), &json!(null)));
+    assert!(!tile_tags(&fx, "admin-county", &fx.leader, 990101).await.contains_key("open_needs"));
+    // Resolved the same day: no open need left, shown as 0 again.
+    let id = n.body["id"].as_i64().unwrap();
+    let r = call(s, "PATCH", &format!("/api/needs/{id}"), &fx.w1, Some(r#"{"status": "resolved"}"#), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = props(&fx, "admin-county", "990101", &fx.leader).await;
+    assert_eq!(c["open_needs"], 0);
+
+    // A grid worker's decisions are made on the households they do not know: G1's worker
+    // knows G1's eight, so the county's contacted (5, all theirs) minus them leaves 0
+    // contacted and 4 overdue others: withheld for them, shown to the leader.
+    let c = props(&fx, "admin-county", "990101", &fx.w1).await;
+    assert_eq!(c["contacted_households"], json!(null));
+    assert_eq!(props(&fx, "admin-county", "990101", &fx.leader).await["contacted_households"], 5);
+
+    // After a restart the records are read from the store: the same figures.
+    drop(fx.state);
+    let s2 = start(fx.dir.path());
+    let r = call(&s2, "GET", "/api/collections/admin-county/items/990101", &fx.leader, None, None).await;
+    assert_eq!(
+        (&r.body["properties"]["contacted_households"], &r.body["properties"]["open_needs"]),
+        (&json!(5), &json!(0))
+    );
+}
+
+#[tokio::test]
+async fn the_coverage_report_comes_as_excel_with_the_same_rows_and_decisions() {
+    let fx = fixture();
+    let json = call(&fx.state, "GET", "/api/report?level=village&limit=1000", &fx.leader, None, None).await;
+    assert_eq!(json.status, StatusCode::OK);
+    let rows = json.body["rows"].as_array().unwrap().clone();
+    let req = Request::builder()
+        .uri("/api/report?level=village&f=xlsx")
+        .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
+        .body(Body::empty())
+        .unwrap();
+    let r = router(fx.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let path = fx.dir.path().join("report.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+    let cells = crate::report_xlsx::read_xlsx(&path);
+    let columns = gridcover::output::COVERAGE_COLUMNS;
+    assert_eq!(cells.len(), rows.len() + 1, "a header and every village, in the JSON's order");
+    assert_eq!(cells[0][0].0, "代码");
+    let mut withheld = 0;
+    for (row, want) in cells[1..].iter().zip(&rows) {
+        assert_eq!(row.len(), columns.len());
+        // Codes are text cells.
+        assert_eq!(row[0], (want["code"].as_str().unwrap().to_string(), "s".to_string()));
+        for ((v, t), c) in row.iter().zip(columns) {
+            let w = &want[*c];
+            match w {
+                // Withheld (or absent) in the JSON: an empty cell.
+                Value::Null => {
+                    assert!(v.is_empty(), "{c}: {v}");
+                    withheld += 1;
+                }
+                Value::Number(n) => {
+                    assert_eq!(t, "n", "{c}");
+                    assert!((v.parse::<f64>().unwrap() - n.as_f64().unwrap()).abs() < 1e-9, "{c}: {v} vs {n}");
+                }
+                Value::Bool(b) => assert_eq!((v.to_lowercase(), t.as_str()), (b.to_string(), "b"), "{c}"),
+                Value::String(s) => assert_eq!(v, s, "{c}"),
+                other => panic!("{c}: {other}"),
+            }
+        }
+    }
+    assert!(withheld > 0, "the hand-made county's small villages are withheld, in Excel as in JSON");
+    // Grid workers get 403, other encodings 400, as for the JSON.
+    assert_eq!(call(&fx.state, "GET", "/api/report?f=xlsx", &fx.w1, None, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&fx.state, "GET", "/api/report?f=csv", &fx.leader, None, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
 }

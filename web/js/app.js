@@ -5,7 +5,7 @@ import {t, translate, initLang, setLang, getLang, onLangChange, pct, num} from '
 import {loadToken, setToken, getToken, getJson, postJson, patchJson, getAllItems, isOwnUrl, ApiError} from './api.js';
 import {
     FONT, LOCAL_IDEOGRAPHS, LEVELS, CODE_LEN, COVERAGE_CLASSES, NO_DATA, LEVEL_COLORS, GAP_COLOR, PROPOSED_COLOR,
-    EFFECTIVE_CLASSES, WITHHELD_COLOR, classColor,
+    EFFECTIVE_CLASSES, WITHHELD_COLOR, effectiveColor,
     baseStyle, coverageColor, unitLabel, stationKind, addIcons, iconDataUrl, isTrue,
 } from './style.js';
 
@@ -378,19 +378,14 @@ function interiorPoint(poly) {
     return best;
 }
 
-/** The choropleth's fill: coverage from the tiles, or (effective mode) the contacted share of
- * `/api/report/effective` joined by unit code; a withheld share has its own colour. */
+/** The choropleth's fill: coverage from the tiles, or (effective mode) the contacted share the
+ * tiles carry (every unit of the level, as of today; a withheld share has its own colour). A
+ * server without a store has no service records: the effective mode then shows no data. */
 function applyFill() {
     const id = `coverage-${state.level}`;
     if (!state.map.getLayer(id)) return;
     let color = coverageColor();
-    if (state.mode === 'effective') {
-        const m = ['match', ['to-string', ['get', 'code']]];
-        for (const r of state.effective.rows) {
-            m.push(String(r.code), r.contacted_share === null || r.contacted_share === undefined ? WITHHELD_COLOR : classColor(EFFECTIVE_CLASSES, Number(r.contacted_share)));
-        }
-        color = m.length > 2 ? [...m, NO_DATA] : NO_DATA;
-    }
+    if (state.mode === 'effective') color = state.effective.as_of ? effectiveColor() : NO_DATA;
     state.map.setPaintProperty(id, 'fill-color', color);
 }
 

@@ -50,11 +50,18 @@ export const EFFECTIVE_CLASSES = COVERAGE_CLASSES;
 /** Fill of a unit whose contacted share the disclosure policy withholds. */
 export const WITHHELD_COLOR = '#7f7f7f';
 
-/** The colour of a share in `classes` (lower bound, colour), worst first. */
-export function classColor(classes, x) {
-    let c = classes[0][1];
-    for (const [lo, color] of classes) if (x >= lo) c = color;
-    return c;
+/** Fill colour by the tiles' `contacted_share` (effective figures of today, decided by the
+ * server's disclosure policy): grey where the unit has no households, the withheld colour where
+ * it has some but the share is left out of the tile. */
+export function effectiveColor() {
+    const steps = ['step', ['to-number', ['get', 'contacted_share'], -1], WITHHELD_COLOR];
+    for (const [lo, color] of EFFECTIVE_CLASSES) steps.push(lo, color);
+    return [
+        'case',
+        ['==', ['to-number', ['get', 'households'], -1], 0], NO_DATA,
+        ['has', 'contacted_share'], steps,
+        WITHHELD_COLOR,
+    ];
 }
 
 /** Label of a unit: its name and, under it, `label2` when the viewer set one (the effective

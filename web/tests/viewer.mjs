@@ -204,9 +204,26 @@ async function effectiveMode(base, token) {
     const legend = await page.textContent('#legend');
     check(`${tag}: legend of 有效覆盖 with its classes and "withheld"`, /有效覆盖/.test(legend) && /已隐藏/.test(legend) && /≥ 95\.0%/.test(legend), legend.slice(0, 80));
     const fill = await page.evaluate(() => window.gridcover.map.getPaintProperty('coverage-county', 'fill-color'));
-    check(`${tag}: choropleth joined by unit code`, Array.isArray(fill) && fill[0] === 'match', JSON.stringify(fill).slice(0, 80));
+    check(`${tag}: choropleth of the tiles' contacted share`, JSON.stringify(fill).includes('contacted_share'), JSON.stringify(fill).slice(0, 80));
     const drawn = (await rendered(page)).by['coverage-county'] || 0;
     check(`${tag}: choropleth drawn`, drawn > 0, `${drawn}`);
+    // The shares the map is coloured by (the tiles') are the report's, unit by unit, a withheld
+    // one left out of the tile as it is null in the report.
+    {
+        const api = await apiGet(page, '/api/report/effective?level=county&limit=1000');
+        const byCode = new Map((api.body?.rows || []).map(r => [String(r.code), r.contacted_share ?? null]));
+        const tiles = await page.evaluate(() => {
+            const out = {};
+            for (const f of window.gridcover.map.queryRenderedFeatures({layers: ['coverage-county']})) {
+                out[String(f.properties.code)] = f.properties.contacted_share ?? null;
+            }
+            return out;
+        });
+        const codes = Object.keys(tiles);
+        const bad = codes.filter(c => !byCode.has(c) || Math.abs((tiles[c] ?? -1) - (byCode.get(c) ?? -1)) > 1e-9);
+        check(`${tag}: the tiles' contacted shares = /api/report/effective`, codes.length > 0 && bad.length === 0,
+            `${codes.length} units; ${bad.slice(0, 3).map(c => `${c}: ${tiles[c]} vs ${byCode.get(c)}`).join('; ')}`);
+    }
     await page.screenshot({path: path.join(outDir, 'leader-zh-effective.png')});
     // The worst-units table equals the API's first rows, figure by figure; look for a withheld
     // figure from county down to village (small units have them).

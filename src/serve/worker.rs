@@ -150,7 +150,7 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
         // The records kept in memory (read from the store once), taken before the world's lock.
         let records = match s.inner.service.records() {
             Some(r) => r,
-            None => super::effective::load(&s)?,
+            None => super::effective::load(s)?,
         };
         let w = s.world();
         let ds = w.ds();

@@ -181,7 +181,7 @@ fn server() -> (tempfile::TempDir, AppState, String, String, String) {
         let w = state.world();
         let h = w.an().assignment.grid.iter().position(|&g| g != gridcover::model::NONE).unwrap();
         let g = w.an().assignment.grid[h] as usize;
-        (w.ds().grids.id[g].clone(), w.ds().households.id[h].clone())
+        (w.ds().grids.id[g].clone(), w.ds().households.id[h].to_string())
     };
     let worker = store.add_user("网格员", Role::GridWorker, &[grid]).unwrap();
     (dir, state, leader, worker, household)

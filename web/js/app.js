@@ -488,7 +488,17 @@ function wireClicks(map) {
         const layer = f.layer.id;
         if (layer.startsWith('coverage-')) {
             const cell = hits.find(h => h.layer.id === 'cells-fill');
-            showPopup(e.lngLat, unitHtml(f.properties) + (cell ? cellHtml(cell.properties) : ''));
+            const popup = showPopup(e.lngLat, unitHtml(f.properties) + (cell ? cellHtml(cell.properties) : ''));
+            const code = String(f.properties.code);
+            if (state.mode === 'effective' && state.effective.as_of && !state.effective.byCode.has(code)) {
+                // A unit beyond the report's first 1000 rows: its figures as the server decided
+                // them for its feature (the same names, withheld ones null).
+                getJson(`/api/collections/${layer.replace('coverage-', 'admin-')}/items/${encodeURIComponent(code)}`).then(item => {
+                    if (state.popup === popup && item?.properties) {
+                        popup.setHTML(unitHtml(f.properties, item.properties) + (cell ? cellHtml(cell.properties) : ''));
+                    }
+                }).catch(err => console.error(`unit ${code}: ${err.message}`));
+            }
             drillInto({code: String(f.properties.code), name: f.properties.name, level: layer.slice('coverage-'.length)});
         } else if (layer === 'stations') showPopup(e.lngLat, stationHtml(f.properties));
         else if (layer === 'my-households' || layer === 'households-pt') {
@@ -527,7 +537,8 @@ function stationsBreakdown(p) {
     return `${num(total)}${by.length ? ` (${esc(by.join(', '))})` : ''}`;
 }
 
-function unitHtml(p) {
+/** A unit's popup; `effRow`: its effective figures when they are not in the loaded report. */
+function unitHtml(p, effRow) {
     const share = p.coverage_share === undefined || p.coverage_share === null ? undefined : Number(p.coverage_share);
     return `<h4>${esc(p.name)} <span class="code">${esc(p.code)}</span></h4>` + rows([
         [t('households'), num(p.households)],
@@ -539,7 +550,7 @@ function unitHtml(p) {
         [t('mobile'), p.mobile_stations === undefined ? undefined : num(p.mobile_stations)],
         [t('nearest_mean'), metres(p.nearest_mean_m)],
         [t('hardship_share'), p.hardship_coverage_share === undefined || p.hardship_coverage_share === null ? undefined : pct(Number(p.hardship_coverage_share))],
-    ]) + withheldNote(p) + effectiveHtml(p.code);
+    ]) + withheldNote(p) + effectiveHtml(p.code, effRow);
 }
 
 // ---------------------------------------------------------------- effective coverage (有效覆盖)
@@ -573,9 +584,10 @@ function effValue(r, key, kind) {
     return num(v);
 }
 
-/** The effective figures of unit `code` (when the report of its level is loaded), for a popup. */
-function effectiveHtml(code) {
-    const r = state.effective.byCode.get(String(code));
+/** The effective figures of unit `code` for a popup: its row of the report of its level, or
+ * `row` (the unit's feature, for a unit beyond the report's first rows). */
+function effectiveHtml(code, row) {
+    const r = row ?? state.effective.byCode.get(String(code));
     if (!r) return '';
     return `<h5>${t('effective_section', {date: esc(state.effective.as_of)})}</h5><table class="eff">${
         EFFECTIVE_FIGURES.map(([k, kind]) => `<tr data-col="${k}"><td>${t(k)}</td><td>${effValue(r, k, kind)}</td></tr>`).join('')}</table>`;

@@ -20,7 +20,8 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "out")]
     out: PathBuf,
     /// Also write effective coverage (`effective_<level>.csv` and `effective_workers.csv`) from
-    /// the folder's service records (contacts.csv, needs.csv).
+    /// the folder's service records (its store, else contacts.csv and needs.csv). Written
+    /// without this flag too when the folder has a store (gridcover.sqlite), as of today.
     #[arg(long)]
     effective: bool,
     /// The day of effective coverage, YYYY-MM-DD (default: today, UTC).
@@ -44,8 +45,8 @@ pub fn run(a: &AnalyzeArgs) -> Result<(), CliError> {
     let mut timings = vec![("read", read_s)];
     timings.extend(an.timings.iter().copied());
     let s = phase("writing results", || write_all(&a.out, &ds, &an, &timings))?;
-    if a.effective {
-        let dir = super::data::data_dir(a.data.data.as_deref())?;
+    let dir = super::data::data_dir(a.data.data.as_deref())?;
+    if a.effective || dir.join(crate::store::STORE_FILE).exists() {
         let records = super::data::service_records(&dir, &ds)?;
         let day = a.as_of.unwrap_or_else(super::data::today);
         let e =

@@ -193,6 +193,17 @@ fn analyze_writes_the_same_effective_tables_and_the_workers() {
     };
     assert!(!workers.is_empty());
     assert_eq!(total(&workers), total(&load));
+    // Without --effective, a folder without a store gets no effective tables; once it has a
+    // store, it gets them (as of today).
+    let plain = dir.path().join("plain");
+    gridcover(&["analyze", "--data", d, "--out", plain.to_str().unwrap()]);
+    assert!(!plain.join("effective_county.csv").exists());
+    gridcover(&["import", "--data", d]);
+    let stored = dir.path().join("stored");
+    gridcover(&["analyze", "--data", d, "--out", stored.to_str().unwrap()]);
+    for f in ["effective_province.csv", "effective_village.csv", "effective_workers.csv"] {
+        assert!(stored.join(f).is_file(), "{f} not written with a store");
+    }
     // --as-of without --effective is refused.
     let o = Command::new(env!("CARGO_BIN_EXE_gridcover"))
         .args(["analyze", "--data", d, "--as-of", "2026-11-30"])

@@ -67,7 +67,8 @@ if [[ ! -f "$DATA/.generated" ]]; then
     "$BIN" generate --boundaries "$CN/boundaries.geojson" --divisions "$CN/divisions.csv" --crs gcj02 \
     --households "$N" --out "$DATA"
 fi
-rm -rf "$DATA/.gridcover-cache"
+# No store (a store would add the effective-coverage tables to analyze), no cache.
+rm -rf "$DATA/.gridcover-cache" "$DATA"/gridcover.sqlite*
 measure "analyze, GeoJSON parsed (cache off)" "≤ 60 s, ≤ 8 GB" \
   env GRIDCOVER_GEO_CACHE=off "$BIN" analyze --data "$DATA" --out "$WORK/out"
 python3 -c "import json,sys; print('  phases (s):', json.load(open(sys.argv[1]))['seconds'])" "$WORK/out/summary.json"
@@ -81,7 +82,6 @@ if ((SERVE)); then
   PORT=18490
   PID=""
   trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
-  rm -f "$DATA"/gridcover.sqlite*
   LEADER=$("$BIN" user add --name national-bench --role leader --data "$DATA" 2>/dev/null | tail -n 1)
   PLANNER=$("$BIN" user add --name national-bench-planner --role planner --data "$DATA" 2>/dev/null | tail -n 1)
   # start LABEL TARGET: starts the server, waits for /healthz, records the time and its RSS.

@@ -570,6 +570,17 @@ mod tests {
 
     /// Province 99 → city 9901 → county 990101 → township 990101001 → villages …001 (3
     /// households), …002 (10), …003 (8); and 2 households placed at the township only.
+    /// Makes grid G0 (worker W) of unit `u` over the households `hs`, the only grid.
+    fn one_grid(ds: &mut Dataset, asg: &mut Assignment, u: crate::model::UnitIdx, hs: std::ops::Range<usize>) {
+        ds.grids.id = vec!["G0".into()];
+        ds.grids.worker = vec!["W".into()];
+        ds.grids.unit = vec![Some(u)];
+        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
+        for h in hs {
+            asg.grid[h] = 0;
+        }
+    }
+
     fn tree() -> (Dataset, Assignment) {
         use crate::model::{Divisions, HouseholdRow};
         let mut d = Divisions::new();
@@ -1007,13 +1018,7 @@ mod tests {
         let (mut ds, mut asg) = tree();
         // Grid G0 in village 3: its 8 households (13..21).
         let v3 = code(&ds, "990101001003");
-        ds.grids.id = vec!["G0".into()];
-        ds.grids.worker = vec!["W".into()];
-        ds.grids.unit = vec![Some(v3)];
-        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
-        for h in 13..21 {
-            asg.grid[h] = 0;
-        }
+        one_grid(&mut ds, &mut asg, v3, 13..21);
         let service = |contacted: std::ops::Range<usize>, open: &[usize]| -> Vec<ServiceFacts> {
             (0..ds.households.len())
                 .map(|h| ServiceFacts {
@@ -1057,13 +1062,7 @@ mod tests {
         // the other five are outside every grid.
         let (mut ds, mut asg) = tree();
         let v3 = code(&ds, "990101001003");
-        ds.grids.id = vec!["G0".into()];
-        ds.grids.worker = vec!["W".into()];
-        ds.grids.unit = vec![Some(v3)];
-        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
-        for h in 13..16 {
-            asg.grid[h] = 0;
-        }
+        one_grid(&mut ds, &mut asg, v3, 13..16);
         let policy = Policy::with_min_households(3).unwrap();
         let facts = |contacted: &[usize]| -> Vec<ServiceFacts> {
             (0..ds.households.len())

@@ -17,21 +17,31 @@ use gridcover::serve::edits::state_with_store;
 use gridcover::serve::{router, AppState, Limits, Role};
 use gridcover::store::Store;
 
-struct Fx {
-    state: AppState,
-    leader: String,
-    planner: String,
-    w1: String,
-    w2: String,
-    dir: tempfile::TempDir,
+/// A server on a store of `tests/fixtures/serve` with a leader, a planner and the workers of
+/// G1 (`w1`) and G2 (`w2`) (also the fixture of `worker_to_visit`).
+pub(crate) struct Fx {
+    pub(crate) state: AppState,
+    pub(crate) leader: String,
+    pub(crate) planner: String,
+    pub(crate) w1: String,
+    pub(crate) w2: String,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 fn start(dir: &Path) -> AppState {
+    start_with(dir, Limits::default())
+}
+
+fn start_with(dir: &Path, limits: Limits) -> AppState {
     let (store, ds) = Store::open_dataset(dir).unwrap();
-    state_with_store(store, ds, Limits::default(), None).unwrap()
+    state_with_store(store, ds, limits, None).unwrap()
 }
 
 fn fixture() -> Fx {
+    fixture_with(Limits::default())
+}
+
+pub(crate) fn fixture_with(limits: Limits) -> Fx {
     let dir = crate::common::copy_fixture("serve");
     let store = Store::open(dir.path()).unwrap();
     store.import(dir.path()).unwrap();
@@ -40,7 +50,7 @@ fn fixture() -> Fx {
     let w1 = store.add_user("王五", Role::GridWorker, &["G1".into()]).unwrap();
     let w2 = store.add_user("赵六", Role::GridWorker, &["G2".into()]).unwrap();
     drop(store);
-    let state = start(dir.path());
+    let state = start_with(dir.path(), limits);
     Fx { state, leader, planner, w1, w2, dir }
 }
 
@@ -594,17 +604,22 @@ async fn effective_coverage_follows_visits_at_once_under_the_disclosure_policy()
 #[tokio::test]
 async fn the_effective_report_comes_as_excel_too() {
     let fx = fixture();
+    let bytes = leader_xlsx(&fx, "/api/report/effective?level=township&as_of=2026-11-30&f=xlsx").await;
+    // A zip (xlsx) holding the sheet.
+    assert_eq!(&bytes[..2], b"PK");
+}
+
+/// The leader's answer to `uri`, which must be an Excel workbook: its bytes.
+async fn leader_xlsx(fx: &Fx, uri: &str) -> Vec<u8> {
     let req = Request::builder()
-        .uri("/api/report/effective?level=township&as_of=2026-11-30&f=xlsx")
+        .uri(uri)
         .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
         .body(Body::empty())
         .unwrap();
     let r = router(fx.state.clone()).oneshot(req).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    let bytes = r.into_body().collect().await.unwrap().to_bytes();
-    // A zip (xlsx) holding the sheet.
-    assert_eq!(&bytes[..2], b"PK");
+    r.into_body().collect().await.unwrap().to_bytes().to_vec()
 }
 
 /// The properties of `fid` in `collection` as `token` sees them (through the items page, the
@@ -718,15 +733,7 @@ async fn the_coverage_report_comes_as_excel_with_the_same_rows_and_decisions() {
     let json = call(&fx.state, "GET", "/api/report?level=village&limit=1000", &fx.leader, None, None).await;
     assert_eq!(json.status, StatusCode::OK);
     let rows = json.body["rows"].as_array().unwrap().clone();
-    let req = Request::builder()
-        .uri("/api/report?level=village&f=xlsx")
-        .header(header::AUTHORIZATION, format!("Bearer {}", fx.leader))
-        .body(Body::empty())
-        .unwrap();
-    let r = router(fx.state.clone()).oneshot(req).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let bytes = leader_xlsx(&fx, "/api/report?level=village&f=xlsx").await;
     let path = fx.dir.path().join("report.xlsx");
     std::fs::write(&path, &bytes).unwrap();
     let cells = crate::report_xlsx::read_xlsx(&path);

@@ -4,31 +4,16 @@
 //! order and fields at two days, the audit log, roles, other grids, paging and capping, bad
 //! input, and a visit moving a household down the list.
 
-use std::path::Path;
-
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use gridcover::serve::edits::state_with_store;
-use gridcover::serve::{router, AppState, Limits, Role};
+use gridcover::serve::{router, AppState, Limits};
 use gridcover::store::Store;
 
-struct Fx {
-    state: AppState,
-    leader: String,
-    planner: String,
-    w1: String,
-    w2: String,
-    dir: tempfile::TempDir,
-}
-
-fn start(dir: &Path, limits: Limits) -> AppState {
-    let (store, ds) = Store::open_dataset(dir).unwrap();
-    state_with_store(store, ds, limits, None).unwrap()
-}
+use crate::store_edits::{fixture_with, Fx};
 
 async fn call(state: &AppState, method: &str, uri: &str, token: &str, body: Option<&str>) -> (StatusCode, Value) {
     let b = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -47,16 +32,7 @@ async fn call(state: &AppState, method: &str, uri: &str, token: &str, body: Opti
 /// station 2026-08-15; H14 home 2026-10-01 with a medical need; H13, H15 never (H15 has a
 /// contact only on 2026-12-01, after the first day asked). In G2, H2 phone 2026-11-29.
 async fn fixture(limits: Limits) -> Fx {
-    let dir = crate::common::copy_fixture("serve");
-    let store = Store::open(dir.path()).unwrap();
-    store.import(dir.path()).unwrap();
-    let leader = store.add_user("李领导", Role::Leader, &[]).unwrap();
-    let planner = store.add_user("规划员", Role::Planner, &[]).unwrap();
-    let w1 = store.add_user("王五", Role::GridWorker, &["G1".into()]).unwrap();
-    let w2 = store.add_user("赵六", Role::GridWorker, &["G2".into()]).unwrap();
-    drop(store);
-    let state = start(dir.path(), limits);
-    let fx = Fx { state, leader, planner, w1, w2, dir };
+    let fx = fixture_with(limits);
     let visits = [
         ("H1", "2026-08-01", "home", "[]"),
         ("H6", "2026-10-20", "phone", "[]"),

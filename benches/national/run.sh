@@ -82,6 +82,9 @@ if ((SERVE)); then
   PORT=18490
   PID=""
   trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
+  # The first start's import (households, stations, grids and the generated service history),
+  # timed on its own: every command that needs the store would make it first.
+  measure "import into the store (the first start's import)" "≤ 10 min" "$BIN" import --data "$DATA"
   LEADER=$("$BIN" user add --name national-bench --role leader --data "$DATA" 2>/dev/null | tail -n 1)
   PLANNER=$("$BIN" user add --name national-bench-planner --role planner --data "$DATA" 2>/dev/null | tail -n 1)
   # start LABEL TARGET: starts the server, waits for /healthz, records the time and its RSS.
@@ -99,9 +102,7 @@ if ((SERVE)); then
       "$(awk '/VmRSS/ {printf "%.2f GB", $2 / 1048576}' "/proc/$PID/status")" "$2"
   }
   stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
-  start "serve: first start (imports into the store)" "≤ 10 min, ≤ 12 GB"
-  stop
-  start "serve: restart from the store" "≤ 60 s, ≤ 12 GB"
+  start "serve: start from the store" "≤ 60 s, ≤ 12 GB"
   AUTH="Authorization: Bearer $LEADER"
   # Cold requests: each asked once (distinct pages and tiles), 40 of each; p99 ≈ the slowest.
   lat() { # URL... → prints the median and the slowest in ms; every answer must be a 200

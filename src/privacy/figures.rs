@@ -775,6 +775,18 @@ mod tests {
         (ds, asg, known, service)
     }
 
+    /// What the checkers know of household `h` (read from the columns here, not through the
+    /// policy's code).
+    fn facts_at(ds: &Dataset, asg: &Assignment, service: &[ServiceFacts], h: usize) -> Facts {
+        Facts {
+            covered: asg.covered[h],
+            in_grid: asg.grid[h] != NONE,
+            hardship: ds.households.difficulty[h],
+            martyr: ds.households.martyr_family[h],
+            service: service.get(h).copied().unwrap_or_default(),
+        }
+    }
+
     /// An independent check of the promise: for every family, every shown unit's group and
     /// rest (beyond what the viewer knows) are 0 or ≥ k (the rest not empty for sensitive
     /// families), and so is what is left of a shown unit minus its maximal shown descendants.
@@ -794,13 +806,7 @@ mod tests {
                 if known.contains(&(h as u32)) {
                     continue;
                 }
-                let facts = Facts {
-                    covered: asg.covered[h],
-                    in_grid: asg.grid[h] != NONE,
-                    hardship: ds.households.difficulty[h],
-                    martyr: ds.households.martyr_family[h],
-                    service: service.get(h).copied().unwrap_or_default(),
-                };
+                let facts = facts_at(ds, asg, service, h);
                 for a in ds.divisions.chain(asg.unit[h]).into_iter().filter(|&a| a != NO_UNIT) {
                     if f.has(&facts) {
                         n[a as usize] += 1;
@@ -880,13 +886,7 @@ mod tests {
                 if known.contains(&(h as u32)) {
                     continue;
                 }
-                let facts = Facts {
-                    covered: asg.covered[h],
-                    in_grid: asg.grid[h] != NONE,
-                    hardship: ds.households.difficulty[h],
-                    martyr: ds.households.martyr_family[h],
-                    service: service.get(h).copied().unwrap_or_default(),
-                };
+                let facts = facts_at(ds, asg, service, h);
                 let add = |c: &mut (i64, i64)| {
                     c.0 += i64::from(f.has(&facts));
                     c.1 += i64::from(f.parent().is_none_or(|p| p.has(&facts)));

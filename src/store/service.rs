@@ -152,8 +152,16 @@ pub struct NeedChange {
 
 /// Today (UTC), `YYYY-MM-DD`.
 fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format_day((secs / 86_400) as Day)
+    format_day(crate::model::service::today())
+}
+
+/// Checks a need's note and its optional date, naming the field.
+fn check_note_and_date(note: &str, date: Option<&str>) -> Result<()> {
+    check_note("note", note)?;
+    if let Some(d) = date {
+        parse_date(d).map_err(StoreError::Invalid)?;
+    }
+    Ok(())
 }
 
 impl NewNeed {
@@ -162,11 +170,7 @@ impl NewNeed {
     /// # Errors
     /// [`StoreError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<()> {
-        check_note("note", &self.note)?;
-        if let Some(d) = &self.date {
-            parse_date(d).map_err(StoreError::Invalid)?;
-        }
-        Ok(())
+        check_note_and_date(&self.note, self.date.as_deref())
     }
 }
 
@@ -176,11 +180,7 @@ impl NeedPatch {
     /// # Errors
     /// [`StoreError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<()> {
-        check_note("note", &self.note)?;
-        if let Some(d) = &self.date {
-            parse_date(d).map_err(StoreError::Invalid)?;
-        }
-        Ok(())
+        check_note_and_date(&self.note, self.date.as_deref())
     }
 }
 

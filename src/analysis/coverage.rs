@@ -277,50 +277,68 @@ impl Coverage {
     /// Recomputes the median and 90th percentile of the distance to the nearest station for
     /// every unit.
     pub fn refresh_quantiles(&mut self, divisions: &Divisions, a: &Assignment) {
-        let n_units = divisions.len();
-        let nearest: Vec<f32> = (0..a.len()).map(|h| a.nearest_any_m(h as HouseholdIdx)).collect();
-        let per_level: Vec<Vec<(UnitIdx, f32, f32)>> = Level::ALL
-            .par_iter()
-            .map(|&level| {
-                // Counting sort of the households' distances by their unit at this level.
-                let key = |h: usize| -> Option<usize> {
-                    let u = a.unit[h];
-                    if u == NO_UNIT || !nearest[h].is_finite() {
-                        return None;
+        self.quantiles_from(divisions, a, &ByUnit::new(a, divisions.len()));
+    }
+
+    fn quantiles_from(&mut self, divisions: &Divisions, a: &Assignment, groups: &ByUnit) {
+        for level in Level::ALL {
+            let units: Vec<UnitIdx> = divisions.at_level(level).collect();
+            let figures: Vec<(f32, f32)> = units
+                .par_iter()
+                .with_min_len(64)
+                .map_init(Vec::new, |vals: &mut Vec<f32>, &u| {
+                    // The distances of the households of the unit's whole subtree.
+                    vals.clear();
+                    let mut stack = vec![u];
+                    while let Some(v) = stack.pop() {
+                        vals.extend(
+                            groups.of(v as usize).iter().map(|&h| a.nearest_any_m(h)).filter(|d| d.is_finite()),
+                        );
+                        stack.extend_from_slice(divisions.children(v));
                     }
-                    let k = divisions.chain(u)[level.index()];
-                    (k != NO_UNIT).then_some(k as usize)
-                };
-                let mut start = vec![0usize; n_units + 1];
-                for h in 0..a.len() {
-                    if let Some(k) = key(h) {
-                        start[k + 1] += 1;
-                    }
-                }
-                for k in 0..n_units {
-                    start[k + 1] += start[k];
-                }
-                let mut fill = start.clone();
-                let mut vals = vec![0f32; start[n_units]];
-                for (h, &d) in nearest.iter().enumerate() {
-                    if let Some(k) = key(h) {
-                        vals[fill[k]] = d;
-                        fill[k] += 1;
-                    }
-                }
-                let mut out = Vec::new();
-                for u in divisions.at_level(level) {
-                    let s = &mut vals[start[u as usize]..start[u as usize + 1]];
-                    out.push((u, quantile(s, 0.5), quantile(s, 0.9)));
-                }
-                out
-            })
-            .collect();
-        for (u, med, p90) in per_level.into_iter().flatten() {
-            let uc = &mut self.units[u as usize];
-            uc.nearest_median_m = med;
-            uc.nearest_p90_m = p90;
+                    (quantile(vals, 0.5), quantile(vals, 0.9))
+                })
+                .collect();
+            for (&u, (med, p90)) in units.iter().zip(figures) {
+                let uc = &mut self.units[u as usize];
+                uc.nearest_median_m = med;
+                uc.nearest_p90_m = p90;
+            }
         }
+    }
+}
+
+/// The households grouped by their finest unit: group `u` holds unit `u`'s households in
+/// household order, and the group after the last unit those with no unit. Four bytes per
+/// household, so that every unit's figures are summed in one order (whatever the number of
+/// threads) and no thread keeps a table of every unit of its own.
+struct ByUnit {
+    start: Vec<usize>,
+    order: Vec<HouseholdIdx>,
+}
+
+impl ByUnit {
+    fn new(a: &Assignment, n_units: usize) -> Self {
+        let group = |u: UnitIdx| if u == NO_UNIT { n_units } else { u as usize };
+        let mut start = vec![0usize; n_units + 2];
+        for &u in &a.unit {
+            start[group(u) + 1] += 1;
+        }
+        for k in 0..=n_units {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut order = vec![0 as HouseholdIdx; a.len()];
+        for (h, &u) in a.unit.iter().enumerate() {
+            let k = group(u);
+            order[fill[k]] = h as HouseholdIdx;
+            fill[k] += 1;
+        }
+        ByUnit { start, order }
+    }
+
+    fn of(&self, group: usize) -> &[HouseholdIdx] {
+        &self.order[self.start[group]..self.start[group + 1]]
     }
 }
 
@@ -336,31 +354,37 @@ pub fn quantile(v: &mut [f32], q: f64) -> f32 {
 }
 
 /// Computes the coverage of every unit from an assignment.
+///
+/// Each unit's own households are summed in household order, in parallel over units; then one
+/// pass from the end of the table adds every unit into its parent (parents come before their
+/// children), so a unit's figures are those of its whole subtree, as
+/// [`Coverage::apply_household`] would make them.
 pub fn coverage(ds: &Dataset, a: &Assignment) -> Coverage {
     let d = &ds.divisions;
-    let empty = || Coverage { units: vec![UnitCoverage::default(); d.len()], unplaced: UnitCoverage::default() };
-    let mut cov = (0..a.len())
-        .into_par_iter()
-        .with_min_len(16_384)
-        .fold(empty, |mut c, h| {
-            let contribution = HouseholdContribution::of(ds, a, h as HouseholdIdx);
-            c.apply_household(d, a.unit[h], &contribution, 1);
-            c
-        })
-        .reduce(empty, |mut x, y| {
-            for (a, b) in x.units.iter_mut().zip(&y.units) {
-                a.merge(b);
-            }
-            x.unplaced.merge(&y.unplaced);
-            x
-        });
+    let n_units = d.len();
+    let groups = ByUnit::new(a, n_units);
+    let own = |group: usize| {
+        let mut c = UnitCoverage::default();
+        for &h in groups.of(group) {
+            c.add_household(&HouseholdContribution::of(ds, a, h), 1);
+        }
+        c
+    };
+    let units: Vec<UnitCoverage> = (0..n_units).into_par_iter().with_min_len(256).map(own).collect();
+    let mut cov = Coverage { units, unplaced: own(n_units) };
+    for u in (0..n_units).rev() {
+        if let Some(p) = d.get(u as UnitIdx).parent {
+            let (parents, rest) = cov.units.split_at_mut(u);
+            parents[p as usize].merge(&rest[0]);
+        }
+    }
     for s in 0..ds.stations.len() {
         if ds.stations.active[s] {
             cov.apply_station(d, &ds.stations, s as u32, 1);
         }
     }
     cov.refresh_rules(ds);
-    cov.refresh_quantiles(d, a);
+    cov.quantiles_from(d, a, &groups);
     cov
 }
 

@@ -115,8 +115,12 @@ impl<'a> Val<'a> {
     }
 }
 
-/// A column a reader asks for: its name and whether the file must have it.
+/// A column a reader asks for: its name and whether the file must have it. An empty name
+/// ([`NOT_READ`]) is a column the reader leaves out: its cells are `Val::Null`.
 pub(crate) type ColSpec = (&'static str, bool);
+
+/// The [`ColSpec`] of a column left out.
+pub(crate) const NOT_READ: ColSpec = ("", false);
 
 /// Finds each requested column among `found`; a missing required one is fatal.
 pub(crate) fn locate_columns<const N: usize>(
@@ -126,6 +130,9 @@ pub(crate) fn locate_columns<const N: usize>(
 ) -> Result<[Option<usize>; N], IngestError> {
     let mut idx = [None; N];
     for (k, (name, required)) in cols.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
         // A name may list the header's other spellings after `|` (`household_id|户编号`).
         idx[k] = found.iter().position(|h| name.split('|').any(|n| h.eq_ignore_ascii_case(n)));
         if idx[k].is_none() && *required {
@@ -226,43 +233,90 @@ impl PqCol {
     }
 }
 
-/// The columns `cols` of a Parquet file, typed for reading cell by cell, and its row count.
-///
-/// # Errors
-/// As [`parquet_rows`].
-fn parquet_columns<const N: usize>(path: &Path, cols: &[ColSpec; N]) -> Result<(Vec<PqCol>, usize), IngestError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let pq_err = |e: PolarsError| IngestError::Parquet { path: path.to_path_buf(), message: e.to_string() };
-    let df = ParquetReader::new(file).set_rechunk(true).finish().map_err(pq_err)?;
-    let found: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let idx = locate_columns(path, cols, &found)?;
-    let mut typed = Vec::with_capacity(N);
-    for (k, (name, _)) in cols.iter().enumerate() {
-        let Some(c) = idx[k] else {
-            typed.push(PqCol::Absent);
-            continue;
-        };
-        let column = &df.columns()[c];
-        let dtype = column.dtype().clone();
-        let col = if dtype.is_float() {
-            PqCol::F64(column.cast(&DataType::Float64).map_err(pq_err)?.f64().map_err(pq_err)?.clone())
-        } else if dtype.is_integer() {
-            PqCol::I64(column.cast(&DataType::Int64).map_err(pq_err)?.i64().map_err(pq_err)?.clone())
-        } else if dtype.is_string() {
-            PqCol::Str(column.str().map_err(pq_err)?.clone())
-        } else if dtype.is_bool() {
-            PqCol::Bool(column.bool().map_err(pq_err)?.clone())
-        } else {
-            return Err(IngestError::ColumnType {
-                path: path.to_path_buf(),
-                column: (*name).to_string(),
-                dtype: dtype.to_string(),
-                expected: "an integer, float, string or boolean",
-            });
-        };
-        typed.push(col);
+/// A Parquet file opened for reading the columns `cols` a slice of rows at a time: only the
+/// row groups of the slice and the columns asked for are decoded, so a national households
+/// file (45 million rows) never stands in memory whole.
+struct PqFile<'a, const N: usize> {
+    path: &'a Path,
+    cols: &'a [ColSpec; N],
+    /// The file's name of each requested column that it has.
+    names: [Option<String>; N],
+    /// The file's indexes of those columns, ascending.
+    projection: Vec<usize>,
+    metadata: polars::io::parquet::metadata::FileMetadataRef,
+    height: usize,
+}
+
+impl<'a, const N: usize> PqFile<'a, N> {
+    /// # Errors
+    /// As [`parquet_rows`].
+    fn open(path: &'a Path, cols: &'a [ColSpec; N]) -> Result<Self, IngestError> {
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let mut reader = ParquetReader::new(file);
+        let schema = reader.schema().map_err(|e| pq_err(path, e))?;
+        let found: Vec<String> = schema.iter_names().map(|s| s.to_string()).collect();
+        let idx = locate_columns(path, cols, &found)?;
+        let metadata = reader.get_metadata().map_err(|e| pq_err(path, e))?.clone();
+        let mut projection: Vec<usize> = idx.iter().flatten().copied().collect();
+        projection.sort_unstable();
+        projection.dedup();
+        Ok(PqFile {
+            path,
+            cols,
+            names: idx.map(|i| i.map(|i| found[i].clone())),
+            projection,
+            height: metadata.num_rows,
+            metadata,
+        })
     }
-    Ok((typed, df.height()))
+
+    /// The requested columns of rows `lo..lo + len`, typed for reading cell by cell (index 0
+    /// is row `lo`).
+    ///
+    /// # Errors
+    /// As [`parquet_rows`].
+    fn read(&self, lo: usize, len: usize) -> Result<Vec<PqCol>, IngestError> {
+        let path = self.path;
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let mut reader = ParquetReader::new(file)
+            .with_projection(Some(self.projection.clone()))
+            .with_slice(Some((lo, len)))
+            .set_rechunk(true);
+        reader.set_metadata(self.metadata.clone());
+        let df = reader.finish().map_err(|e| pq_err(path, e))?;
+        let mut typed = Vec::with_capacity(N);
+        for ((name, _), found) in self.cols.iter().zip(&self.names) {
+            let Some(found) = found else {
+                typed.push(PqCol::Absent);
+                continue;
+            };
+            let column = df.column(found).map_err(|e| pq_err(path, e))?;
+            let err = |e| pq_err(path, e);
+            let dtype = column.dtype().clone();
+            let col = if dtype.is_float() {
+                PqCol::F64(column.cast(&DataType::Float64).map_err(err)?.f64().map_err(err)?.clone())
+            } else if dtype.is_integer() {
+                PqCol::I64(column.cast(&DataType::Int64).map_err(err)?.i64().map_err(err)?.clone())
+            } else if dtype.is_string() {
+                PqCol::Str(column.str().map_err(err)?.clone())
+            } else if dtype.is_bool() {
+                PqCol::Bool(column.bool().map_err(err)?.clone())
+            } else {
+                return Err(IngestError::ColumnType {
+                    path: path.to_path_buf(),
+                    column: (*name).to_string(),
+                    dtype: dtype.to_string(),
+                    expected: "an integer, float, string or boolean",
+                });
+            };
+            typed.push(col);
+        }
+        Ok(typed)
+    }
+}
+
+fn pq_err(path: &Path, e: PolarsError) -> IngestError {
+    IngestError::Parquet { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// Reads a Parquet file and calls `f(row, cells)` for every row (1-based), like [`csv_rows`].
@@ -278,12 +332,16 @@ pub(crate) fn parquet_rows<const N: usize>(
     rejects: &mut Vec<Reject>,
     mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
 ) -> Result<(), IngestError> {
-    let (typed, height) = parquet_columns(path, cols)?;
+    let file = PqFile::open(path, cols)?;
     let name = file_name(path);
-    for i in 0..height {
-        let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
-        if let Err(e) = f(i + 1, &vals) {
-            rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason });
+    for lo in (0..file.height).step_by(PARALLEL_BATCH) {
+        let hi = (lo + PARALLEL_BATCH).min(file.height);
+        let typed = file.read(lo, hi - lo)?;
+        for i in lo..hi {
+            let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i - lo));
+            if let Err(e) = f(i + 1, &vals) {
+                rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason });
+            }
         }
     }
     Ok(())
@@ -319,13 +377,14 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
     mut push: impl FnMut(String, T),
 ) -> Result<(), IngestError> {
     use rayon::prelude::*;
-    let (typed, height) = parquet_columns(path, cols)?;
+    let file = PqFile::open(path, cols)?;
     let name = file_name(path);
-    // A batch of rows at a time: the rows read and checked wait in memory only until pushed, so
-    // the intermediate rows of a national file (45 million) never exist all at once.
-    for lo in (0..height).step_by(PARALLEL_BATCH) {
-        let hi = (lo + PARALLEL_BATCH).min(height);
-        let claimed: Vec<Result<String, RowError>> = (lo..hi).map(|i| claim(i + 1, typed[0].get(i))).collect();
+    // A batch of rows at a time: the rows decoded, read and checked wait in memory only until
+    // pushed, so the intermediate rows of a national file (45 million) never exist all at once.
+    for lo in (0..file.height).step_by(PARALLEL_BATCH) {
+        let hi = (lo + PARALLEL_BATCH).min(file.height);
+        let typed = file.read(lo, hi - lo)?;
+        let claimed: Vec<Result<String, RowError>> = (lo..hi).map(|i| claim(i + 1, typed[0].get(i - lo))).collect();
         let chunks: Vec<usize> = (lo..hi).step_by(PARALLEL_CHUNK).collect();
         let rest: Vec<Vec<Option<Result<T, String>>>> = chunks
             .par_iter()
@@ -335,7 +394,7 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
                 Ok((start..end)
                     .map(|i| {
                         claimed[i - lo].is_ok().then(|| {
-                            let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
+                            let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i - lo));
                             read(&vals)
                         })
                     })

@@ -8,7 +8,7 @@ use super::CliError;
 use crate::analysis::{analyze, Analysis};
 use crate::crs::Crs;
 use crate::generate::{generate, write_data_folder, GenerateParams};
-use crate::ingest::{read_boundaries, read_data_folder, read_divisions, IngestError};
+use crate::ingest::{read_boundaries, read_data_folder_with, read_divisions, IngestError, ReadOptions};
 use crate::model::Dataset;
 
 /// Seed of the bundled Gansu data set.
@@ -86,13 +86,15 @@ pub fn data_dir(data: Option<&Path>) -> Result<PathBuf, CliError> {
     Ok(gen)
 }
 
-/// Reads the data folder `--data` names (or the bundled one).
+/// Reads the data folder `--data` names (or the bundled one) for the commands that analyse,
+/// plan and write files: without the households' names and addresses
+/// ([`ReadOptions::ANALYSIS`]), which none of them writes.
 ///
 /// # Errors
-/// See [`data_dir`] and [`read_data_folder`].
+/// See [`data_dir`] and [`read_data_folder_with`].
 pub fn load(data: Option<&Path>) -> Result<Dataset, CliError> {
     let dir = data_dir(data)?;
-    Ok(phase("reading data", || read_data_folder(&dir))?)
+    Ok(phase("reading data", || read_data_folder_with(&dir, ReadOptions::ANALYSIS))?)
 }
 
 /// Reads and analyses the data folder.

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::table::{csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val};
+use super::table::{
+    csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val, NOT_READ,
+};
+use super::ReadOptions;
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{
@@ -80,58 +83,41 @@ impl Locator {
     }
 }
 
-/// Remembers ids and the row each was first seen on.
+/// Remembers the ids claimed so far (by a 128-bit hash) and the row each was first seen on.
 ///
-/// The ids are kept in one text arena with an open-addressing table over it, so claiming an
-/// id costs no allocation of its own (a million households would otherwise mean a million
-/// small strings kept only for this check).
+/// An id is kept as its 128-bit XXH3 hash, not its text: a national households file's ids
+/// would otherwise be held twice while it is read (here and in the households' own column).
+/// Two different ids share a hash with a probability of about n²/2¹²⁹: 3·10⁻²⁴ for 45 million
+/// ids, far below the odds of a memory error. A claimed id that equals an earlier one is a
+/// reject naming the earlier row, so even that would not go unseen.
 struct Ids {
-    arena: String,
-    /// Per claimed id: its end in `arena` (the start is the previous end) and its row.
-    ends: Vec<usize>,
-    rows: Vec<usize>,
-    /// Per slot: the high 32 bits of the id's hash and its entry number + 1 (0: empty), so
-    /// that a probe compares text only on a full hash match. The length is a power of two.
-    slots: Vec<u64>,
+    /// Per claimed id: its hash and its row.
+    hashes: Vec<u128>,
+    rows: Vec<u64>,
+    /// Per slot: the entry number + 1 (0: empty), open addressing; the length is a power of
+    /// two, at most three quarters full.
+    slots: Vec<u32>,
 }
 
 impl Ids {
     fn with_capacity(n: usize) -> Self {
-        let slots = (n.max(8) * 2).next_power_of_two();
-        Ids {
-            arena: String::with_capacity(n * 10),
-            ends: Vec::with_capacity(n),
-            rows: Vec::with_capacity(n),
-            slots: vec![0u64; slots],
-        }
+        let slots = (n.max(8) * 4 / 3 + 1).next_power_of_two();
+        Ids { hashes: Vec::with_capacity(n), rows: Vec::with_capacity(n), slots: vec![0u32; slots] }
     }
 
-    fn text(&self, k: usize) -> &str {
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
-        &self.arena[start..self.ends[k]]
-    }
-
-    fn hash(s: &str) -> u64 {
-        // FNV-1a over the bytes, then a final mix (ids are short and mostly digits).
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in s.as_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
+    fn slot_of(h: u128, mask: usize) -> usize {
+        (h as u64 ^ (h >> 64) as u64) as usize & mask
     }
 
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
-        let mut slots = vec![0u64; n];
-        for k in 0..self.ends.len() {
-            let h = Self::hash(self.text(k));
-            let mut i = h as usize & (n - 1);
+        let mut slots = vec![0u32; n];
+        for (k, &h) in self.hashes.iter().enumerate() {
+            let mut i = Self::slot_of(h, n - 1);
             while slots[i] != 0 {
                 i = (i + 1) & (n - 1);
             }
-            slots[i] = (h & !0xffff_ffff) | (k as u64 + 1);
+            slots[i] = k as u32 + 1;
         }
         self.slots = slots;
     }
@@ -144,31 +130,23 @@ impl Ids {
         if id.is_empty() {
             return Err(RowError::new("", "id is empty"));
         }
-        if (self.ends.len() + 1) * 2 > self.slots.len() {
+        if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let h = Self::hash(&id);
-        let mut i = h as usize & mask;
-        loop {
-            match self.slots[i] {
-                0 => break,
-                e => {
-                    let k = (e & 0xffff_ffff) as usize - 1;
-                    if e >> 32 == h >> 32 && self.text(k) == id {
-                        return Err(RowError::new(
-                            &id,
-                            format!("duplicate id {id} (first on {unit} {})", self.rows[k]),
-                        ));
-                    }
-                }
+        let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+        let mut i = Self::slot_of(h, mask);
+        while self.slots[i] != 0 {
+            let k = self.slots[i] as usize - 1;
+            if self.hashes[k] == h {
+                return Err(RowError::new(&id, format!("duplicate id {id} (first on {unit} {})", self.rows[k])));
             }
             i = (i + 1) & mask;
         }
-        self.arena.push_str(&id);
-        self.ends.push(self.arena.len());
-        self.rows.push(row);
-        self.slots[i] = (h & !0xffff_ffff) | self.ends.len() as u64;
+        let k = u32::try_from(self.hashes.len() + 1).expect("fewer than 4 billion ids");
+        self.hashes.push(h);
+        self.rows.push(row as u64);
+        self.slots[i] = k;
         Ok(id.into_owned())
     }
 }
@@ -328,18 +306,19 @@ fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> R
     Ok(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address })
 }
 
-/// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
-///
-/// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
-/// address`. Coordinates are converted from `crs` (not at all for WGS84/CGCS2000). A row
-/// becomes a [`Reject`] for an empty or duplicate id, a coordinate that is unparsable, not
-/// finite, out of range, outside the boundaries' bounding box expanded by 1° or apparently
-/// swapped, a `veterans` that is not a positive integer, an unknown `code`, or a yes/no field
-/// that cannot be read.
+/// The household columns read when names and addresses are not ([`ReadOptions`]).
+const HOUSEHOLD_COLS_NO_TEXT: [ColSpec; 9] = {
+    let mut c = HOUSEHOLD_COLS;
+    c[7] = NOT_READ;
+    c[8] = NOT_READ;
+    c
+};
+
+/// Reads the households of `dir` with their names and addresses: [`read_households_with`] and
+/// [`ReadOptions::ALL`].
 ///
 /// # Errors
-/// No households file or more than one; the file cannot be read or is not of its format; a
-/// required column is missing; PROJ cannot handle `crs`.
+/// As [`read_households_with`].
 pub fn read_households(
     dir: &Path,
     crs: &Crs,
@@ -347,12 +326,38 @@ pub fn read_households(
     extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
 ) -> Result<Households, IngestError> {
+    read_households_with(dir, crs, divisions, extent, ReadOptions::ALL, rejects)
+}
+
+/// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
+///
+/// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
+/// address`. Coordinates are converted from `crs` (not at all for WGS84/CGCS2000). A row
+/// becomes a [`Reject`] for an empty or duplicate id, a coordinate that is unparsable, not
+/// finite, out of range, outside the boundaries' bounding box expanded by 1° or apparently
+/// swapped, a `veterans` that is not a positive integer, an unknown `code`, or a yes/no field
+/// that cannot be read. Without [`ReadOptions::names_and_addresses`], those two columns are
+/// not read (not even decoded) and the households' `name` and `address` are all absent.
+///
+/// # Errors
+/// No households file or more than one; the file cannot be read or is not of its format; a
+/// required column is missing; PROJ cannot handle `crs`.
+pub fn read_households_with(
+    dir: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    extent: Option<&Bbox>,
+    opts: ReadOptions,
+    rejects: &mut Vec<Reject>,
+) -> Result<Households, IngestError> {
+    let cols = if opts.names_and_addresses { &HOUSEHOLD_COLS } else { &HOUSEHOLD_COLS_NO_TEXT };
     let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;
     let loc = Locator::new(&path, crs, extent)?;
     let is_csv = path.extension().is_some_and(|e| e == "csv");
     // A guess of the row count from the file size, to size the columns once.
     let guess = std::fs::metadata(&path).map_or(0, |m| m.len() as usize / if is_csv { 40 } else { 12 });
     let guess = guess.min(50_000_000);
+    let text_guess = if opts.names_and_addresses { guess } else { 0 };
     let mut out = Households {
         id: StrColumn::with_capacity(guess, guess * 12),
         lon: Vec::with_capacity(guess),
@@ -361,8 +366,8 @@ pub fn read_households(
         code: Vec::with_capacity(guess),
         difficulty: Vec::with_capacity(guess),
         martyr_family: Vec::with_capacity(guess),
-        name: OptStrColumn::with_capacity(guess, guess * 9),
-        address: OptStrColumn::with_capacity(guess, guess * 40),
+        name: OptStrColumn::with_capacity(text_guess, text_guess * 9),
+        address: OptStrColumn::with_capacity(text_guess, text_guess * 40),
     };
     let mut ids = Ids::with_capacity(guess);
     if is_csv {
@@ -372,12 +377,12 @@ pub fn read_households(
             out.push(HouseholdRow { id, ..r });
             Ok(())
         };
-        csv_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
+        csv_rows(&path, cols, rejects, row_fn)?;
     } else {
         // Ids are claimed in row order (duplicates); the rest of each row is read in parallel.
         parquet_rows_parallel(
             &path,
-            &HOUSEHOLD_COLS,
+            cols,
             rejects,
             |row, id| ids.claim(id, row, "row"),
             || {

@@ -90,9 +90,13 @@ impl<S: AsRef<str>> FromIterator<S> for StrColumn {
 }
 
 /// A column of optional strings: a [`StrColumn`] (an absent row is empty there) and whether
-/// each row is present.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// each row is present. Absent rows before the first present one take no memory, so a column
+/// that was not read (or that no row has) costs nothing however many rows it has.
+#[derive(Clone, Default)]
 pub struct OptStrColumn {
+    /// Rows before the first present one (all absent, not stored).
+    leading_absent: usize,
+    /// The rows from the first present one on.
     values: StrColumn,
     present: Vec<bool>,
 }
@@ -100,29 +104,38 @@ pub struct OptStrColumn {
 impl OptStrColumn {
     /// An empty column with room for `rows` rows.
     pub fn with_capacity(rows: usize, bytes: usize) -> Self {
-        OptStrColumn { values: StrColumn::with_capacity(rows, bytes), present: Vec::with_capacity(rows) }
+        OptStrColumn {
+            leading_absent: 0,
+            values: StrColumn::with_capacity(rows, bytes),
+            present: Vec::with_capacity(rows),
+        }
     }
 
     /// Appends a row.
     pub fn push(&mut self, s: Option<&str>) {
+        if s.is_none() && self.present.is_empty() {
+            self.leading_absent += 1;
+            return;
+        }
         self.values.push(s.unwrap_or(""));
         self.present.push(s.is_some());
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.present.len()
+        self.leading_absent + self.present.len()
     }
 
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.present.is_empty()
+        self.len() == 0
     }
 
     /// Row `i`: `None` when absent (or past the end).
     pub fn get(&self, i: usize) -> Option<&str> {
-        if *self.present.get(i)? {
-            self.values.get(i)
+        let j = i.checked_sub(self.leading_absent)?;
+        if *self.present.get(j)? {
+            self.values.get(j)
         } else {
             None
         }
@@ -132,7 +145,21 @@ impl OptStrColumn {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
+
+    /// Bytes held (text, offsets and presence).
+    pub fn heap_bytes(&self) -> usize {
+        self.values.heap_bytes() + self.present.capacity()
+    }
 }
+
+/// Equal when they hold the same rows (however many leading absent rows each stores).
+impl PartialEq for OptStrColumn {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for OptStrColumn {}
 
 impl fmt::Debug for OptStrColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,6 +201,24 @@ mod tests {
             let mid = rows.len() / 2;
             prop_assert_eq!(c.range(mid..rows.len()).collect::<Vec<_>>(), c.iter().skip(mid).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn leading_absent_rows_take_no_memory() {
+        let mut o = OptStrColumn::default();
+        for _ in 0..100_000 {
+            o.push(None);
+        }
+        assert_eq!(o.heap_bytes(), 0);
+        assert_eq!((o.len(), o.get(99_999), o.get(100_000)), (100_000, None, None));
+        o.push(Some("李四"));
+        o.push(None);
+        assert_eq!((o.len(), o.get(99_999), o.get(100_000), o.get(100_001)), (100_002, None, Some("李四"), None));
+        let same: OptStrColumn = (0..100_002).map(|i| (i == 100_000).then_some("李四")).collect();
+        assert_eq!(o, same);
+        let mut other = same.clone();
+        other.push(None);
+        assert_ne!(o, other);
     }
 
     #[test]

@@ -138,30 +138,26 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
         nearest_m: [f32; 5],
         covered: u8,
     }
-    let rows: Vec<Row> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let (lon, lat) = (hh.lon[i], hh.lat[i]);
-            let located = idx.admin.locate(lon, lat);
-            let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code[i]);
-            let grid = idx.grids.locate(lon, lat).unwrap_or(NONE);
-            let p = to_unit(lon, lat);
-            let mut nearest = [NONE; 5];
-            let mut nearest_m = [f32::NAN; 5];
-            let mut covered = 0u8;
-            for l in Level::ALL {
-                if let Some((s, d2)) = idx.stations.nearest(l, p) {
-                    nearest[l.index()] = s;
-                    nearest_m[l.index()] = chord_2_to_m(d2) as f32;
-                    if idx.stations.covers(l, p, s, d2) {
-                        covered |= 1 << l.index();
-                    }
+    let row = |i: usize| -> Row {
+        let (lon, lat) = (hh.lon[i], hh.lat[i]);
+        let located = idx.admin.locate(lon, lat);
+        let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code[i]);
+        let grid = idx.grids.locate(lon, lat).unwrap_or(NONE);
+        let p = to_unit(lon, lat);
+        let mut nearest = [NONE; 5];
+        let mut nearest_m = [f32::NAN; 5];
+        let mut covered = 0u8;
+        for l in Level::ALL {
+            if let Some((s, d2)) = idx.stations.nearest(l, p) {
+                nearest[l.index()] = s;
+                nearest_m[l.index()] = chord_2_to_m(d2) as f32;
+                if idx.stations.covers(l, p, s, d2) {
+                    covered |= 1 << l.index();
                 }
             }
-            Row { unit, located, source, mismatch, grid, nearest, nearest_m, covered }
-        })
-        .collect();
+        }
+        Row { unit, located, source, mismatch, grid, nearest, nearest_m, covered }
+    };
     let mut a = Assignment {
         unit: Vec::with_capacity(n),
         source: Vec::with_capacity(n),
@@ -175,22 +171,30 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
         a.nearest[l] = Vec::with_capacity(n);
         a.nearest_m[l] = Vec::with_capacity(n);
     }
-    for (i, r) in rows.into_iter().enumerate() {
-        if r.mismatch {
-            a.mismatches.push(CodeMismatch {
-                household: i as HouseholdIdx,
-                given: hh.code[i].unwrap_or(NO_UNIT),
-                located: r.located.unwrap_or(NO_UNIT),
-            });
+    // A block of households at a time: the rows wait in memory only until they are columns.
+    for lo in (0..n).step_by(ASSIGN_BLOCK) {
+        let hi = (lo + ASSIGN_BLOCK).min(n);
+        let rows: Vec<Row> = (lo..hi).into_par_iter().with_min_len(4096).map(row).collect();
+        for (i, r) in (lo..hi).zip(rows) {
+            if r.mismatch {
+                a.mismatches.push(CodeMismatch {
+                    household: i as HouseholdIdx,
+                    given: hh.code[i].unwrap_or(NO_UNIT),
+                    located: r.located.unwrap_or(NO_UNIT),
+                });
+            }
+            a.unit.push(r.unit);
+            a.source.push(r.source);
+            a.grid.push(r.grid);
+            for l in 0..5 {
+                a.nearest[l].push(r.nearest[l]);
+                a.nearest_m[l].push(r.nearest_m[l]);
+            }
+            a.covered.push(r.covered);
         }
-        a.unit.push(r.unit);
-        a.source.push(r.source);
-        a.grid.push(r.grid);
-        for l in 0..5 {
-            a.nearest[l].push(r.nearest[l]);
-            a.nearest_m[l].push(r.nearest_m[l]);
-        }
-        a.covered.push(r.covered);
     }
     a
 }
+
+/// Households assigned at a time (their rows are about 64 bytes each until made columns).
+const ASSIGN_BLOCK: usize = 1 << 20;

@@ -49,13 +49,29 @@ pub struct Analysis {
 
 /// Runs every analysis on `ds`.
 pub fn analyze(ds: &Dataset) -> Analysis {
+    let t = Instant::now();
+    let indexes = Indexes::build(ds);
+    analyze_indexed(ds, indexes, t)
+}
+
+/// As [`analyze`], for a caller that needs no polygons afterwards (`gridcover analyze`): the
+/// boundaries' and grids' polygons are dropped from `ds` ([`Dataset::drop_polygons`]) as soon
+/// as they are indexed, so that they are not held twice, as polygons and as indexed edges, at
+/// the peak of a national run (about 0.8 GB).
+pub fn analyze_dropping_polygons(ds: &mut Dataset) -> Analysis {
+    let t = Instant::now();
+    let indexes = Indexes::build(ds);
+    ds.drop_polygons();
+    analyze_indexed(ds, indexes, t)
+}
+
+/// The analyses after indexing (which began at `t`).
+fn analyze_indexed(ds: &Dataset, indexes: Indexes, mut t: Instant) -> Analysis {
     let mut timings = Vec::new();
-    let mut t = Instant::now();
     let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
         timings.push((name, t.elapsed().as_secs_f64()));
         t = Instant::now();
     };
-    let indexes = Indexes::build(ds);
     lap("index", &mut timings);
     let assignment = assign(ds, &indexes);
     lap("assign", &mut timings);

@@ -272,3 +272,16 @@ pub struct Dataset {
     /// Things about the input worth telling (reconciled codes, units without geometry).
     pub notes: Vec<String>,
 }
+
+impl Dataset {
+    /// Replaces the boundaries' and grids' polygons with empty ones, keeping their rows (units,
+    /// ids, workers), for a caller that has indexed them and needs them no more.
+    pub fn drop_polygons(&mut self) {
+        for a in &mut self.boundaries.areas {
+            a.geometry = MultiPolygon::new(Vec::new());
+        }
+        for g in &mut self.grids.geometry {
+            *g = MultiPolygon::new(Vec::new());
+        }
+    }
+}

@@ -57,29 +57,32 @@ pub(super) fn households_and_grids(
         j.count = n;
     }
 
-    let results: Vec<VillageOut> = jobs.par_iter().map(|j| village_households(ctx, j, params)).collect();
-
     let mut households = Households::default();
     let mut grids = Grids::default();
     let mut ungridded = 0usize;
     let mut next_id = 1usize;
     let mut fallbacks = [0usize; 2];
-    for (j, r) in jobs.iter().zip(results) {
-        fallbacks[0] += r.fallbacks[0];
-        fallbacks[1] += r.fallbacks[1];
-        if j.count > 0 && r.grids.is_empty() {
-            ungridded += 1;
-        }
-        for mut h in r.households {
-            h.id = format!("H{next_id:09}");
-            next_id += 1;
-            households.push(h);
-        }
-        for (id, worker, mp) in r.grids {
-            grids.id.push(id);
-            grids.worker.push(worker);
-            grids.unit.push(Some(j.village.unit));
-            grids.geometry.push(mp);
+    // A block of villages at a time: their households wait as rows only until they are
+    // columns (45 million rows at once would take several times the columns' memory).
+    for block in jobs.chunks(VILLAGE_BLOCK) {
+        let results: Vec<VillageOut> = block.par_iter().map(|j| village_households(ctx, j, params)).collect();
+        for (j, r) in block.iter().zip(results) {
+            fallbacks[0] += r.fallbacks[0];
+            fallbacks[1] += r.fallbacks[1];
+            if j.count > 0 && r.grids.is_empty() {
+                ungridded += 1;
+            }
+            for mut h in r.households {
+                h.id = format!("H{next_id:09}");
+                next_id += 1;
+                households.push(h);
+            }
+            for (id, worker, mp) in r.grids {
+                grids.id.push(id);
+                grids.worker.push(worker);
+                grids.unit.push(Some(j.village.unit));
+                grids.geometry.push(mp);
+            }
         }
     }
     let with_hh = jobs.iter().filter(|j| j.count > 0).count();
@@ -87,6 +90,9 @@ pub(super) fn households_and_grids(
     notes.extend(fallback_note("grids", fallbacks));
     Ok((households, grids, notes))
 }
+
+/// Villages whose households are made at a time.
+const VILLAGE_BLOCK: usize = 4096;
 
 /// Splits `total` in proportion to `weights` (largest remainders; ties to the lower index).
 pub(super) fn largest_remainder(weights: &[f64], total: usize) -> Vec<usize> {

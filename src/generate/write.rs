@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use geo::MultiPolygon;
-use polars::prelude::{Column, DataFrame, ParquetWriter};
+use polars::prelude::{Column, DataFrame, ParquetCompression};
 
 use super::{GenerateError, Generated};
 use crate::model::{Divisions, UnitIdx};
@@ -284,18 +284,21 @@ fn write_households(
     let h = &g.households;
     let code = |u: &Option<UnitIdx>| u.map(|u| div.get(u).code.as_str());
     let pq = |source| GenerateError::Parquet { path: path.to_path_buf(), source };
-    let columns = vec![
-        Column::new("id".into(), h.id.iter().collect::<Vec<_>>()),
-        Column::new("lon".into(), h.lon.as_slice()),
-        Column::new("lat".into(), h.lat.as_slice()),
-        Column::new("veterans".into(), h.veterans.as_slice()),
-        Column::new("code".into(), h.code.iter().map(code).collect::<Vec<_>>()),
-        Column::new("difficulty".into(), h.difficulty.as_slice()),
-        Column::new("martyr_family".into(), h.martyr_family.as_slice()),
-        Column::new("name".into(), h.name.iter().collect::<Vec<_>>()),
-        Column::new("address".into(), h.address.iter().collect::<Vec<_>>()),
-    ];
-    let mut df = DataFrame::new(h.len(), columns).map_err(pq)?;
-    ParquetWriter::new(out).finish(&mut df).map_err(pq)?;
-    Ok(())
+    // A row group at a time (polars' default compression, the bytes of writing the whole
+    // frame): a national folder's 45 million rows are never one frame.
+    let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, GenerateError> {
+        let columns = vec![
+            Column::new("id".into(), h.id.range(r.clone()).collect::<Vec<_>>()),
+            Column::new("lon".into(), &h.lon[r.clone()]),
+            Column::new("lat".into(), &h.lat[r.clone()]),
+            Column::new("veterans".into(), &h.veterans[r.clone()]),
+            Column::new("code".into(), h.code[r.clone()].iter().map(code).collect::<Vec<_>>()),
+            Column::new("difficulty".into(), &h.difficulty[r.clone()]),
+            Column::new("martyr_family".into(), &h.martyr_family[r.clone()]),
+            Column::new("name".into(), r.clone().map(|i| h.name.get(i)).collect::<Vec<_>>()),
+            Column::new("address".into(), r.clone().map(|i| h.address.get(i)).collect::<Vec<_>>()),
+        ];
+        DataFrame::new(r.len(), columns).map_err(pq)
+    };
+    crate::output::write_parquet_groups(out, ParquetCompression::default(), h.len(), frame, pq)
 }

@@ -405,22 +405,22 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
         let cols: Vec<Column> = builders.par_iter().map(|b| b(r)).collect();
         DataFrame::new(r.len(), cols).map_err(|e| enc_err(path, e))
     };
-    write_atomic(path, |w| write_parquet_groups(w, asg.len(), frame, |e| enc_err(path, e)))
+    write_atomic(path, |w| write_parquet_groups(w, ParquetCompression::Snappy, asg.len(), frame, |e| enc_err(path, e)))
 }
 
-/// Writes a Snappy-compressed Parquet file of `n` rows to `w`, one row group ([`row_groups`])
-/// at a time, `frame` giving each group's rows: the same bytes as polars writing the whole
-/// frame at once.
-fn write_parquet_groups<W: Write, E>(
+/// Writes a Parquet file of `n` rows to `w`, one row group ([`row_groups`]) at a time, `frame`
+/// giving each group's rows: the same bytes as polars writing the whole frame at once with
+/// the same compression.
+pub(crate) fn write_parquet_groups<W: Write, E>(
     w: W,
+    compression: ParquetCompression,
     n: usize,
     frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E>,
     err: impl Fn(PolarsError) -> E,
 ) -> Result<(), E> {
     let groups = row_groups(n);
     let first = frame(&groups[0])?;
-    let mut writer =
-        ParquetWriter::new(w).with_compression(ParquetCompression::Snappy).batched(first.schema()).map_err(&err)?;
+    let mut writer = ParquetWriter::new(w).with_compression(compression).batched(first.schema()).map_err(&err)?;
     writer.write_batch(&first).map_err(&err)?;
     drop(first);
     for r in &groups[1..] {
@@ -680,7 +680,7 @@ mod tests {
             .finish(&mut frame(&(0..n)).unwrap())
             .unwrap();
         let mut groups = Vec::new();
-        super::write_parquet_groups(&mut groups, n, frame, |e| e).unwrap();
+        super::write_parquet_groups(&mut groups, ParquetCompression::Snappy, n, frame, |e| e).unwrap();
         assert!(whole == groups, "the files differ ({} and {} bytes)", whole.len(), groups.len());
     }
 

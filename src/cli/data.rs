@@ -105,6 +105,25 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     Ok((ds, an))
 }
 
+/// Reads what of the data folder a question within the unit `code` needs
+/// ([`crate::ingest::read_data_folder_within`]) and analyses it; says on stderr what was kept.
+///
+/// # Errors
+/// See [`load`].
+pub fn load_analysed_within(data: Option<&Path>, code: &str) -> Result<(Dataset, Analysis), CliError> {
+    let dir = data_dir(data)?;
+    let (ds, read) = phase("reading data", || crate::ingest::read_data_folder_within(&dir, code))?;
+    eprintln!(
+        "note: read scoped to {}: {} households, {} boundaries and {} grids that can be in it or decide what is (every division and station)",
+        code.trim(),
+        read.households,
+        read.boundaries,
+        read.grids
+    );
+    let an = phase("analysing", || analyze(&ds));
+    Ok((ds, an))
+}
+
 /// Today (UTC).
 pub use crate::model::service::today;
 

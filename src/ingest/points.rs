@@ -312,8 +312,18 @@ const HOUSEHOLD_COLS: [ColSpec; 9] = [
     ("address", false),
 ];
 
-/// The cells of a household row but its id (left empty), checked: the reason when one is bad.
-fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> Result<HouseholdRow, String> {
+/// Which households a read keeps, from the position and given code of a row whose position,
+/// veterans and code could be read (the rest of a row not kept is not read).
+pub(crate) type KeepHousehold<'a> = &'a (dyn Fn(f64, f64, Option<UnitIdx>) -> bool + Sync);
+
+/// The cells of a household row but its id (left empty), checked: the reason when one is bad;
+/// `None` for a row `keep` does not keep.
+fn household_fields(
+    loc: &Locator,
+    divisions: &Divisions,
+    keep: KeepHousehold<'_>,
+    v: &[Val<'_>; 9],
+) -> Result<Option<HouseholdRow>, String> {
     let (lon, lat) = loc.locate(v[1], v[2])?;
     let veterans = v[3].positive_count("veterans")?;
     let code = match v[4].text() {
@@ -321,11 +331,14 @@ fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> R
         Some(c) if c.is_empty() => None,
         Some(c) => Some(unit_of(divisions, &c)?),
     };
+    if !keep(lon, lat, code) {
+        return Ok(None);
+    }
     let difficulty = v[5].flag("difficulty")?.unwrap_or(false);
     let martyr_family = v[6].flag("martyr_family")?.unwrap_or(false);
     let name = v[7].text().map(|s| s.into_owned());
     let address = v[8].text().map(|s| s.into_owned());
-    Ok(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address })
+    Ok(Some(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address }))
 }
 
 /// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
@@ -346,6 +359,20 @@ pub fn read_households(
     divisions: &Divisions,
     extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
+) -> Result<Households, IngestError> {
+    read_households_where(dir, crs, divisions, extent, rejects, &|_, _, _| true)
+}
+
+/// [`read_households`] keeping only the rows `keep` wants: every row is checked up to its
+/// position, veterans and code (and its id claimed, so duplicates are found as in a whole
+/// read); a row not kept is not read further and gives no reject for its other cells.
+pub(crate) fn read_households_where(
+    dir: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    extent: Option<&Bbox>,
+    rejects: &mut Vec<Reject>,
+    keep: KeepHousehold<'_>,
 ) -> Result<Households, IngestError> {
     let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;
     let loc = Locator::new(&path, crs, extent)?;
@@ -368,8 +395,10 @@ pub fn read_households(
     if is_csv {
         let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
             let id = ids.claim(v[0], row, "line")?;
-            let r = household_fields(&loc, divisions, v).map_err(|reason| RowError { id: id.clone(), reason })?;
-            out.push(HouseholdRow { id, ..r });
+            let r = household_fields(&loc, divisions, keep, v).map_err(|reason| RowError { id: id.clone(), reason })?;
+            if let Some(r) = r {
+                out.push(HouseholdRow { id, ..r });
+            }
             Ok(())
         };
         csv_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
@@ -382,10 +411,12 @@ pub fn read_households(
             |row, id| ids.claim(id, row, "row"),
             || {
                 let loc = Locator::new(&path, crs, extent)?;
-                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, v))
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
             },
             |id, r| {
-                out.push(HouseholdRow { id, ..r });
+                if let Some(r) = r {
+                    out.push(HouseholdRow { id, ..r });
+                }
             },
         )?;
     }

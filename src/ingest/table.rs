@@ -405,7 +405,9 @@ pub(crate) type PolygonFeature =
     Result<(serde_json::Map<String, serde_json::Value>, Result<MultiPolygon<f64>, String>), String>;
 
 /// The features of a GeoJSON FeatureCollection of polygons, each read and checked (in
-/// parallel) into a [`PolygonFeature`], in file order.
+/// parallel) into a [`PolygonFeature`], in file order, each geometry decoded only when asked
+/// for ([`LazyFeatures::geometries`](super::cache::LazyFeatures::geometries): from the cache;
+/// the GeoJSON's are all decoded), so that a read limited to a region skips the rest.
 ///
 /// Gives exactly what [`geojson_features`], [`parse_feature`] and
 /// [`feature_multipolygon`] give, faster: the plain shape of a feature (only `type`,
@@ -417,7 +419,7 @@ pub(crate) type PolygonFeature =
 ///
 /// # Errors
 /// As [`geojson_features`].
-pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
+pub(crate) fn polygon_features_lazy(path: &Path, crs: &Crs) -> Result<super::cache::LazyFeatures, IngestError> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
     super::cache::cached(path, bytes, crs, |bytes| {
         let text = String::from_utf8(bytes).map_err(|_| {
@@ -427,7 +429,7 @@ pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeat
     })
 }
 
-/// [`polygon_features`] of the text of `path`, parsed.
+/// [`polygon_features_lazy`] of the text of `path`, parsed.
 fn parse_polygon_features(path: &Path, text: &str, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
     // A converter per worker thread (PROJ's is not shareable); the caller has already made one,
     // so making another does not fail in practice, and would be a reason per feature if it did.

@@ -105,12 +105,13 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     Ok((ds, an))
 }
 
-/// Reads what of the data folder a question within the unit `code` needs
-/// ([`crate::ingest::read_data_folder_within`]) and analyses it; says on stderr what was kept.
+/// Reads what of the data folder a plan within the unit `code` needs
+/// ([`crate::ingest::read_data_folder_within`]) and analyses it as far as a plan needs
+/// ([`crate::analysis::analyze_for_plan`]); says on stderr what was kept.
 ///
 /// # Errors
 /// See [`load`].
-pub fn load_analysed_within(data: Option<&Path>, code: &str) -> Result<(Dataset, Analysis), CliError> {
+pub fn load_for_plan_within(data: Option<&Path>, code: &str) -> Result<(Dataset, Analysis), CliError> {
     let dir = data_dir(data)?;
     let (ds, read) = phase("reading data", || crate::ingest::read_data_folder_within(&dir, code))?;
     eprintln!(
@@ -120,7 +121,7 @@ pub fn load_analysed_within(data: Option<&Path>, code: &str) -> Result<(Dataset,
         read.boundaries,
         read.grids
     );
-    let an = phase("analysing", || analyze(&ds));
+    let an = phase("analysing", || crate::analysis::analyze_for_plan(&ds));
     Ok((ds, an))
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::data::{load_analysed, load_analysed_within};
+use super::data::{load_analysed, load_for_plan_within};
 use super::progress::bar;
 use super::CliError;
 use crate::model::Level;
@@ -132,7 +132,7 @@ pub fn run(a: &PlanArgs) -> Result<(), CliError> {
     let req = a.request()?;
     // Within one unit, only what can be in it or decide what is (the same plan, less to read).
     let (ds, an) = match &a.within {
-        Some(code) => load_analysed_within(a.data.as_deref(), code)?,
+        Some(code) => load_for_plan_within(a.data.as_deref(), code)?,
         None => load_analysed(a.data.as_deref())?,
     };
     let pb = bar();

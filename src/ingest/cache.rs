@@ -63,6 +63,27 @@ pub fn cache_path(input: &Path) -> PathBuf {
 fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(bytes);
+    key_end(h, crs)
+}
+
+/// The key of the file `path` read in `crs`, hashed as it is read (not held in memory).
+fn key_of_file(path: &Path, crs: &Crs) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(key_end(h, crs))
+}
+
+fn key_end(mut h: Sha256, crs: &Crs) -> [u8; 32] {
     h.update(b"\0crs=");
     h.update(crs.to_string().as_bytes());
     h.update(b"\0format=");
@@ -72,24 +93,30 @@ fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The features of the polygon layer `path`, from its cache when the cache matches `bytes`
-/// (the input's content) and `crs`, else from `parse`, whose answer is then cached.
+/// The features of the polygon layer `path`, from its cache when the cache matches the input's
+/// content and `crs` (the input is hashed as it is read, not held), else from `parse` of what
+/// `read` gives, whose answer is then cached.
 pub(crate) fn cached<E>(
     path: &Path,
-    bytes: Vec<u8>,
     crs: &Crs,
+    read: impl FnOnce() -> Result<Vec<u8>, E>,
     parse: impl FnOnce(Vec<u8>) -> Result<Vec<PolygonFeature>, E>,
 ) -> Result<LazyFeatures, E> {
     if !enabled() {
-        return Ok(LazyFeatures::ready(parse(bytes)?));
+        return Ok(LazyFeatures::ready(parse(read()?)?));
     }
-    let k = key(&bytes, crs);
     let cp = cache_path(path);
-    if let Ok(data) = std::fs::read(&cp) {
-        if let Some(features) = decode(data, &k) {
-            return Ok(features);
+    // A file that cannot be hashed is read below, for its error.
+    if let Ok(k) = key_of_file(path, crs) {
+        if let Ok(data) = std::fs::read(&cp) {
+            if let Some(features) = decode(data, &k) {
+                return Ok(features);
+            }
         }
     }
+    let bytes = read()?;
+    // The key of what is parsed (the file may have changed since it was hashed).
+    let k = key(&bytes, crs);
     let features = parse(bytes)?;
     if let Err(e) = write(&cp, &encode(&features, &k)) {
         eprintln!("note: {} could not be written ({e}); the next run reads {} again", cp.display(), path.display());
@@ -457,6 +484,10 @@ mod tests {
 
     #[test]
     fn the_key_changes_with_content_and_crs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.geojson");
+        std::fs::write(&p, b"{}").unwrap();
+        assert_eq!(key_of_file(&p, &Crs::Gcj02).unwrap(), key(b"{}", &Crs::Gcj02), "hashed as read");
         let a = key(b"{}", &Crs::Wgs84);
         assert_eq!(a, key(b"{}", &Crs::Wgs84));
         assert_ne!(a, key(b"{ }", &Crs::Wgs84));

@@ -318,11 +318,10 @@ fn read_folder(dir: &Path, within: Option<&str>) -> Result<Dataset, IngestError>
     // The extent of all boundaries, whichever are kept: points are checked against it.
     let extent = heads.extent();
     let mut scope = within.map(|code| Scope::new(&divisions, divisions.find(code), heads.units()));
-    let keep_all = |_: f64, _: f64, _: Option<crate::model::UnitIdx>| true;
     let keep_scope = |lon: f64, lat: f64, code: Option<crate::model::UnitIdx>| {
         scope.as_ref().is_none_or(|s| s.keeps_household(&divisions, lon, lat, code))
     };
-    let keep: points::KeepHousehold<'_> = if scope.is_some() { &keep_scope } else { &keep_all };
+    let keep: Option<points::KeepHousehold<'_>> = scope.is_some().then_some(&keep_scope);
     // Stations, households and grids are read at the same time (households take longest); each
     // keeps its own rejects, appended in this order as if read one after the other.
     let grids_path = dir.join("grids.geojson");

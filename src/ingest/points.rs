@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::table::{csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val};
+use super::table::{
+    csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, parquet_rows_parallel_kept, ColSpec,
+    RowError, Val,
+};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
 use crate::model::{
@@ -360,20 +363,24 @@ pub fn read_households(
     extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
 ) -> Result<Households, IngestError> {
-    read_households_where(dir, crs, divisions, extent, rejects, &|_, _, _| true)
+    read_households_where(dir, crs, divisions, extent, rejects, None)
 }
 
-/// [`read_households`] keeping only the rows `keep` wants: every row is checked up to its
-/// position, veterans and code (and its id claimed, so duplicates are found as in a whole
-/// read); a row not kept is not read further and gives no reject for its other cells.
+/// [`read_households`] keeping only the rows `keep` wants (all of them without it). Every row
+/// is checked up to its position, veterans and code; a row not kept is not read further and
+/// gives no reject for its other cells. A row kept is refused when a row before it, kept or
+/// not, has its id (as in a whole read); from Parquet, the ids are then not claimed one by one
+/// ([`parquet_rows_parallel_kept`]).
 pub(crate) fn read_households_where(
     dir: &Path,
     crs: &Crs,
     divisions: &Divisions,
     extent: Option<&Bbox>,
     rejects: &mut Vec<Reject>,
-    keep: KeepHousehold<'_>,
+    keep: Option<KeepHousehold<'_>>,
 ) -> Result<Households, IngestError> {
+    let scoped = keep.is_some();
+    let keep = keep.unwrap_or(&|_, _, _| true);
     let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;
     let loc = Locator::new(&path, crs, extent)?;
     let is_csv = path.extension().is_some_and(|e| e == "csv");
@@ -402,6 +409,19 @@ pub(crate) fn read_households_where(
             Ok(())
         };
         csv_rows(&path, &HOUSEHOLD_COLS, rejects, row_fn)?;
+    } else if scoped {
+        parquet_rows_parallel_kept(
+            &path,
+            &HOUSEHOLD_COLS,
+            rejects,
+            || {
+                let loc = Locator::new(&path, crs, extent)?;
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
+            },
+            |id, r: HouseholdRow| {
+                out.push(HouseholdRow { id, ..r });
+            },
+        )?;
     } else {
         // Ids are claimed in row order (duplicates); the rest of each row is read in parallel.
         parquet_rows_parallel(

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use gridcover::analysis::analyze;
+use gridcover::analysis::{analyze, analyze_for_plan};
 use gridcover::generate::{generate, write_data_folder, GenerateParams};
 use gridcover::ingest::{read_data_folder, read_data_folder_within};
 use gridcover::model::{AdminArea, HouseholdRow, Level, StationRow};
@@ -134,7 +134,7 @@ fn a_scoped_read_gives_the_plan_of_the_whole_folder() {
     let mut planned = 0;
     for within in ["62", "620902", "6209"] {
         let (scoped, read) = read_data_folder_within(dir.path(), within).unwrap();
-        let san = analyze(&scoped);
+        let san = analyze_for_plan(&scoped);
         // Less was read, and what decides the answer was.
         assert_eq!(read.households, scoped.households.len());
         assert!(scoped.households.len() < full.households.len(), "{within}");

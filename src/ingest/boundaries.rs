@@ -127,8 +127,25 @@ pub(crate) fn read_boundary_heads(
     rejects: &mut Vec<Reject>,
     notes: &mut Vec<String>,
 ) -> Result<BoundaryHeads, IngestError> {
+    let features = boundary_features(path, crs)?;
+    Ok(match_boundaries(path, features, divisions, rejects, notes))
+}
+
+/// The features of a boundary file, not yet matched to the divisions (they need none of them:
+/// a reader can read both at once).
+pub(crate) fn boundary_features(path: &Path, crs: &Crs) -> Result<LazyFeatures, IngestError> {
     ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
-    let features = polygon_features_lazy(path, crs)?;
+    polygon_features_lazy(path, crs)
+}
+
+/// [`read_boundary_heads`] of the features [`boundary_features`] read from `path`.
+pub(crate) fn match_boundaries(
+    path: &Path,
+    features: LazyFeatures,
+    divisions: &Divisions,
+    rejects: &mut Vec<Reject>,
+    notes: &mut Vec<String>,
+) -> BoundaryHeads {
     let file = file_name(path);
     let mut areas = Vec::new();
     let mut first: HashMap<UnitIdx, usize> = HashMap::new();
@@ -216,7 +233,7 @@ pub(crate) fn read_boundary_heads(
         areas.push((unit, derived, k));
     }
     note_missing(divisions, &first, notes);
-    Ok(BoundaryHeads { features, areas })
+    BoundaryHeads { features, areas }
 }
 
 /// Finds the unit named `name` among the children of the feature's parent.

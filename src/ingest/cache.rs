@@ -106,12 +106,12 @@ pub(crate) fn cached<E>(
         return Ok(LazyFeatures::ready(parse(read()?)?));
     }
     let cp = cache_path(path);
-    // A file that cannot be hashed is read below, for its error.
-    if let Ok(k) = key_of_file(path, crs) {
-        if let Ok(data) = std::fs::read(&cp) {
-            if let Some(features) = decode(data, &k) {
-                return Ok(features);
-            }
+    // The input is hashed while the cache is read; a file that cannot be hashed is read below,
+    // for its error.
+    let (k, data) = rayon::join(|| key_of_file(path, crs), || std::fs::read(&cp));
+    if let (Ok(k), Ok(data)) = (k, data) {
+        if let Some(features) = decode(data, &k) {
+            return Ok(features);
         }
     }
     let bytes = read()?;

@@ -307,14 +307,15 @@ fn read_folder(dir: &Path, within: Option<&str>) -> Result<Dataset, IngestError>
     let config = read_config(dir)?;
     let mut rejects = Vec::new();
     let mut notes = Vec::new();
-    let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
-    let heads = boundaries::read_boundary_heads(
-        &dir.join("boundaries.geojson"),
-        &config.crs.boundaries,
-        &divisions,
-        &mut rejects,
-        &mut notes,
-    )?;
+    // The divisions and the boundaries' features are read at the same time; the boundaries are
+    // matched to the divisions after.
+    let bpath = dir.join("boundaries.geojson");
+    let (divisions, features) = rayon::join(
+        || read_divisions(&dir.join("divisions.csv"), &mut rejects),
+        || boundaries::boundary_features(&bpath, &config.crs.boundaries),
+    );
+    let (divisions, features) = (divisions?, features?);
+    let heads = boundaries::match_boundaries(&bpath, features, &divisions, &mut rejects, &mut notes);
     // The extent of all boundaries, whichever are kept: points are checked against it.
     let extent = heads.extent();
     let mut scope = within.map(|code| Scope::new(&divisions, divisions.find(code), heads.units()));

@@ -77,6 +77,12 @@ measure "analyze, geometry cache" "≤ 60 s, ≤ 8 GB" "$BIN" analyze --data "$D
 python3 -c "import json,sys; print('  phases (s):', json.load(open(sys.argv[1]))['seconds'])" "$WORK/out/summary.json"
 measure "plan MCLP K=100 within Gansu (62), village sites" "≤ 10 s" \
   "$BIN" plan --data "$DATA" --problem mclp --level village --new 100 --within 62 --out "$WORK/plan"
+# --within reads only what can be in the unit; within a city or a county about as long (every
+# division and station is read whatever the unit).
+measure "plan MCLP K=5 within Lanzhou (6201), village sites" "-" \
+  "$BIN" plan --data "$DATA" --problem mclp --level village --new 5 --within 6201 --out "$WORK/plan-city"
+measure "plan MCLP K=5 within Yongdeng county (620121), village sites" "-" \
+  "$BIN" plan --data "$DATA" --problem mclp --level village --new 5 --within 620121 --out "$WORK/plan-county"
 
 if ((SERVE)); then
   PORT=18490

@@ -8,7 +8,7 @@
 //! - [`live`]: the analysis kept up to date as stations are added, moved and closed.
 //! - [`scenario`](mod@scenario): coverage before and after opening and closing a set of stations.
 //!
-//! [`analyze`] runs them all and times each phase.
+//! [`analyze`] runs them all and times each phase; [`analyze_for_plan`] only what a plan needs.
 
 pub mod assign;
 pub mod coverage;
@@ -82,4 +82,17 @@ fn analyze_indexed(ds: &Dataset, indexes: Indexes, mut t: Instant) -> Analysis {
     let workload = workload(ds, &assignment);
     lap("workload", &mut timings);
     Analysis { indexes, assignment, coverage, gaps, workload, timings }
+}
+
+/// The indexes and the assignment alone — all a plan reads of an [`Analysis`]
+/// ([`crate::plan`]) —, for `gridcover plan --within`: coverage, gaps and workload are left
+/// empty (the unit figures of a whole folder are what a scoped read cannot give).
+pub fn analyze_for_plan(ds: &Dataset) -> Analysis {
+    let t = Instant::now();
+    let indexes = Indexes::build(ds);
+    let index = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let assignment = assign(ds, &indexes);
+    let timings = vec![("index", index), ("assign", t.elapsed().as_secs_f64())];
+    Analysis { indexes, assignment, coverage: Coverage::default(), gaps: Vec::new(), workload: Vec::new(), timings }
 }

@@ -107,6 +107,27 @@ pub fn load_analysed(data: Option<&Path>) -> Result<(Dataset, Analysis), CliErro
     Ok((ds, an))
 }
 
+/// Reads what of the data folder a plan within the unit `code` needs
+/// ([`crate::ingest::read_data_folder_within`]) and analyses it as far as a plan needs
+/// ([`crate::analysis::analyze_for_plan`]); says on stderr what was kept.
+///
+/// # Errors
+/// See [`load`].
+pub fn load_for_plan_within(data: Option<&Path>, code: &str) -> Result<(Dataset, Analysis), CliError> {
+    let dir = data_dir(data)?;
+    let (ds, read) =
+        phase("reading data", || crate::ingest::read_data_folder_within(&dir, code, ReadOptions::ANALYSIS))?;
+    eprintln!(
+        "note: read scoped to {}: {} households, {} boundaries and {} grids that can be in it or decide what is (every division and station)",
+        code.trim(),
+        read.households,
+        read.boundaries,
+        read.grids
+    );
+    let an = phase("analysing", || crate::analysis::analyze_for_plan(&ds));
+    Ok((ds, an))
+}
+
 /// Today (UTC).
 pub use crate::model::service::today;
 

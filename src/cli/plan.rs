@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::data::load_analysed;
+use super::data::{load_analysed, load_for_plan_within};
 use super::progress::bar;
 use super::CliError;
 use crate::model::Level;
@@ -34,7 +34,10 @@ pub struct PlanArgs {
     /// station within the radius; only served veterans count.
     #[arg(long)]
     pub capacity: Option<u32>,
-    /// Only candidates and households within this admin unit (statistical code).
+    /// Only candidates and households within this admin unit (statistical code); only what
+    /// can be in it is read (every division and station, its households, boundaries and grids
+    /// and those that decide what lies in it): the same plan as on the whole folder. The
+    /// summary lists this unit and the units below it.
     #[arg(long)]
     pub within: Option<String>,
     /// At most this many new sites per county.
@@ -127,7 +130,11 @@ pub fn run(a: &PlanArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("plan --format: csv or xlsx (a plan is written as files into --out)".into()));
     }
     let req = a.request()?;
-    let (ds, an) = load_analysed(a.data.as_deref())?;
+    // Within one unit, only what can be in it or decide what is (the same plan, less to read).
+    let (ds, an) = match &a.within {
+        Some(code) => load_for_plan_within(a.data.as_deref(), code)?,
+        None => load_analysed(a.data.as_deref())?,
+    };
     let pb = bar();
     let res = solve_with_progress(&ds, &an, &req, &mut |msg, done, total| {
         pb.set_message(msg.to_string());

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::table::{json_val, polygon_features, Val};
+use super::cache::LazyFeatures;
+use super::table::{json_val, polygon_features_lazy, Val};
 use super::{file_name, IngestError};
 use crate::crs::{Crs, ToWgs84};
-use crate::model::{AdminArea, Boundaries, Divisions, Level, Reject, UnitIdx};
+use crate::model::{AdminArea, Bbox, Boundaries, Divisions, Level, Reject, UnitIdx};
 
 /// Maps a boundary's code to the statistical code of its level: a 6-digit adcode of a province
 /// (`620000`) or city (`620100`) is shortened to 2 or 4 digits; a code already of the level's
@@ -72,20 +73,91 @@ pub fn read_boundaries(
     rejects: &mut Vec<Reject>,
     notes: &mut Vec<String>,
 ) -> Result<Boundaries, IngestError> {
+    Ok(read_boundary_heads(path, crs, divisions, rejects, notes)?.select(|_, _| true))
+}
+
+/// The boundaries of a file matched to the divisions, with the same rejects and notes as
+/// [`read_boundaries`], their geometries not decoded until [`BoundaryHeads::select`].
+pub(crate) struct BoundaryHeads {
+    features: LazyFeatures,
+    /// Per boundary: its unit, whether it is derived, its feature's position.
+    areas: Vec<(UnitIdx, bool, usize)>,
+}
+
+impl BoundaryHeads {
+    /// Each boundary's unit and bounding box, in file order.
+    pub(crate) fn units(&self) -> impl Iterator<Item = (UnitIdx, Option<Bbox>)> + '_ {
+        self.areas.iter().map(|&(u, _, k)| (u, self.bbox(k)))
+    }
+
+    fn bbox(&self, k: usize) -> Option<Bbox> {
+        match &self.features.features[k] {
+            Ok((_, Ok(g))) => g.bbox,
+            _ => None,
+        }
+    }
+
+    /// The bounding box of all boundaries ([`Bbox::of`] of [`read_boundaries`]' answer).
+    pub(crate) fn extent(&self) -> Option<Bbox> {
+        let b = self.units().filter_map(|(_, b)| b).fold(Bbox::EMPTY, |acc, b| acc.union(&b));
+        (!b.is_empty()).then_some(b)
+    }
+
+    /// The boundaries `keep` (given the unit and bounding box) wants, in file order.
+    pub(crate) fn select(mut self, keep: impl Fn(UnitIdx, Option<&Bbox>) -> bool) -> Boundaries {
+        let chosen: Vec<(UnitIdx, bool, usize)> =
+            self.areas.iter().copied().filter(|&(u, _, k)| keep(u, self.bbox(k).as_ref())).collect();
+        let wanted: Vec<usize> = chosen.iter().map(|a| a.2).collect();
+        let geoms = self.features.geometries(&wanted);
+        Boundaries {
+            areas: chosen
+                .into_iter()
+                .zip(geoms)
+                .map(|((unit, derived, _), geometry)| AdminArea { unit, geometry, derived })
+                .collect(),
+        }
+    }
+}
+
+/// [`read_boundaries`] but for decoding the geometries.
+pub(crate) fn read_boundary_heads(
+    path: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    rejects: &mut Vec<Reject>,
+    notes: &mut Vec<String>,
+) -> Result<BoundaryHeads, IngestError> {
+    let features = boundary_features(path, crs)?;
+    Ok(match_boundaries(path, features, divisions, rejects, notes))
+}
+
+/// The features of a boundary file, not yet matched to the divisions (they need none of them:
+/// a reader can read both at once).
+pub(crate) fn boundary_features(path: &Path, crs: &Crs) -> Result<LazyFeatures, IngestError> {
     ToWgs84::new(crs).map_err(|source| IngestError::Crs { path: path.to_path_buf(), source })?;
-    let features = polygon_features(path, crs)?;
+    polygon_features_lazy(path, crs)
+}
+
+/// [`read_boundary_heads`] of the features [`boundary_features`] read from `path`.
+pub(crate) fn match_boundaries(
+    path: &Path,
+    features: LazyFeatures,
+    divisions: &Divisions,
+    rejects: &mut Vec<Reject>,
+    notes: &mut Vec<String>,
+) -> BoundaryHeads {
     let file = file_name(path);
-    let mut out = Boundaries::default();
+    let mut areas = Vec::new();
     let mut first: HashMap<UnitIdx, usize> = HashMap::new();
-    for (k, fv) in features.into_iter().enumerate() {
+    for (k, fv) in features.features.iter().enumerate() {
         let row = k + 1;
         let mut reject = |id: &str, reason: String| {
             rejects.push(Reject { file: file.clone(), row, id: id.to_string(), reason });
         };
         let (props, geometry) = match fv {
-            Ok(f) => f,
+            Ok((p, g)) => (p, g),
             Err(e) => {
-                reject("", e);
+                reject("", e.clone());
                 continue;
             }
         };
@@ -153,18 +225,15 @@ pub fn read_boundaries(
             );
             continue;
         }
-        let mp = match geometry {
-            Ok(mp) => mp,
-            Err(e) => {
-                reject(&code, e);
-                continue;
-            }
-        };
+        if let Err(e) = geometry {
+            reject(&code, e.clone());
+            continue;
+        }
         first.insert(unit, row);
-        out.areas.push(AdminArea { unit, geometry: mp, derived });
+        areas.push((unit, derived, k));
     }
     note_missing(divisions, &first, notes);
-    Ok(out)
+    BoundaryHeads { features, areas }
 }
 
 /// Finds the unit named `name` among the children of the feature's parent.

@@ -19,10 +19,16 @@
 //! - `GRIDCOVER_GEO_CACHE=off` in the environment reads the GeoJSON every time and writes no
 //!   cache (benchmarks compare both ways with it).
 //!
-//! Format (little-endian): the 16-byte magic, the 32-byte key, the feature count (u64), then per
-//! feature a tag byte — 0 not a feature (its reason), 1 a feature whose geometry was refused
-//! (properties as JSON, the reason), 2 a feature with its geometry (properties as JSON, then
-//! polygon count, per polygon its ring count, per ring its coordinate count and the `f64`
+//! - **Scoped reads:** reading a cache walks the records and parses only the properties; a
+//!   feature's geometry is decoded when it is asked for, so a read limited to one region
+//!   (`gridcover plan --within`) skips the coordinates of every feature it does not need,
+//!   choosing them by the bounding box each record carries.
+//!
+//! Format 2 (little-endian): the 16-byte magic, the 32-byte key, the feature count (u64), then
+//! per feature a tag byte — 0 not a feature (its reason), 1 a feature whose geometry was refused
+//! (properties as JSON, the reason), 2 a feature with its geometry (properties as JSON, its
+//! bounding box as four `f64` — min x, min y, max x, max y; NaN for a geometry without points —,
+//! then polygon count, per polygon its ring count, per ring its coordinate count and the `f64`
 //! pairs) — each string a u32 length and UTF-8 bytes.
 
 use std::path::{Path, PathBuf};
@@ -33,9 +39,10 @@ use sha2::{Digest, Sha256};
 
 use super::table::PolygonFeature;
 use crate::crs::Crs;
+use crate::model::Bbox;
 
-const MAGIC: &[u8; 16] = b"gridcover-geo\0v1";
-const FORMAT: u32 = 1;
+const MAGIC: &[u8; 16] = b"gridcover-geo\0v2";
+const FORMAT: u32 = 2;
 
 /// The folder of the caches, inside the input's folder.
 pub const CACHE_DIR: &str = ".gridcover-cache";
@@ -56,6 +63,27 @@ pub fn cache_path(input: &Path) -> PathBuf {
 fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(bytes);
+    key_end(h, crs)
+}
+
+/// The key of the file `path` read in `crs`, hashed as it is read (not held in memory).
+fn key_of_file(path: &Path, crs: &Crs) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(key_end(h, crs))
+}
+
+fn key_end(mut h: Sha256, crs: &Crs) -> [u8; 32] {
     h.update(b"\0crs=");
     h.update(crs.to_string().as_bytes());
     h.update(b"\0format=");
@@ -65,29 +93,35 @@ fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The features of the polygon layer `path`, from its cache when the cache matches `bytes`
-/// (the input's content) and `crs`, else from `parse`, whose answer is then cached.
+/// The features of the polygon layer `path`, from its cache when the cache matches the input's
+/// content and `crs` (the input is hashed as it is read, not held), else from `parse` of what
+/// `read` gives, whose answer is then cached.
 pub(crate) fn cached<E>(
     path: &Path,
-    bytes: Vec<u8>,
     crs: &Crs,
+    read: impl FnOnce() -> Result<Vec<u8>, E>,
     parse: impl FnOnce(Vec<u8>) -> Result<Vec<PolygonFeature>, E>,
-) -> Result<Vec<PolygonFeature>, E> {
+) -> Result<LazyFeatures, E> {
     if !enabled() {
-        return parse(bytes);
+        return Ok(LazyFeatures::ready(parse(read()?)?));
     }
-    let k = key(&bytes, crs);
     let cp = cache_path(path);
-    if let Ok(data) = std::fs::read(&cp) {
-        if let Some(features) = decode(&data, &k) {
+    // The input is hashed while the cache is read; a file that cannot be hashed is read below,
+    // for its error.
+    let (k, data) = rayon::join(|| key_of_file(path, crs), || std::fs::read(&cp));
+    if let (Ok(k), Ok(data)) = (k, data) {
+        if let Some(features) = decode(data, &k) {
             return Ok(features);
         }
     }
+    let bytes = read()?;
+    // The key of what is parsed (the file may have changed since it was hashed).
+    let k = key(&bytes, crs);
     let features = parse(bytes)?;
     if let Err(e) = write(&cp, &encode(&features, &k)) {
         eprintln!("note: {} could not be written ({e}); the next run reads {} again", cp.display(), path.display());
     }
-    Ok(features)
+    Ok(LazyFeatures::ready(features))
 }
 
 /// Writes the cache file `cp`: into a temporary file of its own (processes and threads reading
@@ -148,6 +182,10 @@ pub(crate) fn encode(features: &[PolygonFeature], key: &[u8; 32]) -> Vec<u8> {
                     Ok(mp) => {
                         out.push(2);
                         put_str(&mut out, &props);
+                        let b = bbox_of(mp).map_or([f64::NAN; 4], |b| b.to_array());
+                        for v in b {
+                            out.extend_from_slice(&v.to_le_bytes());
+                        }
                         put_u32(&mut out, mp.0.len());
                         for p in &mp.0 {
                             put_u32(&mut out, 1 + p.interiors().len());
@@ -194,28 +232,37 @@ impl<'a> Reader<'a> {
         let n = self.u32()?;
         std::str::from_utf8(self.take(n)?).ok()
     }
-    /// Skips one feature's record (checking only its bounds), for the parallel decode.
-    fn skip_feature(&mut self) -> Option<()> {
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// Skips one feature's record (checking only its bounds and counts), for the parallel
+    /// decode; for a feature with a geometry, its bounding box and where its polygons start.
+    fn skip_feature(&mut self) -> Option<Option<(Option<Bbox>, usize)>> {
         match self.u8()? {
             0 => {
                 self.str()?;
+                Some(None)
             }
             1 => {
                 self.str()?;
                 self.str()?;
+                Some(None)
             }
             2 => {
                 self.str()?;
+                let (x0, y0, x1, y1) = (self.f64()?, self.f64()?, self.f64()?, self.f64()?);
+                let bbox = (!x0.is_nan()).then(|| Bbox::new(x0, y0, x1, y1));
+                let at = self.at;
                 for _ in 0..self.u32()? {
                     for _ in 0..self.u32()? {
                         let n = self.u32()?;
                         self.take(n.checked_mul(16)?)?;
                     }
                 }
+                Some(Some((bbox, at)))
             }
-            _ => return None,
+            _ => None,
         }
-        Some(())
     }
     fn ring(&mut self) -> Option<LineString<f64>> {
         let n = self.u32()?;
@@ -229,7 +276,9 @@ impl<'a> Reader<'a> {
                 .collect(),
         ))
     }
-    fn feature(&mut self) -> Option<PolygonFeature> {
+    /// A feature's tag and properties (and the reason of a refused one), its geometry left
+    /// where it is.
+    fn head(&mut self) -> Option<LazyFeature> {
         let props = |s: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).ok();
         Some(match self.u8()? {
             0 => Err(self.str()?.to_string()),
@@ -237,33 +286,117 @@ impl<'a> Reader<'a> {
                 let p = props(self.str()?)?;
                 Ok((p, Err(self.str()?.to_string())))
             }
-            2 => {
-                let p = props(self.str()?)?;
-                let n = self.u32()?;
-                let mut polys = Vec::with_capacity(n.min(1 << 16));
-                for _ in 0..n {
-                    let rings = self.u32()?;
-                    if rings == 0 {
-                        return None;
-                    }
-                    let exterior = self.ring()?;
-                    let mut interiors = Vec::with_capacity((rings - 1).min(1 << 16));
-                    for _ in 1..rings {
-                        interiors.push(self.ring()?);
-                    }
-                    polys.push(Polygon::new(exterior, interiors));
-                }
-                Ok((p, Ok(MultiPolygon(polys))))
-            }
+            2 => Ok((props(self.str()?)?, Ok(LazyGeom { bbox: None, src: GeomSrc::Cached(0) }))),
             _ => return None,
         })
+    }
+    /// The polygons of a record, from where they start.
+    fn multipolygon(&mut self) -> Option<MultiPolygon<f64>> {
+        let n = self.u32()?;
+        let mut polys = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let rings = self.u32()?;
+            if rings == 0 {
+                return None;
+            }
+            let exterior = self.ring()?;
+            let mut interiors = Vec::with_capacity((rings - 1).min(1 << 16));
+            for _ in 1..rings {
+                interiors.push(self.ring()?);
+            }
+            polys.push(Polygon::new(exterior, interiors));
+        }
+        Some(MultiPolygon(polys))
+    }
+}
+
+/// The bounding box of a geometry (`None` without points): what a cache record carries.
+pub(crate) fn bbox_of(mp: &MultiPolygon<f64>) -> Option<Bbox> {
+    use geo::BoundingRect;
+    mp.bounding_rect().map(|r| Bbox::new(r.min().x, r.min().y, r.max().x, r.max().y))
+}
+
+/// A feature's checked geometry: decoded, or where it lies in a cache's bytes.
+#[derive(Debug)]
+pub(crate) struct LazyGeom {
+    /// Its bounding box (`None` without points).
+    pub bbox: Option<Bbox>,
+    src: GeomSrc,
+}
+
+#[derive(Debug)]
+enum GeomSrc {
+    Ready(MultiPolygon<f64>),
+    /// Offset of the polygons in [`LazyFeatures::bytes`].
+    Cached(usize),
+    /// Given out by [`LazyFeatures::geometries`].
+    Taken,
+}
+
+/// A [`PolygonFeature`] whose geometry is decoded on demand.
+pub(crate) type LazyFeature = Result<(serde_json::Map<String, serde_json::Value>, Result<LazyGeom, String>), String>;
+
+/// The features of a polygon layer, in file order, their geometries decoded when asked for.
+#[derive(Debug)]
+pub(crate) struct LazyFeatures {
+    /// The cache file's bytes (empty when every geometry is decoded).
+    bytes: Vec<u8>,
+    /// The features.
+    pub features: Vec<LazyFeature>,
+}
+
+impl LazyFeatures {
+    /// Features already decoded (from the GeoJSON).
+    pub(crate) fn ready(features: Vec<PolygonFeature>) -> Self {
+        let features = features
+            .into_iter()
+            .map(|f| f.map(|(p, g)| (p, g.map(|mp| LazyGeom { bbox: bbox_of(&mp), src: GeomSrc::Ready(mp) }))))
+            .collect();
+        LazyFeatures { bytes: Vec::new(), features }
+    }
+
+    /// The geometries of the features at `wanted` (positions with a geometry, each at most
+    /// once), decoded in parallel, in the order given.
+    ///
+    /// # Panics
+    /// A position without a geometry or asked twice.
+    pub(crate) fn geometries(&mut self, wanted: &[usize]) -> Vec<MultiPolygon<f64>> {
+        let mut srcs: Vec<GeomSrc> = wanted
+            .iter()
+            .map(|&i| match &mut self.features[i] {
+                Ok((_, Ok(g))) => std::mem::replace(&mut g.src, GeomSrc::Taken),
+                _ => panic!("feature {i} has no geometry"),
+            })
+            .collect();
+        let bytes = &self.bytes;
+        srcs.par_iter_mut()
+            .with_min_len(64)
+            .map(|s| match std::mem::replace(s, GeomSrc::Taken) {
+                GeomSrc::Ready(mp) => mp,
+                // The record was walked whole when the cache was read: it decodes.
+                GeomSrc::Cached(at) => Reader { b: bytes, at }.multipolygon().expect("a checked record"),
+                GeomSrc::Taken => panic!("a geometry asked twice"),
+            })
+            .collect()
+    }
+
+    /// Every feature with its geometry (what reading the GeoJSON gives).
+    #[cfg(test)]
+    pub(crate) fn into_features(mut self) -> Vec<PolygonFeature> {
+        let wanted: Vec<usize> =
+            (0..self.features.len()).filter(|&i| matches!(self.features[i], Ok((_, Ok(_))))).collect();
+        let mut geoms = self.geometries(&wanted).into_iter();
+        self.features
+            .into_iter()
+            .map(|f| f.map(|(p, g)| (p, g.map(|_| geoms.next().expect("one per geometry")))))
+            .collect()
     }
 }
 
 /// The features of a cache file whose key is `key`; `None` for another key or a file that is
 /// not a whole cache.
-pub(crate) fn decode(data: &[u8], key: &[u8; 32]) -> Option<Vec<PolygonFeature>> {
-    let mut r = Reader { b: data, at: 0 };
+pub(crate) fn decode(data: Vec<u8>, key: &[u8; 32]) -> Option<LazyFeatures> {
+    let mut r = Reader { b: &data, at: 0 };
     if r.take(16)? != MAGIC || r.take(32)? != key {
         return None;
     }
@@ -273,23 +406,29 @@ pub(crate) fn decode(data: &[u8], key: &[u8; 32]) -> Option<Vec<PolygonFeature>>
         return None;
     }
     let mut starts = Vec::with_capacity(n + 1);
+    let mut geoms = Vec::with_capacity(n);
     for _ in 0..n {
         starts.push(r.at);
-        r.skip_feature()?;
+        geoms.push(r.skip_feature()?);
     }
     if r.at != data.len() {
         return None;
     }
     starts.push(r.at);
-    starts
+    let heads: Option<Vec<LazyFeature>> = starts
         .par_windows(2)
+        .zip(geoms.into_par_iter())
         .with_min_len(256)
-        .map(|w| {
+        .map(|(w, geom)| {
             let mut fr = Reader { b: &data[..w[1]], at: w[0] };
-            let f = fr.feature()?;
-            (fr.at == w[1]).then_some(f)
+            let mut f = fr.head()?;
+            if let (Ok((_, Ok(g))), Some((bbox, at))) = (&mut f, geom) {
+                *g = LazyGeom { bbox, src: GeomSrc::Cached(at) };
+            }
+            Some(f)
         })
-        .collect()
+        .collect();
+    Some(LazyFeatures { bytes: data, features: heads? })
 }
 
 #[cfg(test)]
@@ -321,30 +460,34 @@ mod tests {
     fn a_cache_gives_back_exactly_what_was_read() {
         let k = [7u8; 32];
         let f = features();
-        assert_eq!(decode(&encode(&f, &k), &k), Some(f));
+        assert_eq!(decode(encode(&f, &k), &k).map(LazyFeatures::into_features), Some(f));
     }
 
     #[test]
     fn another_key_or_a_damaged_file_is_a_miss() {
         let k = [7u8; 32];
         let bytes = encode(&features(), &k);
-        assert_eq!(decode(&bytes, &[8u8; 32]), None, "another key");
+        assert!(decode(bytes.clone(), &[8u8; 32]).is_none(), "another key");
         for cut in [0, 10, 48, 56, 57, bytes.len() / 2, bytes.len() - 1] {
-            assert_eq!(decode(&bytes[..cut], &k), None, "cut at {cut}");
+            assert!(decode(bytes[..cut].to_vec(), &k).is_none(), "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(decode(&longer, &k), None, "trailing bytes");
+        assert!(decode(longer, &k).is_none(), "trailing bytes");
         let mut bad_tag = bytes.clone();
         bad_tag[56] = 9;
-        assert_eq!(decode(&bad_tag, &k), None, "unknown tag");
+        assert!(decode(bad_tag, &k).is_none(), "unknown tag");
         let mut huge = bytes;
         huge[48..56].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(decode(&huge, &k), None, "count beyond the file");
+        assert!(decode(huge, &k).is_none(), "count beyond the file");
     }
 
     #[test]
     fn the_key_changes_with_content_and_crs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.geojson");
+        std::fs::write(&p, b"{}").unwrap();
+        assert_eq!(key_of_file(&p, &Crs::Gcj02).unwrap(), key(b"{}", &Crs::Gcj02), "hashed as read");
         let a = key(b"{}", &Crs::Wgs84);
         assert_eq!(a, key(b"{}", &Crs::Wgs84));
         assert_ne!(a, key(b"{ }", &Crs::Wgs84));

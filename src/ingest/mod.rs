@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::crs::{Crs, CrsError};
-use crate::model::{Dataset, Standard};
+use crate::model::{Bbox, Dataset, Scope, Standard};
 
 pub use boundaries::read_boundaries;
 pub use divisions::read_divisions;
@@ -292,13 +292,65 @@ pub fn read_data_folder(dir: &Path) -> Result<Dataset, IngestError> {
 /// # Errors
 /// The first [`IngestError`] of any of the readers.
 pub fn read_data_folder_with(dir: &Path, opts: ReadOptions) -> Result<Dataset, IngestError> {
+    read_folder(dir, opts, None)
+}
+
+/// What a read limited to one unit ([`read_data_folder_within`]) kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScopedRead {
+    /// Boundaries kept.
+    pub boundaries: usize,
+    /// Households kept.
+    pub households: usize,
+    /// Grids kept.
+    pub grids: usize,
+}
+
+/// Reads what of a data folder a question limited to the unit `code` (and the units below it)
+/// needs — a plan `within` it ([`crate::plan`]) —, as [`Scope`] decides:
+/// every division and station, and the boundaries, households and grids that can be in it or
+/// decide what is in it. The plan made on it is the plan made on the whole folder.
+///
+/// The divisions, boundaries and grids are checked whole, with the same rejects and notes as
+/// [`read_data_folder`]; a household row out of the scope is read only as far as its position
+/// and code (an unreadable position or code is still a reject; its other cells are not read).
+/// Geometries out of the scope are not decoded from the [`cache`]. A code that names no
+/// division keeps nothing but the divisions and stations.
+///
+/// # Errors
+/// As [`read_data_folder`].
+pub fn read_data_folder_within(
+    dir: &Path,
+    code: &str,
+    opts: ReadOptions,
+) -> Result<(Dataset, ScopedRead), IngestError> {
+    let ds = read_folder(dir, opts, Some(code.trim()))?;
+    let read =
+        ScopedRead { boundaries: ds.boundaries.areas.len(), households: ds.households.len(), grids: ds.grids.len() };
+    Ok((ds, read))
+}
+
+/// [`read_data_folder_with`], or [`read_data_folder_within`] the unit `within`.
+fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Dataset, IngestError> {
     let config = read_config(dir)?;
     let mut rejects = Vec::new();
     let mut notes = Vec::new();
-    let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
-    let boundaries =
-        read_boundaries(&dir.join("boundaries.geojson"), &config.crs.boundaries, &divisions, &mut rejects, &mut notes)?;
-    let extent = crate::model::Bbox::of(&boundaries);
+    // The divisions and the boundaries' features are read at the same time; the boundaries are
+    // matched to the divisions after.
+    let bpath = dir.join("boundaries.geojson");
+    let (divisions, features) = rayon::join(
+        || read_divisions(&dir.join("divisions.csv"), &mut rejects),
+        || boundaries::boundary_features(&bpath, &config.crs.boundaries),
+    );
+    let (divisions, features) = (divisions?, features?);
+    let heads = boundaries::match_boundaries(&bpath, features, &divisions, &mut rejects, &mut notes);
+    // The extent of all boundaries, whichever are kept: points are checked against it.
+    let extent = heads.extent();
+    let mut scope = within.map(|code| Scope::new(&divisions, divisions.find(code), heads.units()));
+    let keep_scope = |lon: f64, lat: f64, code: Option<crate::model::UnitIdx>| {
+        scope.as_ref().is_none_or(|s| s.keeps_household(&divisions, lon, lat, code))
+    };
+    let keep: Option<points::KeepHousehold<'_>> = scope.is_some().then_some(&keep_scope);
     // Stations, households and grids are read at the same time (households take longest); each
     // keeps its own rejects, appended in this order as if read one after the other.
     let grids_path = dir.join("grids.geojson");
@@ -308,14 +360,21 @@ pub fn read_data_folder_with(dir: &Path, opts: ReadOptions) -> Result<Dataset, I
         || {
             rayon::join(
                 || {
-                    let crs = &config.crs.households;
-                    read_households_with(dir, crs, &divisions, extent.as_ref(), opts, &mut hh_rejects)
+                    points::read_households_where(
+                        dir,
+                        &config.crs.households,
+                        &divisions,
+                        extent.as_ref(),
+                        opts,
+                        &mut hh_rejects,
+                        keep,
+                    )
                 },
                 || {
                     if grids_path.exists() {
-                        read_grids(&grids_path, &config.crs.grids, &divisions, &mut gr_rejects)
+                        grids::read_grid_heads(&grids_path, &config.crs.grids, &divisions, &mut gr_rejects).map(Some)
                     } else {
-                        Ok(Default::default())
+                        Ok(None)
                     }
                 },
             )
@@ -326,6 +385,21 @@ pub fn read_data_folder_with(dir: &Path, opts: ReadOptions) -> Result<Dataset, I
     rejects.append(&mut st_rejects);
     rejects.append(&mut hh_rejects);
     rejects.append(&mut gr_rejects);
+    let (boundaries, grids) = match scope.as_mut() {
+        None => (heads.select(|_, _| true), grids.map(|g| g.select(|_, _| true)).unwrap_or_default()),
+        Some(s) => {
+            // The boundaries that may contain a household kept by its code alone, or a grid
+            // kept (its candidate site), decide where those lie: they are kept too.
+            let grids = grids.map(|g| g.select(|u, b| s.keeps_grid(&divisions, u, b))).unwrap_or_default();
+            let outside = (0..households.len())
+                .filter(|&h| !s.in_area(households.lon[h], households.lat[h]))
+                .map(|h| Bbox::new(households.lon[h], households.lat[h], households.lon[h], households.lat[h]));
+            let grid_boxes = grids.geometry.iter().filter_map(cache::bbox_of);
+            let extra: Vec<Bbox> = outside.chain(grid_boxes).collect();
+            s.add_extra(extra);
+            (heads.select(|u, b| s.keeps_boundary(&divisions, u, b)), grids)
+        }
+    };
     let privacy = config.policy().expect("checked by read_config");
     Ok(Dataset {
         divisions,

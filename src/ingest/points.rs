@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::table::{
-    csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, ColSpec, RowError, Val, NOT_READ,
+    csv_rows, geojson_features, json_val, parquet_rows, parquet_rows_parallel, parquet_rows_parallel_kept, ColSpec,
+    RowError, Val, NOT_READ,
 };
 use super::ReadOptions;
 use super::{file_name, IngestError};
@@ -290,8 +291,18 @@ const HOUSEHOLD_COLS: [ColSpec; 9] = [
     ("address", false),
 ];
 
-/// The cells of a household row but its id (left empty), checked: the reason when one is bad.
-fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> Result<HouseholdRow, String> {
+/// Which households a read keeps, from the position and given code of a row whose position,
+/// veterans and code could be read (the rest of a row not kept is not read).
+pub(crate) type KeepHousehold<'a> = &'a (dyn Fn(f64, f64, Option<UnitIdx>) -> bool + Sync);
+
+/// The cells of a household row but its id (left empty), checked: the reason when one is bad;
+/// `None` for a row `keep` does not keep.
+fn household_fields(
+    loc: &Locator,
+    divisions: &Divisions,
+    keep: KeepHousehold<'_>,
+    v: &[Val<'_>; 9],
+) -> Result<Option<HouseholdRow>, String> {
     let (lon, lat) = loc.locate(v[1], v[2])?;
     let veterans = v[3].positive_count("veterans")?;
     let code = match v[4].text() {
@@ -299,11 +310,14 @@ fn household_fields(loc: &Locator, divisions: &Divisions, v: &[Val<'_>; 9]) -> R
         Some(c) if c.is_empty() => None,
         Some(c) => Some(unit_of(divisions, &c)?),
     };
+    if !keep(lon, lat, code) {
+        return Ok(None);
+    }
     let difficulty = v[5].flag("difficulty")?.unwrap_or(false);
     let martyr_family = v[6].flag("martyr_family")?.unwrap_or(false);
     let name = v[7].text().map(|s| s.into_owned());
     let address = v[8].text().map(|s| s.into_owned());
-    Ok(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address })
+    Ok(Some(HouseholdRow { id: String::new(), lon, lat, veterans, code, difficulty, martyr_family, name, address }))
 }
 
 /// The household columns read when names and addresses are not ([`ReadOptions`]).
@@ -329,6 +343,21 @@ pub fn read_households(
     read_households_with(dir, crs, divisions, extent, ReadOptions::ALL, rejects)
 }
 
+/// Reads the households of `dir`: [`read_households_where`] keeping every row.
+///
+/// # Errors
+/// As [`read_households_where`].
+pub fn read_households_with(
+    dir: &Path,
+    crs: &Crs,
+    divisions: &Divisions,
+    extent: Option<&Bbox>,
+    opts: ReadOptions,
+    rejects: &mut Vec<Reject>,
+) -> Result<Households, IngestError> {
+    read_households_where(dir, crs, divisions, extent, opts, rejects, None)
+}
+
 /// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
 ///
 /// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
@@ -339,18 +368,27 @@ pub fn read_households(
 /// that cannot be read. Without [`ReadOptions::names_and_addresses`], those two columns are
 /// not read (not even decoded) and the households' `name` and `address` are all absent.
 ///
+/// Only the rows `keep` wants are kept (all of them without it). Every row is checked up to
+/// its position, veterans and code; a row not kept is not read further and gives no reject for
+/// its other cells. A row kept is refused when a row before it, kept or not, has its id (as in
+/// a whole read); from Parquet, the ids are then not claimed one by one
+/// ([`parquet_rows_parallel_kept`]).
+///
 /// # Errors
 /// No households file or more than one; the file cannot be read or is not of its format; a
 /// required column is missing; PROJ cannot handle `crs`.
-pub fn read_households_with(
+pub(crate) fn read_households_where(
     dir: &Path,
     crs: &Crs,
     divisions: &Divisions,
     extent: Option<&Bbox>,
     opts: ReadOptions,
     rejects: &mut Vec<Reject>,
+    keep: Option<KeepHousehold<'_>>,
 ) -> Result<Households, IngestError> {
     let cols = if opts.names_and_addresses { &HOUSEHOLD_COLS } else { &HOUSEHOLD_COLS_NO_TEXT };
+    let scoped = keep.is_some();
+    let keep = keep.unwrap_or(&|_, _, _| true);
     let path = pick_file(dir, "households", &["households.csv", "households.parquet"])?;
     let loc = Locator::new(&path, crs, extent)?;
     let is_csv = path.extension().is_some_and(|e| e == "csv");
@@ -373,11 +411,26 @@ pub fn read_households_with(
     if is_csv {
         let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
             let id = ids.claim(v[0], row, "line")?;
-            let r = household_fields(&loc, divisions, v).map_err(|reason| RowError { id: id.clone(), reason })?;
-            out.push(HouseholdRow { id, ..r });
+            let r = household_fields(&loc, divisions, keep, v).map_err(|reason| RowError { id: id.clone(), reason })?;
+            if let Some(r) = r {
+                out.push(HouseholdRow { id, ..r });
+            }
             Ok(())
         };
         csv_rows(&path, cols, rejects, row_fn)?;
+    } else if scoped {
+        parquet_rows_parallel_kept(
+            &path,
+            cols,
+            rejects,
+            || {
+                let loc = Locator::new(&path, crs, extent)?;
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
+            },
+            |id, r: HouseholdRow| {
+                out.push(HouseholdRow { id, ..r });
+            },
+        )?;
     } else {
         // Ids are claimed in row order (duplicates); the rest of each row is read in parallel.
         parquet_rows_parallel(
@@ -387,10 +440,12 @@ pub fn read_households_with(
             |row, id| ids.claim(id, row, "row"),
             || {
                 let loc = Locator::new(&path, crs, extent)?;
-                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, v))
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
             },
             |id, r| {
-                out.push(HouseholdRow { id, ..r });
+                if let Some(r) = r {
+                    out.push(HouseholdRow { id, ..r });
+                }
             },
         )?;
     }

@@ -413,6 +413,97 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
     Ok(())
 }
 
+/// As [`parquet_rows_parallel`] for a read that keeps a few of the rows: no id is claimed one
+/// by one. Every row is read in parallel by a reader `make()` gives per chunk, whose `Ok(None)`
+/// leaves the row out; a row kept (or refused) with an empty id is a reject; then the ids of
+/// the rows kept are looked for among all rows (in parallel), and a kept row is pushed only
+/// when no row before it — kept or not — has its id, else it is rejected as that id's duplicate,
+/// naming the first row: what claiming every id in row order decides for it. Pushes and rejects
+/// come in row order; a row left out gives no reject.
+///
+/// # Errors
+/// As [`parquet_rows`], and an error of `make`.
+pub(crate) fn parquet_rows_parallel_kept<
+    const N: usize,
+    T: Send,
+    R: FnMut(&[Val<'_>; N]) -> Result<Option<T>, String>,
+>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    make: impl Fn() -> Result<R, IngestError> + Sync,
+    mut push: impl FnMut(String, T),
+) -> Result<(), IngestError> {
+    use std::collections::HashMap;
+    // The whole file's requested columns at once: the ids of every row are looked at twice.
+    let file = PqFile::open(path, cols)?;
+    let height = file.height;
+    let typed = file.read(0, height)?;
+    let name = file_name(path);
+    let id_of = |i: usize| typed[0].get(i).text().filter(|t| !t.is_empty());
+    // The rows kept or refused, in row order: (row index, id, value or reason).
+    type Met<T> = (usize, Option<String>, Result<T, String>);
+    let chunks: Vec<usize> = (0..height).step_by(PARALLEL_CHUNK).collect();
+    let met: Vec<Vec<Met<T>>> = chunks
+        .par_iter()
+        .map(|&start| {
+            let mut read = make()?;
+            let end = (start + PARALLEL_CHUNK).min(height);
+            Ok((start..end)
+                .filter_map(|i| {
+                    let vals: [Val<'_>; N] = std::array::from_fn(|k| typed[k].get(i));
+                    match read(&vals) {
+                        Ok(None) => None,
+                        Ok(Some(v)) => Some((i, id_of(i).map(|t| t.into_owned()), Ok(v))),
+                        Err(reason) => Some((i, id_of(i).map(|t| t.into_owned()), Err(reason))),
+                    }
+                })
+                .collect())
+        })
+        .collect::<Result<_, IngestError>>()?;
+    let met: Vec<Met<T>> = met.into_iter().flatten().collect();
+    // The first row of each id of a kept row, among all rows.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, id, r) in &met {
+        if let (Some(id), Ok(_)) = (id, r) {
+            first.entry(id.as_str()).or_insert(*i);
+        }
+    }
+    // Rows before the first kept one of their id.
+    let earlier: Vec<Vec<usize>> = chunks
+        .par_iter()
+        .map(|&start| {
+            let end = (start + PARALLEL_CHUNK).min(height);
+            (start..end)
+                .filter(|&i| id_of(i).is_some_and(|id| first.get(id.as_ref()).is_some_and(|&f| i < f)))
+                .collect()
+        })
+        .collect();
+    for i in earlier.into_iter().flatten() {
+        if let Some(f) = id_of(i).and_then(|id| first.get_mut(id.as_ref())) {
+            *f = (*f).min(i);
+        }
+    }
+    // Per row met, the first row of its id when that is an earlier one.
+    let duplicate: Vec<Option<usize>> =
+        met.iter().map(|(i, id, _)| id.as_deref().and_then(|id| first.get(id)).copied().filter(|f| f < i)).collect();
+    drop(first);
+    for ((i, id, r), dup) in met.into_iter().zip(duplicate) {
+        let row = i + 1;
+        let reject = |id: String, reason: String| Reject { file: name.clone(), row, id, reason };
+        match (id, r, dup) {
+            (None, _, _) => rejects.push(reject(String::new(), "id is empty".into())),
+            (Some(id), Err(reason), _) => rejects.push(reject(id, reason)),
+            (Some(id), Ok(_), Some(f)) => {
+                let reason = format!("duplicate id {id} (first on row {})", f + 1);
+                rejects.push(reject(id, reason));
+            }
+            (Some(id), Ok(v), None) => push(id, v),
+        }
+    }
+    Ok(())
+}
+
 /// The cell of a GeoJSON property.
 pub(crate) fn json_val(v: Option<&serde_json::Value>) -> Val<'_> {
     match v {
@@ -464,7 +555,9 @@ pub(crate) type PolygonFeature =
     Result<(serde_json::Map<String, serde_json::Value>, Result<MultiPolygon<f64>, String>), String>;
 
 /// The features of a GeoJSON FeatureCollection of polygons, each read and checked (in
-/// parallel) into a [`PolygonFeature`], in file order.
+/// parallel) into a [`PolygonFeature`], in file order, each geometry decoded only when asked
+/// for ([`LazyFeatures::geometries`](super::cache::LazyFeatures::geometries): from the cache;
+/// the GeoJSON's are all decoded), so that a read limited to a region skips the rest.
 ///
 /// Gives exactly what [`geojson_features`], [`parse_feature`] and
 /// [`feature_multipolygon`] give, faster: the plain shape of a feature (only `type`,
@@ -476,17 +569,21 @@ pub(crate) type PolygonFeature =
 ///
 /// # Errors
 /// As [`geojson_features`].
-pub(crate) fn polygon_features(path: &Path, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    super::cache::cached(path, bytes, crs, |bytes| {
-        let text = String::from_utf8(bytes).map_err(|_| {
-            io_err(path, std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
-        })?;
-        parse_polygon_features(path, &text, crs)
-    })
+pub(crate) fn polygon_features_lazy(path: &Path, crs: &Crs) -> Result<super::cache::LazyFeatures, IngestError> {
+    super::cache::cached(
+        path,
+        crs,
+        || std::fs::read(path).map_err(|e| io_err(path, e)),
+        |bytes| {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                io_err(path, std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
+            })?;
+            parse_polygon_features(path, &text, crs)
+        },
+    )
 }
 
-/// [`polygon_features`] of the text of `path`, parsed.
+/// [`polygon_features_lazy`] of the text of `path`, parsed.
 fn parse_polygon_features(path: &Path, text: &str, crs: &Crs) -> Result<Vec<PolygonFeature>, IngestError> {
     // A converter per worker thread (PROJ's is not shareable); the caller has already made one,
     // so making another does not fail in practice, and would be a reason per feature if it did.
@@ -703,5 +800,59 @@ mod parallel_tests {
         let nans = (0..n).filter(|&i| (i % 9_999 == 0 || i == PARALLEL_CHUNK) && i != 17).count();
         assert_eq!(seq_rejects.len(), 3 + nans);
         assert_eq!(seq_rows.len(), n - seq_rejects.len());
+    }
+
+    /// Reading only the rows a reader keeps, without claiming ids one by one, pushes exactly the
+    /// kept rows a whole read pushes: a kept row whose id an earlier row has — kept or not, in
+    /// another chunk — is refused naming that row.
+    #[test]
+    fn a_read_of_kept_rows_equals_the_whole_read_filtered() {
+        let n = 2 * PARALLEL_CHUNK + 1000;
+        let (dup_of_unkept, dup_of_kept) = (PARALLEL_CHUNK + 6, 2 * PARALLEL_CHUNK + 4);
+        let ids: Vec<String> = (0..n)
+            .map(|i| match i {
+                _ if i == dup_of_unkept => "r1".to_string(),
+                _ if i == dup_of_kept => "r3".to_string(),
+                _ if i == 17 => String::new(),
+                _ if i == 41 => "r9".to_string(),
+                _ => format!("r{i}"),
+            })
+            .collect();
+        let xs: Vec<f64> = (0..n).map(|i| if i % 9_999 == 0 { f64::NAN } else { i as f64 }).collect();
+        let mut df = df!("id" => ids, "x" => xs).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+        const COLS: [ColSpec; 2] = [("id", true), ("x", true)];
+        // Rows whose x is 1 mod 3 are left out: r1 (the first of a kept duplicate) among them.
+        let kept = |x: f64| (x as usize) % 3 != 1;
+        let rest =
+            |v: &[Val<'_>; 2]| -> Result<Option<f64>, String> { Ok(Some(v[1].finite("x")?).filter(|&x| kept(x))) };
+
+        let (mut whole, mut seen) = (Vec::new(), HashMap::new());
+        parquet_rows(&path, &COLS, &mut Vec::new(), |row, v| {
+            let id =
+                v[0].text().filter(|s| !s.is_empty()).ok_or_else(|| RowError::new("", "id is empty"))?.into_owned();
+            if seen.contains_key(&id) {
+                return Err(RowError::new(&id, "duplicate"));
+            }
+            seen.insert(id.clone(), row);
+            let x = v[1].finite("x").map_err(|reason| RowError { id: id.clone(), reason })?;
+            whole.push((id, x));
+            Ok(())
+        })
+        .unwrap();
+        whole.retain(|&(_, x)| kept(x));
+
+        let (mut rows, mut rejects) = (Vec::new(), Vec::new());
+        parquet_rows_parallel_kept(&path, &COLS, &mut rejects, || Ok(rest), |id, x| rows.push((id, x))).unwrap();
+        assert_eq!(rows, whole);
+        let reasons: Vec<(usize, &str)> = rejects.iter().map(|r| (r.row, r.reason.as_str())).collect();
+        assert!(reasons.contains(&(dup_of_unkept + 1, "duplicate id r1 (first on row 2)")), "{reasons:?}");
+        assert!(reasons.contains(&(dup_of_kept + 1, "duplicate id r3 (first on row 4)")), "{reasons:?}");
+        assert!(reasons.contains(&(42, "duplicate id r9 (first on row 10)")), "{reasons:?}");
+        assert!(reasons.contains(&(18, "id is empty")), "{reasons:?}");
+        assert!(rejects.windows(2).all(|w| w[0].row < w[1].row), "in row order");
+        assert!(rows.len() < n * 3 / 4 && rows.len() > n / 2);
     }
 }

@@ -30,6 +30,13 @@
 //! (through `h3o`) over the uncovered households; or the user's sites. Distances are ground
 //! metres on the sphere ([`crate::index::sphere`]).
 //!
+//! # Within one unit
+//! A plan `within` a unit depends only on the households assigned to it and below, the
+//! candidates located in it, every station, and the boundaries that decide where those lie; its
+//! summary lists that unit and the units below it. So it can be made on a folder read for that
+//! unit alone ([`crate::ingest::read_data_folder_within`], what `gridcover plan --within` does)
+//! and is the same plan, file for file, as on the whole folder.
+//!
 //! # Bounds and time budget
 //! Every numeric input has a range ([`limits`]: radius 100 m … 100 km, K ≤ 5,000, capacity ≤
 //! 1,000,000, H3 resolution 0–15, target (0, 1], list lengths), checked before any work by
@@ -401,7 +408,8 @@ pub struct PlanResult {
     pub mean_distance_before_m: Option<f64>,
     /// The same after.
     pub mean_distance_after_m: Option<f64>,
-    /// Every admin unit of the plan's level and above, before and after.
+    /// Every admin unit of the plan's level and above, before and after; with `within`, that
+    /// unit and the units below it.
     pub units: Vec<UnitChange>,
     /// Swaps made by local search.
     pub swaps: usize,

@@ -509,7 +509,7 @@ fn summarise(
         })
         .collect();
     let site_units: Vec<UnitIdx> = solved.chosen.iter().map(|&j| c.list[j as usize].unit).collect();
-    let units = summary::units(ds, s.an, s.level, &s.house, &after, &site_units);
+    let units = summary::units(ds, s.an, s.level, s.within, &s.house, &after, &site_units);
     let veterans_of = |pred: &dyn Fn(u32) -> bool| -> u64 {
         s.scope.iter().filter(|&&h| pred(h)).map(|&h| u64::from(hh.veterans[h as usize])).sum()
     };

@@ -94,11 +94,13 @@ impl Households {
     }
 }
 
-/// Before/after figures of every admin unit of `level` and above, top down, by code.
+/// Before/after figures of every admin unit of `level` and above — only `within` and the units
+/// below it, when given —, top down, by code.
 pub(crate) fn units(
     ds: &Dataset,
     an: &Analysis,
     level: Level,
+    within: Option<UnitIdx>,
     before: &Households,
     after: &After,
     site_units: &[UnitIdx],
@@ -159,7 +161,7 @@ pub(crate) fn units(
     let mut out: Vec<UnitChange> = ds
         .divisions
         .iter()
-        .filter(|(_, d)| d.level <= level)
+        .filter(|&(i, d)| d.level <= level && within.is_none_or(|w| ds.divisions.is_within(i, w)))
         .map(|(i, d)| {
             let x = &acc[i as usize];
             let share = |c: u64| (x.vet > 0).then(|| c as f64 / x.vet as f64);

@@ -19,6 +19,7 @@ mod openapi_fuzz;
 mod plan_bundled;
 mod plan_cli;
 mod plan_engine;
+mod plan_scoped;
 mod privacy_attacks;
 mod report_xlsx;
 mod scenario_cli;

@@ -52,6 +52,7 @@
 //! lock only for the in-place update of the live engine.
 
 pub mod auth;
+pub mod boxes;
 pub mod budget;
 pub mod cache;
 pub mod edits;
@@ -157,6 +158,13 @@ pub(crate) struct Inner {
     pub(crate) service: effective::ServiceCache,
     /// The day (UTC) the cached tiles and pages are of: their effective figures are today's.
     pub(crate) day: std::sync::atomic::AtomicI32,
+    /// Time [`AppState::prebuild`] took at start.
+    prebuilt_in: std::sync::OnceLock<Duration>,
+    /// Station edits that asked the world's views and cells to be made again
+    /// ([`AppState::prebuild_later`]).
+    rebuild_wanted: std::sync::atomic::AtomicU64,
+    /// Held by the one thread making them again.
+    rebuilding: std::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -191,6 +199,9 @@ impl AppState {
                 edits,
                 service: effective::ServiceCache::default(),
                 day: std::sync::atomic::AtomicI32::new(crate::model::service::today()),
+                prebuilt_in: std::sync::OnceLock::new(),
+                rebuild_wanted: std::sync::atomic::AtomicU64::new(0),
+                rebuilding: std::sync::Mutex::new(()),
             }),
         };
         // The service records are read once, here, and then kept up to date by the writes
@@ -200,7 +211,60 @@ impl AppState {
                 eprintln!("gridcover: the service records could not be read at start: {}", e.description);
             }
         }
+        let t = std::time::Instant::now();
+        state.prebuild();
+        let _ = state.inner.prebuilt_in.set(t.elapsed());
         state
+    }
+
+    /// Time the start's [`AppState::prebuild`] took.
+    pub fn prebuilt_in(&self) -> Duration {
+        self.inner.prebuilt_in.get().copied().unwrap_or_default()
+    }
+
+    /// After a station edit (which forgot the world's views and cells): makes them again on
+    /// a background thread, one piece (the aggregate view with its gap areas, then each
+    /// resolution's cells) per read lock of the world, so that an edit waits for at most one
+    /// piece and the next request finds them made. One thread at a time; an edit during its
+    /// work makes it go round again. A request that comes first makes what it needs itself,
+    /// exactly as the thread would.
+    pub(crate) fn prebuild_later(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inner.rebuild_wanted.fetch_add(1, SeqCst);
+        let s = self.clone();
+        std::thread::spawn(move || loop {
+            let Ok(guard) = s.inner.rebuilding.try_lock() else { return };
+            let seen = s.inner.rebuild_wanted.load(SeqCst);
+            let resolutions = {
+                let w = s.world();
+                w.aggregate_view().gaps(&w);
+                w.cell_resolutions()
+            };
+            for r in resolutions {
+                s.world().cells(r);
+            }
+            drop(guard);
+            if s.inner.rebuild_wanted.load(SeqCst) == seen {
+                return;
+            }
+        });
+    }
+
+    /// Makes, before the server answers, what the first leader's or planner's requests would
+    /// otherwise make from the whole data set: the world's aggregate view, gap areas and
+    /// household cells ([`World::prebuild`]) and, with a store, today's effective figures with
+    /// their aggregate decisions ([`effective::prebuild`]), side by side.
+    fn prebuild(&self) {
+        rayon::join(
+            || self.world().prebuild(),
+            || {
+                if self.inner.edits.is_some() {
+                    if let Err(e) = effective::prebuild(self) {
+                        eprintln!("gridcover: today's effective figures could not be made at start: {}", e.description);
+                    }
+                }
+            },
+        );
     }
 
     /// Read access to the world.

@@ -451,11 +451,9 @@ fn admin_features(
     mut lay: mvt::Layer,
 ) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
-    for u in ds.divisions.at_level(level) {
+    // The level's units whose boundary's box meets the tile, from the prebuilt index.
+    for u in w.area_index[level.index()].query(bb) {
         let a = w.area_of_unit[u as usize];
-        if a == NONE || !w.area_bbox[a as usize].intersects(bb) {
-            continue;
-        }
         let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
         let Some(g) = encode_polygons(&rings)? else { continue };
         let d = ds.divisions.get(u);
@@ -534,10 +532,8 @@ fn grid_features(
     mut lay: mvt::Layer,
 ) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
-    for g in 0..ds.grids.len() {
-        if !w.grid_bbox[g].intersects(bb) {
-            continue;
-        }
+    for g in w.grid_index.query(bb) {
+        let g = g as usize;
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g]))? else { continue };
         let mut tags = vec![
             ("id", Tag::S(ds.grids.id[g].clone())),
@@ -581,10 +577,8 @@ fn gap_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Laye
 fn cell_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
     let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
-    for c in cells.iter() {
-        if !c.bbox.intersects(bb) {
-            continue;
-        }
+    for i in cells.meeting(bb) {
+        let c = &cells[i as usize];
         let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
         let f = &c.figures;

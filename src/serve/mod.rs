@@ -35,6 +35,11 @@
 //! ([`Planner`]), never on the households. Every household-level response is written to the
 //! audit log first.
 //!
+//! What the first leader's or planner's requests would make from the whole data set (the
+//! aggregate view, household cells, today's effective figures) is made before the server
+//! answers ([`AppState::with_edits`]; [`World::prebuild`]), and made again in the background
+//! after a station edit.
+//!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
 //! ([`cache`], bounded by entries and bytes) and forgotten at every edit (station edits, and
 //! visits and needs, whose effective figures the admin layers and grids carry) and when the
@@ -82,6 +87,10 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
+
+/// Quiet time after a station edit before the world's views and cells are made again in the
+/// background ([`AppState::prebuild_later`]).
+pub const REBUILD_AFTER: Duration = Duration::from_secs(1);
 
 /// Limits applied to every request.
 #[derive(Debug, Clone)]
@@ -223,28 +232,40 @@ impl AppState {
     }
 
     /// After a station edit (which forgot the world's views and cells): makes them again on
-    /// a background thread, one piece (the aggregate view with its gap areas, then each
-    /// resolution's cells) per read lock of the world, so that an edit waits for at most one
-    /// piece and the next request finds them made. One thread at a time; an edit during its
-    /// work makes it go round again. A request that comes first makes what it needs itself,
-    /// exactly as the thread would.
+    /// a background thread once no edit has come for [`REBUILD_AFTER`] (edits in a row do not
+    /// wait for it), one piece (the aggregate view with its gap areas, then each resolution's
+    /// cells) per read lock of the world, so that an edit that comes meanwhile waits for at
+    /// most one piece. One thread at a time; an edit during its work makes it wait and go
+    /// round again. A request that comes first makes what it needs itself, exactly as the
+    /// thread would.
     pub(crate) fn prebuild_later(&self) {
         use std::sync::atomic::Ordering::SeqCst;
         self.inner.rebuild_wanted.fetch_add(1, SeqCst);
         let s = self.clone();
         std::thread::spawn(move || loop {
             let Ok(guard) = s.inner.rebuilding.try_lock() else { return };
-            let seen = s.inner.rebuild_wanted.load(SeqCst);
+            let wanted = || s.inner.rebuild_wanted.load(SeqCst);
+            let mut seen = wanted();
+            loop {
+                std::thread::sleep(REBUILD_AFTER);
+                if wanted() == seen {
+                    break;
+                }
+                seen = wanted();
+            }
             let resolutions = {
                 let w = s.world();
                 w.aggregate_view().gaps(&w);
                 w.cell_resolutions()
             };
             for r in resolutions {
+                if wanted() != seen {
+                    break;
+                }
                 s.world().cells(r);
             }
             drop(guard);
-            if s.inner.rebuild_wanted.load(SeqCst) == seen {
+            if wanted() == seen {
                 return;
             }
         });

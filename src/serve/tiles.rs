@@ -19,6 +19,10 @@
 //! true. Household cells at every zoom are sums of the same groups of at least `k`, drawn as
 //! their H3 hexagon.
 //!
+//! A tile looks only at the records whose box meets it: the admin units of its level, the
+//! grids and the household cells of its resolution come from the world's prebuilt indexes
+//! ([`World`]'s, [`super::boxes::BoxIndex`]); stations and gap areas are tested one by one.
+//!
 //! Polygons are simplified in tile space (Douglas–Peucker, half a screen pixel at 512-pixel
 //! tiles) and clipped to the tile plus its buffer, so that every zoom stays light. A zoom
 //! below a layer's minimum gets an empty tile; beyond [`MAX_ZOOM`] or outside the pyramid, a

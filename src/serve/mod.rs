@@ -89,7 +89,7 @@ use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 
 /// Quiet time after a station edit before the world's views and cells are made again in the
-/// background ([`AppState::prebuild_later`]).
+/// background (a station edit forgets them: see [`World::prebuild`]).
 pub const REBUILD_AFTER: Duration = Duration::from_secs(1);
 
 /// Limits applied to every request.
@@ -226,7 +226,8 @@ impl AppState {
         state
     }
 
-    /// Time the start's [`AppState::prebuild`] took.
+    /// Time the start's prebuild took: the world's views and cells ([`World::prebuild`]) and
+    /// today's effective figures, made before the server answers.
     pub fn prebuilt_in(&self) -> Duration {
         self.inner.prebuilt_in.get().copied().unwrap_or_default()
     }

@@ -8,8 +8,10 @@
 //! and the household cells of every served resolution ([`ShownCells`], each with a spatial
 //! index of its hexagons). The per-level spatial indexes of the admin boundaries and the index
 //! of the grids ([`BoxIndex`]) are made with the world. A station edit forgets the views and
-//! cells (their figures depend on coverage) and the next request makes them again, as before;
-//! the indexes of boundaries and grids never change.
+//! cells (their figures depend on coverage); the server makes them again in the background a
+//! second after the last edit, and a request that comes first makes what it needs itself, as
+//! before. The indexes of boundaries and grids never change. Grid workers' views are made on
+//! their first request.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -265,8 +267,7 @@ impl World {
             return c.clone();
         }
         let k = self.ds().privacy.k();
-        let covered =
-            self.views.covered.get_or_init(|| self.groups.covered(&self.ds().households, &self.an().assignment));
+        let covered = self.covered();
         let shown: Vec<ShownCell> = {
             use rayon::prelude::*;
             self.groups
@@ -285,6 +286,11 @@ impl World {
         };
         let shown = Arc::new(ShownCells::new(shown));
         self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).entry(r).or_insert(shown).clone()
+    }
+
+    /// Covered households and veterans of every group, counted on first use after an edit.
+    fn covered(&self) -> &[(u64, u64)] {
+        self.views.covered.get_or_init(|| self.groups.covered(&self.ds().households, &self.an().assignment))
     }
 
     /// The resolutions household cells are served at: every tile zoom's
@@ -308,6 +314,10 @@ impl World {
     /// (the same functions, kept until the next edit).
     pub fn prebuild(&self) {
         use rayon::prelude::*;
+        // Counted first, outside the parallel part: a pool thread waiting for another to fill
+        // the cell could otherwise be handed, while that one works in parallel, a job that
+        // fills it too.
+        self.covered();
         rayon::join(
             || {
                 self.aggregate_view().gaps(self);

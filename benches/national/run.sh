@@ -7,6 +7,12 @@
 # /usr/bin/time -v, and writes them to benches/national/RESULTS.md.
 #
 #   bash benches/national/run.sh [--households N] [--work DIR] [--no-serve]
+#   bash benches/national/run.sh --serve-only --data DIR [--work DIR] [--zooms "6 8 10 12 14"]
+#
+# --serve-only measures only the server on an existing data folder DIR (imported first if it
+# has no store): start, cold cell pages, cold tiles of every layer at each of --zooms (default
+# 10 only, four layers, as the full run) and the station edits; it prints the figures and writes
+# them to WORK/serve-results.md, not to RESULTS.md.
 #
 # N defaults to 45,000,000 (about 57 million veterans). GRIDCOVER_BIN=path uses that binary
 # instead of building one. The work folder (default /tmp/gridcover-national) is kept, so a second
@@ -18,14 +24,24 @@ ROOT=$(pwd)
 N=45000000
 WORK=/tmp/gridcover-national
 SERVE=1
+SERVE_ONLY=0
+DATA=""
+ZOOMS=""
 while (($#)); do
   case "$1" in
     --households) N="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --no-serve) SERVE=0; shift ;;
-    *) echo "usage: $0 [--households N] [--work DIR] [--no-serve]" >&2; exit 2 ;;
+    --serve-only) SERVE_ONLY=1; shift ;;
+    --data) DATA="$2"; shift 2 ;;
+    --zooms) ZOOMS="$2"; shift 2 ;;
+    *) echo "usage: $0 [--households N] [--work DIR] [--no-serve] | --serve-only --data DIR [--work DIR] [--zooms \"Z ...\"]" >&2; exit 2 ;;
   esac
 done
+if ((SERVE_ONLY)) && [[ -z "$DATA" ]]; then
+  echo "error: --serve-only needs --data DIR (an existing data folder)" >&2
+  exit 2
+fi
 for t in curl /usr/bin/time python3; do
   command -v "$t" >/dev/null || { echo "error: $t is not installed (apt-get install curl time python3)" >&2; exit 2; }
 done
@@ -37,7 +53,7 @@ else
 fi
 mkdir -p "$WORK"
 CN="$WORK/cn"
-DATA="$WORK/data-$N"
+[[ -n "$DATA" ]] || DATA="$WORK/data-$N"
 ROWS=()
 
 # measure NAME TARGET CMD...: runs CMD under /usr/bin/time -v; records wall time and peak RSS.
@@ -58,6 +74,7 @@ measure() {
 }
 note() { ROWS+=("$1|$2|$3|$4"); printf '%-58s %12s %10s   target %s\n' "$1" "$2" "$3" "$4"; }
 
+if ((!SERVE_ONLY)); then
 if [[ ! -f "$CN/boundaries.geojson" ]]; then
   measure "make-region.py --provinces all" "-" python3 scripts/make-region.py --provinces all --out "$CN" --quiet
 fi
@@ -83,6 +100,7 @@ measure "plan MCLP K=5 within Lanzhou (6201), village sites" "-" \
   "$BIN" plan --data "$DATA" --problem mclp --level village --new 5 --within 6201 --out "$WORK/plan-city"
 measure "plan MCLP K=5 within Yongdeng county (620121), village sites" "-" \
   "$BIN" plan --data "$DATA" --problem mclp --level village --new 5 --within 620121 --out "$WORK/plan-county"
+fi
 
 if ((SERVE)); then
   PORT=18490
@@ -90,9 +108,11 @@ if ((SERVE)); then
   trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
   # The first start's import (households, stations, grids and the generated service history),
   # timed on its own: every command that needs the store would make it first.
-  measure "import into the store (the first start's import)" "≤ 10 min" "$BIN" import --data "$DATA"
-  LEADER=$("$BIN" user add --name national-bench --role leader --data "$DATA" 2>/dev/null | tail -n 1)
-  PLANNER=$("$BIN" user add --name national-bench-planner --role planner --data "$DATA" 2>/dev/null | tail -n 1)
+  if ((!SERVE_ONLY)) || [[ ! -f "$DATA/gridcover.sqlite" ]]; then
+    measure "import into the store (the first start's import)" "≤ 10 min" "$BIN" import --data "$DATA"
+  fi
+  LEADER=$("$BIN" user add --name "national-bench-$$" --role leader --data "$DATA" 2>/dev/null | tail -n 1)
+  PLANNER=$("$BIN" user add --name "national-bench-planner-$$" --role planner --data "$DATA" 2>/dev/null | tail -n 1)
   # start LABEL TARGET: starts the server, waits for /healthz, records the time and its RSS.
   start() {
     local t0 t1
@@ -127,12 +147,32 @@ if ((SERVE)); then
   pages=()
   for i in $(seq 0 39); do pages+=("/api/collections/households/items?limit=100&offset=$((i * CELLS / 40))"); done
   note "leader's household cells, 40 cold pages" "$(lat "${pages[@]}")" "-" "p99 ≤ 200 ms"
-  for layer in admin-village households stations grids; do
-    tiles=()
-    # Zoom 10 tiles over eastern China (x 800–839, y 400): each a different tile.
-    for i in $(seq 0 39); do tiles+=("/tiles/$layer/10/$((800 + i))/400.mvt"); done
-    note "tile $layer z10, 40 cold" "$(lat "${tiles[@]}")" "-" "p99 ≤ 200 ms"
-  done
+  if [[ -z "$ZOOMS" ]]; then
+    for layer in admin-village households stations grids; do
+      tiles=()
+      # Zoom 10 tiles over eastern China (x 800–839, y 400): each a different tile.
+      for i in $(seq 0 39); do tiles+=("/tiles/$layer/10/$((800 + i))/400.mvt"); done
+      note "tile $layer z10, 40 cold" "$(lat "${tiles[@]}")" "-" "p99 ≤ 200 ms"
+    done
+  else
+    for z in $ZOOMS; do
+      # 40 tiles of zoom z: z10 as above (x 800–839, y 400); other zooms a block of 8 × 5
+      # tiles around 112° E 32° N (eastern China).
+      xy=()
+      if ((z == 10)); then
+        for i in $(seq 0 39); do xy+=("$((800 + i))/400"); done
+      else
+        read -r cx cy < <(python3 -c "import math,sys; z=int(sys.argv[1]); n=2**z; lat=math.radians(32)
+print(int((112+180)/360*n), int((1-math.asinh(math.tan(lat))/math.pi)/2*n))" "$z")
+        for i in $(seq 0 39); do xy+=("$((cx - 4 + i % 8))/$((cy - 2 + i / 8))"); done
+      fi
+      for layer in admin-province admin-city admin-county admin-township admin-village households stations grids gaps; do
+        tiles=()
+        for t in "${xy[@]}"; do tiles+=("/tiles/$layer/$z/$t.mvt"); done
+        note "tile $layer z$z, 40 cold" "$(lat "${tiles[@]}")" "-" "p99 ≤ 200 ms"
+      done
+    done
+  fi
   SID=$(curl -sf -H "$AUTH" "http://127.0.0.1:$PORT/api/collections/stations/items?limit=1&code=620102" |
     sed -n 's/.*"features":\[{"type":"Feature","id":"\([^"]*\)".*/\1/p')
   LONLAT=$(curl -sf -H "$AUTH" "http://127.0.0.1:$PORT/api/collections/stations/items/$SID" |
@@ -149,9 +189,29 @@ if ((SERVE)); then
   done
   note "station edit through the API (10, median)" \
     "$(printf '%s\n' "${edits[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.0f ms", a[int((NR+1)/2)]*1000}')" "-" "≤ 20 ms"
+  # An edit forgets the views and cells (their figures follow coverage): the first page and
+  # household tile right after it, then (made again in the background) 10 s later.
+  note "household-cells page right after the last edit" \
+    "$(lat "/api/collections/households/items?limit=100&offset=$((CELLS / 3))")" "-" "-"
+  note "households z10 tile right after the last edit" "$(lat /tiles/households/10/810/401.mvt)" "-" "-"
+  sleep 10
+  note "household-cells page 10 s after the last edit" \
+    "$(lat "/api/collections/households/items?limit=100&offset=$((CELLS / 2))")" "-" "-"
+  note "households z10 tile 10 s after the last edit" "$(lat /tiles/households/10/811/401.mvt)" "-" "-"
   stop
 fi
 
+if ((SERVE_ONLY)); then
+  {
+    echo "# Serve-only run on $DATA, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
+    echo
+    echo "| step | wall | memory | target |"
+    echo "|---|---|---|---|"
+    for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
+  } >"$WORK/serve-results.md"
+  echo "written $WORK/serve-results.md"
+  exit 0
+fi
 {
   echo "# National-scale benchmark"
   echo

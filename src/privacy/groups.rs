@@ -354,6 +354,47 @@ impl Groups {
         f
     }
 
+    /// Covered households and veterans of every group, in group order (computed in
+    /// parallel): what [`Groups::figures_of`] sums, so that the cells of every display
+    /// resolution are made from one pass over the households.
+    pub fn covered(&self, hh: &Households, asg: &Assignment) -> Vec<(u64, u64)> {
+        use rayon::prelude::*;
+        self.groups
+            .par_iter()
+            .map(|g| {
+                let (mut ch, mut cv) = (0u64, 0u64);
+                for &h in &g.households {
+                    if asg.covered[h as usize] != 0 {
+                        ch += 1;
+                        cv += u64::from(hh.veterans[h as usize]);
+                    }
+                }
+                (ch, cv)
+            })
+            .collect()
+    }
+
+    /// [`Groups::figures`] from the groups' covered counts ([`Groups::covered`]): the same
+    /// figures, without reading the households again.
+    pub fn figures_of(&self, cell: &DisplayCell, covered: &[(u64, u64)], k: u64) -> CellFigures {
+        let ok = |x: u64| x == 0 || x >= k;
+        let mut f = CellFigures { covered_households: Some(0), covered_veterans: Some(0), ..Default::default() };
+        for &g in &cell.groups {
+            let (ch, cv) = covered[g as usize];
+            let g = &self.groups[g as usize];
+            f.households += g.households.len() as u64;
+            f.veterans += g.veterans;
+            if ok(ch) && ok(g.households.len() as u64 - ch) {
+                f.covered_households = f.covered_households.map(|x| x + ch);
+                f.covered_veterans = f.covered_veterans.map(|x| x + cv);
+            } else {
+                f.covered_households = None;
+                f.covered_veterans = None;
+            }
+        }
+        f
+    }
+
     /// The admin code of a displayed cell: the unit of its first group.
     pub fn unit_of(&self, cell: &DisplayCell) -> UnitIdx {
         cell.groups.first().map_or(NO_UNIT, |&g| self.groups[g as usize].unit)
@@ -469,6 +510,25 @@ mod tests {
         assert_eq!(coarse.len(), 1);
         let fc = g.figures(&coarse[0], &ds.households, &asg, 5);
         assert_eq!((fc.households, fc.veterans, fc.covered_households), (12, 24, None));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn figures_of_the_groups_covered_counts_are_the_figures(
+            pts in proptest::collection::vec((103.7f64..104.1, 35.9f64..36.2), 1..120),
+            covered in proptest::collection::vec(0u8..2, 120),
+            k in 2u64..6,
+        ) {
+            let (ds, mut asg) = dataset(&pts);
+            asg.covered = covered[..pts.len()].to_vec();
+            let g = Groups::build(&ds, &asg, k, 8);
+            let cov = g.covered(&ds.households, &asg);
+            for r in 0..=8 {
+                for c in g.display(r) {
+                    proptest::prop_assert_eq!(g.figures_of(&c, &cov, k), g.figures(&c, &ds.households, &asg, k));
+                }
+            }
+        }
     }
 
     /// Member cells of one household each at the resolution-8 cells of `pts`, with a data set

@@ -404,6 +404,7 @@ fn apply<T>(
     // The planner's engine follows (its own lock; plans and what-ifs work on snapshots).
     let planned = s.inner.planner.edit(edit);
     s.invalidate();
+    s.prebuild_later();
     if let Err(e) = planned {
         return Err(ApiError::internal(format!("saved, but the planner's engine refused it: {e}")));
     }

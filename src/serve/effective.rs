@@ -310,6 +310,15 @@ fn day_figures(s: &AppState, day: Day) -> Result<(u64, Arc<DayFigures>), ApiErro
     Ok((generation, v))
 }
 
+/// Makes today's figures and the leaders' and planners' decisions on them (at start, so that
+/// the first tile or page of an admin layer or the grids does not make them).
+///
+/// # Errors
+/// No store (501), or its records cannot be read.
+pub(crate) fn prebuild(s: &AppState) -> Result<(), ApiError> {
+    day_figures(s, crate::model::service::today()).map(|_| ())
+}
+
 /// What `user` may see of the figures of `day`: leaders and planners share one decision per
 /// day; a grid worker's is made on the households they do not know
 /// ([`Disclosure::compute_with_service`] with their own households), as for every other figure.

@@ -29,7 +29,7 @@ use super::auth::{Role, RoleExt, User};
 use super::effective::ServiceView;
 use super::error::ApiError;
 use super::geom::{multipolygon_json, point_json, Bbox};
-use super::world::{ShownCell, View};
+use super::world::{ShownCell, ShownCells, View};
 use super::World;
 use crate::model::{Level, UnitIdx, NONE, NO_UNIT};
 use crate::output::{coverage_fields, COVERAGE_COLUMNS};
@@ -132,7 +132,7 @@ pub enum Selection {
     /// Indexes of units, stations, households, grids or gaps.
     Rows(Vec<u32>),
     /// Indexes into the shown household cells.
-    Cells(Arc<Vec<ShownCell>>, Vec<u32>),
+    Cells(Arc<ShownCells>, Vec<u32>),
 }
 
 impl Selection {
@@ -181,20 +181,14 @@ pub fn own_households(w: &World, user: &User) -> Vec<u32> {
 pub fn select(w: &World, view: &View, user: &User, c: Collection, f: &Filter) -> Selection {
     let ds = w.ds();
     match c {
-        Collection::Admin(level) => Selection::Rows(
-            ds.divisions
-                .at_level(level)
-                .filter(|&u| code_ok(|| Some(ds.divisions.get(u).code.as_str()), f))
-                .filter(|&u| {
-                    let a = w.area_of_unit[u as usize];
-                    if f.bbox.is_none() {
-                        true
-                    } else {
-                        a != NONE && box_ok(&w.area_bbox[a as usize], f)
-                    }
-                })
-                .collect(),
-        ),
+        Collection::Admin(level) => {
+            let code = |u: &u32| code_ok(|| Some(ds.divisions.get(*u).code.as_str()), f);
+            Selection::Rows(match &f.bbox {
+                // The units whose boundary's box meets it, from the level's index.
+                Some(b) => w.area_index[level.index()].query(b).into_iter().filter(code).collect(),
+                None => ds.divisions.at_level(level).filter(code).collect(),
+            })
+        }
         Collection::Stations => Selection::Rows(
             (0..ds.stations.len() as u32)
                 .filter(|&s| ds.stations.active[s as usize])
@@ -202,12 +196,13 @@ pub fn select(w: &World, view: &View, user: &User, c: Collection, f: &Filter) ->
                 .filter(|&s| pt_ok(ds.stations.lon[s as usize], ds.stations.lat[s as usize], f))
                 .collect(),
         ),
-        Collection::Grids => Selection::Rows(
-            (0..ds.grids.len() as u32)
-                .filter(|&g| code_ok(|| ds.grids.unit[g as usize].and_then(|u| unit_code(w, u)), f))
-                .filter(|&g| box_ok(&w.grid_bbox[g as usize], f))
-                .collect(),
-        ),
+        Collection::Grids => {
+            let code = |g: &u32| code_ok(|| ds.grids.unit[*g as usize].and_then(|u| unit_code(w, u)), f);
+            Selection::Rows(match &f.bbox {
+                Some(b) => w.grid_index.query(b).into_iter().filter(code).collect(),
+                None => (0..ds.grids.len() as u32).filter(code).collect(),
+            })
+        }
         Collection::Gaps => {
             let gaps = view.gaps(w);
             Selection::Rows(
@@ -219,10 +214,11 @@ pub fn select(w: &World, view: &View, user: &User, c: Collection, f: &Filter) ->
         }
         Collection::Households if user.role.sees_aggregates() => {
             let cells = w.cells(OGC_CELL_RESOLUTION);
-            let idx = (0..cells.len() as u32)
-                .filter(|&i| code_ok(|| unit_code(w, cells[i as usize].unit), f))
-                .filter(|&i| box_ok(&cells[i as usize].bbox, f))
-                .collect();
+            let code = |i: &u32| code_ok(|| unit_code(w, cells[*i as usize].unit), f);
+            let idx = match &f.bbox {
+                Some(b) => cells.meeting(b).into_iter().filter(code).collect(),
+                None => (0..cells.len() as u32).filter(code).collect(),
+            };
             Selection::Cells(cells, idx)
         }
         Collection::Households => Selection::Rows(
@@ -468,7 +464,7 @@ pub fn find(
         }
         Collection::Households if user.role.sees_aggregates() => {
             let cells = w.cells(OGC_CELL_RESOLUTION);
-            match cells.iter().position(|x| x.cell.key.to_string() == fid) {
+            match cells.find(fid) {
                 Some(i) => {
                     Ok(feature_json(w, view, svc, c, &Selection::Cells(cells.clone(), vec![i as u32]), i as u32))
                 }

@@ -35,6 +35,11 @@
 //! ([`Planner`]), never on the households. Every household-level response is written to the
 //! audit log first.
 //!
+//! What the first leader's or planner's requests would make from the whole data set (the
+//! aggregate view, household cells, today's effective figures) is made before the server
+//! answers ([`AppState::with_edits`]; [`World::prebuild`]), and made again in the background
+//! after a station edit.
+//!
 //! Tiles and items pages that are the same for everyone who may see them are kept in memory
 //! ([`cache`], bounded by entries and bytes) and forgotten at every edit (station edits, and
 //! visits and needs, whose effective figures the admin layers and grids carry) and when the
@@ -52,6 +57,7 @@
 //! lock only for the in-place update of the live engine.
 
 pub mod auth;
+pub mod boxes;
 pub mod budget;
 pub mod cache;
 pub mod edits;
@@ -81,6 +87,10 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
+
+/// Quiet time after a station edit before the world's views and cells are made again in the
+/// background (a station edit forgets them: see [`World::prebuild`]).
+pub const REBUILD_AFTER: Duration = Duration::from_secs(1);
 
 /// Limits applied to every request.
 #[derive(Debug, Clone)]
@@ -157,6 +167,13 @@ pub(crate) struct Inner {
     pub(crate) service: effective::ServiceCache,
     /// The day (UTC) the cached tiles and pages are of: their effective figures are today's.
     pub(crate) day: std::sync::atomic::AtomicI32,
+    /// Time [`AppState::prebuild`] took at start.
+    prebuilt_in: std::sync::OnceLock<Duration>,
+    /// Station edits that asked the world's views and cells to be made again
+    /// ([`AppState::prebuild_later`]).
+    rebuild_wanted: std::sync::atomic::AtomicU64,
+    /// Held by the one thread making them again.
+    rebuilding: std::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -191,6 +208,9 @@ impl AppState {
                 edits,
                 service: effective::ServiceCache::default(),
                 day: std::sync::atomic::AtomicI32::new(crate::model::service::today()),
+                prebuilt_in: std::sync::OnceLock::new(),
+                rebuild_wanted: std::sync::atomic::AtomicU64::new(0),
+                rebuilding: std::sync::Mutex::new(()),
             }),
         };
         // The service records are read once, here, and then kept up to date by the writes
@@ -200,7 +220,73 @@ impl AppState {
                 eprintln!("gridcover: the service records could not be read at start: {}", e.description);
             }
         }
+        let t = std::time::Instant::now();
+        state.prebuild();
+        let _ = state.inner.prebuilt_in.set(t.elapsed());
         state
+    }
+
+    /// Time the start's prebuild took: the world's views and cells ([`World::prebuild`]) and
+    /// today's effective figures, made before the server answers.
+    pub fn prebuilt_in(&self) -> Duration {
+        self.inner.prebuilt_in.get().copied().unwrap_or_default()
+    }
+
+    /// After a station edit (which forgot the world's views and cells): makes them again on
+    /// a background thread once no edit has come for [`REBUILD_AFTER`] (edits in a row do not
+    /// wait for it), one piece (the aggregate view with its gap areas, then each resolution's
+    /// cells) per read lock of the world, so that an edit that comes meanwhile waits for at
+    /// most one piece. One thread at a time; an edit during its work makes it wait and go
+    /// round again. A request that comes first makes what it needs itself, exactly as the
+    /// thread would.
+    pub(crate) fn prebuild_later(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inner.rebuild_wanted.fetch_add(1, SeqCst);
+        let s = self.clone();
+        std::thread::spawn(move || loop {
+            let Ok(guard) = s.inner.rebuilding.try_lock() else { return };
+            let wanted = || s.inner.rebuild_wanted.load(SeqCst);
+            let mut seen = wanted();
+            loop {
+                std::thread::sleep(REBUILD_AFTER);
+                if wanted() == seen {
+                    break;
+                }
+                seen = wanted();
+            }
+            let resolutions = {
+                let w = s.world();
+                w.aggregate_view().gaps(&w);
+                w.cell_resolutions()
+            };
+            for r in resolutions {
+                if wanted() != seen {
+                    break;
+                }
+                s.world().cells(r);
+            }
+            drop(guard);
+            if wanted() == seen {
+                return;
+            }
+        });
+    }
+
+    /// Makes, before the server answers, what the first leader's or planner's requests would
+    /// otherwise make from the whole data set: the world's aggregate view, gap areas and
+    /// household cells ([`World::prebuild`]) and, with a store, today's effective figures with
+    /// their aggregate decisions ([`effective::prebuild`]), side by side.
+    fn prebuild(&self) {
+        rayon::join(
+            || self.world().prebuild(),
+            || {
+                if self.inner.edits.is_some() {
+                    if let Err(e) = effective::prebuild(self) {
+                        eprintln!("gridcover: today's effective figures could not be made at start: {}", e.description);
+                    }
+                }
+            },
+        );
     }
 
     /// Read access to the world.

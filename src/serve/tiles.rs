@@ -19,6 +19,10 @@
 //! true. Household cells at every zoom are sums of the same groups of at least `k`, drawn as
 //! their H3 hexagon.
 //!
+//! A tile looks only at the records whose box meets it: the admin units of its level, the
+//! grids and the household cells of its resolution come from the world's prebuilt indexes
+//! ([`World`]'s, [`super::boxes::BoxIndex`]); stations and gap areas are tested one by one.
+//!
 //! Polygons are simplified in tile space (Douglas–Peucker, half a screen pixel at 512-pixel
 //! tiles) and clipped to the tile plus its buffer, so that every zoom stays light. A zoom
 //! below a layer's minimum gets an empty tile; beyond [`MAX_ZOOM`] or outside the pyramid, a
@@ -451,11 +455,9 @@ fn admin_features(
     mut lay: mvt::Layer,
 ) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
-    for u in ds.divisions.at_level(level) {
+    // The level's units whose boundary's box meets the tile, from the prebuilt index.
+    for u in w.area_index[level.index()].query(bb) {
         let a = w.area_of_unit[u as usize];
-        if a == NONE || !w.area_bbox[a as usize].intersects(bb) {
-            continue;
-        }
         let rings = multipolygon_rings(&t, &ds.boundaries.areas[a as usize].geometry);
         let Some(g) = encode_polygons(&rings)? else { continue };
         let d = ds.divisions.get(u);
@@ -534,10 +536,8 @@ fn grid_features(
     mut lay: mvt::Layer,
 ) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
-    for g in 0..ds.grids.len() {
-        if !w.grid_bbox[g].intersects(bb) {
-            continue;
-        }
+    for g in w.grid_index.query(bb) {
+        let g = g as usize;
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &ds.grids.geometry[g]))? else { continue };
         let mut tags = vec![
             ("id", Tag::S(ds.grids.id[g].clone())),
@@ -581,10 +581,8 @@ fn gap_features(w: &World, view: &View, t: TileId, bb: &Bbox, mut lay: mvt::Laye
 fn cell_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result<mvt::Layer, mvt::Error> {
     let ds = w.ds();
     let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
-    for c in cells.iter() {
-        if !c.bbox.intersects(bb) {
-            continue;
-        }
+    for i in cells.meeting(bb) {
+        let c = &cells[i as usize];
         let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
         let f = &c.figures;

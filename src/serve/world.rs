@@ -1,16 +1,29 @@
 //! The served data: the live engine (data set and analysis, kept up to date by edits), the
 //! look-ups the endpoints need, and what the disclosure policy ([`crate::privacy`]) lets each
-//! viewer see of it ([`View`], household cells), computed on first use after each edit.
+//! viewer see of it ([`View`], household cells).
+//!
+//! **Prebuilt.** [`World::prebuild`] makes, before the server answers, everything a leader's or
+//! planner's first request would otherwise make from every household or unit of the country:
+//! the aggregate [`View`] (the policy's decisions for every unit and grid) with its gap areas,
+//! and the household cells of every served resolution ([`ShownCells`], each with a spatial
+//! index of its hexagons). The per-level spatial indexes of the admin boundaries and the index
+//! of the grids ([`BoxIndex`]) are made with the world. A station edit forgets the views and
+//! cells (their figures depend on coverage); the server makes them again in the background a
+//! second after the last edit, and a request that comes first makes what it needs itself, as
+//! before. The indexes of boundaries and grids never change. Grid workers' views are made on
+//! their first request.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use geo::BoundingRect;
 
 use super::auth::{RoleExt, User};
+use super::boxes::BoxIndex;
 use super::geom::Bbox;
 use crate::analysis::{Analysis, Live};
-use crate::model::{Dataset, UnitIdx, NONE};
+use crate::model::{Dataset, Level, UnitIdx, NONE};
 use crate::privacy::{gap_areas, CellFigures, Disclosure, DisplayCell, GapArea, Groups};
 
 /// What one viewer may see: the figures' decisions, and the gap areas made of them.
@@ -56,13 +69,49 @@ pub struct ShownCell {
     pub unit: UnitIdx,
 }
 
+/// The household cells shown at one resolution (coarser first, then by H3 index: the order of
+/// [`crate::privacy::Groups::display`]), with a spatial index of their boxes.
+pub struct ShownCells {
+    cells: Vec<ShownCell>,
+    index: BoxIndex,
+}
+
+impl Deref for ShownCells {
+    type Target = Vec<ShownCell>;
+    fn deref(&self) -> &Vec<ShownCell> {
+        &self.cells
+    }
+}
+
+impl ShownCells {
+    fn new(cells: Vec<ShownCell>) -> ShownCells {
+        let index = BoxIndex::new(cells.iter().enumerate().map(|(i, c)| (i as u32, c.bbox)));
+        ShownCells { cells, index }
+    }
+
+    /// The cells whose box meets `bb`, in order (the same as testing every cell's box).
+    pub fn meeting(&self, bb: &Bbox) -> Vec<u32> {
+        self.index.query(bb)
+    }
+
+    /// The cell whose H3 index is written `id` (exactly as the cell writes itself).
+    pub fn find(&self, id: &str) -> Option<usize> {
+        let key: h3o::CellIndex = id.parse().ok()?;
+        let at = |c: h3o::CellIndex| (u8::from(c.resolution()), c);
+        let i = self.cells.binary_search_by_key(&at(key), |c| at(c.cell.key)).ok()?;
+        (self.cells[i].cell.key.to_string() == id).then_some(i)
+    }
+}
+
 /// The views computed so far (cleared at each edit).
 #[derive(Default)]
 struct Views {
     aggregate: OnceLock<Arc<View>>,
     /// Grid workers' views, by their grids (at most [`MAX_WORKER_VIEWS`]).
     workers: Mutex<HashMap<Vec<u32>, Arc<View>>>,
-    cells: Mutex<HashMap<u8, Arc<Vec<ShownCell>>>>,
+    /// Covered households and veterans of every group ([`crate::privacy::Groups::covered`]).
+    covered: OnceLock<Vec<(u64, u64)>>,
+    cells: Mutex<HashMap<u8, Arc<ShownCells>>>,
 }
 
 /// Most grid workers' views kept at once (each is a few bytes per unit).
@@ -76,8 +125,10 @@ pub struct World {
     pub(crate) grid_by_id: HashMap<String, u32>,
     /// Boundary area of each unit ([`NONE`] when it has none).
     pub(crate) area_of_unit: Vec<u32>,
-    pub(crate) area_bbox: Vec<Bbox>,
-    pub(crate) grid_bbox: Vec<Bbox>,
+    /// The units of each level that have a boundary, by its box (indexed by [`Level::index`]).
+    pub(crate) area_index: [BoxIndex; 5],
+    /// The grids by their boxes.
+    pub(crate) grid_index: BoxIndex,
     /// Households of each grid, in household order.
     pub(crate) grid_households: Vec<Vec<u32>>,
     /// Bounding box of all boundaries, households and stations.
@@ -116,7 +167,14 @@ impl World {
             area_of_unit[a.unit as usize] = i as u32;
         }
         let area_bbox: Vec<Bbox> = ds.boundaries.areas.iter().map(|a| rect_bbox(a.geometry.bounding_rect())).collect();
-        let grid_bbox = ds.grids.geometry.iter().map(|g| rect_bbox(g.bounding_rect())).collect();
+        let grid_bbox: Vec<Bbox> = ds.grids.geometry.iter().map(|g| rect_bbox(g.bounding_rect())).collect();
+        let grid_index = BoxIndex::new(grid_bbox.iter().enumerate().map(|(g, b)| (g as u32, *b)));
+        let area_index = Level::ALL.map(|level| {
+            BoxIndex::new(ds.divisions.at_level(level).filter_map(|u| {
+                let a = area_of_unit[u as usize];
+                (a != NONE).then(|| (u, area_bbox[a as usize]))
+            }))
+        });
         let mut grid_households = vec![Vec::new(); ds.grids.len()];
         for (h, &g) in an.assignment.grid.iter().enumerate() {
             if g != NONE {
@@ -136,8 +194,8 @@ impl World {
             live,
             grid_by_id,
             area_of_unit,
-            area_bbox,
-            grid_bbox,
+            area_index,
+            grid_index,
             grid_households,
             extent,
             groups,
@@ -201,29 +259,75 @@ impl World {
             .clone()
     }
 
-    /// The household cells shown at H3 resolution `r` (at most the policy's), coarser first.
-    pub fn cells(&self, r: u8) -> Arc<Vec<ShownCell>> {
+    /// The household cells shown at H3 resolution `r` (at most the groups' resolution),
+    /// coarser first: prebuilt ([`World::prebuild`]) or made now.
+    pub fn cells(&self, r: u8) -> Arc<ShownCells> {
+        let r = r.min(self.groups.resolution);
         if let Some(c) = self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).get(&r) {
             return c.clone();
         }
         let k = self.ds().privacy.k();
-        let shown: Vec<ShownCell> = self
-            .groups
-            .display(r)
-            .into_iter()
-            .map(|cell| {
-                let figures = self.groups.figures(&cell, &self.ds().households, &self.an().assignment, k);
-                let mut bbox = Bbox::EMPTY;
-                for ll in cell.key.boundary().iter() {
-                    bbox = bbox.union(&Bbox::new(ll.lng(), ll.lat(), ll.lng(), ll.lat()));
-                }
-                let unit = self.groups.unit_of(&cell);
-                ShownCell { cell, figures, bbox, unit }
-            })
+        let covered = self.covered();
+        let shown: Vec<ShownCell> = {
+            use rayon::prelude::*;
+            self.groups
+                .display(r)
+                .into_par_iter()
+                .map(|cell| {
+                    let figures = self.groups.figures_of(&cell, covered, k);
+                    let mut bbox = Bbox::EMPTY;
+                    for ll in cell.key.boundary().iter() {
+                        bbox = bbox.union(&Bbox::new(ll.lng(), ll.lat(), ll.lng(), ll.lat()));
+                    }
+                    let unit = self.groups.unit_of(&cell);
+                    ShownCell { cell, figures, bbox, unit }
+                })
+                .collect()
+        };
+        let shown = Arc::new(ShownCells::new(shown));
+        self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).entry(r).or_insert(shown).clone()
+    }
+
+    /// Covered households and veterans of every group, counted on first use after an edit.
+    fn covered(&self) -> &[(u64, u64)] {
+        self.views.covered.get_or_init(|| self.groups.covered(&self.ds().households, &self.an().assignment))
+    }
+
+    /// The resolutions household cells are served at: every tile zoom's
+    /// ([`super::tiles::resolution_for_zoom`]) and the OGC API's
+    /// ([`super::features::OGC_CELL_RESOLUTION`]), at most the groups'.
+    pub fn cell_resolutions(&self) -> Vec<u8> {
+        let finest = self.groups.resolution;
+        let mut v: Vec<u8> = (0..=super::tiles::MAX_ZOOM)
+            .map(|z| super::tiles::resolution_for_zoom(z, self.ds().privacy.cell_resolution))
+            .chain([super::features::OGC_CELL_RESOLUTION])
+            .map(|r| r.min(finest))
             .collect();
-        let shown = Arc::new(shown);
-        self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).insert(r, shown.clone());
-        shown
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Makes now what the first leader's or planner's requests would otherwise make: the
+    /// aggregate view and its gap areas, and the household cells of every served resolution
+    /// ([`World::cell_resolutions`]), in parallel. Each is what the request would have made
+    /// (the same functions, kept until the next edit).
+    pub fn prebuild(&self) {
+        use rayon::prelude::*;
+        // Counted first, outside the parallel part: a pool thread waiting for another to fill
+        // the cell could otherwise be handed, while that one works in parallel, a job that
+        // fills it too.
+        self.covered();
+        rayon::join(
+            || {
+                self.aggregate_view().gaps(self);
+            },
+            || {
+                self.cell_resolutions().into_par_iter().for_each(|r| {
+                    self.cells(r);
+                })
+            },
+        );
     }
 
     /// The station with this id (open or closed).
@@ -284,5 +388,164 @@ impl Planner {
     pub fn edit<T>(&self, f: impl FnOnce(&mut Live) -> T) -> T {
         let mut g = self.engine.write().unwrap_or_else(|e| e.into_inner());
         f(Arc::make_mut(&mut g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::{LineString, MultiPolygon, Polygon};
+
+    use super::*;
+    use crate::model::{AdminArea, Boundaries, Divisions};
+    use crate::serve::geom::{mercator, TileId};
+    use crate::serve::tiles::{BUFFER, EXTENT};
+
+    fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
+        MultiPolygon::new(vec![Polygon::new(
+            LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]),
+            vec![],
+        )])
+    }
+
+    /// A generated county pair (derived township and village boundaries, stations, grids)
+    /// with 4,000 households, read back and analysed: the world a server would serve.
+    fn generated_world() -> World {
+        let mut d = Divisions::new();
+        d.add("62", "甘肃省", Level::Province, None).unwrap();
+        d.add("6209", "酒泉市", Level::City, Some("62")).unwrap();
+        d.add("620902", "肃州区", Level::County, Some("6209")).unwrap();
+        d.add("620902001", "东北街街道", Level::Township, Some("620902")).unwrap();
+        d.add("620902001001", "东关社区居民委员会", Level::Village, Some("620902001")).unwrap();
+        d.add("620902001002", "北苑社区居民委员会", Level::Village, Some("620902001")).unwrap();
+        d.add("620902101", "西峰镇", Level::Township, Some("620902")).unwrap();
+        for v in 1..=4 {
+            d.add(&format!("620902101{v:03}"), &format!("西峰{v}村村民委员会"), Level::Village, Some("620902101"))
+                .unwrap();
+        }
+        d.add("620923", "肃北蒙古族自治县", Level::County, Some("6209")).unwrap();
+        d.add("620923101", "马鬃山镇", Level::Township, Some("620923")).unwrap();
+        d.add("620923101001", "明水村民委员会", Level::Village, Some("620923101")).unwrap();
+        let area = |code: &str, mp| AdminArea { unit: d.find(code).unwrap(), geometry: mp, derived: false };
+        let b = Boundaries {
+            areas: vec![
+                area("62", rect(97.9, 38.9, 100.5, 40.6)),
+                area("6209", rect(98.0, 39.0, 100.4, 40.5)),
+                area("620902", rect(98.0, 39.0, 98.4, 39.4)),
+                area("620923", rect(98.4, 39.0, 100.4, 40.5)),
+            ],
+        };
+        let g = crate::generate::generate(&d, &b, &crate::generate::GenerateParams::new(11, 4_000)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        crate::generate::write_data_folder(dir.path(), &d, &g).unwrap();
+        let ds = crate::ingest::read_data_folder(dir.path()).unwrap();
+        let an = crate::analysis::analyze(&ds);
+        World::new(ds, an)
+    }
+
+    /// The buffered boxes of every tile over the world's extent at zooms 0 to 14, and a few
+    /// boxes of other sizes.
+    fn boxes(w: &World) -> Vec<Bbox> {
+        let e = w.extent;
+        let mut v = vec![e, Bbox::new(0.0, 0.0, 1.0, 1.0), Bbox::new(98.2, 39.2, 98.2, 39.2)];
+        for z in 0..=14u8 {
+            let n = f64::from(1u32 << z);
+            let (x0, y0) = mercator(e.min_x, e.max_y);
+            let (x1, y1) = mercator(e.max_x, e.min_y);
+            let (x0, x1) = ((x0 * n) as u32, ((x1 * n) as u32).min((x0 * n) as u32 + 40));
+            let (y0, y1) = ((y0 * n) as u32, ((y1 * n) as u32).min((y0 * n) as u32 + 40));
+            for x in x0..=x1 {
+                for y in y0..=y1 {
+                    v.push(TileId::new(z, x, y).unwrap().bbox_buffered(EXTENT, BUFFER));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_indexes_meet_what_a_scan_of_every_record_meets() {
+        let w = generated_world();
+        let ds = w.ds();
+        let area_bbox = |u: u32| {
+            let a = w.area_of_unit[u as usize];
+            if a == NONE {
+                Bbox::EMPTY
+            } else {
+                rect_bbox(ds.boundaries.areas[a as usize].geometry.bounding_rect())
+            }
+        };
+        let grid_bbox: Vec<Bbox> = ds.grids.geometry.iter().map(|g| rect_bbox(g.bounding_rect())).collect();
+        assert!(ds.grids.len() > 5 && ds.boundaries.areas.len() > 10, "a world with grids and village boundaries");
+        let mut met = 0;
+        for bb in boxes(&w) {
+            for level in Level::ALL {
+                let scan: Vec<u32> = ds.divisions.at_level(level).filter(|&u| area_bbox(u).intersects(&bb)).collect();
+                met += scan.len();
+                assert_eq!(w.area_index[level.index()].query(&bb), scan, "{level} in {bb:?}");
+            }
+            let scan: Vec<u32> =
+                (0..ds.grids.len() as u32).filter(|&g| grid_bbox[g as usize].intersects(&bb)).collect();
+            assert_eq!(w.grid_index.query(&bb), scan, "grids in {bb:?}");
+            for r in w.cell_resolutions() {
+                let cells = w.cells(r);
+                let scan: Vec<u32> =
+                    (0..cells.len() as u32).filter(|&i| cells[i as usize].bbox.intersects(&bb)).collect();
+                met += scan.len();
+                assert_eq!(cells.meeting(&bb), scan, "cells of resolution {r} in {bb:?}");
+            }
+        }
+        assert!(met > 1000, "the boxes meet records: {met}");
+    }
+
+    /// The cells of every served resolution against the groups' display and the figures
+    /// counted from the households themselves.
+    fn assert_cells_are_the_households(w: &World) {
+        let (ds, asg) = (w.ds(), &w.an().assignment);
+        let k = ds.privacy.k();
+        for r in w.cell_resolutions() {
+            let cells = w.cells(r);
+            let display = w.groups.display(r);
+            assert_eq!(cells.len(), display.len());
+            for (i, (c, d)) in cells.iter().zip(display).enumerate() {
+                assert_eq!(c.cell, d);
+                assert_eq!(c.figures, w.groups.figures(&d, &ds.households, asg, k));
+                assert_eq!(c.unit, w.groups.unit_of(&d));
+                let hexagon = crate::privacy::cell_polygon(d.key);
+                assert_eq!(c.bbox, rect_bbox(hexagon.bounding_rect()));
+                assert_eq!(cells.find(&d.key.to_string()), Some(i));
+            }
+            assert!(cells.find("not a cell").is_none());
+            if let Some(c) = cells.first() {
+                assert!(cells.find(&c.cell.key.to_string().to_uppercase()).is_none(), "only as the cell writes itself");
+            }
+        }
+        assert!(w.cells(8).len() > 20, "cells of many groups");
+    }
+
+    #[test]
+    fn prebuilt_cells_are_those_of_the_households_before_and_after_an_edit() {
+        let mut w = generated_world();
+        w.prebuild();
+        assert_eq!(w.cell_resolutions(), vec![2, 3, 4, 5, 6, 7, 8]);
+        // Prebuilt: every resolution is there before any request.
+        assert_eq!(w.views.cells.lock().unwrap().len(), 7);
+        assert!(w.views.aggregate.get().is_some_and(|v| v.gaps.get().is_some()));
+        assert_cells_are_the_households(&w);
+        let covered_before: u64 = w.cells(8).iter().filter_map(|c| c.figures.covered_households).sum();
+        // Closing half the stations changes coverage: the cells follow.
+        let ds = w.ds();
+        let mut ids: Vec<String> =
+            (0..ds.stations.len()).filter(|&s| ds.stations.active[s]).map(|s| ds.stations.id[s].clone()).collect();
+        ids.truncate(ids.len() / 2);
+        w.edit(|live| {
+            for id in &ids {
+                live.remove_station(id).unwrap();
+            }
+        });
+        assert!(w.views.cells.lock().unwrap().is_empty(), "an edit forgets the cells");
+        w.prebuild();
+        assert_cells_are_the_households(&w);
+        let covered_after: u64 = w.cells(8).iter().filter_map(|c| c.figures.covered_households).sum();
+        assert_ne!(covered_before, covered_after, "the edit changed the cells' figures");
     }
 }

@@ -343,10 +343,19 @@ pub fn read_households(
     read_households_with(dir, crs, divisions, extent, ReadOptions::ALL, rejects)
 }
 
-/// Reads the households of `dir`: [`read_households_where`] keeping every row.
+/// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
+///
+/// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
+/// address`. Coordinates are converted from `crs` (not at all for WGS84/CGCS2000). A row
+/// becomes a [`Reject`] for an empty or duplicate id, a coordinate that is unparsable, not
+/// finite, out of range, outside the boundaries' bounding box expanded by 1° or apparently
+/// swapped, a `veterans` that is not a positive integer, an unknown `code`, or a yes/no field
+/// that cannot be read. Without [`ReadOptions::names_and_addresses`], those two columns are
+/// not read (not even decoded) and the households' `name` and `address` are all absent.
 ///
 /// # Errors
-/// As [`read_households_where`].
+/// No households file or more than one; the file cannot be read or is not of its format; a
+/// required column is missing; PROJ cannot handle `crs`.
 pub fn read_households_with(
     dir: &Path,
     crs: &Crs,
@@ -358,25 +367,14 @@ pub fn read_households_with(
     read_households_where(dir, crs, divisions, extent, opts, rejects, None)
 }
 
-/// Reads the households of `dir`: `households.csv` or `households.parquet`, exactly one.
-///
-/// Columns: `id, lon, lat, veterans` and optional `code, difficulty, martyr_family, name,
-/// address`. Coordinates are converted from `crs` (not at all for WGS84/CGCS2000). A row
-/// becomes a [`Reject`] for an empty or duplicate id, a coordinate that is unparsable, not
-/// finite, out of range, outside the boundaries' bounding box expanded by 1° or apparently
-/// swapped, a `veterans` that is not a positive integer, an unknown `code`, or a yes/no field
-/// that cannot be read. Without [`ReadOptions::names_and_addresses`], those two columns are
-/// not read (not even decoded) and the households' `name` and `address` are all absent.
-///
-/// Only the rows `keep` wants are kept (all of them without it). Every row is checked up to
-/// its position, veterans and code; a row not kept is not read further and gives no reject for
-/// its other cells. A row kept is refused when a row before it, kept or not, has its id (as in
-/// a whole read); from Parquet, the ids are then not claimed one by one
-/// ([`parquet_rows_parallel_kept`]).
+/// [`read_households_with`], keeping only the rows `keep` wants (all of them without it).
+/// Every row is checked up to its position, veterans and code; a row not kept is not read
+/// further and gives no reject for its other cells. A row kept is refused when a row before
+/// it, kept or not, has its id (as in a whole read); from Parquet, the ids are then not claimed
+/// one by one ([`parquet_rows_parallel_kept`]).
 ///
 /// # Errors
-/// No households file or more than one; the file cannot be read or is not of its format; a
-/// required column is missing; PROJ cannot handle `crs`.
+/// As [`read_households_with`].
 pub(crate) fn read_households_where(
     dir: &Path,
     crs: &Crs,

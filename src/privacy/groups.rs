@@ -330,28 +330,7 @@ impl Groups {
     /// least `k`); the covered ones only where every group under it has `0` or at least `k`
     /// covered and uncovered households — then their sum says no more than the groups do.
     pub fn figures(&self, cell: &DisplayCell, hh: &Households, asg: &Assignment, k: u64) -> CellFigures {
-        let ok = |x: u64| x == 0 || x >= k;
-        let mut f = CellFigures { covered_households: Some(0), covered_veterans: Some(0), ..Default::default() };
-        for &g in &cell.groups {
-            let g = &self.groups[g as usize];
-            f.households += g.households.len() as u64;
-            f.veterans += g.veterans;
-            let (mut ch, mut cv) = (0u64, 0u64);
-            for &h in &g.households {
-                if asg.covered[h as usize] != 0 {
-                    ch += 1;
-                    cv += u64::from(hh.veterans[h as usize]);
-                }
-            }
-            if ok(ch) && ok(g.households.len() as u64 - ch) {
-                f.covered_households = f.covered_households.map(|x| x + ch);
-                f.covered_veterans = f.covered_veterans.map(|x| x + cv);
-            } else {
-                f.covered_households = None;
-                f.covered_veterans = None;
-            }
-        }
-        f
+        self.sum_figures(cell, k, |g| group_covered(&self.groups[g as usize], hh, asg))
     }
 
     /// Covered households and veterans of every group, in group order (computed in
@@ -359,29 +338,22 @@ impl Groups {
     /// resolution are made from one pass over the households.
     pub fn covered(&self, hh: &Households, asg: &Assignment) -> Vec<(u64, u64)> {
         use rayon::prelude::*;
-        self.groups
-            .par_iter()
-            .map(|g| {
-                let (mut ch, mut cv) = (0u64, 0u64);
-                for &h in &g.households {
-                    if asg.covered[h as usize] != 0 {
-                        ch += 1;
-                        cv += u64::from(hh.veterans[h as usize]);
-                    }
-                }
-                (ch, cv)
-            })
-            .collect()
+        self.groups.par_iter().map(|g| group_covered(g, hh, asg)).collect()
     }
 
     /// [`Groups::figures`] from the groups' covered counts ([`Groups::covered`]): the same
     /// figures, without reading the households again.
     pub fn figures_of(&self, cell: &DisplayCell, covered: &[(u64, u64)], k: u64) -> CellFigures {
+        self.sum_figures(cell, k, |g| covered[g as usize])
+    }
+
+    /// The rule of [`Groups::figures`], given each group's covered households and veterans.
+    fn sum_figures(&self, cell: &DisplayCell, k: u64, covered_of: impl Fn(u32) -> (u64, u64)) -> CellFigures {
         let ok = |x: u64| x == 0 || x >= k;
         let mut f = CellFigures { covered_households: Some(0), covered_veterans: Some(0), ..Default::default() };
-        for &g in &cell.groups {
-            let (ch, cv) = covered[g as usize];
-            let g = &self.groups[g as usize];
+        for &gi in &cell.groups {
+            let (ch, cv) = covered_of(gi);
+            let g = &self.groups[gi as usize];
             f.households += g.households.len() as u64;
             f.veterans += g.veterans;
             if ok(ch) && ok(g.households.len() as u64 - ch) {
@@ -405,6 +377,18 @@ impl Groups {
         let u = self.groups[g as usize].unit;
         (u != NO_UNIT).then(|| divisions.ancestor(u, level)).flatten()
     }
+}
+
+/// A group's covered households and veterans.
+fn group_covered(g: &Group, hh: &Households, asg: &Assignment) -> (u64, u64) {
+    let (mut ch, mut cv) = (0u64, 0u64);
+    for &h in &g.households {
+        if asg.covered[h as usize] != 0 {
+            ch += 1;
+            cv += u64::from(hh.veterans[h as usize]);
+        }
+    }
+    (ch, cv)
 }
 
 #[cfg(test)]

@@ -91,7 +91,19 @@ impl Locator {
 /// Two different ids share a hash with a probability of about n²/2¹²⁹: 3·10⁻²⁴ for 45 million
 /// ids, far below the odds of a memory error. A claimed id that equals an earlier one is a
 /// reject naming the earlier row, so even that would not go unseen.
+///
+/// The table is split into [`ID_SHARDS`] shards by the hash's top bits: equal ids always meet
+/// in the same shard, so a batch of ids is claimed by every shard at once, each in row order
+/// ([`Ids::claim_batch`]), with the verdicts of claiming them one by one.
 struct Ids {
+    shards: Vec<IdShard>,
+}
+
+/// Shards of [`Ids`] (a power of two).
+const ID_SHARDS: usize = 64;
+
+/// One shard of [`Ids`].
+struct IdShard {
     /// Per claimed id: its hash and its row.
     hashes: Vec<u128>,
     rows: Vec<u64>,
@@ -100,10 +112,10 @@ struct Ids {
     slots: Vec<u32>,
 }
 
-impl Ids {
+impl IdShard {
     fn with_capacity(n: usize) -> Self {
         let slots = (n.max(8) * 4 / 3 + 1).next_power_of_two();
-        Ids { hashes: Vec::with_capacity(n), rows: Vec::with_capacity(n), slots: vec![0u32; slots] }
+        IdShard { hashes: Vec::with_capacity(n), rows: Vec::with_capacity(n), slots: vec![0u32; slots] }
     }
 
     fn slot_of(h: u128, mask: usize) -> usize {
@@ -123,32 +135,100 @@ impl Ids {
         self.slots = slots;
     }
 
-    /// The id as an owned string, or the reason it cannot be used.
-    fn claim(&mut self, id: Val<'_>, row: usize, unit: &str) -> Result<String, RowError> {
-        let Some(id) = id.text() else {
-            return Err(RowError::new("", "id is empty"));
-        };
-        if id.is_empty() {
-            return Err(RowError::new("", "id is empty"));
-        }
+    /// Records the id of hash `h` as first seen on `row`; the row it was first seen on when it
+    /// was already.
+    fn insert(&mut self, h: u128, row: usize) -> Result<(), u64> {
         if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
         let mut i = Self::slot_of(h, mask);
         while self.slots[i] != 0 {
             let k = self.slots[i] as usize - 1;
             if self.hashes[k] == h {
-                return Err(RowError::new(&id, format!("duplicate id {id} (first on {unit} {})", self.rows[k])));
+                return Err(self.rows[k]);
             }
             i = (i + 1) & mask;
         }
-        let k = u32::try_from(self.hashes.len() + 1).expect("fewer than 4 billion ids");
+        let k = u32::try_from(self.hashes.len() + 1).expect("fewer than 4 billion ids in a shard");
         self.hashes.push(h);
         self.rows.push(row as u64);
         self.slots[i] = k;
-        Ok(id.into_owned())
+        Ok(())
+    }
+}
+
+impl Ids {
+    fn with_capacity(n: usize) -> Self {
+        Ids { shards: (0..ID_SHARDS).map(|_| IdShard::with_capacity(n / ID_SHARDS)).collect() }
+    }
+
+    fn hash(id: &str) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+    }
+
+    fn shard_of(h: u128) -> usize {
+        (h >> (128 - ID_SHARDS.trailing_zeros())) as usize
+    }
+
+    /// The verdict on an id: itself, owned, or the reason it cannot be used.
+    fn verdict(id: Option<String>, first: Option<u64>, unit: &str) -> Result<String, RowError> {
+        match (id, first) {
+            (None, _) => Err(RowError::new("", "id is empty")),
+            (Some(id), Some(first)) => Err(RowError::new(&id, format!("duplicate id {id} (first on {unit} {first})"))),
+            (Some(id), None) => Ok(id),
+        }
+    }
+
+    /// The id as an owned string, or the reason it cannot be used.
+    fn claim(&mut self, id: Val<'_>, row: usize, unit: &str) -> Result<String, RowError> {
+        let id = id.text().filter(|t| !t.is_empty()).map(|t| t.into_owned());
+        let first = id.as_deref().and_then(|t| {
+            let h = Self::hash(t);
+            self.shards[Self::shard_of(h)].insert(h, row).err()
+        });
+        Self::verdict(id, first, unit)
+    }
+
+    /// [`Ids::claim`] of the ids of rows `first_row..`, in order: the same verdicts, made by
+    /// every shard at once.
+    fn claim_batch(&mut self, first_row: usize, ids: &[Val<'_>], unit: &str) -> Vec<Result<String, RowError>> {
+        use rayon::prelude::*;
+        let read: Vec<Option<(String, u128)>> = ids
+            .par_iter()
+            .with_min_len(4096)
+            .map(|v| {
+                v.text().filter(|t| !t.is_empty()).map(|t| {
+                    let h = Self::hash(&t);
+                    (t.into_owned(), h)
+                })
+            })
+            .collect();
+        // Each shard's rows, in row order.
+        let mut of_shard: Vec<Vec<u32>> = vec![Vec::new(); ID_SHARDS];
+        for (k, r) in read.iter().enumerate() {
+            if let Some((_, h)) = r {
+                of_shard[Self::shard_of(*h)].push(k as u32);
+            }
+        }
+        let firsts: Vec<Vec<(u32, u64)>> = self
+            .shards
+            .par_iter_mut()
+            .zip(&of_shard)
+            .map(|(shard, ks)| {
+                ks.iter()
+                    .filter_map(|&k| {
+                        let (_, h) = read[k as usize].as_ref().expect("in a shard");
+                        shard.insert(*h, first_row + k as usize).err().map(|f| (k, f))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut first = vec![None; ids.len()];
+        for (k, f) in firsts.into_iter().flatten() {
+            first[k as usize] = Some(f);
+        }
+        read.into_iter().zip(first).map(|(r, f)| Self::verdict(r.map(|(id, _)| id), f, unit)).collect()
     }
 }
 
@@ -435,7 +515,7 @@ pub(crate) fn read_households_where(
             &path,
             cols,
             rejects,
-            |row, id| ids.claim(id, row, "row"),
+            |first_row, batch| ids.claim_batch(first_row, batch, "row"),
             || {
                 let loc = Locator::new(&path, crs, extent)?;
                 Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
@@ -448,4 +528,37 @@ pub(crate) fn read_households_where(
         )?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    /// Claimed a batch at a time (every shard at once), ids get the verdicts of claiming them one
+    /// by one in row order: duplicates within a batch and across batches name the first row,
+    /// empty ids are refused, and the rest come back as they were.
+    #[test]
+    fn a_batch_claims_as_one_by_one() {
+        // 20,000 ids over 10,000 distinct texts (so every shard sees duplicates), and empties.
+        let texts: Vec<String> = (0..20_000u64)
+            .map(|i| if i % 997 == 0 { String::new() } else { format!("H{:05}", (i * 7_919) % 10_000) })
+            .collect();
+        let vals: Vec<Val<'_>> = texts.iter().map(|t| if t.is_empty() { Val::Null } else { Val::Text(t) }).collect();
+        let mut one = Ids::with_capacity(16);
+        let want: Vec<Result<String, RowError>> =
+            vals.iter().enumerate().map(|(i, v)| one.claim(*v, i + 1, "row")).collect();
+        let mut batch = Ids::with_capacity(16);
+        let mut got = Vec::new();
+        for (b, chunk) in vals.chunks(3_001).enumerate() {
+            got.extend(batch.claim_batch(b * 3_001 + 1, chunk, "row"));
+        }
+        let show = |r: &Result<String, RowError>| match r {
+            Ok(id) => format!("ok {id}"),
+            Err(e) => format!("{} / {}", e.id, e.reason),
+        };
+        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), want.iter().map(show).collect::<Vec<_>>());
+        assert_eq!(want.iter().filter(|r| r.is_ok()).count(), 10_000);
+        assert!(matches!(&want[10_001], Err(e) if e.reason == "duplicate id H07919 (first on row 2)"));
+        assert!(batch.shards.iter().filter(|s| !s.hashes.is_empty()).count() == ID_SHARDS);
+    }
 }

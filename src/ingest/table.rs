@@ -359,12 +359,12 @@ const PARALLEL_BATCH: usize = 32 * PARALLEL_CHUNK;
 const PARALLEL_BATCH: usize = PARALLEL_CHUNK + 4_321;
 
 /// As [`parquet_rows`], for large files: a batch of rows at a time (so the rows waiting to be
-/// pushed are a batch's, not the file's), in three steps: `claim(row, first cell)` on every row
-/// in order (the duplicate-id check of the id column, `cols[0]`: it gives the row's id or the
-/// reject); then, in parallel
-/// over chunks of rows, the rest of each claimed row with a reader `make()` gives per chunk
-/// (`Err(reason)`: a reject); then `push(id, value)` and the rejects in row order, exactly as
-/// [`parquet_rows`] would have met them.
+/// pushed are a batch's, not the file's), in three steps: `claim(first row, first cells)` on
+/// the batch's cells of the id column, `cols[0]` (the duplicate-id check: per row, in order, its
+/// id or the reject, as if claimed one by one in row order); then, in parallel over chunks of
+/// rows, the rest of each claimed row with a reader `make()` gives per chunk (`Err(reason)`: a
+/// reject); then `push(id, value)` and the rejects in row order, exactly as [`parquet_rows`]
+/// would have met them.
 ///
 /// # Errors
 /// As [`parquet_rows`], and an error of `make`.
@@ -372,7 +372,7 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
     path: &Path,
     cols: &[ColSpec; N],
     rejects: &mut Vec<Reject>,
-    mut claim: impl FnMut(usize, Val<'_>) -> Result<String, RowError>,
+    mut claim: impl FnMut(usize, &[Val<'_>]) -> Vec<Result<String, RowError>>,
     make: impl Fn() -> Result<R, IngestError> + Sync,
     mut push: impl FnMut(String, T),
 ) -> Result<(), IngestError> {
@@ -384,7 +384,9 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
     for lo in (0..file.height).step_by(PARALLEL_BATCH) {
         let hi = (lo + PARALLEL_BATCH).min(file.height);
         let typed = file.read(lo, hi - lo)?;
-        let claimed: Vec<Result<String, RowError>> = (lo..hi).map(|i| claim(i + 1, typed[0].get(i - lo))).collect();
+        let ids: Vec<Val<'_>> = (lo..hi).map(|i| typed[0].get(i - lo)).collect();
+        let claimed = claim(lo + 1, &ids);
+        drop(ids);
         let chunks: Vec<usize> = (lo..hi).step_by(PARALLEL_CHUNK).collect();
         let rest: Vec<Vec<Option<Result<T, String>>>> = chunks
             .par_iter()
@@ -788,7 +790,7 @@ mod parallel_tests {
             &path,
             &COLS,
             &mut par_rejects,
-            |row, v| claim(&mut seen, row, v),
+            |first, vals| vals.iter().enumerate().map(|(k, v)| claim(&mut seen, first + k, *v)).collect(),
             || Ok(rest),
             |id, x| par_rows.push((id, x)),
         )

@@ -8,7 +8,8 @@
 //! - `workload.csv`: households and veterans per grid and grid worker;
 //! - `rejects.csv`: every input row set aside, and every household that could not be placed;
 //! - `code_mismatches.csv`: households whose given code disagrees with their position;
-//! - `summary.json`: counts per level, totals, rejects, notes and seconds per phase.
+//! - `summary.json`: counts per level, totals, rejects, notes and seconds per phase
+//!   (`write_assignments` overlaps `coverage`, `gaps` and `workload`: it runs beside them).
 //!
 //! The other commands' files are written by [`plan`] (`gridcover plan`), [`scenario`]
 //! (`gridcover scenario`) and [`grids`] (`gridcover grids`).
@@ -35,7 +36,7 @@ use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter, Pola
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use crate::analysis::{Analysis, UnitSource};
+use crate::analysis::{Analysis, Assignment, UnitSource};
 use crate::model::{Dataset, Level, Reject, NONE, NO_UNIT};
 
 /// Why results could not be written.
@@ -335,8 +336,7 @@ fn row_groups(n: usize) -> Vec<std::ops::Range<usize>> {
 /// Writes `assignments.parquet` (Snappy-compressed) one row group at a time, each group's
 /// columns built in parallel: memory holds one group's columns, not the whole table's
 /// (at national scale the table is gigabytes of strings).
-pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), OutputError> {
-    let asg = &a.assignment;
+pub fn write_assignments(path: &Path, ds: &Dataset, asg: &Assignment) -> Result<(), OutputError> {
     let d = &ds.divisions;
     let code_at = |l: Level, r: &std::ops::Range<usize>| -> Vec<Option<&str>> {
         asg.unit[r.clone()]
@@ -411,20 +411,97 @@ pub fn write_assignments(path: &Path, ds: &Dataset, a: &Analysis) -> Result<(), 
 /// Writes a Parquet file of `n` rows to `w`, one row group ([`row_groups`]) at a time, `frame`
 /// giving each group's rows: the same bytes as polars writing the whole frame at once with
 /// the same compression.
-pub(crate) fn write_parquet_groups<W: Write, E>(
+///
+/// The groups are made, encoded and compressed in parallel, a wave at a time
+/// ([`groups_in_flight`]), and written in order: polars' own batched writer encodes the columns
+/// of one group in parallel but compresses them on the writing thread, one after the other.
+/// This is what polars' streaming sink does (`array_to_columns`, then `Compressor`, then
+/// `write_row_group`), with the same schema, encodings and options as the batched writer.
+pub(crate) fn write_parquet_groups<W: Write + Send, E: Send>(
     w: W,
     compression: ParquetCompression,
     n: usize,
-    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E>,
-    err: impl Fn(PolarsError) -> E,
+    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E> + Sync,
+    err: impl Fn(PolarsError) -> E + Sync,
 ) -> Result<(), E> {
+    write_parquet_groups_by(w, compression, n, groups_in_flight(), frame, err)
+}
+
+/// Row groups made and encoded by [`write_parquet_groups`] between two writes: eight per
+/// thread, so that the threads seldom wait for the slowest group of a wave. A group's frame
+/// lives only while a thread encodes it; what waits to be written is its compressed pages
+/// (about 7 MB for a group of a national `assignments.parquet`).
+fn groups_in_flight() -> usize {
+    8 * rayon::current_num_threads().max(1)
+}
+
+/// [`write_parquet_groups`], `in_flight` groups at a time.
+fn write_parquet_groups_by<W: Write + Send, E: Send>(
+    w: W,
+    compression: ParquetCompression,
+    n: usize,
+    in_flight: usize,
+    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E> + Sync,
+    err: impl Fn(PolarsError) -> E + Sync,
+) -> Result<(), E> {
+    use polars::prelude::CompatLevel;
+    use polars_parquet::write::{array_to_columns, CompressedPage, Compressor};
+
     let groups = row_groups(n);
     let first = frame(&groups[0])?;
     let mut writer = ParquetWriter::new(w).with_compression(compression).batched(first.schema()).map_err(&err)?;
-    writer.write_batch(&first).map_err(&err)?;
-    drop(first);
-    for r in &groups[1..] {
-        writer.write_batch(&frame(r)?).map_err(&err)?;
+    let (fields, options, encodings) = {
+        let file = writer.get_writer().lock().expect("the writer is not shared yet");
+        let encodings = polars::io::parquet::write::get_encodings(file.schema());
+        (file.parquet_schema().fields().to_vec(), file.options(), encodings)
+    };
+    // A group's pages, column by column, compressed: one row group per chunk of the frame, as
+    // the batched writer makes them.
+    let encode = |df: DataFrame| -> Result<Vec<(usize, Vec<Vec<CompressedPage>>)>, E> {
+        let mut out = Vec::new();
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            if batch.len() == 0 {
+                continue;
+            }
+            let mut columns = Vec::with_capacity(fields.len());
+            for ((array, ty), enc) in batch.columns().iter().zip(&fields).zip(encodings.iter()) {
+                for pages in array_to_columns(array, ty.clone(), options, enc).map_err(&err)? {
+                    let pages = pages.map(|p| {
+                        p.map_err(|e| {
+                            polars_parquet::parquet::error::ParquetError::FeatureNotSupported(format!(
+                                "reraised in polars: {e}"
+                            ))
+                        })
+                    });
+                    let compressed = Compressor::new_from_vec(pages, options.compression, Vec::new())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| err(e.into()))?;
+                    columns.push(compressed);
+                }
+            }
+            out.push((batch.len(), columns));
+        }
+        Ok(out)
+    };
+    let first = std::sync::Mutex::new(Some(first));
+    for wave in groups.chunks(in_flight.max(1)) {
+        let encoded: Vec<Result<_, E>> = wave
+            .par_iter()
+            .map(|r| {
+                // The first group was made to learn the schema.
+                let made = if r.start == 0 { first.lock().expect("not poisoned").take() } else { None };
+                let df = match made {
+                    Some(df) => df,
+                    None => frame(r)?,
+                };
+                encode(df)
+            })
+            .collect();
+        for group in encoded {
+            for (rows, pages) in group? {
+                writer.write_row_group(rows as u64, &pages).map_err(&err)?;
+            }
+        }
     }
     writer.finish().map(|_| ()).map_err(err)
 }
@@ -607,28 +684,28 @@ pub fn summary(ds: &Dataset, a: &Analysis, rejects: &[Reject], timings: &[(&str,
     })
 }
 
-/// Writes every result file of `gridcover analyze` into `out` (created if needed) and
-/// returns the summary that was written to `summary.json`.
+/// Writes every result file of `gridcover analyze` into `out` (created if needed) but
+/// `assignments.parquet` — written by [`write_assignments`] while coverage, gaps and workload
+/// are computed (see [`crate::analysis::analyze_dropping_polygons`]) — and returns the summary
+/// that was written to `summary.json`.
 ///
-/// `timings` are the phases measured so far (reading, analysis); writing is added.
-pub fn write_all(out: &Path, ds: &Dataset, a: &Analysis, timings: &[(&str, f64)]) -> Result<Value, OutputError> {
+/// `timings` are the phases measured so far (reading, analysis, the assignments' writing);
+/// the writing of these files is added as `write`.
+pub fn write_all_but_assignments(
+    out: &Path,
+    ds: &Dataset,
+    a: &Analysis,
+    timings: &[(&str, f64)],
+) -> Result<Value, OutputError> {
     let t = std::time::Instant::now();
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut rejects = ds.rejects.clone();
     rejects.extend(unplaced_rejects(ds, a));
-    // The big Parquet file on one side, the small files on the other.
-    let (big, small) = rayon::join(
-        || write_assignments(&out.join("assignments.parquet"), ds, a),
-        || -> Result<(), OutputError> {
-            write_coverage(out, ds, a)?;
-            write_gaps(&out.join("gaps.geojson"), ds, a)?;
-            write_workload(&out.join("workload.csv"), ds, a)?;
-            write_rejects(&out.join("rejects.csv"), &rejects)?;
-            write_mismatches(&out.join("code_mismatches.csv"), ds, a)
-        },
-    );
-    big?;
-    small?;
+    write_coverage(out, ds, a)?;
+    write_gaps(&out.join("gaps.geojson"), ds, a)?;
+    write_workload(&out.join("workload.csv"), ds, a)?;
+    write_rejects(&out.join("rejects.csv"), &rejects)?;
+    write_mismatches(&out.join("code_mismatches.csv"), ds, a)?;
     let mut all: Vec<(&str, f64)> = timings.to_vec();
     all.push(("write", t.elapsed().as_secs_f64()));
     let s = summary(ds, a, &rejects, &all);
@@ -679,9 +756,13 @@ mod tests {
             .with_compression(ParquetCompression::Snappy)
             .finish(&mut frame(&(0..n)).unwrap())
             .unwrap();
-        let mut groups = Vec::new();
-        super::write_parquet_groups(&mut groups, ParquetCompression::Snappy, n, frame, |e| e).unwrap();
-        assert!(whole == groups, "the files differ ({} and {} bytes)", whole.len(), groups.len());
+        // Two groups in flight, so that the four groups cross waves; and as many as there are.
+        for in_flight in [2, super::groups_in_flight()] {
+            let mut groups = Vec::new();
+            super::write_parquet_groups_by(&mut groups, ParquetCompression::Snappy, n, in_flight, frame, |e| e)
+                .unwrap();
+            assert!(whole == groups, "the files differ ({} and {} bytes)", whole.len(), groups.len());
+        }
     }
 
     #[test]

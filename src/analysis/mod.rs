@@ -58,30 +58,56 @@ pub fn analyze(ds: &Dataset) -> Analysis {
 /// boundaries' and grids' polygons are dropped from `ds` ([`Dataset::drop_polygons`]) as soon
 /// as they are indexed, so that they are not held twice, as polygons and as indexed edges, at
 /// the peak of a national run (about 0.8 GB).
-pub fn analyze_dropping_polygons(ds: &mut Dataset) -> Analysis {
+///
+/// `beside(ds, assignment)` runs as soon as the assignment is made, at the same time as
+/// coverage, gaps and workload (`gridcover analyze` writes `assignments.parquet` there); its
+/// result is returned with the analysis.
+pub fn analyze_dropping_polygons<R: Send>(
+    ds: &mut Dataset,
+    beside: impl FnOnce(&Dataset, &Assignment) -> R + Send,
+) -> (Analysis, R) {
     let t = Instant::now();
     let indexes = Indexes::build(ds);
     ds.drop_polygons();
-    analyze_indexed(ds, indexes, t)
+    let ds = &*ds;
+    let mut timings = vec![("index", t.elapsed().as_secs_f64())];
+    let t = Instant::now();
+    let assignment = assign(ds, &indexes);
+    timings.push(("assign", t.elapsed().as_secs_f64()));
+    let (r, (coverage, gaps, workload)) =
+        rayon::join(|| beside(ds, &assignment), || measure(ds, &indexes, &assignment, &mut timings));
+    (Analysis { indexes, assignment, coverage, gaps, workload, timings }, r)
 }
 
 /// The analyses after indexing (which began at `t`).
-fn analyze_indexed(ds: &Dataset, indexes: Indexes, mut t: Instant) -> Analysis {
-    let mut timings = Vec::new();
+fn analyze_indexed(ds: &Dataset, indexes: Indexes, t: Instant) -> Analysis {
+    let mut timings = vec![("index", t.elapsed().as_secs_f64())];
+    let t = Instant::now();
+    let assignment = assign(ds, &indexes);
+    timings.push(("assign", t.elapsed().as_secs_f64()));
+    let (coverage, gaps, workload) = measure(ds, &indexes, &assignment, &mut timings);
+    Analysis { indexes, assignment, coverage, gaps, workload, timings }
+}
+
+/// Coverage, gaps and workload of an assignment, each phase's seconds appended to `timings`.
+fn measure(
+    ds: &Dataset,
+    indexes: &Indexes,
+    assignment: &Assignment,
+    timings: &mut Vec<(&'static str, f64)>,
+) -> (Coverage, Vec<Gap>, Vec<GridLoad>) {
+    let mut t = Instant::now();
     let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
         timings.push((name, t.elapsed().as_secs_f64()));
         t = Instant::now();
     };
-    lap("index", &mut timings);
-    let assignment = assign(ds, &indexes);
-    lap("assign", &mut timings);
-    let coverage = coverage(ds, &assignment);
-    lap("coverage", &mut timings);
-    let gaps = gaps(ds, &assignment, &indexes.stations);
-    lap("gaps", &mut timings);
-    let workload = workload(ds, &assignment);
-    lap("workload", &mut timings);
-    Analysis { indexes, assignment, coverage, gaps, workload, timings }
+    let coverage = coverage(ds, assignment);
+    lap("coverage", timings);
+    let gaps = gaps(ds, assignment, &indexes.stations);
+    lap("gaps", timings);
+    let workload = workload(ds, assignment);
+    lap("workload", timings);
+    (coverage, gaps, workload)
 }
 
 /// The indexes and the assignment alone — all a plan reads of an [`Analysis`]

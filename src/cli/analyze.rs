@@ -9,7 +9,7 @@ use super::data::load;
 use super::progress::phase;
 use super::{CliError, DataArg};
 use crate::analysis::analyze_dropping_polygons;
-use crate::output::write_all;
+use crate::output::{write_all_but_assignments, write_assignments};
 
 /// Arguments of `gridcover analyze`.
 #[derive(Args)]
@@ -41,11 +41,19 @@ pub fn run(a: &AnalyzeArgs) -> Result<(), CliError> {
     let t = Instant::now();
     let mut ds = load(a.data.data.as_deref())?;
     let read_s = t.elapsed().as_secs_f64();
-    // No output of analyze draws a polygon: they are let go once indexed.
-    let an = phase("analysing", || analyze_dropping_polygons(&mut ds));
+    // No output of analyze draws a polygon: they are let go once indexed. The big file is
+    // written as soon as the assignment is made, while coverage, gaps and workload are found.
+    std::fs::create_dir_all(&a.out).map_err(|source| crate::output::OutputError::Io { path: a.out.clone(), source })?;
+    let (an, big) = phase("analysing", || {
+        analyze_dropping_polygons(&mut ds, |ds, asg| {
+            let t = Instant::now();
+            write_assignments(&a.out.join("assignments.parquet"), ds, asg).map(|()| t.elapsed().as_secs_f64())
+        })
+    });
     let mut timings = vec![("read", read_s)];
     timings.extend(an.timings.iter().copied());
-    let s = phase("writing results", || write_all(&a.out, &ds, &an, &timings))?;
+    timings.push(("write_assignments", big?));
+    let s = phase("writing results", || write_all_but_assignments(&a.out, &ds, &an, &timings))?;
     let dir = super::data::data_dir(a.data.data.as_deref())?;
     if a.effective || dir.join(crate::store::STORE_FILE).exists() {
         let records = super::data::service_records(&dir, &ds)?;

@@ -128,6 +128,7 @@ fn analyze_command_writes_every_output() {
     assert_eq!(summary["rejects"]["total"], 2);
     assert_eq!(summary["levels"]["village"]["units"], 3);
     assert!(summary["seconds"]["assign"].is_number());
+    assert!(summary["seconds"]["write_assignments"].is_number());
 
     let gaps: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(o.join("gaps.geojson")).unwrap()).unwrap();

@@ -102,37 +102,65 @@ struct Ids {
 /// Shards of [`Ids`] (a power of two).
 const ID_SHARDS: usize = 64;
 
+/// How many ids ahead [`Ids::claim_batch`] prefetches a shard's slot.
+const PREFETCH_AHEAD: usize = 8;
+
 /// One shard of [`Ids`].
 struct IdShard {
     /// Per claimed id: its hash and its row.
     hashes: Vec<u128>,
     rows: Vec<u64>,
-    /// Per slot: the entry number + 1 (0: empty), open addressing; the length is a power of
-    /// two, at most three quarters full.
-    slots: Vec<u32>,
+    /// Per slot, open addressing: 0 when empty, else the entry number + 1 in the low 32 bits
+    /// and a tag of the hash in the high 32 bits, so that probing past other ids compares tags
+    /// in this array instead of fetching their hashes (a cache miss each). The length is a
+    /// power of two, at most three quarters full.
+    slots: Vec<u64>,
 }
 
 impl IdShard {
     fn with_capacity(n: usize) -> Self {
         let slots = (n.max(8) * 4 / 3 + 1).next_power_of_two();
-        IdShard { hashes: Vec::with_capacity(n), rows: Vec::with_capacity(n), slots: vec![0u32; slots] }
+        IdShard { hashes: Vec::with_capacity(n), rows: Vec::with_capacity(n), slots: vec![0u64; slots] }
     }
 
     fn slot_of(h: u128, mask: usize) -> usize {
         (h as u64 ^ (h >> 64) as u64) as usize & mask
     }
 
+    /// Bits of the hash that [`IdShard::slot_of`] and the shard do not depend on alone.
+    fn tag(h: u128) -> u64 {
+        (h as u64) & 0xffff_ffff_0000_0000
+    }
+
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
-        let mut slots = vec![0u32; n];
+        let mut slots = vec![0u64; n];
         for (k, &h) in self.hashes.iter().enumerate() {
             let mut i = Self::slot_of(h, n - 1);
             while slots[i] != 0 {
                 i = (i + 1) & (n - 1);
             }
-            slots[i] = k as u32 + 1;
+            slots[i] = Self::tag(h) | (k as u64 + 1);
         }
         self.slots = slots;
+    }
+
+    /// Asks the processor to bring the first slot of hash `h` into its cache (a hint: no
+    /// effect on any answer).
+    #[inline]
+    fn prefetch(&self, h: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let i = Self::slot_of(h, self.slots.len() - 1);
+            let at = self.slots.as_ptr().wrapping_add(i).cast::<i8>();
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 processor has (it is in the
+            // target's baseline); a prefetch reads nothing into the program and never faults,
+            // whatever the address (here one inside `slots`).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
     }
 
     /// Records the id of hash `h` as first seen on `row`; the row it was first seen on when it
@@ -142,18 +170,22 @@ impl IdShard {
             self.grow();
         }
         let mask = self.slots.len() - 1;
+        let tag = Self::tag(h);
         let mut i = Self::slot_of(h, mask);
         while self.slots[i] != 0 {
-            let k = self.slots[i] as usize - 1;
-            if self.hashes[k] == h {
-                return Err(self.rows[k]);
+            let slot = self.slots[i];
+            if slot & 0xffff_ffff_0000_0000 == tag {
+                let k = (slot & 0xffff_ffff) as usize - 1;
+                if self.hashes[k] == h {
+                    return Err(self.rows[k]);
+                }
             }
             i = (i + 1) & mask;
         }
         let k = u32::try_from(self.hashes.len() + 1).expect("fewer than 4 billion ids in a shard");
         self.hashes.push(h);
         self.rows.push(row as u64);
-        self.slots[i] = k;
+        self.slots[i] = tag | u64::from(k);
         Ok(())
     }
 }
@@ -190,24 +222,19 @@ impl Ids {
         Self::verdict(id, first, unit)
     }
 
-    /// [`Ids::claim`] of the ids of rows `first_row..`, in order: the same verdicts, made by
-    /// every shard at once.
-    fn claim_batch(&mut self, first_row: usize, ids: &[Val<'_>], unit: &str) -> Vec<Result<String, RowError>> {
+    /// [`Ids::claim`] of the ids of rows `first_row..`, in order: the same verdicts (`Ok` for
+    /// an id claimed, whose text the caller has), made by every shard at once.
+    fn claim_batch(&mut self, first_row: usize, ids: &[Val<'_>], unit: &str) -> Vec<Result<(), RowError>> {
         use rayon::prelude::*;
-        let read: Vec<Option<(String, u128)>> = ids
+        let read: Vec<Option<u128>> = ids
             .par_iter()
             .with_min_len(4096)
-            .map(|v| {
-                v.text().filter(|t| !t.is_empty()).map(|t| {
-                    let h = Self::hash(&t);
-                    (t.into_owned(), h)
-                })
-            })
+            .map(|v| v.text().filter(|t| !t.is_empty()).map(|t| Self::hash(&t)))
             .collect();
         // Each shard's rows, in row order.
         let mut of_shard: Vec<Vec<u32>> = vec![Vec::new(); ID_SHARDS];
-        for (k, r) in read.iter().enumerate() {
-            if let Some((_, h)) = r {
+        for (k, h) in read.iter().enumerate() {
+            if let Some(h) = h {
                 of_shard[Self::shard_of(*h)].push(k as u32);
             }
         }
@@ -217,23 +244,52 @@ impl Ids {
             .zip(&of_shard)
             .map(|(shard, ks)| {
                 ks.iter()
-                    .filter_map(|&k| {
-                        let (_, h) = read[k as usize].as_ref().expect("in a shard");
-                        shard.insert(*h, first_row + k as usize).err().map(|f| (k, f))
+                    .enumerate()
+                    .filter_map(|(j, &k)| {
+                        // The slot of an id a few ahead is fetched while this one is claimed:
+                        // the table is far bigger than the caches, so each claim would
+                        // otherwise wait for memory.
+                        if let Some(&ahead) = ks.get(j + PREFETCH_AHEAD) {
+                            shard.prefetch(read[ahead as usize].expect("in a shard"));
+                        }
+                        let h = read[k as usize].expect("in a shard");
+                        shard.insert(h, first_row + k as usize).err().map(|f| (k, f))
                     })
                     .collect()
             })
             .collect();
-        let mut first = vec![None; ids.len()];
+        let mut verdicts: Vec<Result<(), RowError>> =
+            read.iter().map(|h| if h.is_some() { Ok(()) } else { Err(RowError::new("", "id is empty")) }).collect();
         for (k, f) in firsts.into_iter().flatten() {
-            first[k as usize] = Some(f);
+            let id = ids[k as usize].text().map(|t| t.into_owned());
+            verdicts[k as usize] = Self::verdict(id, Some(f), unit).map(|_| ());
         }
-        read.into_iter().zip(first).map(|(r, f)| Self::verdict(r.map(|(id, _)| id), f, unit)).collect()
+        verdicts
     }
 }
 
 fn unit_of(divisions: &Divisions, code: &str) -> Result<UnitIdx, String> {
     divisions.find(code).ok_or_else(|| format!("unknown admin code {code} (not among the divisions)"))
+}
+
+/// The last code a reader found among the divisions, and its unit: a households file comes in
+/// runs of one village's households, so most rows repeat the code of the row before and need
+/// no lookup among the country's 665,000 divisions.
+#[derive(Debug, Default)]
+struct LastCode {
+    code: String,
+    unit: UnitIdx,
+}
+
+impl LastCode {
+    /// [`unit_of`], remembering the last code found.
+    fn unit_of(&mut self, divisions: &Divisions, code: &str) -> Result<UnitIdx, String> {
+        if self.code != code || self.code.is_empty() {
+            self.unit = unit_of(divisions, code)?;
+            code.clone_into(&mut self.code);
+        }
+        Ok(self.unit)
+    }
 }
 
 const STATION_COLS: [ColSpec; 9] = [
@@ -381,6 +437,7 @@ fn household_fields(
     loc: &Locator,
     divisions: &Divisions,
     keep: KeepHousehold<'_>,
+    last: &mut LastCode,
     v: &[Val<'_>; 9],
 ) -> Result<Option<HouseholdRow>, String> {
     let (lon, lat) = loc.locate(v[1], v[2])?;
@@ -388,7 +445,7 @@ fn household_fields(
     let code = match v[4].text() {
         None => None,
         Some(c) if c.is_empty() => None,
-        Some(c) => Some(unit_of(divisions, &c)?),
+        Some(c) => Some(last.unit_of(divisions, &c)?),
     };
     if !keep(lon, lat, code) {
         return Ok(None);
@@ -487,9 +544,11 @@ pub(crate) fn read_households_where(
     };
     let mut ids = Ids::with_capacity(guess);
     if is_csv {
+        let mut last = LastCode::default();
         let row_fn = |row: usize, v: &[Val<'_>; 9]| -> Result<(), RowError> {
             let id = ids.claim(v[0], row, "line")?;
-            let r = household_fields(&loc, divisions, keep, v).map_err(|reason| RowError { id: id.clone(), reason })?;
+            let r = household_fields(&loc, divisions, keep, &mut last, v)
+                .map_err(|reason| RowError { id: id.clone(), reason })?;
             if let Some(r) = r {
                 out.push(HouseholdRow { id, ..r });
             }
@@ -503,7 +562,8 @@ pub(crate) fn read_households_where(
             rejects,
             || {
                 let loc = Locator::new(&path, crs, extent)?;
-                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
+                let mut last = LastCode::default();
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, &mut last, v))
             },
             |id, r: HouseholdRow| {
                 out.push(HouseholdRow { id, ..r });
@@ -518,11 +578,12 @@ pub(crate) fn read_households_where(
             |first_row, batch| ids.claim_batch(first_row, batch, "row"),
             || {
                 let loc = Locator::new(&path, crs, extent)?;
-                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, v))
+                let mut last = LastCode::default();
+                Ok(move |v: &[Val<'_>; 9]| household_fields(&loc, divisions, keep, &mut last, v))
             },
             |id, r| {
                 if let Some(r) = r {
-                    out.push(HouseholdRow { id, ..r });
+                    out.push_with_id(id, r);
                 }
             },
         )?;
@@ -533,6 +594,38 @@ pub(crate) fn read_households_where(
 #[cfg(test)]
 mod id_tests {
     use super::*;
+
+    /// The remembered code gives the lookup's answers: a repeat, a change, an unknown code (an
+    /// error, then the code before it again) and an empty text.
+    #[test]
+    fn the_last_code_answers_as_the_lookup() {
+        use crate::model::Level;
+        let mut divisions = Divisions::new();
+        divisions.add("62", "甘肃省", Level::Province, None).unwrap();
+        divisions.add("6201", "兰州市", Level::City, Some("62")).unwrap();
+        divisions.add("6202", "嘉峪关市", Level::City, Some("62")).unwrap();
+        let mut last = LastCode::default();
+        for code in ["6201", "6201", "6202", "6299", "6202", "", "62", "6201", "6299", "6299"] {
+            assert_eq!(last.unit_of(&divisions, code), unit_of(&divisions, code), "code {code:?}");
+        }
+    }
+
+    /// Hashes that share a tag and a first slot (they differ only in bits neither looks at) are
+    /// still told apart, through growth too, and each one's second claim names its first row.
+    #[test]
+    fn a_shared_tag_and_slot_are_told_apart() {
+        let mut shard = IdShard::with_capacity(4);
+        let same_tag_and_slot = |k: u128| (k << 100) | (0xdead_beef_u128 << 32) | 5;
+        let hashes: Vec<u128> = (1..=40).map(same_tag_and_slot).collect();
+        assert!(hashes.iter().all(|&h| IdShard::tag(h) == IdShard::tag(hashes[0])));
+        for (row, &h) in hashes.iter().enumerate() {
+            assert_eq!(shard.insert(h, row + 1), Ok(()), "hash {row} is new");
+        }
+        for (row, &h) in hashes.iter().enumerate() {
+            assert_eq!(shard.insert(h, 1_000), Err(row as u64 + 1));
+        }
+        assert_eq!(shard.hashes.len(), 40);
+    }
 
     /// Claimed a batch at a time (every shard at once), ids get the verdicts of claiming them one
     /// by one in row order: duplicates within a batch and across batches name the first row,
@@ -552,11 +645,15 @@ mod id_tests {
         for (b, chunk) in vals.chunks(3_001).enumerate() {
             got.extend(batch.claim_batch(b * 3_001 + 1, chunk, "row"));
         }
-        let show = |r: &Result<String, RowError>| match r {
+        // A batch's `Ok` stands for the row's own text, which the caller has.
+        let show = |r: Result<String, &RowError>| match r {
             Ok(id) => format!("ok {id}"),
             Err(e) => format!("{} / {}", e.id, e.reason),
         };
-        assert_eq!(got.iter().map(show).collect::<Vec<_>>(), want.iter().map(show).collect::<Vec<_>>());
+        let got: Vec<String> =
+            got.iter().zip(&vals).map(|(r, v)| show(r.as_ref().map(|()| v.text().unwrap().into_owned()))).collect();
+        let want_shown: Vec<String> = want.iter().map(|r| show(r.as_ref().cloned())).collect();
+        assert_eq!(got, want_shown);
         assert_eq!(want.iter().filter(|r| r.is_ok()).count(), 10_000);
         assert!(matches!(&want[10_001], Err(e) if e.reason == "duplicate id H07919 (first on row 2)"));
         assert!(batch.shards.iter().filter(|s| !s.hashes.is_empty()).count() == ID_SHARDS);

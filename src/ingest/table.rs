@@ -360,31 +360,54 @@ const PARALLEL_BATCH: usize = PARALLEL_CHUNK + 4_321;
 
 /// As [`parquet_rows`], for large files: a batch of rows at a time (so the rows waiting to be
 /// pushed are a batch's, not the file's), in three steps: `claim(first row, first cells)` on
-/// the batch's cells of the id column, `cols[0]` (the duplicate-id check: per row, in order, its
-/// id or the reject, as if claimed one by one in row order); then, in parallel over chunks of
+/// the batch's cells of the id column, `cols[0]` (the duplicate-id check: per row, in order,
+/// `Ok` or the reject, as if claimed one by one in row order); then, in parallel over chunks of
 /// rows, the rest of each claimed row with a reader `make()` gives per chunk (`Err(reason)`: a
 /// reject); then `push(id, value)` and the rejects in row order, exactly as [`parquet_rows`]
 /// would have met them.
 ///
+/// The steps overlap: while a batch is claimed and read, the next one is decoded (on a thread
+/// of its own, one batch ahead) and the one before is pushed (beside the claim, in the thread
+/// pool). The order of claims, pushes and rejects is the file's.
+///
 /// # Errors
-/// As [`parquet_rows`], and an error of `make`.
+/// As [`parquet_rows`], and an error of `make`; the first in row order.
 pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>; N]) -> Result<T, String>>(
     path: &Path,
     cols: &[ColSpec; N],
     rejects: &mut Vec<Reject>,
-    mut claim: impl FnMut(usize, &[Val<'_>]) -> Vec<Result<String, RowError>>,
+    mut claim: impl FnMut(usize, &[Val<'_>]) -> Vec<Result<(), RowError>> + Send,
     make: impl Fn() -> Result<R, IngestError> + Sync,
-    mut push: impl FnMut(String, T),
+    mut push: impl FnMut(&str, T) + Send,
 ) -> Result<(), IngestError> {
     use rayon::prelude::*;
+    /// A batch decoded, claimed and read, waiting to be pushed.
+    struct Done<T> {
+        lo: usize,
+        typed: Vec<PqCol>,
+        claimed: Vec<Result<(), RowError>>,
+        rest: Vec<Option<Result<T, String>>>,
+    }
     let file = PqFile::open(path, cols)?;
     let name = file_name(path);
-    // A batch of rows at a time: the rows decoded, read and checked wait in memory only until
-    // pushed, so the intermediate rows of a national file (45 million) never exist all at once.
-    for lo in (0..file.height).step_by(PARALLEL_BATCH) {
-        let hi = (lo + PARALLEL_BATCH).min(file.height);
-        let typed = file.read(lo, hi - lo)?;
-        let ids: Vec<Val<'_>> = (lo..hi).map(|i| typed[0].get(i - lo)).collect();
+    let mut push_batch = |d: Done<T>| {
+        for (k, (c, r)) in d.claimed.into_iter().zip(d.rest).enumerate() {
+            let row = d.lo + k + 1;
+            match (c, r) {
+                (Ok(()), Some(Ok(v))) => push(&d.typed[0].get(k).text().expect("a claimed id has text"), v),
+                (Ok(()), Some(Err(reason))) => {
+                    let id = d.typed[0].get(k).text().map(|t| t.into_owned()).unwrap_or_default();
+                    rejects.push(Reject { file: name.clone(), row, id, reason });
+                }
+                (Err(e), _) => rejects.push(Reject { file: name.clone(), row, id: e.id, reason: e.reason }),
+                (Ok(()), None) => unreachable!("every claimed row is read"),
+            }
+        }
+    };
+    // Claims and reads a decoded batch (its rows waiting in memory only until pushed: the
+    // intermediate rows of a national file, 45 million, never exist all at once).
+    let mut claim_and_read = |lo: usize, hi: usize, typed: Vec<PqCol>| -> Result<Done<T>, IngestError> {
+        let ids: Vec<Val<'_>> = (0..hi - lo).map(|k| typed[0].get(k)).collect();
         let claimed = claim(lo + 1, &ids);
         drop(ids);
         let chunks: Vec<usize> = (lo..hi).step_by(PARALLEL_CHUNK).collect();
@@ -403,16 +426,34 @@ pub(crate) fn parquet_rows_parallel<const N: usize, T: Send, R: FnMut(&[Val<'_>;
                     .collect())
             })
             .collect::<Result<_, IngestError>>()?;
-        for (i, (c, r)) in (lo..hi).zip(claimed.into_iter().zip(rest.into_iter().flatten())) {
-            match (c, r) {
-                (Ok(id), Some(Ok(v))) => push(id, v),
-                (Ok(id), Some(Err(reason))) => rejects.push(Reject { file: name.clone(), row: i + 1, id, reason }),
-                (Err(e), _) => rejects.push(Reject { file: name.clone(), row: i + 1, id: e.id, reason: e.reason }),
-                (Ok(_), None) => unreachable!("every claimed row is read"),
+        Ok(Done { lo, typed, claimed, rest: rest.into_iter().flatten().collect() })
+    };
+    std::thread::scope(|s| -> Result<(), IngestError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let file = &file;
+        s.spawn(move || {
+            for lo in (0..file.height).step_by(PARALLEL_BATCH) {
+                let hi = (lo + PARALLEL_BATCH).min(file.height);
+                let decoded = file.read(lo, hi - lo).map(|typed| (lo, hi, typed));
+                let failed = decoded.is_err();
+                // The receiver gone (an error downstream) or this one failed: stop.
+                if tx.send(decoded).is_err() || failed {
+                    break;
+                }
             }
+        });
+        let mut pending: Option<Done<T>> = None;
+        for decoded in rx {
+            let (lo, hi, typed) = decoded?;
+            let (pushed, done) = rayon::join(|| pending.take().map(&mut push_batch), || claim_and_read(lo, hi, typed));
+            let _: Option<()> = pushed;
+            pending = Some(done?);
         }
-    }
-    Ok(())
+        if let Some(d) = pending.take() {
+            push_batch(d);
+        }
+        Ok(())
+    })
 }
 
 /// As [`parquet_rows_parallel`] for a read that keeps a few of the rows: no id is claimed one
@@ -790,9 +831,9 @@ mod parallel_tests {
             &path,
             &COLS,
             &mut par_rejects,
-            |first, vals| vals.iter().enumerate().map(|(k, v)| claim(&mut seen, first + k, *v)).collect(),
+            |first, vals| vals.iter().enumerate().map(|(k, v)| claim(&mut seen, first + k, *v).map(|_| ())).collect(),
             || Ok(rest),
-            |id, x| par_rows.push((id, x)),
+            |id, x| par_rows.push((id.to_string(), x)),
         )
         .unwrap();
 

@@ -189,9 +189,16 @@ impl Households {
     }
 
     /// Appends a household and returns its index.
-    pub fn push(&mut self, r: HouseholdRow) -> u32 {
+    pub fn push(&mut self, mut r: HouseholdRow) -> u32 {
+        let id = std::mem::take(&mut r.id);
+        self.push_with_id(&id, r)
+    }
+
+    /// [`Households::push`] of `r` with the id `id` (`r.id` is not read): a reader that has
+    /// the id's text at hand pushes it without making a `String` of it.
+    pub fn push_with_id(&mut self, id: &str, r: HouseholdRow) -> u32 {
         let i = self.id.len() as u32;
-        self.id.push(&r.id);
+        self.id.push(id);
         self.lon.push(r.lon);
         self.lat.push(r.lat);
         self.veterans.push(r.veterans);

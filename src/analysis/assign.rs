@@ -175,7 +175,7 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
     for lo in (0..n).step_by(ASSIGN_BLOCK) {
         let hi = (lo + ASSIGN_BLOCK).min(n);
         let rows: Vec<Row> = (lo..hi).into_par_iter().with_min_len(4096).map(row).collect();
-        for (i, r) in (lo..hi).zip(rows) {
+        for (i, r) in (lo..hi).zip(&rows) {
             if r.mismatch {
                 a.mismatches.push(CodeMismatch {
                     household: i as HouseholdIdx,
@@ -183,15 +183,20 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
                     located: r.located.unwrap_or(NO_UNIT),
                 });
             }
-            a.unit.push(r.unit);
-            a.source.push(r.source);
-            a.grid.push(r.grid);
-            for l in 0..5 {
-                a.nearest[l].push(r.nearest[l]);
-                a.nearest_m[l].push(r.nearest_m[l]);
-            }
-            a.covered.push(r.covered);
         }
+        // The rows into the columns, a column per task.
+        let Assignment { unit, source, grid, nearest, nearest_m, covered, .. } = &mut a;
+        let rows = &rows;
+        rayon::scope(|s| {
+            s.spawn(|_| unit.extend(rows.iter().map(|r| r.unit)));
+            s.spawn(|_| source.extend(rows.iter().map(|r| r.source)));
+            s.spawn(|_| grid.extend(rows.iter().map(|r| r.grid)));
+            s.spawn(|_| covered.extend(rows.iter().map(|r| r.covered)));
+            for (l, (ids, m)) in nearest.iter_mut().zip(nearest_m.iter_mut()).enumerate() {
+                s.spawn(move |_| ids.extend(rows.iter().map(|r| r.nearest[l])));
+                s.spawn(move |_| m.extend(rows.iter().map(|r| r.nearest_m[l])));
+            }
+        });
     }
     a
 }

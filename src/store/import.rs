@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use super::ledger::{contacts_in, needs_in, Households as Named, RecordSource, RecordsImported};
 use super::records::{append_history, insert_station, station_in as station_row, write_station, Actor, StationRecord};
-use super::{hex, sha256, Result, Store, StoreError};
+use super::{hex, sha256, sha256_file, Result, Store, StoreError};
 use crate::ingest::service::{read_ledger, read_needs, LedgerRow, NeedRow};
 use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
 use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
@@ -136,11 +136,11 @@ fn files_digest(dir: &Path) -> Result<String> {
     let mut all = Vec::new();
     for name in INPUT_FILES {
         let p = dir.join(name);
-        match std::fs::read(&p) {
-            Ok(bytes) => {
+        match sha256_file(&p) {
+            Ok(digest) => {
                 all.extend_from_slice(name.as_bytes());
                 all.push(0);
-                all.extend_from_slice(&sha256(&bytes));
+                all.extend_from_slice(&digest);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(crate::ingest::IngestError::Io { path: p, source }.into()),

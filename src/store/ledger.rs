@@ -35,7 +35,7 @@ use serde_json::json;
 
 use super::records::{commit, contact_kind, immediate, json as to_json, Actor, HistoryEntry, Visit};
 use super::service::imported_needs;
-use super::{hex, sha256, Result, Store, StoreError};
+use super::{hex, sha256_file, Result, Store, StoreError};
 use crate::ingest::service::{LedgerRow, NeedRow};
 use crate::model::service::format_day;
 
@@ -56,10 +56,10 @@ impl RecordSource {
     /// # Errors
     /// [`StoreError::Ingest`] when it cannot be read.
     pub fn of_file(path: &std::path::Path, rejected: usize) -> Result<RecordSource> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| crate::ingest::IngestError::Io { path: path.to_path_buf(), source })?;
+        let digest =
+            sha256_file(path).map_err(|source| crate::ingest::IngestError::Io { path: path.to_path_buf(), source })?;
         let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(RecordSource { file, sha256: hex(&sha256(&bytes)), rejected })
+        Ok(RecordSource { file, sha256: hex(&digest), rejected })
     }
 }
 

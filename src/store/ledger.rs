@@ -11,19 +11,31 @@
 //! is left as it is (later changes of its status are recorded through the server).
 //!
 //! Imported contacts and needs are recorded by the system user `import` (migration 5; it holds
-//! no token) or by the user given, each with its history entry (`visit`, `need`; actor
-//! `import`), one audit entry per import (`contacts.import`, `needs.import`, naming the file)
-//! and one row of `record_imports` (who, when, file, SHA-256, added, already there, rejected).
+//! no token) or by the user given, with one audit entry per import (`contacts.import`,
+//! `needs.import`, naming the file) and one row of `record_imports` (who, when, file, SHA-256,
+//! added, already there, rejected, the ids of the records added and where the import stands
+//! in the history), which is the import's one entry in the trail.
+//!
+//! # Compact history (store version 6)
+//! An imported record has no history row of its own (at national scale, 144 million contacts,
+//! one JSON row each made the store ten times the size of the records): each visit, need and
+//! need change names its import (`import_id`), and [`Store::history`] of a household makes
+//! the `visit` and `need` entries from the records and their import, as the rows held them
+//! (actor `import` or the importing user, the visit, the need with the changes it was imported
+//! with, the household's version), with [`HistoryEntry::import`] naming the import. The ids an
+//! import adds follow one another (checked as they are written), so `first_id..=last_id` finds
+//! them too. Records imported before version 6 keep their history rows; records written through
+//! the server keep theirs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection, Transaction};
 use serde::Serialize;
 use serde_json::json;
 
-use super::records::{append_history, commit, immediate, json as to_json, Actor, Visit};
-use super::service::{append_change, Need};
-use super::{hex, sha256, Result, Store, StoreError};
+use super::records::{commit, contact_kind, immediate, json as to_json, Actor, HistoryEntry, Visit};
+use super::service::imported_needs;
+use super::{hex, sha256_file, Result, Store, StoreError};
 use crate::ingest::service::{LedgerRow, NeedRow};
 use crate::model::service::format_day;
 
@@ -44,10 +56,10 @@ impl RecordSource {
     /// # Errors
     /// [`StoreError::Ingest`] when it cannot be read.
     pub fn of_file(path: &std::path::Path, rejected: usize) -> Result<RecordSource> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| crate::ingest::IngestError::Io { path: path.to_path_buf(), source })?;
+        let digest =
+            sha256_file(path).map_err(|source| crate::ingest::IngestError::Io { path: path.to_path_buf(), source })?;
         let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(RecordSource { file, sha256: hex(&sha256(&bytes)), rejected })
+        Ok(RecordSource { file, sha256: hex(&digest), rejected })
     }
 }
 
@@ -74,13 +86,22 @@ fn recorder(tx: &Transaction<'_>, actor: &Actor) -> Result<(i64, String)> {
     }
 }
 
-/// Versions of the households present in the store, by id.
-fn household_versions(tx: &Transaction<'_>) -> Result<HashMap<String, i64>> {
-    let mut st = tx
-        .prepare("SELECT id, version FROM households WHERE present = 1")
-        .map_err(StoreError::db("reading households"))?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::db("reading households"))?;
+/// The households present in the store.
+fn present_households(tx: &Transaction<'_>) -> Result<HashSet<String>> {
+    let mut st =
+        tx.prepare("SELECT id FROM households WHERE present = 1").map_err(StoreError::db("reading households"))?;
+    let rows = st.query_map([], |r| r.get(0)).map_err(StoreError::db("reading households"))?;
     rows.collect::<rusqlite::Result<_>>().map_err(StoreError::db("reading households"))
+}
+
+/// Which households an import's rows may name.
+pub(crate) enum Households {
+    /// Those present in the store (a ledger read against the store's households earlier, in
+    /// another transaction): checked.
+    Present,
+    /// The rows were read against the households this same transaction has just imported (a
+    /// data folder's own `contacts.csv` and `needs.csv`): every one is present.
+    JustImported,
 }
 
 /// Households with at least one record in `table` (visits or needs): only theirs need looking up.
@@ -94,14 +115,19 @@ fn households_with(tx: &Transaction<'_>, table: &str) -> Result<HashSet<String>>
 
 /// Which rows to add: rows of equal content (`key`) are a group, and a group adds the rows
 /// beyond the `stored(first row)` records of that content the store holds already (the later
-/// ones, in file order).
+/// ones, in file order). With nothing stored yet (`none_stored`: a first import) that is every
+/// row, found without sorting them.
 fn to_add<'a, T, K: Ord>(
     rows: &'a [T],
+    none_stored: bool,
     key: impl Fn(&'a T) -> K,
     mut stored: impl FnMut(&T) -> Result<usize>,
 ) -> Result<Vec<bool>> {
+    if none_stored {
+        return Ok(vec![true; rows.len()]);
+    }
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| key(&rows[a]).cmp(&key(&rows[b])));
+    order.sort_unstable_by(|&a, &b| key(&rows[a]).cmp(&key(&rows[b])).then(a.cmp(&b)));
     let mut add = vec![false; rows.len()];
     let mut k = 0;
     while k < order.len() {
@@ -123,26 +149,69 @@ fn missing(id: &str) -> StoreError {
     StoreError::NotFound { what: "household", id: id.to_string() }
 }
 
-/// Records an import in `record_imports` and the audit log.
-fn record_import(
+/// An import under way: its row of `record_imports` (written first, since its counts are known
+/// before any record is written, so that every record can name it), the id its first record
+/// gets, and its time (every record's `at`).
+struct Started {
+    id: i64,
+    first_id: i64,
+    at: String,
+}
+
+/// Records an import in `record_imports` (with the ids its `done.added` records of `table` will
+/// have, and its place in the history) and in the audit log.
+fn begin_import(
     tx: &Transaction<'_>,
     user: i64,
     what: &str,
+    table: &str,
     source: &RecordSource,
     done: &RecordsImported,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO record_imports (user_id, what, file, sha256, added, same, rejected)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![user, what, source.file, source.sha256, done.added as i64, done.same as i64, done.rejected as i64],
-    )
-    .map_err(StoreError::db("recording the import"))?;
+) -> Result<Started> {
+    let first_id: i64 = tx
+        .query_row(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"), [], |r| r.get(0))
+        .map_err(StoreError::db(format!("reading {table}")))?;
+    let (first, last) =
+        if done.added > 0 { (Some(first_id), Some(first_id + done.added as i64 - 1)) } else { (None, None) };
+    let (id, at) = tx
+        .query_row(
+            "INSERT INTO record_imports (user_id, what, file, sha256, added, same, rejected, history_seq, first_id, last_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(id), 0) FROM history), ?8, ?9)
+             RETURNING id, at",
+            params![
+                user,
+                what,
+                source.file,
+                source.sha256,
+                done.added as i64,
+                done.same as i64,
+                done.rejected as i64,
+                first,
+                last
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StoreError::db("recording the import"))?;
     tx.execute(
         "INSERT INTO audit (user_id, action, target) VALUES (?1, ?2, ?3)",
         params![user, format!("{what}.import"), source.file],
     )
     .map_err(StoreError::db("appending to the audit log"))?;
-    Ok(())
+    Ok(Started { id, first_id, at })
+}
+
+/// Checks that the `k`-th record added (from 0) got the id its import announced.
+fn check_id(tx: &Transaction<'_>, started: &Started, k: usize, what: &str) -> Result<()> {
+    let got = tx.last_insert_rowid();
+    if got == started.first_id + k as i64 {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "import {}: {what} {k} got id {got}, not {}: the ids of an import must follow one another",
+            started.id,
+            started.first_id + k as i64
+        )))
+    }
 }
 
 /// Imports contacts in the caller's transaction (see the module documentation).
@@ -151,9 +220,13 @@ pub(crate) fn contacts_in(
     actor: &Actor,
     source: &RecordSource,
     rows: &[LedgerRow],
+    households: Households,
 ) -> Result<RecordsImported> {
-    let (user_id, user) = recorder(tx, actor)?;
-    let versions = household_versions(tx)?;
+    let (user_id, _) = recorder(tx, actor)?;
+    let present = match households {
+        Households::Present => Some(present_households(tx)?),
+        Households::JustImported => None,
+    };
     let visited = households_with(tx, "visits")?;
     let add = {
         let mut count = tx
@@ -161,6 +234,7 @@ pub(crate) fn contacts_in(
             .map_err(StoreError::db("reading visits"))?;
         to_add(
             rows,
+            visited.is_empty(),
             |r| (r.household_id.as_str(), r.day, r.kind.as_str(), r.note.as_str()),
             |r| {
                 if !visited.contains(&r.household_id) {
@@ -175,37 +249,37 @@ pub(crate) fn contacts_in(
             },
         )?
     };
+    let added = add.iter().filter(|&&a| a).count();
+    let done = RecordsImported { added, same: rows.len() - added, rejected: source.rejected };
+    let started = begin_import(tx, user_id, "contacts", "visits", source, &done)?;
     let mut insert = tx
         .prepare(
-            "INSERT INTO visits (household_id, date, kind, note, user_id) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id, at",
+            "INSERT INTO visits (household_id, date, kind, note, user_id, at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(StoreError::db("recording a visit"))?;
-    let mut done = RecordsImported { rejected: source.rejected, ..Default::default() };
+    let mut k = 0;
     for (r, add) in rows.iter().zip(add) {
         if !add {
-            done.same += 1;
             continue;
         }
-        let version = *versions.get(&r.household_id).ok_or_else(|| missing(&r.household_id))?;
-        let date = format_day(r.day);
-        let (id, at): (i64, String) = insert
-            .query_row(params![r.household_id, date, r.kind.as_str(), r.note, user_id], |x| Ok((x.get(0)?, x.get(1)?)))
+        if present.as_ref().is_some_and(|p| !p.contains(&r.household_id)) {
+            return Err(missing(&r.household_id));
+        }
+        insert
+            .execute(params![
+                r.household_id,
+                format_day(r.day),
+                r.kind.as_str(),
+                r.note,
+                user_id,
+                started.at,
+                started.id
+            ])
             .map_err(StoreError::db(format!("recording a visit of household {}", r.household_id)))?;
-        let v = Visit {
-            id,
-            household_id: r.household_id.clone(),
-            date,
-            kind: r.kind,
-            note: r.note.clone(),
-            needs: Vec::new(),
-            user_id,
-            user: user.clone(),
-            at,
-        };
-        append_history(tx, actor, "household", &r.household_id, "visit", Some(version), None, Some(&to_json(&v)))?;
-        done.added += 1;
+        check_id(tx, &started, k, "visit")?;
+        k += 1;
     }
-    record_import(tx, user_id, "contacts", source, &done)?;
     Ok(done)
 }
 
@@ -215,9 +289,13 @@ pub(crate) fn needs_in(
     actor: &Actor,
     source: &RecordSource,
     rows: &[NeedRow],
+    households: Households,
 ) -> Result<RecordsImported> {
-    let (user_id, user) = recorder(tx, actor)?;
-    let versions = household_versions(tx)?;
+    let (user_id, _) = recorder(tx, actor)?;
+    let present = match households {
+        Households::Present => Some(present_households(tx)?),
+        Households::JustImported => None,
+    };
     let with_needs = households_with(tx, "needs")?;
     let opened = |r: &NeedRow| r.need.opened().map(format_day).unwrap_or_default();
     let add = {
@@ -228,6 +306,7 @@ pub(crate) fn needs_in(
             .map_err(StoreError::db("reading needs"))?;
         to_add(
             rows,
+            with_needs.is_empty(),
             |r| (r.household_id.as_str(), r.need.category.as_str(), r.need.opened(), r.note.as_str()),
             |r| {
                 if !with_needs.contains(&r.household_id) {
@@ -242,61 +321,133 @@ pub(crate) fn needs_in(
             },
         )?
     };
+    for (r, _) in rows.iter().zip(&add).filter(|(_, &a)| a) {
+        if r.need.changes.is_empty() {
+            return Err(StoreError::Invalid(format!("{} row {}: a need without a day raised", source.file, r.line)));
+        }
+    }
+    let added = add.iter().filter(|&&a| a).count();
+    let done = RecordsImported { added, same: rows.len() - added, rejected: source.rejected };
+    let started = begin_import(tx, user_id, "needs", "needs", source, &done)?;
     let mut insert = tx
         .prepare(
-            "INSERT INTO needs (household_id, category, note, status, opened, visit_id, user_id, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7) RETURNING id, created_at",
+            "INSERT INTO needs (household_id, category, note, status, opened, visit_id, user_id, version, created_at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)",
         )
         .map_err(StoreError::db("recording a need"))?;
-    let mut done = RecordsImported { rejected: source.rejected, ..Default::default() };
+    let mut change = tx
+        .prepare(
+            "INSERT INTO need_changes (need_id, date, status, note, user_id, at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(StoreError::db("recording a need's change"))?;
+    let mut k = 0;
     for (r, add) in rows.iter().zip(add) {
         if !add {
-            done.same += 1;
             continue;
         }
-        let version = *versions.get(&r.household_id).ok_or_else(|| missing(&r.household_id))?;
-        let Some(&(_, status)) = r.need.changes.last() else {
-            return Err(StoreError::Invalid(format!("{} row {}: a need without a day raised", source.file, r.line)));
-        };
-        let opened = opened(r);
-        let (id, created_at): (i64, String) = insert
-            .query_row(
-                params![
-                    r.household_id,
-                    r.need.category.as_str(),
-                    r.note,
-                    status.as_str(),
-                    opened,
-                    user_id,
-                    r.need.changes.len() as i64
-                ],
-                |x| Ok((x.get(0)?, x.get(1)?)),
-            )
-            .map_err(StoreError::db(format!("recording a need of household {}", r.household_id)))?;
-        let mut changes = Vec::with_capacity(r.need.changes.len());
-        for (k, &(day, st)) in r.need.changes.iter().enumerate() {
-            let note = if k == 0 { r.note.as_str() } else { "" };
-            changes.push(append_change(tx, (user_id, &user), id, &format_day(day), st, note)?);
+        if present.as_ref().is_some_and(|p| !p.contains(&r.household_id)) {
+            return Err(missing(&r.household_id));
         }
-        let n = Need {
-            id,
-            household_id: r.household_id.clone(),
-            category: r.need.category,
-            note: r.note.clone(),
-            status,
-            opened,
-            visit_id: None,
-            user_id,
-            user: user.clone(),
-            version: r.need.changes.len() as i64,
-            created_at,
-            changes,
-        };
-        append_history(tx, actor, "household", &r.household_id, "need", Some(version), None, Some(&to_json(&n)))?;
-        done.added += 1;
+        let status = r.need.changes.last().map(|&(_, s)| s).expect("checked above");
+        insert
+            .execute(params![
+                r.household_id,
+                r.need.category.as_str(),
+                r.note,
+                status.as_str(),
+                opened(r),
+                user_id,
+                r.need.changes.len() as i64,
+                started.at,
+                started.id
+            ])
+            .map_err(StoreError::db(format!("recording a need of household {}", r.household_id)))?;
+        check_id(tx, &started, k, "need")?;
+        let id = started.first_id + k as i64;
+        for (j, &(day, st)) in r.need.changes.iter().enumerate() {
+            let note = if j == 0 { r.note.as_str() } else { "" };
+            change
+                .execute(params![id, format_day(day), st.as_str(), note, user_id, started.at, started.id])
+                .map_err(StoreError::db("recording a need's change"))?;
+        }
+        k += 1;
     }
-    record_import(tx, user_id, "needs", source, &done)?;
     Ok(done)
+}
+
+/// Where an imported record stands in the history: the last history row before its import
+/// (`history_seq`), the import, and the record's id.
+pub(crate) type TrailKey = (i64, i64, i64);
+
+/// A household's history entries made from its imported records (those imported since
+/// migration 6, which have no history rows of their own), each with its place in the trail:
+/// the last history row before its import, the import, and the record's id (visits before
+/// needs within one import: contacts and needs are separate imports anyway).
+pub(crate) fn imported_history(c: &Connection, household_id: &str) -> Result<Vec<(TrailKey, HistoryEntry)>> {
+    let mut out = Vec::new();
+    let actor = |system: bool, id: i64, name: String| (if system { None } else { Some(id) }, name);
+    c.prepare_cached(
+        "SELECT v.id, v.date, v.kind, v.note, v.user_id, u.name, v.at, v.import_id, i.history_seq, u.system
+         FROM visits v JOIN users u ON u.id = v.user_id JOIN record_imports i ON i.id = v.import_id
+         WHERE v.household_id = ?1 AND v.import_id IS NOT NULL ORDER BY v.id",
+    )
+    .and_then(|mut s| {
+        let rows = s.query_map([household_id], |r| {
+            let id: i64 = r.get(0)?;
+            let v = Visit {
+                id,
+                household_id: household_id.to_string(),
+                date: r.get(1)?,
+                kind: contact_kind(r, 2)?,
+                note: r.get(3)?,
+                needs: Vec::new(),
+                user_id: r.get(4)?,
+                user: r.get(5)?,
+                at: r.get(6)?,
+            };
+            let import: i64 = r.get(7)?;
+            let seq: i64 = r.get(8)?;
+            let (user_id, name) = actor(r.get(9)?, v.user_id, v.user.clone());
+            Ok(((seq, import, id), v.at.clone(), user_id, name, to_json(&v)))
+        })?;
+        for row in rows {
+            let (key, at, user_id, actor, after) = row?;
+            out.push((key, entry(key, at, user_id, actor, household_id, "visit", after)));
+        }
+        Ok(())
+    })
+    .map_err(StoreError::db("reading imported visits"))?;
+    let needs = imported_needs(c, household_id)?;
+    for (key, system, n) in needs {
+        let (user_id, name) = actor(system, n.user_id, n.user.clone());
+        out.push((key, entry(key, n.created_at.clone(), user_id, name, household_id, "need", to_json(&n))));
+    }
+    Ok(out)
+}
+
+fn entry(
+    (seq, import, _): TrailKey,
+    at: String,
+    user_id: Option<i64>,
+    actor: String,
+    household_id: &str,
+    action: &str,
+    after: serde_json::Value,
+) -> HistoryEntry {
+    HistoryEntry {
+        seq,
+        at,
+        user_id,
+        actor,
+        kind: "household".into(),
+        record_id: household_id.to_string(),
+        action: action.into(),
+        version: None,
+        before: None,
+        after: Some(after),
+        import: Some(import),
+    }
 }
 
 impl Store {
@@ -312,7 +463,7 @@ impl Store {
     pub fn import_contacts(&self, actor: &Actor, source: &RecordSource, rows: &[LedgerRow]) -> Result<RecordsImported> {
         self.write(|c| {
             let tx = immediate(c)?;
-            let done = contacts_in(&tx, actor, source, rows)?;
+            let done = contacts_in(&tx, actor, source, rows, Households::Present)?;
             commit(tx)?;
             Ok(done)
         })
@@ -325,7 +476,7 @@ impl Store {
     pub fn import_needs(&self, actor: &Actor, source: &RecordSource, rows: &[NeedRow]) -> Result<RecordsImported> {
         self.write(|c| {
             let tx = immediate(c)?;
-            let done = needs_in(&tx, actor, source, rows)?;
+            let done = needs_in(&tx, actor, source, rows, Households::Present)?;
             commit(tx)?;
             Ok(done)
         })
@@ -345,14 +496,18 @@ impl Store {
     }
 
     /// The imports of service records, oldest first: what, file, SHA-256, added, already
-    /// there, rejected, as JSON objects with `at` and `user`.
+    /// there, rejected, as JSON objects with `id`, `at` and `user`; since store version 6 also
+    /// the ids of the records added (`first_id` to `last_id` of the visits or needs, none when
+    /// nothing was added) and `history_seq`, the last history entry before the import (both
+    /// none for imports before version 6, whose records have history rows of their own).
     ///
     /// # Errors
     /// [`StoreError::Db`].
     pub fn record_imports(&self) -> Result<Vec<serde_json::Value>> {
         self.read(|c| {
             c.prepare(
-                "SELECT i.at, u.name, i.what, i.file, i.sha256, i.added, i.same, i.rejected
+                "SELECT i.at, u.name, i.what, i.file, i.sha256, i.added, i.same, i.rejected,
+                        i.id, i.first_id, i.last_id, i.history_seq
                  FROM record_imports i JOIN users u ON u.id = i.user_id ORDER BY i.id",
             )
             .and_then(|mut s| {
@@ -361,6 +516,8 @@ impl Store {
                         "at": r.get::<_, String>(0)?, "user": r.get::<_, String>(1)?, "what": r.get::<_, String>(2)?,
                         "file": r.get::<_, String>(3)?, "sha256": r.get::<_, String>(4)?,
                         "added": r.get::<_, i64>(5)?, "same": r.get::<_, i64>(6)?, "rejected": r.get::<_, i64>(7)?,
+                        "id": r.get::<_, i64>(8)?, "first_id": r.get::<_, Option<i64>>(9)?,
+                        "last_id": r.get::<_, Option<i64>>(10)?, "history_seq": r.get::<_, Option<i64>>(11)?,
                     }))
                 })?
                 .collect()

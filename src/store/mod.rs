@@ -9,6 +9,16 @@
 //! ([`audit`](Store::audit)). The reference geography (divisions, boundaries, the standard) stays
 //! in the folder's files.
 //!
+//! # History
+//! Every change made through the server or by an import of the folder's stations, households
+//! and grids is a row of `history` (who, when, action, the record's version, before and after
+//! as JSON). Contacts and needs imported from files (`contacts.csv`, `needs.csv`, a station's
+//! ledger) are the exception since version 6: one row of `record_imports` per imported file
+//! (who, when, file, SHA-256, counts, the ids added, its place in the trail) is the import's
+//! entry, each imported record names it (`import_id`), and a household's history shows its
+//! imported contacts and needs made from the records and their import ([`Store::history`];
+//! `ledger.rs`).
+//!
 //! # Durability
 //! The database runs in WAL mode with `synchronous = FULL`: every commit fsyncs the WAL before
 //! [`Store`]'s write methods return, so a change that was acknowledged survives a crash of the
@@ -22,7 +32,10 @@
 //! gridcover (a version above the last known) is refused rather than guessed at. Version 3 added
 //! token expiry and revocation; version 4 the service records (a visit's `kind`, every visit
 //! before it a home visit; `needs` and `need_changes`); version 5 the system user `import` and
-//! `record_imports`, for service records imported from files ([`Store::import_contacts`]).
+//! `record_imports`, for service records imported from files ([`Store::import_contacts`]);
+//! version 6 the compact history of imported records (`import_id` on `visits`, `needs` and
+//! `need_changes`; the ids and place in the trail of each import): an older store keeps its
+//! history rows, including those of the records it imported before.
 //!
 //! # Append-only tables
 //! `history`, `audit`, `visits` and `need_changes` have triggers that abort any `UPDATE` or
@@ -423,6 +436,23 @@ pub const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'record imports are append-only'); END;
     CREATE TRIGGER record_imports_no_delete BEFORE DELETE ON record_imports
         BEGIN SELECT RAISE(ABORT, 'record imports are append-only'); END;",
+    // 6: a compact history of imported service records. A contact or need imported from a file
+    // no longer gets a history row of its own: it names its import (`import_id`, a row of
+    // `record_imports`, which is the import's one entry in the trail: who, when, file, SHA-256,
+    // counts), and the household's history shows it made from the record and its import. The
+    // import row also keeps the ids it added (`first_id` to `last_id` of `visits` or `needs`) and
+    // where it stands in the trail (`history_seq`: the last `history` row before it). Records
+    // imported before this version keep their history rows and have no `import_id`.
+    "ALTER TABLE record_imports ADD COLUMN history_seq INTEGER;
+    ALTER TABLE record_imports ADD COLUMN first_id INTEGER;
+    ALTER TABLE record_imports ADD COLUMN last_id INTEGER;
+    ALTER TABLE visits ADD COLUMN import_id INTEGER REFERENCES record_imports(id);
+    ALTER TABLE needs ADD COLUMN import_id INTEGER REFERENCES record_imports(id);
+    ALTER TABLE need_changes ADD COLUMN import_id INTEGER REFERENCES record_imports(id);
+    DROP TRIGGER needs_fixed;
+    CREATE TRIGGER needs_fixed
+        BEFORE UPDATE OF id, household_id, category, note, opened, visit_id, user_id, created_at, import_id
+        ON needs BEGIN SELECT RAISE(ABORT, 'a need changes only its status, through need_changes'); END;",
 ];
 
 /// Reader connections kept open at most.
@@ -654,6 +684,26 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&d);
     out
+}
+
+/// SHA-256 of the file at `path`, read a block at a time (a national `contacts.csv` is several
+/// GB: it is not held in memory to be hashed).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut d = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => d.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&d.finalize());
+    Ok(out)
 }
 
 /// Lowercase hex of `bytes`.

@@ -18,6 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ledger::imported_history;
 use super::service::{append_need_history, insert_need, VisitNeed, MAX_VISIT_NEEDS};
 use super::{merge_patch, Result, Role, Store, StoreError, User};
 pub use crate::model::rules::parse_date;
@@ -227,6 +228,12 @@ pub struct HistoryEntry {
     pub before: Option<Value>,
     /// The record (or the changed part, or the visit) after.
     pub after: Option<Value>,
+    /// For a contact or need imported from a file (since store version 6): the import it came
+    /// with (`id` of [`Store::record_imports`]: who imported which file, its SHA-256, when). Such
+    /// an entry is not a row of the history: it is made from the record and its import, `seq`
+    /// is that of the last entry written before the import and `at` the import's time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<i64>,
 }
 
 fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
@@ -358,7 +365,7 @@ pub(crate) fn check_note(what: &str, note: &str) -> Result<()> {
 }
 
 /// The contact kind in column `k` of a row (the table's CHECK admits only the four names).
-fn contact_kind(r: &Row<'_>, k: usize) -> rusqlite::Result<ContactKind> {
+pub(crate) fn contact_kind(r: &Row<'_>, k: usize) -> rusqlite::Result<ContactKind> {
     let s: String = r.get(k)?;
     ContactKind::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, format!("unknown kind {s:?}").into())
@@ -851,35 +858,74 @@ impl Store {
 
     /// The history of one record (`kind`: `household`, `station` or `grid`), oldest first.
     ///
+    /// A household's contacts and needs imported from files since store version 6 have no
+    /// history row each: their entries (`visit`, `need`, with [`HistoryEntry::import`]) are made
+    /// from the records and their import, with what the row used to hold (the visit, the need
+    /// with the changes it was imported with, the household's version then), and placed where
+    /// the import stands in the trail.
+    ///
     /// # Errors
     /// [`StoreError::Db`].
     pub fn history(&self, kind: &str, record_id: &str) -> Result<Vec<HistoryEntry>> {
         self.read(|c| {
-            let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-            c.prepare_cached(
-                "SELECT id, at, user_id, actor, kind, record_id, action, version, before, after
-                 FROM history WHERE kind = ?1 AND record_id = ?2 ORDER BY id",
-            )
-            .and_then(|mut s| {
-                s.query_map([kind, record_id], |r| {
-                    Ok(HistoryEntry {
-                        seq: r.get(0)?,
-                        at: r.get(1)?,
-                        user_id: r.get(2)?,
-                        actor: r.get(3)?,
-                        kind: r.get(4)?,
-                        record_id: r.get(5)?,
-                        action: r.get(6)?,
-                        version: r.get(7)?,
-                        before: parse(r.get(8)?),
-                        after: parse(r.get(9)?),
-                    })
-                })?
-                .collect()
-            })
-            .map_err(StoreError::db("reading the history"))
+            let stored = stored_history(c, kind, record_id)?;
+            if kind != "household" {
+                return Ok(stored);
+            }
+            let imported = imported_history(c, record_id)?;
+            if imported.is_empty() {
+                return Ok(stored);
+            }
+            let mut all: Vec<((i64, u8, i64, i64), HistoryEntry)> = stored
+                .into_iter()
+                .map(|e| ((e.seq, 0, 0, 0), e))
+                .chain(imported.into_iter().map(|((seq, import, id), e)| ((seq, 1, import, id), e)))
+                .collect();
+            all.sort_by_key(|(k, _)| *k);
+            // A household's version changes only with an entry of its own (status, reimport, …),
+            // from 1 when first imported: an imported record's is the last one before it.
+            let mut version = 1;
+            Ok(all
+                .into_iter()
+                .map(|(_, mut e)| {
+                    match (e.import, e.version) {
+                        (Some(_), _) => e.version = Some(version),
+                        (None, Some(v)) => version = v,
+                        (None, None) => {}
+                    }
+                    e
+                })
+                .collect())
         })
     }
+}
+
+/// The rows of `history` of one record, oldest first.
+fn stored_history(c: &Connection, kind: &str, record_id: &str) -> Result<Vec<HistoryEntry>> {
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    c.prepare_cached(
+        "SELECT id, at, user_id, actor, kind, record_id, action, version, before, after
+                 FROM history WHERE kind = ?1 AND record_id = ?2 ORDER BY id",
+    )
+    .and_then(|mut s| {
+        s.query_map([kind, record_id], |r| {
+            Ok(HistoryEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                user_id: r.get(2)?,
+                actor: r.get(3)?,
+                kind: r.get(4)?,
+                record_id: r.get(5)?,
+                action: r.get(6)?,
+                version: r.get(7)?,
+                before: parse(r.get(8)?),
+                after: parse(r.get(9)?),
+                import: None,
+            })
+        })?
+        .collect()
+    })
+    .map_err(StoreError::db("reading the history"))
 }
 
 /// Inserts a new station row.

@@ -20,6 +20,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::ledger::TrailKey;
 use super::records::{
     append_audit, append_history, check_note, check_version, commit, immediate, json, need_role, parse_date,
     present_household, HouseholdRecord,
@@ -229,20 +230,20 @@ fn changes_in(c: &Connection, id: i64) -> Result<Vec<NeedChange>> {
         "SELECT c.date, c.status, c.note, c.user_id, u.name, c.at
          FROM need_changes c JOIN users u ON u.id = c.user_id WHERE c.need_id = ?1 ORDER BY c.id",
     )
-    .and_then(|mut s| {
-        s.query_map([id], |r| {
-            Ok(NeedChange {
-                date: r.get(0)?,
-                status: parsed(r, 1, "status", status_of)?,
-                note: r.get(2)?,
-                user_id: r.get(3)?,
-                user: r.get(4)?,
-                at: r.get(5)?,
-            })
-        })?
-        .collect()
-    })
+    .and_then(|mut s| s.query_map([id], change_from_row)?.collect())
     .map_err(StoreError::db("reading a need's changes"))
+}
+
+/// A change read as `date, status, note, user_id, user's name, at`.
+fn change_from_row(r: &Row<'_>) -> rusqlite::Result<NeedChange> {
+    Ok(NeedChange {
+        date: r.get(0)?,
+        status: parsed(r, 1, "status", status_of)?,
+        note: r.get(2)?,
+        user_id: r.get(3)?,
+        user: r.get(4)?,
+        at: r.get(5)?,
+    })
 }
 
 /// Need `id` with its changes, if it exists.
@@ -256,6 +257,46 @@ fn need_in(c: &Connection, id: i64) -> Result<Option<Need>> {
         Ok(n)
     })
     .transpose()
+}
+
+/// The needs of a household imported since migration 6 (see
+/// [`imported_history`](super::ledger::imported_history)), each as it was imported (with the
+/// changes of its import only, its version and status then), with its place in the trail
+/// (`history_seq` of its import, the import, its id) and whether its recorder is a system user.
+pub(crate) fn imported_needs(c: &Connection, household_id: &str) -> Result<Vec<(TrailKey, bool, Need)>> {
+    let needs: Vec<(TrailKey, bool, Need)> = c
+        .prepare_cached(&format!(
+            "SELECT {NEED_COLS}, n.import_id, i.history_seq, u.system
+             FROM needs n JOIN users u ON u.id = n.user_id JOIN record_imports i ON i.id = n.import_id
+             WHERE n.household_id = ?1 AND n.import_id IS NOT NULL ORDER BY n.id"
+        ))
+        .and_then(|mut s| {
+            s.query_map([household_id], |r| {
+                let n = need_from_row(r)?;
+                Ok(((r.get(12)?, r.get(11)?, n.id), r.get(13)?, n))
+            })?
+            .collect()
+        })
+        .map_err(StoreError::db("reading imported needs"))?;
+    needs
+        .into_iter()
+        .map(|(key, system, mut n)| {
+            let (_, import, id) = key;
+            n.changes = c
+                .prepare_cached(
+                    "SELECT c.date, c.status, c.note, c.user_id, u.name, c.at
+                     FROM need_changes c JOIN users u ON u.id = c.user_id
+                     WHERE c.need_id = ?1 AND c.import_id = ?2 ORDER BY c.id",
+                )
+                .and_then(|mut s| s.query_map([id, import], change_from_row)?.collect())
+                .map_err(StoreError::db("reading a need's changes"))?;
+            if let Some(last) = n.changes.last() {
+                n.status = last.status;
+            }
+            n.version = n.changes.len() as i64;
+            Ok((key, system, n))
+        })
+        .collect()
 }
 
 /// Appends a change of need `need` recorded by the user `(id, name)`, in the caller's

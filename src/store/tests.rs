@@ -1078,3 +1078,203 @@ fn a_version_3_store_migrates_and_keeps_its_visits_as_home_visits() {
         .unwrap_err();
     assert!(e.to_string().contains("CHECK"), "{e}");
 }
+
+#[test]
+fn imported_records_have_one_entry_per_file_and_show_in_the_households_history() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    s.patch_household_status(&w, "H1", &json!({"phone": "138"}), Some(1)).unwrap();
+    let before = s.history("household", "H1").unwrap();
+    assert_eq!(before.len(), 1);
+    let status_seq = before[0].seq;
+    std::fs::write(
+        f.path().join("contacts.csv"),
+        "household_id,date,kind,note\nH1,2026-11-02,phone,问候\nH2,2026-11-01,home,\nH1,2026-10-05,home,送米\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.path().join("needs.csv"),
+        "household_id,category,date,status,status_date,note\nH1,medical,2026-10-01,resolved,2026-10-20,看病\n",
+    )
+    .unwrap();
+    let rep = s.import(f.path()).unwrap();
+    assert_eq!((rep.contacts.unwrap().added, rep.needs.unwrap().added), (3, 1));
+    // No history row per imported record: one row of record_imports per file.
+    let rows: i64 = s
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM history WHERE action IN ('visit', 'need')", [], |r| r.get(0))
+                .map_err(StoreError::db("test"))
+        })
+        .unwrap();
+    assert_eq!(rows, 0);
+    let imports = s.record_imports().unwrap();
+    assert_eq!(imports.len(), 2);
+    let (ci, ni) = (&imports[0], &imports[1]);
+    assert_eq!(
+        (ci["what"].as_str(), ci["file"].as_str(), ci["added"].as_i64()),
+        (Some("contacts"), Some("contacts.csv"), Some(3))
+    );
+    assert_eq!(
+        (ci["first_id"].as_i64(), ci["last_id"].as_i64(), ci["history_seq"].as_i64()),
+        (Some(1), Some(3), Some(status_seq))
+    );
+    assert_eq!(
+        (ni["what"].as_str(), ni["first_id"].as_i64(), ni["last_id"].as_i64()),
+        (Some("needs"), Some(1), Some(1))
+    );
+    let sha = hex(&sha256(&std::fs::read(f.path().join("contacts.csv")).unwrap()));
+    assert_eq!(ci["sha256"].as_str(), Some(sha.as_str()));
+    let (cid, nid) = (ci["id"].as_i64().unwrap(), ni["id"].as_i64().unwrap());
+    let visit_imports: Vec<(i64, Option<i64>)> = s
+        .read(|c| {
+            c.prepare("SELECT id, import_id FROM visits ORDER BY id")
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .map_err(StoreError::db("test"))
+        })
+        .unwrap();
+    assert_eq!(visit_imports, vec![(1, Some(cid)), (2, Some(cid)), (3, Some(cid))]);
+
+    // Later, through the server: a visit, and the imported need reopened.
+    let mine = s
+        .add_visit(&w, "H1", &NewVisit { date: "2026-11-29".into(), note: "回访".into(), ..Default::default() })
+        .unwrap();
+    let need = s.needs("H1").unwrap()[0].clone();
+    assert_eq!((need.status, need.version, need.changes.len()), (NeedStatus::Resolved, 2, 2));
+    s.update_need(&w, need.id, &status_to(NeedStatus::InProgress, "复发", "2026-11-25"), Some(2)).unwrap();
+
+    let h = s.history("household", "H1").unwrap();
+    let actions: Vec<&str> = h.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["status", "visit", "visit", "need", "visit", "need_update"]);
+    let seqs: Vec<i64> = h.iter().map(|e| e.seq).collect();
+    assert_eq!(&seqs[..4], &[status_seq; 4]);
+    assert!(seqs[4] > status_seq && seqs[5] > seqs[4], "{seqs:?}");
+    for e in &h[1..4] {
+        assert_eq!((e.actor.as_str(), e.user_id, e.version, e.kind.as_str()), ("import", None, Some(2), "household"));
+        assert_eq!(e.record_id, "H1");
+        assert_eq!(e.before, None);
+    }
+    assert_eq!((h[1].import, h[2].import, h[3].import, h[4].import), (Some(cid), Some(cid), Some(nid), None));
+    let v1 = h[1].after.as_ref().unwrap();
+    assert_eq!(
+        (v1["id"].as_i64(), v1["date"].as_str(), v1["kind"].as_str(), v1["note"].as_str()),
+        (Some(1), Some("2026-11-02"), Some("phone"), Some("问候"))
+    );
+    assert_eq!((v1["user"].as_str(), v1["household_id"].as_str()), (Some("import"), Some("H1")));
+    assert_eq!(h[2].after.as_ref().unwrap()["note"].as_str(), Some("送米"));
+    // The need as it was imported (its two changes), not as it is now.
+    let n = h[3].after.as_ref().unwrap();
+    assert_eq!(
+        (n["status"].as_str(), n["version"].as_i64(), n["opened"].as_str()),
+        (Some("resolved"), Some(2), Some("2026-10-01"))
+    );
+    let changes: Vec<(&str, &str)> = n["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["date"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes, [("2026-10-01", "open"), ("2026-10-20", "resolved")]);
+    assert_eq!(
+        (h[4].actor.as_str(), h[4].user_id, h[4].after.as_ref().unwrap()["id"].as_i64()),
+        ("grid_worker-user", Some(w.id), Some(mine.id))
+    );
+    assert_eq!(s.needs("H1").unwrap()[0].version, 3);
+    // The history's JSON names the import only for imported records.
+    let js = serde_json::to_value(&h).unwrap();
+    assert_eq!((js[1]["import"].as_i64(), js[4].get("import")), (Some(cid), None));
+    // H2's contact is its own; H3 has none.
+    let h2: Vec<(String, Option<i64>)> =
+        s.history("household", "H2").unwrap().into_iter().map(|e| (e.action, e.import)).collect();
+    assert_eq!(h2, vec![("visit".to_string(), Some(cid))]);
+    assert!(s.history("household", "H3").unwrap().is_empty());
+
+    // Importing again (the folder changed elsewhere) adds nothing and changes no history.
+    std::fs::write(
+        f.path().join("gridcover.toml"),
+        std::fs::read_to_string(f.path().join("gridcover.toml")).unwrap() + "\n# again\n",
+    )
+    .unwrap();
+    let rep = s.import(f.path()).unwrap();
+    assert_eq!((rep.contacts.unwrap().added, rep.contacts.unwrap().same, rep.needs.unwrap().added), (0, 3, 0));
+    assert_eq!(s.history("household", "H1").unwrap(), h);
+    assert_eq!(s.record_imports().unwrap()[2]["first_id"], serde_json::Value::Null);
+    // A ledger imported later by a user names that user.
+    let rows = vec![crate::ingest::service::LedgerRow {
+        line: 2,
+        household: 0,
+        household_id: "H1".into(),
+        day: day_from_ymd(2026, 11, 30),
+        kind: ContactKind::Station,
+        note: "来站".into(),
+    }];
+    let src = RecordSource { file: "台账.csv".into(), sha256: "ab".repeat(32), rejected: 0 };
+    s.import_contacts(&Actor::from(&w), &src, &rows).unwrap();
+    let last = s.history("household", "H1").unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.actor.as_str(), last.user_id), ("visit", "grid_worker-user", Some(w.id)));
+    assert_eq!(last.import, s.record_imports().unwrap().last().unwrap()["id"].as_i64());
+}
+
+#[test]
+fn a_version_5_store_keeps_the_history_rows_of_what_it_imported() {
+    let f = folder();
+    let path = f.path().join(STORE_FILE);
+    {
+        let mut c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+        )
+        .unwrap();
+        let tx = c.transaction().unwrap();
+        for (k, sql) in MIGRATIONS[..5].iter().enumerate() {
+            tx.execute_batch(sql).unwrap();
+            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [k as i64 + 1]).unwrap();
+        }
+        // What gridcover 5 wrote for one imported contact: the visit, its history row, the import.
+        tx.execute_batch(
+            "INSERT INTO households (id, lon, lat, veterans, difficulty, martyr_family, import_sha256)
+                 VALUES ('H1', 100.25, 40.5, 2, 0, 1, zeroblob(32));
+             INSERT INTO visits (household_id, date, kind, note, user_id)
+                 SELECT 'H1', '2026-10-01', 'phone', '旧', id FROM users WHERE name = 'import';
+             INSERT INTO history (user_id, actor, kind, record_id, action, version, after)
+                 VALUES (NULL, 'import', 'household', 'H1', 'visit', 1, '{\"id\":1,\"note\":\"旧\"}');
+             INSERT INTO record_imports (user_id, what, file, sha256, added, same, rejected)
+                 SELECT id, 'contacts', 'contacts.csv', 'x', 1, 0, 0 FROM users WHERE name = 'import';",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let s = Store::open(f.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 6);
+    let h = s.history("household", "H1").unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(
+        (h[0].action.as_str(), h[0].import, h[0].after.clone()),
+        ("visit", None, Some(json!({"id": 1, "note": "旧"})))
+    );
+    let i = &s.record_imports().unwrap()[0];
+    assert_eq!((i["first_id"].clone(), i["history_seq"].clone()), (json!(null), json!(null)));
+    assert_eq!(s.visits("H1").unwrap()[0].note, "旧");
+    // The append-only triggers hold on the migrated tables, and an imported need stays fixed.
+    for sql in [
+        "UPDATE history SET action = 'x'",
+        "DELETE FROM visits",
+        "UPDATE visits SET import_id = 1",
+        "UPDATE record_imports SET first_id = 1",
+    ] {
+        let e = s.write(|c| c.execute(sql, []).map_err(StoreError::db("test"))).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    let e = s
+        .write(|c| {
+            c.execute_batch(
+                "INSERT INTO needs (household_id, category, note, opened, user_id) VALUES ('H1', 'legal', '', '2026-10-01', 1);
+                 UPDATE needs SET import_id = 1;",
+            )
+            .map_err(StoreError::db("test"))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("a need changes only its status"), "{e}");
+}

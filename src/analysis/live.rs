@@ -49,9 +49,11 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
+use super::assign::Indexes;
 use super::coverage::{quantile, HouseholdContribution, UnitCoverage};
 use super::{analyze, gaps, Analysis, Gap};
 use crate::index::sphere::{chord_2, chord_2_to_m, m_to_chord_2, to_unit, Unit3};
+use crate::index::StationIndex;
 use crate::model::{Dataset, HouseholdIdx, Level, StationIdx, StationRow, UnitIdx, NONE, NO_UNIT};
 
 /// Edge of the household cells, metres.
@@ -290,6 +292,25 @@ impl Live {
     /// Prepares the incremental structures over `ds` and its analysis `an` (as [`analyze`]
     /// gives it: the caller vouches that `an` is the analysis of `ds`).
     pub fn from_analysis(ds: Dataset, an: Analysis) -> Live {
+        Self::from_parts(ds, an, LARGE_UNIT)
+    }
+
+    /// As [`Live::new`] over `ds`, with the boundaries' and grids' indexes of `like`, an engine
+    /// over the same divisions, boundaries and grids (the server's planner beside its world):
+    /// shared, not built again (the indexes are never changed once built, and a clone of one
+    /// is a few reference counts). The stations' index is built from `ds`. The analysis is
+    /// the one [`Live::new`] would make: the indexes are those `ds` would give.
+    pub fn sharing_polygons(ds: Dataset, like: &Live) -> Live {
+        debug_assert_eq!(ds.divisions.len(), like.ds.divisions.len());
+        debug_assert_eq!(ds.boundaries.areas.len(), like.ds.boundaries.areas.len());
+        debug_assert_eq!(ds.grids.len(), like.ds.grids.len());
+        let shared = &like.an.indexes;
+        let indexes = Indexes {
+            admin: shared.admin.clone(),
+            grids: shared.grids.clone(),
+            stations: StationIndex::new(&ds.stations, &ds.standard),
+        };
+        let an = super::analyze_indexed(&ds, indexes, std::time::Instant::now());
         Self::from_parts(ds, an, LARGE_UNIT)
     }
 

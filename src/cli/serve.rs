@@ -61,5 +61,8 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
         state.prebuilt_in().as_secs_f64(),
         t.elapsed().as_secs_f64()
     );
+    let steps: Vec<String> =
+        state.start_steps().iter().map(|(name, t)| format!("{name} {:.1} s", t.as_secs_f64())).collect();
+    eprintln!("gridcover: the start's steps after the read: {}", steps.join(", "));
     crate::serve::run(state, a.addr).map_err(|source| CliError::Serve { addr: a.addr, source })
 }

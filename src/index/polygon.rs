@@ -12,6 +12,8 @@
 //! a cell no boundary comes near answers at once (inside one polygon, or none), a cell crossed
 //! by boundaries lists the few candidates to test. An R-tree of envelopes serves box queries.
 
+use std::sync::Arc;
+
 use geo::{BoundingRect, Coord, LineString, MultiPolygon};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -151,10 +153,12 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 /// polygons' component envelopes serves box queries.
 #[derive(Debug, Clone)]
 pub struct PolygonIndex {
-    polygons: Vec<PreparedPolygon>,
-    owners: Vec<u32>,
-    tree: RTree<Entry>,
-    grid: CellGrid,
+    // Shared, never changed once built: a clone (a live engine's copy, the planner's engine
+    // over the same boundaries and grids) costs four reference counts, not the polygons again.
+    polygons: Arc<[PreparedPolygon]>,
+    owners: Arc<[u32]>,
+    tree: Arc<RTree<Entry>>,
+    grid: Arc<CellGrid>,
 }
 
 /// No polygon (a cell's default, an empty layer).
@@ -286,7 +290,17 @@ impl PolygonIndex {
             }
         }
         let grid = build_grid(&items, &polygons);
-        PolygonIndex { polygons, owners, tree: RTree::bulk_load(entries), grid }
+        PolygonIndex {
+            polygons: polygons.into(),
+            owners: owners.into(),
+            tree: Arc::new(RTree::bulk_load(entries)),
+            grid: Arc::new(grid),
+        }
+    }
+
+    /// The prepared polygons, shared by every clone of the index.
+    pub fn shared_polygons(&self) -> &[PreparedPolygon] {
+        &self.polygons
     }
 
     /// Number of polygons.

@@ -210,6 +210,20 @@ impl Households {
         i
     }
 
+    /// Gives back the room the columns reserved beyond the rows held (a column grown a row at
+    /// a time holds up to twice its rows).
+    pub fn shrink_to_fit(&mut self) {
+        self.id.shrink_to_fit();
+        self.lon.shrink_to_fit();
+        self.lat.shrink_to_fit();
+        self.veterans.shrink_to_fit();
+        self.code.shrink_to_fit();
+        self.difficulty.shrink_to_fit();
+        self.martyr_family.shrink_to_fit();
+        self.name.shrink_to_fit();
+        self.address.shrink_to_fit();
+    }
+
     /// Total veterans.
     pub fn total_veterans(&self) -> u64 {
         self.veterans.iter().map(|&v| u64::from(v)).sum()

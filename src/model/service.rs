@@ -188,15 +188,17 @@ impl ServiceRecords {
         contacts: impl IntoIterator<Item = (u32, Day)>,
         needs: Vec<NeedSpan>,
     ) -> (ServiceRecords, usize) {
-        let mut pairs: Vec<(u32, Day)> = Vec::new();
         let mut skipped = 0;
-        for (h, d) in contacts {
-            if (h as usize) < households {
-                pairs.push((h, d));
-            } else {
-                skipped += 1;
-            }
-        }
+        // Given a `Vec`, this keeps its allocation (an in-place collect): the contacts are not
+        // copied once more.
+        let mut pairs: Vec<(u32, Day)> = contacts
+            .into_iter()
+            .filter(|&(h, _)| {
+                let kept = (h as usize) < households;
+                skipped += usize::from(!kept);
+                kept
+            })
+            .collect();
         pairs.sort_unstable();
         let mut start = vec![0u32; households + 1];
         for &(h, _) in &pairs {
@@ -205,7 +207,10 @@ impl ServiceRecords {
         for h in 0..households {
             start[h + 1] += start[h];
         }
-        let days = pairs.into_iter().map(|p| p.1).collect();
+        // Exactly as long as the contacts (not a collect that could reuse the larger buffer).
+        let mut days = Vec::with_capacity(pairs.len());
+        days.extend(pairs.iter().map(|p| p.1));
+        drop(pairs);
         let (kept, out): (Vec<NeedSpan>, Vec<NeedSpan>) =
             needs.into_iter().partition(|n| (n.household as usize) < households && !n.changes.is_empty());
         (ServiceRecords { start, days, needs: kept }, skipped + out.len())

@@ -55,6 +55,12 @@ impl StrColumn {
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * 8
     }
+
+    /// Gives back the room reserved beyond the rows held.
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
 }
 
 impl Index<usize> for StrColumn {
@@ -149,6 +155,12 @@ impl OptStrColumn {
     /// Bytes held (text, offsets and presence).
     pub fn heap_bytes(&self) -> usize {
         self.values.heap_bytes() + self.present.capacity()
+    }
+
+    /// Gives back the room reserved beyond the rows held.
+    pub fn shrink_to_fit(&mut self) {
+        self.values.shrink_to_fit();
+        self.present.shrink_to_fit();
     }
 }
 

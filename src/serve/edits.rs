@@ -525,8 +525,22 @@ pub fn state_with_store(
     limits: super::Limits,
     web_dir: Option<std::path::PathBuf>,
 ) -> Result<AppState, StoreError> {
-    let mut world = World::from_live(Live::new(ds));
+    let t = std::time::Instant::now();
+    let live = Live::new(ds);
+    let live_in = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut world = World::from_live(live);
     world.statuses = statuses(&store, &world)?;
+    let world_in = t.elapsed();
     let users: std::sync::Arc<dyn super::Users> = std::sync::Arc::new(store.clone());
-    Ok(AppState::with_edits(world, users, limits, web_dir, Some(Edits { store, order: Mutex::new(()) })))
+    let state = AppState::with_edits(world, users, limits, web_dir, Some(Edits { store, order: Mutex::new(()) }));
+    let later = state.start_steps();
+    {
+        let mut steps = state.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps.clear();
+        steps
+            .extend([("the live engine (the analysis)", live_in), ("the world (groups, indexes, statuses)", world_in)]);
+        steps.extend(later);
+    }
+    Ok(state)
 }

@@ -169,6 +169,8 @@ pub(crate) struct Inner {
     pub(crate) day: std::sync::atomic::AtomicI32,
     /// Time [`AppState::prebuild`] took at start.
     prebuilt_in: std::sync::OnceLock<Duration>,
+    /// The start's steps and their times ([`AppState::start_steps`]).
+    start_steps: std::sync::Mutex<Vec<(&'static str, Duration)>>,
     /// Station edits that asked the world's views and cells to be made again
     /// ([`AppState::prebuild_later`]).
     rebuild_wanted: std::sync::atomic::AtomicU64,
@@ -193,7 +195,9 @@ impl AppState {
         edits: Option<edits::Edits>,
     ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
+        let t = std::time::Instant::now();
         let planner = Planner::new(&world);
+        let planner_in = t.elapsed();
         let state = AppState {
             inner: Arc::new(Inner {
                 world: RwLock::new(world),
@@ -209,21 +213,42 @@ impl AppState {
                 service: effective::ServiceCache::default(),
                 day: std::sync::atomic::AtomicI32::new(crate::model::service::today()),
                 prebuilt_in: std::sync::OnceLock::new(),
+                start_steps: std::sync::Mutex::new(Vec::new()),
                 rebuild_wanted: std::sync::atomic::AtomicU64::new(0),
                 rebuilding: std::sync::Mutex::new(()),
             }),
         };
         // The service records are read once, here, and then kept up to date by the writes
         // (a failure is retried on the first request that needs them).
+        let t = std::time::Instant::now();
         if state.inner.edits.is_some() {
             if let Err(e) = effective::load(&state) {
                 eprintln!("gridcover: the service records could not be read at start: {}", e.description);
             }
         }
+        let records_in = t.elapsed();
         let t = std::time::Instant::now();
         state.prebuild();
-        let _ = state.inner.prebuilt_in.set(t.elapsed());
+        let prebuilt_in = t.elapsed();
+        let _ = state.inner.prebuilt_in.set(prebuilt_in);
+        state.add_start_steps(&[
+            ("the planner's engine", planner_in),
+            ("the service records", records_in),
+            ("the views, household cells and today's figures", prebuilt_in),
+        ]);
         state
+    }
+
+    /// The steps of the start after the data set was read, in order, with their times (the
+    /// live engine and the world, when [`edits::state_with_store`] made them, then the
+    /// planner's engine, the service records and the prebuild).
+    pub fn start_steps(&self) -> Vec<(&'static str, Duration)> {
+        self.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Appends steps to [`AppState::start_steps`].
+    pub(crate) fn add_start_steps(&self, steps: &[(&'static str, Duration)]) {
+        self.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(steps);
     }
 
     /// Time the start's prebuild took: the world's views and cells ([`World::prebuild`]) and

@@ -357,7 +357,8 @@ impl World {
 /// The engine plans and what-ifs run on: a live engine over the k-anonymous demand
 /// ([`crate::privacy::demand_dataset`]: one point per part of a household group), kept apart from the
 /// served world so that no planner ever holds the world's lock. Station edits are applied to
-/// both. Readers take a snapshot ([`Planner::snapshot`]) and work on it with no lock held; an
+/// both. Its indexes of boundaries and grids are the world's, shared ([`Live::sharing_polygons`]:
+/// they never change), so neither it nor a what-if's copy of it prepares the polygons again. Readers take a snapshot ([`Planner::snapshot`]) and work on it with no lock held; an
 /// edit while a snapshot is out copies the engine (copy on write), so neither waits for the
 /// other.
 pub struct Planner {
@@ -371,7 +372,8 @@ impl Planner {
     pub fn new(w: &World) -> Planner {
         let ds = crate::privacy::demand_dataset(w.ds(), &w.groups);
         let sizes = crate::privacy::group_sizes(&w.groups);
-        Planner { engine: std::sync::RwLock::new(Arc::new(Live::new(ds))), sizes }
+        // The world's indexes of boundaries and grids are shared, not built a second time.
+        Planner { engine: std::sync::RwLock::new(Arc::new(Live::sharing_polygons(ds, &w.live))), sizes }
     }
 
     /// Households of each demand point, in order.
@@ -520,6 +522,37 @@ mod tests {
             }
         }
         assert!(w.cells(8).len() > 20, "cells of many groups");
+    }
+
+    #[test]
+    fn the_planner_sharing_the_worlds_indexes_is_the_planner_built_from_scratch() {
+        let w = generated_world();
+        let shared = Planner::new(&w);
+        let fresh = Live::new(crate::privacy::demand_dataset(w.ds(), &w.groups));
+        let same = |a: &Live, b: &Live| {
+            let (x, y) = (a.to_analysis(), b.to_analysis());
+            assert_eq!(format!("{:?}", x.assignment), format!("{:?}", y.assignment));
+            assert_eq!(format!("{:?}", x.coverage), format!("{:?}", y.coverage));
+            assert_eq!(format!("{:?}", x.gaps), format!("{:?}", y.gaps));
+            assert_eq!(format!("{:?}", x.workload), format!("{:?}", y.workload));
+        };
+        let (mut a, mut b) = (Live::clone(&shared.snapshot()), fresh);
+        assert!(a.dataset().households.len() > 20, "demand points");
+        assert!(a.analysis().assignment.covered.iter().any(|&c| c != 0), "some covered");
+        same(&a, &b);
+        // The indexes are shared, not copied: the planner's and the world's are one.
+        assert!(std::ptr::eq(a.analysis().indexes.grids.shared_polygons(), w.an().indexes.grids.shared_polygons()));
+        // Edits give the same changes on both (a station closed, one opened where another was).
+        let ds = a.dataset();
+        let s = (0..ds.stations.len()).find(|&s| ds.stations.active[s]).unwrap();
+        let (id, mut row) = (ds.stations.id[s].clone(), ds.stations.row(s as u32));
+        assert_eq!(a.remove_station(&id).unwrap(), b.remove_station(&id).unwrap());
+        row.id = "new".into();
+        let (lon, lat) = (row.lon, row.lat);
+        row.unit = a.served_unit(row.level, lon, lat, None).unwrap();
+        assert_eq!(row.unit, b.served_unit(row.level, lon, lat, None).unwrap());
+        assert_eq!(a.add_station(row.clone()).unwrap(), b.add_station(row).unwrap());
+        same(&a, &b);
     }
 
     #[test]

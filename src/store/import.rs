@@ -381,6 +381,8 @@ impl Store {
             stations.active[i as usize] = s.active;
         }
         let households = self.read(|c| {
+            // Each row's text is read in place (no `String` per field) straight into the
+            // columns, and the columns are trimmed to their length at the end.
             let mut out = Households::default();
             let mut st = c
                 .prepare(
@@ -389,25 +391,26 @@ impl Store {
                 )
                 .map_err(StoreError::db("reading households"))?;
             let mut rows = st.query([]).map_err(StoreError::db("reading households"))?;
+            let text = super::text_in_place;
+            let db = || StoreError::db("reading a household");
             while let Some(r) = rows.next().map_err(StoreError::db("reading households"))? {
-                let get = |r: &rusqlite::Row<'_>| -> rusqlite::Result<_> {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, f64>(1)?,
-                        r.get::<_, f64>(2)?,
-                        r.get::<_, u32>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, bool>(5)?,
-                        r.get::<_, bool>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                    ))
-                };
-                let (id, lon, lat, veterans, code, difficulty, martyr_family, name, address) =
-                    get(r).map_err(StoreError::db("reading a household"))?;
-                let code = code.as_deref().map(unit).transpose()?;
-                out.push(HouseholdRow { id, lon, lat, veterans, code, difficulty, martyr_family, name, address });
+                let id = text(r, 0)
+                    .and_then(|id| {
+                        id.ok_or(rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Null))
+                    })
+                    .map_err(db())?;
+                let code = text(r, 4).map_err(db())?.map(unit).transpose()?;
+                out.id.push(id);
+                out.lon.push(r.get(1).map_err(db())?);
+                out.lat.push(r.get(2).map_err(db())?);
+                out.veterans.push(r.get(3).map_err(db())?);
+                out.code.push(code);
+                out.difficulty.push(r.get(5).map_err(db())?);
+                out.martyr_family.push(r.get(6).map_err(db())?);
+                out.name.push(text(r, 7).map_err(db())?);
+                out.address.push(text(r, 8).map_err(db())?);
             }
+            out.shrink_to_fit();
             Ok(out)
         })?;
         let grids = self.read(|c| {
@@ -415,11 +418,13 @@ impl Store {
             let mut st = c
                 .prepare("SELECT id, worker, code, geometry FROM grids WHERE present = 1 ORDER BY seq")
                 .map_err(StoreError::db("reading grids"))?;
-            let rows: Vec<(String, String, Option<String>, String)> = st
+            // A row at a time: the country's grids' GeoJSON text is never all in memory.
+            let rows = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .and_then(|m| m.collect())
                 .map_err(StoreError::db("reading grids"))?;
-            for (id, worker, code, geometry) in rows {
+            for row in rows {
+                let (id, worker, code, geometry): (String, String, Option<String>, String) =
+                    row.map_err(StoreError::db("reading grids"))?;
                 let g = geometry_from_json(&geometry)
                     .map_err(|e| StoreError::Invalid(format!("grid {id}: stored geometry unreadable: {e}")))?;
                 out.unit.push(code.as_deref().map(unit).transpose()?);

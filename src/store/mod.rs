@@ -167,6 +167,13 @@ impl StoreError {
     }
 }
 
+/// Text field `i` of a row, read in place (no `String`): `None` for NULL, an error for
+/// anything but text (as reading it into a `String` would give).
+pub(crate) fn text_in_place<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    let v = r.get_ref(i)?;
+    v.as_str_or_null().map_err(|_| rusqlite::Error::InvalidColumnType(i, String::new(), v.data_type()))
+}
+
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

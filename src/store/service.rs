@@ -518,11 +518,19 @@ impl Store {
                 let mut s =
                     tx.prepare("SELECT household_id, date FROM visits").map_err(StoreError::db("reading contacts"))?;
                 let mut rows = s.query([]).map_err(StoreError::db("reading contacts"))?;
+                // Read in place: no `String` per field of the country's 144 million contacts.
+                fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+                    super::text_in_place(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
+                        i,
+                        String::new(),
+                        rusqlite::types::Type::Null,
+                    ))
+                }
                 while let Some(r) = rows.next().map_err(StoreError::db("reading contacts"))? {
-                    let h: String = r.get(0).map_err(StoreError::db("reading contacts"))?;
-                    let d: String = r.get(1).map_err(StoreError::db("reading contacts"))?;
-                    match index.get(h.as_str()) {
-                        Some(&i) => contacts.push((i, day("visit date", &d)?)),
+                    let h = text(r, 0).map_err(StoreError::db("reading contacts"))?;
+                    let d = text(r, 1).map_err(StoreError::db("reading contacts"))?;
+                    match index.get(h) {
+                        Some(&i) => contacts.push((i, day("visit date", d)?)),
                         None => unknown += 1,
                     }
                 }

@@ -771,3 +771,20 @@ async fn the_coverage_report_comes_as_excel_with_the_same_rows_and_decisions() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[test]
+fn a_start_from_the_store_names_its_steps_in_order() {
+    let fx = fixture();
+    let steps: Vec<&str> = fx.state.start_steps().iter().map(|s| s.0).collect();
+    assert_eq!(
+        steps,
+        [
+            "the live engine (the analysis)",
+            "the world (groups, indexes, statuses)",
+            "the planner's engine",
+            "the service records",
+            "the views, household cells and today's figures",
+        ]
+    );
+    assert_eq!(fx.state.start_steps()[4].1, fx.state.prebuilt_in());
+}

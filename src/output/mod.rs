@@ -457,10 +457,12 @@ fn write_parquet_groups_by<W: Write + Send, E: Send>(
     };
     // A group's pages, column by column, compressed: one row group per chunk of the frame, as
     // the batched writer makes them.
-    let encode = |df: DataFrame| -> Result<Vec<(usize, Vec<Vec<CompressedPage>>)>, E> {
+    // A row group: its rows and its pages, column by column.
+    type Encoded = Vec<(usize, Vec<Vec<CompressedPage>>)>;
+    let encode = |df: DataFrame| -> Result<Encoded, E> {
         let mut out = Vec::new();
         for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.len() == 0 {
+            if batch.is_empty() {
                 continue;
             }
             let mut columns = Vec::with_capacity(fields.len());

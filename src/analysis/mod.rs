@@ -69,7 +69,22 @@ pub fn analyze_dropping_polygons<R: Send>(
     let t = Instant::now();
     let indexes = Indexes::build(ds);
     ds.drop_polygons();
-    let ds = &*ds;
+    analyze_indexed_beside(ds, indexes, t, beside)
+}
+
+/// The analyses after indexing (which began at `t`).
+fn analyze_indexed(ds: &Dataset, indexes: Indexes, t: Instant) -> Analysis {
+    analyze_indexed_beside(ds, indexes, t, |_, _| ()).0
+}
+
+/// [`analyze_indexed`], with `beside` run on the assignment while coverage, gaps and workload
+/// are found ([`analyze_dropping_polygons`]).
+fn analyze_indexed_beside<R: Send>(
+    ds: &Dataset,
+    indexes: Indexes,
+    t: Instant,
+    beside: impl FnOnce(&Dataset, &Assignment) -> R + Send,
+) -> (Analysis, R) {
     let mut timings = vec![("index", t.elapsed().as_secs_f64())];
     let t = Instant::now();
     let assignment = assign(ds, &indexes);
@@ -77,16 +92,6 @@ pub fn analyze_dropping_polygons<R: Send>(
     let (r, (coverage, gaps, workload)) =
         rayon::join(|| beside(ds, &assignment), || measure(ds, &indexes, &assignment, &mut timings));
     (Analysis { indexes, assignment, coverage, gaps, workload, timings }, r)
-}
-
-/// The analyses after indexing (which began at `t`).
-fn analyze_indexed(ds: &Dataset, indexes: Indexes, t: Instant) -> Analysis {
-    let mut timings = vec![("index", t.elapsed().as_secs_f64())];
-    let t = Instant::now();
-    let assignment = assign(ds, &indexes);
-    timings.push(("assign", t.elapsed().as_secs_f64()));
-    let (coverage, gaps, workload) = measure(ds, &indexes, &assignment, &mut timings);
-    Analysis { indexes, assignment, coverage, gaps, workload, timings }
 }
 
 /// Coverage, gaps and workload of an assignment, each phase's seconds appended to `timings`.

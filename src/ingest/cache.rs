@@ -68,19 +68,25 @@ fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
 
 /// The key of the file `path` read in `crs`, hashed as it is read (not held in memory).
 fn key_of_file(path: &Path, crs: &Crs) -> std::io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    hash_file(path, &mut h)?;
+    Ok(key_end(h, crs))
+}
+
+/// Feeds the file at `path` to `h` a block at a time: a national input (GeoJSON of hundreds
+/// of MB, a `contacts.csv` of GBs) is never held in memory to be hashed.
+pub(crate) fn hash_file(path: &Path, h: &mut Sha256) -> std::io::Result<()> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match f.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => h.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(key_end(h, crs))
 }
 
 fn key_end(mut h: Sha256, crs: &Crs) -> [u8; 32] {

@@ -696,21 +696,9 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// SHA-256 of the file at `path`, read a block at a time (a national `contacts.csv` is several
 /// GB: it is not held in memory to be hashed).
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut d = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => d.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&d.finalize());
-    Ok(out)
+    crate::ingest::cache::hash_file(path, &mut d)?;
+    Ok(d.finalize().into())
 }
 
 /// Lowercase hex of `bytes`.

@@ -127,9 +127,12 @@ impl IdShard {
         (h as u64 ^ (h >> 64) as u64) as usize & mask
     }
 
+    /// The bits of a slot that hold its tag; the others hold the entry number + 1.
+    const TAG_BITS: u64 = 0xffff_ffff_0000_0000;
+
     /// Bits of the hash that [`IdShard::slot_of`] and the shard do not depend on alone.
     fn tag(h: u128) -> u64 {
-        (h as u64) & 0xffff_ffff_0000_0000
+        (h as u64) & Self::TAG_BITS
     }
 
     fn grow(&mut self) {
@@ -174,8 +177,8 @@ impl IdShard {
         let mut i = Self::slot_of(h, mask);
         while self.slots[i] != 0 {
             let slot = self.slots[i];
-            if slot & 0xffff_ffff_0000_0000 == tag {
-                let k = (slot & 0xffff_ffff) as usize - 1;
+            if slot & Self::TAG_BITS == tag {
+                let k = (slot & !Self::TAG_BITS) as usize - 1;
                 if self.hashes[k] == h {
                     return Err(self.rows[k]);
                 }
@@ -258,8 +261,10 @@ impl Ids {
                     .collect()
             })
             .collect();
-        let mut verdicts: Vec<Result<(), RowError>> =
-            read.iter().map(|h| if h.is_some() { Ok(()) } else { Err(RowError::new("", "id is empty")) }).collect();
+        let mut verdicts: Vec<Result<(), RowError>> = read
+            .iter()
+            .map(|h| if h.is_some() { Ok(()) } else { Self::verdict(None, None, unit).map(|_| ()) })
+            .collect();
         for (k, f) in firsts.into_iter().flatten() {
             let id = ids[k as usize].text().map(|t| t.into_owned());
             verdicts[k as usize] = Self::verdict(id, Some(f), unit).map(|_| ());

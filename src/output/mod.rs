@@ -333,9 +333,9 @@ fn row_groups(n: usize) -> Vec<std::ops::Range<usize>> {
     (0..groups).map(|g| g * size..if g + 1 == groups { n } else { (g + 1) * size }).collect()
 }
 
-/// Writes `assignments.parquet` (Snappy-compressed) one row group at a time, each group's
-/// columns built in parallel: memory holds one group's columns, not the whole table's
-/// (at national scale the table is gigabytes of strings).
+/// Writes `assignments.parquet` (Snappy-compressed) by row groups, made, encoded and compressed
+/// in parallel and written in order: memory holds the columns of the groups being encoded, not
+/// the whole table's (at national scale the table is gigabytes of strings).
 pub fn write_assignments(path: &Path, ds: &Dataset, asg: &Assignment) -> Result<(), OutputError> {
     let d = &ds.divisions;
     let code_at = |l: Level, r: &std::ops::Range<usize>| -> Vec<Option<&str>> {
@@ -455,9 +455,8 @@ fn write_parquet_groups_by<W: Write + Send, E: Send>(
         let encodings = polars::io::parquet::write::get_encodings(file.schema());
         (file.parquet_schema().fields().to_vec(), file.options(), encodings)
     };
-    // A group's pages, column by column, compressed: one row group per chunk of the frame, as
-    // the batched writer makes them.
-    // A row group: its rows and its pages, column by column.
+    // A group's row groups (one per chunk of its frame, as the batched writer makes them), each
+    // with its rows and its compressed pages, column by column.
     type Encoded = Vec<(usize, Vec<Vec<CompressedPage>>)>;
     let encode = |df: DataFrame| -> Result<Encoded, E> {
         let mut out = Vec::new();

@@ -6,11 +6,12 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use geo::MultiPolygon;
-use polars::prelude::{Column, DataFrame, ParquetCompression};
+use polars::prelude::{Column, ParquetCompression};
 
 use super::{GenerateError, Generated};
 use crate::model::{Divisions, UnitIdx};
 use crate::output::atomic::write_atomic_with;
+use crate::output::GroupColumn;
 
 /// The marker file that says a folder's files were generated (and may be overwritten).
 pub(crate) const MARKER: &str = ".generated";
@@ -286,8 +287,8 @@ fn write_households(
     let pq = |source| GenerateError::Parquet { path: path.to_path_buf(), source };
     // A row group at a time (polars' default compression, the bytes of writing the whole
     // frame): a national folder's 45 million rows are never one frame.
-    let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, GenerateError> {
-        let columns = vec![
+    let frame = |r: &std::ops::Range<usize>| -> Result<Vec<GroupColumn>, GenerateError> {
+        let columns = [
             Column::new("id".into(), h.id.range(r.clone()).collect::<Vec<_>>()),
             Column::new("lon".into(), &h.lon[r.clone()]),
             Column::new("lat".into(), &h.lat[r.clone()]),
@@ -298,7 +299,7 @@ fn write_households(
             Column::new("name".into(), r.clone().map(|i| h.name.get(i)).collect::<Vec<_>>()),
             Column::new("address".into(), r.clone().map(|i| h.address.get(i)).collect::<Vec<_>>()),
         ];
-        DataFrame::new(r.len(), columns).map_err(pq)
+        Ok(columns.into_iter().map(GroupColumn::from).collect())
     };
     crate::output::write_parquet_groups(out, ParquetCompression::default(), h.len(), frame, pq)
 }

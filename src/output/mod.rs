@@ -20,19 +20,25 @@
 pub mod atomic;
 pub mod effective;
 pub mod grids;
+mod parquet;
 pub mod plan;
 mod report;
 pub mod scenario;
 pub mod table;
 
+pub(crate) use parquet::{write_parquet_groups, GroupColumn};
 pub use report::{report_table, sort_worst_first};
 
+use parquet::TextColumn;
+
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject};
-use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter, PolarsError};
+use polars::prelude::{Column, ParquetCompression};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -317,194 +323,103 @@ pub fn write_coverage(out: &Path, ds: &Dataset, a: &Analysis) -> Result<(), Outp
     Ok(())
 }
 
-/// Rows per row group of `assignments.parquet`: polars' default, so the file is the one
-/// polars writes for the whole frame.
-const ROW_GROUP: usize = 512 * 512;
-
-/// The row ranges of the row groups polars makes of `n` rows (`chunk_df_for_writing` with the
-/// default size): `n / ROW_GROUP` groups of `n / groups` rows, the last taking the remainder;
-/// one group when `n < ROW_GROUP`.
-fn row_groups(n: usize) -> Vec<std::ops::Range<usize>> {
-    let groups = n / ROW_GROUP;
-    if groups <= 1 {
-        return std::iter::once(0..n).collect();
-    }
-    let size = n / groups;
-    (0..groups).map(|g| g * size..if g + 1 == groups { n } else { (g + 1) * size }).collect()
-}
-
 /// Writes `assignments.parquet` (Snappy-compressed) by row groups, made, encoded and compressed
 /// in parallel and written in order: memory holds the columns of the groups being encoded, not
 /// the whole table's (at national scale the table is gigabytes of strings).
+///
+/// The columns of codes, grids, workers and stations are made from the numbers of the units,
+/// grids and stations ([`parquet::TextColumn`]): the file is the one polars writes from their
+/// texts, without hashing each household's texts twice.
 pub fn write_assignments(path: &Path, ds: &Dataset, asg: &Assignment) -> Result<(), OutputError> {
     let d = &ds.divisions;
-    let code_at = |l: Level, r: &std::ops::Range<usize>| -> Vec<Option<&str>> {
-        asg.unit[r.clone()]
-            .par_iter()
-            .with_min_len(1 << 14)
-            .map(|&u| {
-                if u == NO_UNIT {
-                    return None;
-                }
-                let x = d.chain(u)[l.index()];
-                (x != NO_UNIT).then(|| d.get(x).code.as_str())
-            })
-            .collect()
+    // Each station, grid and worker's number among the distinct texts of its column (ids are
+    // distinct once ingested; a worker may keep several grids), in parallel.
+    let ((stations, grids), workers) = rayon::join(
+        || rayon::join(|| Numbered::of(&ds.stations.id), || Numbered::of(&ds.grids.id)),
+        || Numbered::of(&ds.grids.worker),
+    );
+    let code_at = |l: Level, r: &Range<usize>| -> GroupColumn {
+        let ids = asg.unit[r.clone()].iter().map(|&u| if u == NO_UNIT { NONE } else { d.chain(u)[l.index()] });
+        GroupColumn::Text(TextColumn::from_ids(format!("{l}_code"), ids, d.len(), |x| d.get(x).code.as_str()))
     };
-    fn grid_col<'a>(grid: &[u32], names: &'a [String]) -> Vec<Option<&'a str>> {
-        grid.par_iter().with_min_len(1 << 14).map(|&g| (g != NONE).then(|| names[g as usize].as_str())).collect()
-    }
-    type Build<'a> = Box<dyn Fn(&std::ops::Range<usize>) -> Column + Send + Sync + 'a>;
+    let by_grid = |name: &str, of: &Numbered<'_>, r: &Range<usize>| -> GroupColumn {
+        GroupColumn::Text(of.column(name, asg.grid[r.clone()].iter().copied()))
+    };
+    type Build<'a> = Box<dyn Fn(&Range<usize>) -> GroupColumn + Send + Sync + 'a>;
     let mut builders: Vec<Build<'_>> = vec![
-        Box::new(|r| Column::new("household_id".into(), ds.households.id.range(r.clone()).collect::<Vec<_>>())),
-        Box::new(|r| Column::new("village_code".into(), code_at(Level::Village, r))),
-        Box::new(|r| Column::new("township_code".into(), code_at(Level::Township, r))),
-        Box::new(|r| Column::new("county_code".into(), code_at(Level::County, r))),
-        Box::new(|r| Column::new("city_code".into(), code_at(Level::City, r))),
-        Box::new(|r| Column::new("province_code".into(), code_at(Level::Province, r))),
+        Box::new(|r| Column::new("household_id".into(), ds.households.id.range(r.clone()).collect::<Vec<_>>()).into()),
+        Box::new(|r| code_at(Level::Village, r)),
+        Box::new(|r| code_at(Level::Township, r)),
+        Box::new(|r| code_at(Level::County, r)),
+        Box::new(|r| code_at(Level::City, r)),
+        Box::new(|r| code_at(Level::Province, r)),
         Box::new(|r| {
-            Column::new(
-                "unit_source".into(),
-                asg.source[r.clone()]
-                    .iter()
-                    .map(|s| match s {
-                        UnitSource::Position => "position",
-                        UnitSource::Code => "code",
-                        UnitSource::None => "none",
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            const SOURCES: [&str; 3] = ["position", "code", "none"];
+            let ids = asg.source[r.clone()].iter().map(|s| match s {
+                UnitSource::Position => 0,
+                UnitSource::Code => 1,
+                UnitSource::None => 2,
+            });
+            GroupColumn::Text(TextColumn::from_ids("unit_source", ids, SOURCES.len(), |x| SOURCES[x as usize]))
         }),
-        Box::new(|r| Column::new("grid_id".into(), grid_col(&asg.grid[r.clone()], &ds.grids.id))),
-        Box::new(|r| Column::new("worker".into(), grid_col(&asg.grid[r.clone()], &ds.grids.worker))),
-        Box::new(|r| Column::new("veterans".into(), &ds.households.veterans[r.clone()])),
-        Box::new(|r| Column::new("covered".into(), asg.covered[r.clone()].iter().map(|&c| c != 0).collect::<Vec<_>>())),
+        Box::new(|r| by_grid("grid_id", &grids, r)),
+        Box::new(|r| by_grid("worker", &workers, r)),
+        Box::new(|r| Column::new("veterans".into(), &ds.households.veterans[r.clone()]).into()),
+        Box::new(|r| {
+            Column::new("covered".into(), asg.covered[r.clone()].iter().map(|&c| c != 0).collect::<Vec<_>>()).into()
+        }),
     ];
     for l in Level::ALL {
         let k = l.index();
+        let stations = &stations;
         builders.push(Box::new(move |r| {
-            let ids: Vec<Option<&str>> = asg.nearest[k][r.clone()]
-                .par_iter()
-                .with_min_len(1 << 14)
-                .map(|&s| (s != NONE).then(|| ds.stations.id[s as usize].as_str()))
-                .collect();
-            Column::new(format!("nearest_{l}_id").into(), ids)
+            GroupColumn::Text(stations.column(&format!("nearest_{l}_id"), asg.nearest[k][r.clone()].iter().copied()))
         }));
         builders.push(Box::new(move |r| {
             let m: Vec<Option<f32>> = asg.nearest_m[k][r.clone()].iter().map(|&x| x.is_finite().then_some(x)).collect();
-            Column::new(format!("nearest_{l}_m").into(), m)
+            Column::new(format!("nearest_{l}_m").into(), m).into()
         }));
         builders.push(Box::new(move |r| {
             Column::new(
                 format!("covered_{l}").into(),
                 asg.covered[r.clone()].iter().map(|&c| c & (1 << k) != 0).collect::<Vec<_>>(),
             )
+            .into()
         }));
     }
-    let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, OutputError> {
-        let cols: Vec<Column> = builders.par_iter().map(|b| b(r)).collect();
-        DataFrame::new(r.len(), cols).map_err(|e| enc_err(path, e))
-    };
-    write_atomic(path, |w| write_parquet_groups(w, ParquetCompression::Snappy, asg.len(), frame, |e| enc_err(path, e)))
+    let group =
+        |r: &Range<usize>| -> Result<Vec<GroupColumn>, OutputError> { Ok(builders.par_iter().map(|b| b(r)).collect()) };
+    write_atomic(path, |w| write_parquet_groups(w, ParquetCompression::Snappy, asg.len(), group, |e| enc_err(path, e)))
 }
 
-/// Writes a Parquet file of `n` rows to `w`, one row group ([`row_groups`]) at a time, `frame`
-/// giving each group's rows: the same bytes as polars writing the whole frame at once with
-/// the same compression.
-///
-/// The groups are made, encoded and compressed in parallel, a wave at a time
-/// ([`groups_in_flight`]), and written in order: polars' own batched writer encodes the columns
-/// of one group in parallel but compresses them on the writing thread, one after the other.
-/// This is what polars' streaming sink does (`array_to_columns`, then `Compressor`, then
-/// `write_row_group`), with the same schema, encodings and options as the batched writer.
-pub(crate) fn write_parquet_groups<W: Write + Send, E: Send>(
-    w: W,
-    compression: ParquetCompression,
-    n: usize,
-    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E> + Sync,
-    err: impl Fn(PolarsError) -> E + Sync,
-) -> Result<(), E> {
-    write_parquet_groups_by(w, compression, n, groups_in_flight(), frame, err)
+/// The texts of a column of records (station ids, grid ids, workers) numbered by distinct text:
+/// the number of each record's text, and the text of each number.
+struct Numbered<'a> {
+    number: Vec<u32>,
+    text: Vec<&'a str>,
 }
 
-/// Row groups made and encoded by [`write_parquet_groups`] between two writes: eight per
-/// thread, so that the threads seldom wait for the slowest group of a wave. A group's frame
-/// lives only while a thread encodes it; what waits to be written is its compressed pages
-/// (about 7 MB for a group of a national `assignments.parquet`).
-fn groups_in_flight() -> usize {
-    8 * rayon::current_num_threads().max(1)
-}
-
-/// [`write_parquet_groups`], `in_flight` groups at a time.
-fn write_parquet_groups_by<W: Write + Send, E: Send>(
-    w: W,
-    compression: ParquetCompression,
-    n: usize,
-    in_flight: usize,
-    frame: impl Fn(&std::ops::Range<usize>) -> Result<DataFrame, E> + Sync,
-    err: impl Fn(PolarsError) -> E + Sync,
-) -> Result<(), E> {
-    use polars::prelude::CompatLevel;
-    use polars_parquet::write::{array_to_columns, CompressedPage, Compressor};
-
-    let groups = row_groups(n);
-    let first = frame(&groups[0])?;
-    let mut writer = ParquetWriter::new(w).with_compression(compression).batched(first.schema()).map_err(&err)?;
-    let (fields, options, encodings) = {
-        let file = writer.get_writer().lock().expect("the writer is not shared yet");
-        let encodings = polars::io::parquet::write::get_encodings(file.schema());
-        (file.parquet_schema().fields().to_vec(), file.options(), encodings)
-    };
-    // A group's row groups (one per chunk of its frame, as the batched writer makes them), each
-    // with its rows and its compressed pages, column by column.
-    type Encoded = Vec<(usize, Vec<Vec<CompressedPage>>)>;
-    let encode = |df: DataFrame| -> Result<Encoded, E> {
-        let mut out = Vec::new();
-        for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.is_empty() {
-                continue;
-            }
-            let mut columns = Vec::with_capacity(fields.len());
-            for ((array, ty), enc) in batch.columns().iter().zip(&fields).zip(encodings.iter()) {
-                for pages in array_to_columns(array, ty.clone(), options, enc).map_err(&err)? {
-                    let pages = pages.map(|p| {
-                        p.map_err(|e| {
-                            polars_parquet::parquet::error::ParquetError::FeatureNotSupported(format!(
-                                "reraised in polars: {e}"
-                            ))
-                        })
-                    });
-                    let compressed = Compressor::new_from_vec(pages, options.compression, Vec::new())
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| err(e.into()))?;
-                    columns.push(compressed);
-                }
-            }
-            out.push((batch.len(), columns));
-        }
-        Ok(out)
-    };
-    let first = std::sync::Mutex::new(Some(first));
-    for wave in groups.chunks(in_flight.max(1)) {
-        let encoded: Vec<Result<_, E>> = wave
-            .par_iter()
-            .map(|r| {
-                // The first group was made to learn the schema.
-                let made = if r.start == 0 { first.lock().expect("not poisoned").take() } else { None };
-                let df = match made {
-                    Some(df) => df,
-                    None => frame(r)?,
-                };
-                encode(df)
+impl<'a> Numbered<'a> {
+    fn of(texts: &'a [String]) -> Numbered<'a> {
+        let mut seen: HashMap<&str, u32> = HashMap::with_capacity(texts.len());
+        let mut text = Vec::new();
+        let number = texts
+            .iter()
+            .map(|t| {
+                *seen.entry(t.as_str()).or_insert_with(|| {
+                    text.push(t.as_str());
+                    (text.len() - 1) as u32
+                })
             })
             .collect();
-        for group in encoded {
-            for (rows, pages) in group? {
-                writer.write_row_group(rows as u64, &pages).map_err(&err)?;
-            }
-        }
+        Numbered { number, text }
     }
-    writer.finish().map(|_| ()).map_err(err)
+
+    /// The text column of records `records` ([`NONE`]: null).
+    fn column(&self, name: &str, records: impl ExactSizeIterator<Item = u32>) -> TextColumn {
+        let ids = records.map(|x| if x == NONE { NONE } else { self.number[x as usize] });
+        TextColumn::from_ids(name, ids, self.text.len(), |x| self.text[x as usize])
+    }
 }
 
 /// Writes `gaps.geojson`: one Polygon feature per gap, ranked by veterans.
@@ -719,52 +634,6 @@ pub fn write_all_but_assignments(
 mod tests {
     use super::Field;
     use proptest::prelude::*;
-
-    #[test]
-    fn row_groups_are_polars_own() {
-        use super::{row_groups, ROW_GROUP};
-        let one = |n: usize| std::iter::once(0..n).collect::<Vec<_>>();
-        assert_eq!(row_groups(0), one(0));
-        assert_eq!(row_groups(10), one(10));
-        assert_eq!(row_groups(2 * ROW_GROUP - 1), one(2 * ROW_GROUP - 1));
-        assert_eq!(row_groups(800_000), vec![0..266_666, 266_666..533_332, 533_332..800_000]);
-    }
-
-    /// Written a group at a time, the file is byte for byte the one polars writes for the
-    /// whole frame (strings with nulls, floats with nulls, booleans, three row groups).
-    #[test]
-    fn parquet_written_by_groups_equals_the_whole_frame() {
-        use polars::prelude::*;
-        let n = 3 * super::ROW_GROUP + 1234;
-        let frame = |r: &std::ops::Range<usize>| -> Result<DataFrame, PolarsError> {
-            let ids: Vec<String> = r.clone().map(|i| format!("H{:07}", i * 7919 % 1_000_003)).collect();
-            let codes: Vec<Option<&str>> =
-                r.clone().map(|i| (i % 11 != 0).then_some(["620102", "620103", "621102"][i % 3])).collect();
-            let m: Vec<Option<f32>> = r.clone().map(|i| (i % 5 != 0).then_some(i as f32 * 0.25)).collect();
-            let b: Vec<bool> = r.clone().map(|i| i % 3 == 0).collect();
-            DataFrame::new(
-                r.len(),
-                vec![
-                    Column::new("id".into(), ids),
-                    Column::new("code".into(), codes),
-                    Column::new("m".into(), m),
-                    Column::new("b".into(), b),
-                ],
-            )
-        };
-        let mut whole = Vec::new();
-        ParquetWriter::new(&mut whole)
-            .with_compression(ParquetCompression::Snappy)
-            .finish(&mut frame(&(0..n)).unwrap())
-            .unwrap();
-        // Two groups in flight, so that the four groups cross waves; and as many as there are.
-        for in_flight in [2, super::groups_in_flight()] {
-            let mut groups = Vec::new();
-            super::write_parquet_groups_by(&mut groups, ParquetCompression::Snappy, n, in_flight, frame, |e| e)
-                .unwrap();
-            assert!(whole == groups, "the files differ ({} and {} bytes)", whole.len(), groups.len());
-        }
-    }
 
     #[test]
     fn fields_as_csv_and_json() {

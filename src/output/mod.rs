@@ -328,7 +328,7 @@ pub fn write_coverage(out: &Path, ds: &Dataset, a: &Analysis) -> Result<(), Outp
 /// the whole table's (at national scale the table is gigabytes of strings).
 ///
 /// The columns of codes, grids, workers and stations are made from the numbers of the units,
-/// grids and stations ([`parquet::TextColumn`]): the file is the one polars writes from their
+/// grids and stations (`output::parquet::TextColumn`): the file is the one polars writes from their
 /// texts, without hashing each household's texts twice.
 pub fn write_assignments(path: &Path, ds: &Dataset, asg: &Assignment) -> Result<(), OutputError> {
     let d = &ds.divisions;

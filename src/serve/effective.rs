@@ -41,7 +41,7 @@ use super::error::ApiError;
 use super::{blocking, AppState};
 use crate::analysis::effective::{effective_of, facts, Effective, ServiceFacts, ServiceFigures};
 use crate::model::service::{format_day, parse_day, Day, NeedSpan, NeedStatus};
-use crate::model::ServiceRecords;
+use crate::model::{ServiceRecords, StrColumn};
 use crate::output::effective::{effective_fields, worst_contacted_first, EFFECTIVE_COLUMNS};
 use crate::output::table::Table;
 use crate::privacy::{Disclosure, Family};
@@ -244,8 +244,42 @@ impl ServiceCache {
     }
 }
 
-/// Reads the store's records into memory (at start; again only if that failed): holds the
-/// order of writes, and not the world's lock, while reading.
+/// The store's service records of households `ids` (the world's), read without any lock of the
+/// server: at start, beside the planner's engine and the world's views ([`super::AppState`]),
+/// then given to [`install`].
+///
+/// # Errors
+/// The store cannot be read.
+pub(crate) fn read(store: &crate::store::Store, ids: &StrColumn) -> Result<Records, ApiError> {
+    let (records, need_ids, _) = store.service_records_of(ids)?;
+    let needs = need_ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+    Ok(Records(Loaded { records: Arc::new(records), needs }))
+}
+
+/// Service records read by [`read`], to be kept by [`install`].
+pub(crate) struct Records(Loaded);
+
+/// Keeps records read by [`read`] as the server's (unless records were kept meanwhile), under
+/// the order of writes.
+pub(crate) fn install(s: &AppState, r: Records) -> Arc<ServiceRecords> {
+    let cache = &s.inner.service;
+    let _order = cache.write_order();
+    keep_records(cache, r)
+}
+
+/// [`install`], the order of writes held by the caller.
+fn keep_records(cache: &ServiceCache, r: Records) -> Arc<ServiceRecords> {
+    if let Some(kept) = cache.records() {
+        return kept;
+    }
+    let records = r.0.records.clone();
+    *locked(&cache.records) = Some(r.0);
+    cache.generation.fetch_add(1, Ordering::SeqCst);
+    records
+}
+
+/// Reads the store's records into memory (when that failed at start): holds the order of
+/// writes, and not the world's lock, while reading.
 ///
 /// # Errors
 /// No store (501), or the store cannot be read.
@@ -257,12 +291,8 @@ pub(crate) fn load(s: &AppState) -> Result<Arc<ServiceRecords>, ApiError> {
         return Ok(r);
     }
     let ids = s.world().ds().households.id.clone();
-    let (records, need_ids, _) = e.store.service_records_of(&ids)?;
-    let records = Arc::new(records);
-    let needs = need_ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-    *locked(&cache.records) = Some(Loaded { records: records.clone(), needs });
-    cache.generation.fetch_add(1, Ordering::SeqCst);
-    Ok(records)
+    let r = read(&e.store, &ids)?;
+    Ok(keep_records(cache, r))
 }
 
 fn no_store() -> ApiError {

@@ -167,7 +167,7 @@ pub(crate) struct Inner {
     pub(crate) service: effective::ServiceCache,
     /// The day (UTC) the cached tiles and pages are of: their effective figures are today's.
     pub(crate) day: std::sync::atomic::AtomicI32,
-    /// Time [`AppState::prebuild`] took at start.
+    /// Time the start's prebuild took: the world's views and cells and today's figures.
     prebuilt_in: std::sync::OnceLock<Duration>,
     /// The start's steps and their times ([`AppState::start_steps`]).
     start_steps: std::sync::Mutex<Vec<(&'static str, Duration)>>,
@@ -195,9 +195,29 @@ impl AppState {
         edits: Option<edits::Edits>,
     ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
+        // The service records are read once, here, and then kept up to date by the writes (a
+        // failure is retried on the first request that needs them). Reading them is mostly
+        // SQLite's work on one thread: it runs beside the planner's engine and the world's
+        // views and cells, which need neither the records nor the store.
         let t = std::time::Instant::now();
-        let planner = Planner::new(&world);
-        let planner_in = t.elapsed();
+        let (planner, planner_in, views_in, records) = std::thread::scope(|s| {
+            let records = edits.as_ref().map(|e| {
+                let (store, ids) = (&e.store, &world.ds().households.id);
+                s.spawn(move || {
+                    let t = std::time::Instant::now();
+                    (effective::read(store, ids), t.elapsed())
+                })
+            });
+            let t = std::time::Instant::now();
+            let planner = Planner::new(&world);
+            let planner_in = t.elapsed();
+            let t = std::time::Instant::now();
+            world.prebuild();
+            let views_in = t.elapsed();
+            let records = records.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (planner, planner_in, views_in, records)
+        });
+        let beside_in = t.elapsed();
         let state = AppState {
             inner: Arc::new(Inner {
                 world: RwLock::new(world),
@@ -218,30 +238,34 @@ impl AppState {
                 rebuilding: std::sync::Mutex::new(()),
             }),
         };
-        // The service records are read once, here, and then kept up to date by the writes
-        // (a failure is retried on the first request that needs them).
-        let t = std::time::Instant::now();
-        if state.inner.edits.is_some() {
-            if let Err(e) = effective::load(&state) {
-                eprintln!("gridcover: the service records could not be read at start: {}", e.description);
+        let mut records_in = Duration::ZERO;
+        if let Some((read, took)) = records {
+            records_in = took;
+            match read {
+                Ok(r) => {
+                    effective::install(&state, r);
+                }
+                Err(e) => eprintln!("gridcover: the service records could not be read at start: {}", e.description),
             }
         }
-        let records_in = t.elapsed();
         let t = std::time::Instant::now();
-        state.prebuild();
-        let prebuilt_in = t.elapsed();
-        let _ = state.inner.prebuilt_in.set(prebuilt_in);
+        state.prebuild_figures();
+        let figures_in = t.elapsed();
+        let _ = state.inner.prebuilt_in.set(views_in + figures_in);
         state.add_start_steps(&[
             ("the planner's engine", planner_in),
-            ("the service records", records_in),
-            ("the views, household cells and today's figures", prebuilt_in),
+            ("the views and household cells", views_in),
+            ("the service records (beside the two above)", records_in),
+            ("the three above, side by side", beside_in),
+            ("today's effective figures", figures_in),
         ]);
         state
     }
 
     /// The steps of the start after the data set was read, in order, with their times (the
     /// live engine and the world, when [`edits::state_with_store`] made them, then the
-    /// planner's engine, the service records and the prebuild).
+    /// planner's engine and the world's views and cells, the service records read beside them,
+    /// the three side by side, and today's effective figures).
     pub fn start_steps(&self) -> Vec<(&'static str, Duration)> {
         self.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -297,21 +321,16 @@ impl AppState {
         });
     }
 
-    /// Makes, before the server answers, what the first leader's or planner's requests would
-    /// otherwise make from the whole data set: the world's aggregate view, gap areas and
-    /// household cells ([`World::prebuild`]) and, with a store, today's effective figures with
-    /// their aggregate decisions ([`effective::prebuild`]), side by side.
-    fn prebuild(&self) {
-        rayon::join(
-            || self.world().prebuild(),
-            || {
-                if self.inner.edits.is_some() {
-                    if let Err(e) = effective::prebuild(self) {
-                        eprintln!("gridcover: today's effective figures could not be made at start: {}", e.description);
-                    }
-                }
-            },
-        );
+    /// Makes, before the server answers, today's effective figures with their aggregate
+    /// decisions ([`effective::prebuild`]; with a store only), so that the first admin or grid
+    /// tile or page does not make them. The world's views and cells ([`World::prebuild`]) are
+    /// made before the state, beside the reading of the service records.
+    fn prebuild_figures(&self) {
+        if self.inner.edits.is_some() {
+            if let Err(e) = effective::prebuild(self) {
+                eprintln!("gridcover: today's effective figures could not be made at start: {}", e.description);
+            }
+        }
     }
 
     /// Read access to the world.

@@ -101,7 +101,9 @@ fn names_of(page: &Value) -> Vec<(String, Value, Value)> {
         .as_array()
         .unwrap_or_else(|| panic!("no features: {page}"))
         .iter()
-        .map(|f| (f["id"].as_str().unwrap().to_string(), f["properties"]["name"].clone(), f["properties"]["address"].clone()))
+        .map(|f| {
+            (f["id"].as_str().unwrap().to_string(), f["properties"]["name"].clone(), f["properties"]["address"].clone())
+        })
         .collect()
 }
 

@@ -131,7 +131,7 @@ async fn every_household_page_is_the_same_with_names_read_from_the_store() {
             assert_eq!(a, b, "{uri}");
         }
     }
-    // The names are there, not null on both sides: G1's first page (of 5) and the next.
+    // The names are there, not null on both sides: G1's page, and one from the fifth row.
     let (st, p) = get(&fx.stored, "/api/collections/households/items", &fx.w1).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
@@ -142,6 +142,9 @@ async fn every_household_page_is_the_same_with_names_read_from_the_store() {
             row("H10", None, Some("城关区, 1 号")),
             row("H11", None, None),
             row("H12", Some("李四"), Some("南街 12 号")),
+            row("H13", None, None),
+            row("H14", None, None),
+            row("H15", None, None),
         ]
     );
     let (_, p) = get(&fx.stored, "/api/collections/households/items?offset=4", &fx.w1).await;
@@ -155,7 +158,7 @@ async fn every_household_page_is_the_same_with_names_read_from_the_store() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     // The pages read were audited as before: H1 and the page's other ids.
     let log = fx.store.audit_log().unwrap();
-    assert!(log.iter().any(|e| e.action == "households.items" && e.target == "H1,H6,H10,H11,H12"), "{log:?}");
+    assert!(log.iter().any(|e| e.action == "households.items" && e.target == "H1,H6,H10,H11,H12,H13,H14,H15"), "{log:?}");
     assert!(log.iter().any(|e| e.action == "households.item" && e.target == "H1"));
 }
 

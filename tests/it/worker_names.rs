@@ -158,7 +158,10 @@ async fn every_household_page_is_the_same_with_names_read_from_the_store() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     // The pages read were audited as before: H1 and the page's other ids.
     let log = fx.store.audit_log().unwrap();
-    assert!(log.iter().any(|e| e.action == "households.items" && e.target == "H1,H6,H10,H11,H12,H13,H14,H15"), "{log:?}");
+    assert!(
+        log.iter().any(|e| e.action == "households.items" && e.target == "H1,H6,H10,H11,H12,H13,H14,H15"),
+        "{log:?}"
+    );
     assert!(log.iter().any(|e| e.action == "households.item" && e.target == "H1"));
 }
 

@@ -312,13 +312,14 @@ impl Coverage {
 /// household order, and the group after the last unit those with no unit. Four bytes per
 /// household, so that every unit's figures are summed in one order (whatever the number of
 /// threads) and no thread keeps a table of every unit of its own.
-struct ByUnit {
+#[derive(Debug, Clone)]
+pub(crate) struct ByUnit {
     start: Vec<usize>,
     order: Vec<HouseholdIdx>,
 }
 
 impl ByUnit {
-    fn new(a: &Assignment, n_units: usize) -> Self {
+    pub(crate) fn new(a: &Assignment, n_units: usize) -> Self {
         let group = |u: UnitIdx| if u == NO_UNIT { n_units } else { u as usize };
         let mut start = vec![0usize; n_units + 2];
         for &u in &a.unit {
@@ -337,7 +338,7 @@ impl ByUnit {
         ByUnit { start, order }
     }
 
-    fn of(&self, group: usize) -> &[HouseholdIdx] {
+    pub(crate) fn of(&self, group: usize) -> &[HouseholdIdx] {
         &self.order[self.start[group]..self.start[group + 1]]
     }
 }

@@ -44,13 +44,13 @@
 //! On the bundled Gansu data (800,000 households, 18,678 stations) see the README section
 //! "Live updates" and `cargo bench --bench live`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde::Serialize;
 
 use super::assign::Indexes;
-use super::coverage::{quantile, HouseholdContribution, UnitCoverage};
+use super::coverage::{quantile, ByUnit, HouseholdContribution, UnitCoverage};
 use super::{analyze, gaps, Analysis, Gap};
 use crate::index::sphere::{chord_2, chord_2_to_m, m_to_chord_2, to_unit, Unit3};
 use crate::index::StationIndex;
@@ -234,20 +234,19 @@ pub struct Live {
     hh_pos: Vec<Unit3>,
     st_pos: Vec<Unit3>,
     cells: Cells,
-    /// Distance to the nearest station of any level, per household (as in the coverage).
-    near_any: Vec<f32>,
-    /// Households of every unit (at every level), ascending: `members[start[u]..start[u+1]]`.
-    member_start: Vec<u32>,
-    members: Vec<HouseholdIdx>,
+    /// The households of every unit's own (those whose finest unit it is; four bytes a
+    /// household): a unit's members are those of its subtree ([`Live::for_members`]). The
+    /// distance to the nearest station of any level is the assignment's
+    /// ([`super::Assignment::nearest_any_m`]), not a column of its own.
+    own: ByUnit,
     /// Distance histograms of the large units.
     hist: Vec<Option<Box<[u32]>>>,
     /// Open stations of each unit whose level is the unit's own (for the two rules).
     level_stations: Vec<u32>,
     large_unit: usize,
     gaps: OnceLock<Vec<Gap>>,
-    /// Scratch: per household, the epoch it was last touched in, and the touched list.
-    touched_epoch: Vec<u32>,
-    epoch: u32,
+    /// Scratch: the households touched in the edit under way, and their state before it.
+    touched_set: HashSet<HouseholdIdx>,
     touched: Vec<(HouseholdIdx, HouseholdContribution, f32)>,
 }
 
@@ -264,15 +263,12 @@ impl Clone for Live {
             hh_pos: self.hh_pos.clone(),
             st_pos: self.st_pos.clone(),
             cells: self.cells.clone(),
-            near_any: self.near_any.clone(),
-            member_start: self.member_start.clone(),
-            members: self.members.clone(),
+            own: self.own.clone(),
             hist: self.hist.clone(),
             level_stations: self.level_stations.clone(),
             large_unit: self.large_unit,
             gaps,
-            touched_epoch: self.touched_epoch.clone(),
-            epoch: self.epoch,
+            touched_set: HashSet::new(),
             touched: Vec::new(),
         }
     }
@@ -329,45 +325,25 @@ impl Live {
         let st_pos: Vec<Unit3> = (0..st.len()).map(|i| to_unit(st.lon[i], st.lat[i])).collect();
         let by_id = st.id.iter().enumerate().map(|(i, id)| (id.clone(), i as StationIdx)).collect();
         let a = &an.assignment;
-        let near_any: Vec<f32> = (0..a.len()).map(|h| a.nearest_any_m(h as HouseholdIdx)).collect();
-        // Members of every unit.
         let n_units = ds.divisions.len();
-        let mut member_start = vec![0u32; n_units + 1];
-        for &u in &a.unit {
-            if u != NO_UNIT {
-                for c in ds.divisions.chain(u) {
-                    if c != NO_UNIT {
-                        member_start[c as usize + 1] += 1;
-                    }
-                }
-            }
-        }
-        for k in 0..n_units {
-            member_start[k + 1] += member_start[k];
-        }
-        let mut fill = member_start.clone();
-        let mut members = vec![0 as HouseholdIdx; member_start[n_units] as usize];
-        for (h, &u) in a.unit.iter().enumerate() {
-            if u != NO_UNIT {
-                for c in ds.divisions.chain(u) {
-                    if c != NO_UNIT {
-                        members[fill[c as usize] as usize] = h as HouseholdIdx;
-                        fill[c as usize] += 1;
-                    }
-                }
+        let own = ByUnit::new(a, n_units);
+        // Households of each unit's subtree, children after parents: summed from the end.
+        let mut count: Vec<usize> = (0..n_units).map(|u| own.of(u).len()).collect();
+        for u in (0..n_units).rev() {
+            if let Some(p) = ds.divisions.get(u as UnitIdx).parent {
+                count[p as usize] += count[u];
             }
         }
         let mut hist: Vec<Option<Box<[u32]>>> = vec![None; n_units];
         for (u, slot) in hist.iter_mut().enumerate() {
-            let m = &members[member_start[u] as usize..member_start[u + 1] as usize];
-            if m.len() >= large_unit {
+            if count[u] >= large_unit {
                 let mut b = vec![0u32; HIST_BUCKETS].into_boxed_slice();
-                for &h in m {
-                    let d = near_any[h as usize];
+                Self::for_members(&ds.divisions, &own, u as UnitIdx, |h| {
+                    let d = a.nearest_any_m(h);
                     if d.is_finite() {
                         b[hist_key(d)] += 1;
                     }
-                }
+                });
                 *slot = Some(b);
             }
         }
@@ -379,7 +355,6 @@ impl Live {
             }
         }
         let cells = Cells::build(&hh_pos);
-        let n = hh.len();
         let mut live = Live {
             ds,
             an,
@@ -387,15 +362,12 @@ impl Live {
             hh_pos,
             st_pos,
             cells,
-            near_any,
-            member_start,
-            members,
+            own,
             hist,
             level_stations,
             large_unit,
             gaps: gaps_cell,
-            touched_epoch: vec![0; n],
-            epoch: 0,
+            touched_set: HashSet::new(),
             touched: Vec::new(),
         };
         for c in 0..live.cells.cells.len() {
@@ -631,24 +603,18 @@ impl Live {
         }
     }
 
-    /// Starts an edit: a new epoch of touched households.
+    /// Starts an edit: no household touched yet.
     fn begin(&mut self) {
         self.touched.clear();
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.touched_epoch.iter_mut().for_each(|e| *e = 0);
-            self.epoch = 1;
-        }
+        self.touched_set.clear();
     }
 
     /// Remembers the state of `h` before its first change in this edit.
     #[inline]
     fn touch(&mut self, h: HouseholdIdx) {
-        let i = h as usize;
-        if self.touched_epoch[i] != self.epoch {
-            self.touched_epoch[i] = self.epoch;
+        if self.touched_set.insert(h) {
             let c = HouseholdContribution::of(&self.ds, &self.an.assignment, h);
-            self.touched.push((h, c, self.near_any[i]));
+            self.touched.push((h, c, self.an.assignment.nearest_any_m(h)));
         }
     }
 
@@ -844,7 +810,6 @@ impl Live {
             let hi = h as usize;
             let new = HouseholdContribution::of(&self.ds, &self.an.assignment, h);
             let new_any = self.an.assignment.nearest_any_m(h);
-            self.near_any[hi] = new_any;
             let unit = self.an.assignment.unit[hi];
             let contribution_changed = new != old;
             if contribution_changed {
@@ -901,12 +866,28 @@ impl Live {
         StationChange { station: s, units, gained, lost }
     }
 
+    /// Calls `f` with every household of unit `u`'s subtree (its own and its descendants').
+    fn for_members(d: &crate::model::Divisions, own: &ByUnit, u: UnitIdx, mut f: impl FnMut(HouseholdIdx)) {
+        let mut stack = vec![u];
+        while let Some(v) = stack.pop() {
+            own.of(v as usize).iter().for_each(|&h| f(h));
+            stack.extend_from_slice(d.children(v));
+        }
+    }
+
     /// Median and 90th percentile of the distance to the nearest station in unit `u`.
     fn unit_quantiles(&self, u: UnitIdx) -> (f32, f32) {
-        let m = &self.members[self.member_start[u as usize] as usize..self.member_start[u as usize + 1] as usize];
+        let a = &self.an.assignment;
+        let members = |f: &mut dyn FnMut(HouseholdIdx)| Self::for_members(&self.ds.divisions, &self.own, u, f);
         match &self.hist[u as usize] {
             None => {
-                let mut v: Vec<f32> = m.iter().map(|&h| self.near_any[h as usize]).filter(|d| d.is_finite()).collect();
+                let mut v: Vec<f32> = Vec::new();
+                members(&mut |h| {
+                    let d = a.nearest_any_m(h);
+                    if d.is_finite() {
+                        v.push(d);
+                    }
+                });
                 (quantile(&mut v, 0.5), quantile(&mut v, 0.9))
             }
             Some(hist) => {
@@ -929,10 +910,10 @@ impl Live {
                 let (b90, r90) = find(rank(0.9));
                 let mut v50 = Vec::new();
                 let mut v90 = Vec::new();
-                for &h in m {
-                    let d = self.near_any[h as usize];
+                members(&mut |h| {
+                    let d = a.nearest_any_m(h);
                     if !d.is_finite() {
-                        continue;
+                        return;
                     }
                     let k = hist_key(d);
                     if k == b50 {
@@ -941,7 +922,7 @@ impl Live {
                     if k == b90 {
                         v90.push(d);
                     }
-                }
+                });
                 let pick = |v: &mut Vec<f32>, r: u64| {
                     let (_, x, _) = v.select_nth_unstable_by(r as usize, f32::total_cmp);
                     *x

@@ -45,7 +45,8 @@ pub fn run(a: ServeArgs) -> Result<(), CliError> {
     }
     eprintln!("gridcover: loading {} from its store …", dir.display());
     let t1 = Instant::now();
-    let ds = store.load_dataset(&dir)?;
+    // Without names and addresses: a grid worker's page reads its own rows' from the store.
+    let ds = store.load_dataset_with(&dir, crate::ingest::ReadOptions::ANALYSIS)?;
     eprintln!(
         "gridcover: {} households, {} stations, {} grids read in {:.1} s; analysing …",
         ds.households.len(),

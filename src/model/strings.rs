@@ -117,6 +117,11 @@ impl OptStrColumn {
         }
     }
 
+    /// A column of `rows` absent rows (it takes no memory).
+    pub fn absent(rows: usize) -> Self {
+        OptStrColumn { leading_absent: rows, ..OptStrColumn::default() }
+    }
+
     /// Appends a row.
     pub fn push(&mut self, s: Option<&str>) {
         if s.is_none() && self.present.is_empty() {

@@ -185,7 +185,7 @@ async fn on_own_household(
 async fn household_get(State(s): State<AppState>, Auth(u): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     on_own_household(s, u, id, Some("households.read"), |s, e, u, id, _| {
         let w = s.world();
-        let f = find(&w, &w.view(u), None, u, Collection::Households, id)?;
+        let f = find(&w, &w.view(u), None, s.name_source(), u, Collection::Households, id)?;
         drop(w);
         let rec = e.store.household(id)?.ok_or_else(|| ApiError::not_found(format!("no household {id:?}")))?;
         let mut v: Value = serde_json::from_str(&f)?;
@@ -521,10 +521,16 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
 /// A store error.
 pub fn state_with_store(
     store: Store,
-    ds: crate::model::Dataset,
+    mut ds: crate::model::Dataset,
     limits: super::Limits,
     web_dir: Option<std::path::PathBuf>,
 ) -> Result<AppState, StoreError> {
+    // Names and addresses are read from the store for each page that shows them
+    // ([`super::features::NameSource`]): none is kept in memory (`gridcover serve` does not
+    // even read them: [`Store::load_dataset_with`]).
+    let n = ds.households.len();
+    ds.households.name = crate::model::OptStrColumn::absent(n);
+    ds.households.address = crate::model::OptStrColumn::absent(n);
     let t = std::time::Instant::now();
     let live = Live::new(ds);
     let live_in = t.elapsed();

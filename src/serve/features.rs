@@ -33,6 +33,65 @@ use super::world::{ShownCell, ShownCells, View};
 use super::World;
 use crate::model::{Level, UnitIdx, NONE, NO_UNIT};
 use crate::output::{coverage_fields, COVERAGE_COLUMNS};
+use crate::store::{NamesAndAddresses, Store};
+
+/// Where the names and addresses of a grid worker's households come from (personal data, shown
+/// only on the household's own grid worker's pages): the store, when the server has one — its
+/// data set then holds none ([`super::edits::state_with_store`]), and each page reads those of
+/// its own rows, in one query — or else the data set's columns (a folder served without a
+/// store).
+#[derive(Clone, Copy)]
+pub enum NameSource<'a> {
+    /// The data set's `name` and `address` columns.
+    Columns,
+    /// The store's households.
+    Store(&'a Store),
+}
+
+impl NameSource<'_> {
+    /// The names and addresses of households `rows` (indexes in the world's data set): a
+    /// page's, at most [`super::Limits::max_page`].
+    ///
+    /// # Errors
+    /// A store error.
+    pub fn names(self, w: &World, rows: &[u32]) -> Result<Names, ApiError> {
+        match self {
+            NameSource::Columns => Ok(Names(None)),
+            NameSource::Store(store) => {
+                let ids: Vec<&str> = rows.iter().map(|&h| &w.ds().households.id[h as usize]).collect();
+                Ok(Names(Some(store.names_and_addresses(&ids)?)))
+            }
+        }
+    }
+}
+
+impl super::AppState {
+    /// Where this server's households' names and addresses come from: its store, if it has one.
+    pub fn name_source(&self) -> NameSource<'_> {
+        match &self.inner.edits {
+            Some(e) => NameSource::Store(&e.store),
+            None => NameSource::Columns,
+        }
+    }
+}
+
+/// The names and addresses of the households of one answer ([`NameSource::names`]).
+pub struct Names(Option<NamesAndAddresses>);
+
+impl Names {
+    /// None read: for the collections without households' details (the data set's columns,
+    /// if any, answer).
+    pub const NONE: Names = Names(None);
+
+    /// Household `h`'s name and address.
+    pub fn get<'a>(&'a self, w: &'a World, h: u32) -> (Option<&'a str>, Option<&'a str>) {
+        let hh = &w.ds().households;
+        match &self.0 {
+            None => (hh.name.get(h as usize), hh.address.get(h as usize)),
+            Some(read) => read.get(&hh.id[h as usize]).map_or((None, None), |(n, a)| (n.as_deref(), a.as_deref())),
+        }
+    }
+}
 
 /// H3 resolution of the households' cells in the OGC API (edges of about 460 m).
 pub const OGC_CELL_RESOLUTION: u8 = 8;
@@ -332,8 +391,9 @@ pub fn gap_properties(w: &World, view: &View, g: u32) -> Map<String, Value> {
     m
 }
 
-/// Household properties (personal data: for the household's own grid worker only).
-pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
+/// Household properties (personal data: for the household's own grid worker only), with its
+/// name and address from `names`.
+pub fn household_properties(w: &World, names: &Names, h: u32) -> Map<String, Value> {
     let hh = &w.ds().households;
     let a = &w.an().assignment;
     let i = h as usize;
@@ -348,8 +408,9 @@ pub fn household_properties(w: &World, h: u32) -> Map<String, Value> {
     m.insert("veterans".into(), json!(hh.veterans[i]));
     m.insert("difficulty".into(), json!(hh.difficulty[i]));
     m.insert("martyr_family".into(), json!(hh.martyr_family[i]));
-    m.insert("name".into(), json!(hh.name.get(i)));
-    m.insert("address".into(), json!(hh.address.get(i)));
+    let (name, address) = names.get(w, h);
+    m.insert("name".into(), json!(name));
+    m.insert("address".into(), json!(address));
     let (status, version) = w.statuses.get(&h).map_or((json!({}), 1), |(s, v)| (s.clone(), *v));
     m.insert("status".into(), status);
     m.insert("version".into(), json!(version));
@@ -384,11 +445,14 @@ pub fn cell_properties(c: &ShownCell) -> Map<String, Value> {
 }
 
 /// The GeoJSON Feature text of record `i` of a selection, as `view` may see it.
-/// `svc`: the effective figures of today (admin units and grids; None leaves them out).
+/// `svc`: the effective figures of today (admin units and grids; None leaves them out);
+/// `names`: the households' names and addresses (a grid worker's households; else
+/// [`Names::NONE`]).
 pub fn feature_json(
     w: &World,
     view: &View,
     svc: Option<&ServiceView>,
+    names: &Names,
     c: Collection,
     sel: &Selection,
     i: u32,
@@ -423,17 +487,19 @@ pub fn feature_json(
             feature(
                 json!(hh.id[i as usize]),
                 Some(point_json(hh.lon[i as usize], hh.lat[i as usize])),
-                household_properties(w, i),
+                household_properties(w, names, i),
             )
         }
     }
 }
 
-/// One feature by its id, as `user` (whose view is `view`) may see it.
+/// One feature by its id, as `user` (whose view is `view`) may see it; a household's name and
+/// address from `names`.
 pub fn find(
     w: &World,
     view: &View,
     svc: Option<&ServiceView>,
+    names: NameSource<'_>,
     user: &User,
     c: Collection,
     fid: &str,
@@ -444,30 +510,36 @@ pub fn find(
     match c {
         Collection::Admin(level) => {
             let u = ds.divisions.find(fid).filter(|&u| ds.divisions.get(u).level == level).ok_or_else(nf)?;
-            Ok(feature_json(w, view, svc, c, &one(u), u))
+            Ok(feature_json(w, view, svc, &Names::NONE, c, &one(u), u))
         }
         Collection::Stations => {
             let s = *w.station_index(fid).as_ref().ok_or_else(nf)?;
             if !ds.stations.active[s as usize] {
                 return Err(nf());
             }
-            Ok(feature_json(w, view, svc, c, &one(s), s))
+            Ok(feature_json(w, view, svc, &Names::NONE, c, &one(s), s))
         }
         Collection::Grids => {
             let g = *w.grid_by_id.get(fid).ok_or_else(nf)?;
-            Ok(feature_json(w, view, svc, c, &one(g), g))
+            Ok(feature_json(w, view, svc, &Names::NONE, c, &one(g), g))
         }
         Collection::Gaps => {
             let rank: u32 = fid.parse().map_err(|_| nf())?;
             let g = view.gaps(w).iter().position(|g| g.rank == rank).ok_or_else(nf)? as u32;
-            Ok(feature_json(w, view, svc, c, &one(g), g))
+            Ok(feature_json(w, view, svc, &Names::NONE, c, &one(g), g))
         }
         Collection::Households if user.role.sees_aggregates() => {
             let cells = w.cells(OGC_CELL_RESOLUTION);
             match cells.find(fid) {
-                Some(i) => {
-                    Ok(feature_json(w, view, svc, c, &Selection::Cells(cells.clone(), vec![i as u32]), i as u32))
-                }
+                Some(i) => Ok(feature_json(
+                    w,
+                    view,
+                    svc,
+                    &Names::NONE,
+                    c,
+                    &Selection::Cells(cells.clone(), vec![i as u32]),
+                    i as u32,
+                )),
                 None if fid.parse::<h3o::CellIndex>().is_ok() => Err(nf()),
                 None => Err(ApiError::forbidden(
                     "leaders and planners see households only as counts in cells, never one household",
@@ -479,7 +551,7 @@ pub fn find(
             // answered exactly as one that does not exist.
             let h =
                 own_households(w, user).into_iter().find(|&h| ds.households.id[h as usize] == *fid).ok_or_else(nf)?;
-            Ok(feature_json(w, view, svc, c, &one(h), h))
+            Ok(feature_json(w, view, svc, &names.names(w, &[h])?, c, &one(h), h))
         }
     }
 }

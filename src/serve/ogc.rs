@@ -333,17 +333,20 @@ async fn items(
                 r.iter().skip(offset).take(limit).copied().collect()
             }
         };
-        if personal && !rows.is_empty() {
+        let names = if personal && !rows.is_empty() {
             let ids: Vec<&str> = rows.iter().map(|&h| &w.ds().households.id[h as usize]).collect();
             s.audit(&u, "households.items", &ids.join(","))?;
-        }
+            s.name_source().names(&w, &rows)?
+        } else {
+            super::features::Names::NONE
+        };
         let mut out = String::with_capacity(1024 + rows.len() * 512);
         out.push_str(r#"{"type":"FeatureCollection","features":["#);
         for (k, &i) in rows.iter().enumerate() {
             if k > 0 {
                 out.push(',');
             }
-            out.push_str(&feature_json(&w, &view, svc.as_ref(), c, &sel, i));
+            out.push_str(&feature_json(&w, &view, svc.as_ref(), &names, c, &sel, i));
         }
         out.push_str("],");
         let path = format!("{b}/api/collections/{}/items", c.id());
@@ -392,7 +395,7 @@ async fn item(
             _ => None,
         };
         let w = s.world();
-        let f = find(&w, &w.view(&u), svc.as_ref(), &u, c, &fid)?;
+        let f = find(&w, &w.view(&u), svc.as_ref(), s.name_source(), &u, c, &fid)?;
         if c == Collection::Households && !u.role.sees_aggregates() {
             s.audit(&u, "households.item", &fid)?;
         }

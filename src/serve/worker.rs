@@ -166,6 +166,8 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
         let page: Vec<&ToVisit> = all.iter().skip(offset).take(limit).collect();
         let ids: Vec<&str> = page.iter().map(|r| &hh.id[r.household as usize]).collect();
         let kinds = e.store.last_contacts(&ids, &format_day(day))?;
+        let rows: Vec<u32> = page.iter().map(|r| r.household).collect();
+        let names = s.name_source().names(&w, &rows)?;
         let rows: Vec<Value> = page
             .iter()
             .zip(&ids)
@@ -175,11 +177,12 @@ async fn to_visit(State(s): State<AppState>, Auth(u): Auth, q: Params) -> Result
                 let last = r.last.map(format_day);
                 // The kind of that same contact (a write between the two reads: none).
                 let kind = kinds.get(*id).filter(|(d, _)| Some(d) == last.as_ref()).map(|(_, k)| k.as_str());
+                let (name, address) = names.get(&w, r.household);
                 json!({
                     "rank": offset + k + 1,
                     "id": id,
-                    "name": hh.name.get(h),
-                    "address": hh.address.get(h),
+                    "name": name,
+                    "address": address,
                     "veterans": hh.veterans[h],
                     "hardship": hh.difficulty[h],
                     "martyr_family": hh.martyr_family[h],

@@ -342,6 +342,15 @@ impl Store {
     /// [`StoreError::Invalid`] when a stored code is not among the folder's divisions (the
     /// folder changed since the import: run `gridcover import` again); [`StoreError::Db`].
     pub fn load_dataset(&self, dir: &Path) -> Result<Dataset> {
+        self.load_dataset_with(dir, crate::ingest::ReadOptions::ALL)
+    }
+
+    /// As [`Store::load_dataset`], the households' names and addresses only if `opts` asks
+    /// for them (the server reads them from the store per page: [`Store::names_and_addresses`]).
+    ///
+    /// # Errors
+    /// As [`Store::load_dataset`].
+    pub fn load_dataset_with(&self, dir: &Path, opts: crate::ingest::ReadOptions) -> Result<Dataset> {
         if !self.is_imported()? {
             self.import(dir)?;
         }
@@ -384,11 +393,12 @@ impl Store {
             // Each row's text is read in place (no `String` per field) straight into the
             // columns, and the columns are trimmed to their length at the end.
             let mut out = Households::default();
+            let personal = if opts.names_and_addresses { "name, address" } else { "NULL, NULL" };
             let mut st = c
-                .prepare(
-                    "SELECT id, lon, lat, veterans, code, difficulty, martyr_family, name, address
+                .prepare(&format!(
+                    "SELECT id, lon, lat, veterans, code, difficulty, martyr_family, {personal}
                      FROM households WHERE present = 1 ORDER BY seq",
-                )
+                ))
                 .map_err(StoreError::db("reading households"))?;
             let mut rows = st.query([]).map_err(StoreError::db("reading households"))?;
             let text = super::text_in_place;

@@ -70,8 +70,8 @@ pub use import::{FolderHistory, ImportReport};
 pub use ledger::{RecordSource, RecordsImported};
 pub use patch::merge_patch;
 pub use records::{
-    parse_date, Actor, HistoryEntry, HouseholdRecord, NewStation, NewVisit, StationPatch, StationRecord, Visit,
-    MAX_NOTE_CHARS, MAX_STATUS_BYTES, MAX_STATUS_DEPTH,
+    parse_date, Actor, HistoryEntry, HouseholdRecord, NamesAndAddresses, NewStation, NewVisit, StationPatch,
+    StationRecord, Visit, MAX_NOTE_CHARS, MAX_STATUS_BYTES, MAX_STATUS_DEPTH,
 };
 pub use service::{Need, NeedChange, NeedPatch, NewNeed, VisitNeed, MAX_VISIT_NEEDS};
 pub use users::{UserInfo, MAX_EXPIRY};

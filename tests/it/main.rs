@@ -29,4 +29,5 @@ mod store_crash;
 mod store_edits;
 mod tokens;
 mod web_viewer;
+mod worker_names;
 mod worker_to_visit;

@@ -66,11 +66,70 @@ fn key(bytes: &[u8], crs: &Crs) -> [u8; 32] {
     key_end(h, crs)
 }
 
-/// The key of the file `path` read in `crs`, hashed as it is read (not held in memory).
+/// The key of the file `path` read in `crs`, hashed as it is read (not held in memory), or from
+/// its hash [remembered](sha256_remembered) moments before.
 fn key_of_file(path: &Path, crs: &Crs) -> std::io::Result<[u8; 32]> {
+    if let Some(h) = take_remembered(path) {
+        return Ok(key_end(h, crs));
+    }
     let mut h = Sha256::new();
     hash_file(path, &mut h)?;
     Ok(key_end(h, crs))
+}
+
+/// What tells a file changed: its length, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    ino: u64,
+}
+
+fn stamp(path: &Path) -> std::io::Result<Stamp> {
+    let m = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Ok(Stamp { len: m.len(), modified: m.modified().ok(), ino })
+}
+
+/// The SHA-256 states of whole files hashed by [`sha256_remembered`], each taken by the next
+/// [`key_of_file`] of the same file, unchanged since; the last few only.
+static REMEMBERED: std::sync::Mutex<Vec<(PathBuf, Stamp, Sha256)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembered at most.
+const REMEMBER: usize = 8;
+
+/// SHA-256 of the file at `path`, whose hash is remembered for its cache's key: the store's
+/// import fingerprints its inputs, then reads them, and a GeoJSON layer's cache key hashes the
+/// same bytes (700 MB of national boundaries): the next [`key_of_file`] of the file takes
+/// the remembered hash instead of reading the file again, while the file's length,
+/// modification time and inode are those it had when it was hashed.
+///
+/// # Errors
+/// As reading the file.
+pub(crate) fn sha256_remembered(path: &Path) -> std::io::Result<[u8; 32]> {
+    let before = stamp(path)?;
+    let mut h = Sha256::new();
+    hash_file(path, &mut h)?;
+    if stamp(path)? == before {
+        let mut known = REMEMBERED.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|(p, _, _)| p != path);
+        if known.len() == REMEMBER {
+            known.remove(0);
+        }
+        known.push((path.to_path_buf(), before, h.clone()));
+    }
+    Ok(h.finalize().into())
+}
+
+/// The remembered hash of `path` (taken: used once), when the file is unchanged since.
+fn take_remembered(path: &Path) -> Option<Sha256> {
+    let mut known = REMEMBERED.lock().unwrap_or_else(|p| p.into_inner());
+    let k = known.iter().position(|(p, _, _)| p == path)?;
+    let (_, was, h) = known.remove(k);
+    (stamp(path).ok()? == was).then_some(h)
 }
 
 /// Feeds the file at `path` to `h` a block at a time: a national input (GeoJSON of hundreds
@@ -498,6 +557,23 @@ mod tests {
         assert_eq!(a, key(b"{}", &Crs::Wgs84));
         assert_ne!(a, key(b"{ }", &Crs::Wgs84));
         assert_ne!(a, key(b"{}", &Crs::Gcj02));
+    }
+
+    #[test]
+    fn a_remembered_hash_gives_the_key_once_and_only_for_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.geojson");
+        std::fs::write(&p, b"{\"a\": 1}").unwrap();
+        let digest = sha256_remembered(&p).unwrap();
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(b"{\"a\": 1}")));
+        assert_eq!(key_of_file(&p, &Crs::Wgs84).unwrap(), key(b"{\"a\": 1}", &Crs::Wgs84));
+        assert!(take_remembered(&p).is_none(), "taken once");
+        // Changed after it was hashed (another length, inode and time): hashed again.
+        sha256_remembered(&p).unwrap();
+        let q = dir.path().join("new");
+        std::fs::write(&q, b"{\"a\": 22}").unwrap();
+        std::fs::rename(&q, &p).unwrap();
+        assert_eq!(key_of_file(&p, &Crs::Wgs84).unwrap(), key(b"{\"a\": 22}", &Crs::Wgs84));
     }
 
     #[test]

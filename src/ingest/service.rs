@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::table::{csv_rows, locate_columns, ColSpec, RowError, Val};
+use super::table::{csv_rows_while, locate_columns, ColSpec, RowError, Val};
 use super::{file_name, IngestError};
 use crate::model::service::{parse_day, Day, MAX_NOTE_CHARS};
 use crate::model::{ContactKind, Households, NeedCategory, NeedSpan, NeedStatus, Reject};
@@ -57,8 +57,16 @@ pub struct NeedRow {
     pub note: String,
 }
 
-fn ids(households: &Households) -> HashMap<&str, u32> {
-    households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect()
+/// The households' ids and indexes, which the rows of a ledger or needs table are read against:
+/// made once for all the tables read against the same households.
+#[derive(Debug, Default)]
+pub struct HouseholdIds<'a>(HashMap<&'a str, u32>);
+
+impl<'a> HouseholdIds<'a> {
+    /// The ids of `households`.
+    pub fn new(households: &'a Households) -> Self {
+        HouseholdIds(households.id.iter().enumerate().map(|(i, id)| (id, i as u32)).collect())
+    }
 }
 
 fn note(v: Option<std::borrow::Cow<'_, str>>, id: &str) -> Result<String, RowError> {
@@ -70,9 +78,9 @@ fn note(v: Option<std::borrow::Cow<'_, str>>, id: &str) -> Result<String, RowErr
 }
 
 /// The household of a row's id cell: its index and the id as written.
-fn household(by_id: &HashMap<&str, u32>, v: Val<'_>) -> Result<(u32, String), RowError> {
+fn household(by_id: &HouseholdIds<'_>, v: Val<'_>) -> Result<(u32, String), RowError> {
     let id = v.text().map(|s| s.into_owned()).unwrap_or_default();
-    match by_id.get(id.as_str()) {
+    match by_id.0.get(id.as_str()) {
         Some(&h) => Ok((h, id)),
         None if id.is_empty() => Err(RowError::new(&id, "household id is empty")),
         None => Err(RowError::new(&id, format!("unknown household {id}"))),
@@ -95,7 +103,7 @@ const NEED_COLS: [ColSpec; 6] = [
 
 /// One ledger row (cells as [`LEDGER_COLS`]) → a contact or the reason it is rejected: the one
 /// rule for CSV and Excel alike.
-fn ledger_row(by_id: &HashMap<&str, u32>, line: usize, v: &[Val<'_>; 4]) -> Result<LedgerRow, RowError> {
+fn ledger_row(by_id: &HouseholdIds<'_>, line: usize, v: &[Val<'_>; 4]) -> Result<LedgerRow, RowError> {
     let (household, id) = household(by_id, v[0])?;
     let day = parse_day(&v[1].text().unwrap_or_default()).map_err(|e| RowError::new(&id, e))?;
     let kind = match v[2].text() {
@@ -109,7 +117,7 @@ fn ledger_row(by_id: &HashMap<&str, u32>, line: usize, v: &[Val<'_>; 4]) -> Resu
 }
 
 /// One needs-table row (cells as [`NEED_COLS`]) → a need or the reason it is rejected.
-fn need_row(by_id: &HashMap<&str, u32>, line: usize, v: &[Val<'_>; 6]) -> Result<NeedRow, RowError> {
+fn need_row(by_id: &HouseholdIds<'_>, line: usize, v: &[Val<'_>; 6]) -> Result<NeedRow, RowError> {
     let (household, id) = household(by_id, v[0])?;
     let c = v[1].text().unwrap_or_default();
     let category = NeedCategory::parse(&c).ok_or_else(|| {
@@ -146,17 +154,24 @@ pub fn is_xlsx(path: &Path) -> bool {
 }
 
 /// The rows of a table, CSV or Excel ([`is_xlsx`]), each given to `f` with its line or sheet
-/// row (1-based, the header being 1); a row `f` refuses becomes a [`Reject`].
+/// row (1-based, the header being 1); a row `f` refuses becomes a [`Reject`]. After `f`
+/// answers `Ok(false)` no further row is given to it (a CSV file is not read further).
 fn table_rows<const N: usize>(
     path: &Path,
     cols: &[ColSpec; N],
     rejects: &mut Vec<Reject>,
-    f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
+    mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<bool, RowError>,
 ) -> Result<(), IngestError> {
     if is_xlsx(path) {
-        xlsx_rows(path, cols, rejects, f)
+        let mut going = true;
+        xlsx_rows(path, cols, rejects, |line, v| {
+            if going {
+                going = f(line, v)?;
+            }
+            Ok(())
+        })
     } else {
-        csv_rows(path, cols, rejects, f)
+        csv_rows_while(path, cols, rejects, f)
     }
 }
 
@@ -187,7 +202,7 @@ fn cell_text(d: &calamine::Data) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Reads the first sheet of an Excel workbook like [`csv_rows`] reads a CSV file: the first
+/// Reads the first sheet of an Excel workbook like [`csv_rows_while`](super::table::csv_rows_while) reads a CSV file: the first
 /// row of the sheet is the header, every cell is turned into text ([`cell_text`]), rows are
 /// numbered as the sheet numbers them (the header is row 1) and a row with no cell at all is
 /// skipped, as a blank line of a CSV file is.
@@ -246,13 +261,35 @@ pub fn read_ledger(
     households: &Households,
     rejects: &mut Vec<Reject>,
 ) -> Result<Vec<LedgerRow>, IngestError> {
-    let by_id = ids(households);
     let mut out = Vec::new();
-    table_rows(path, &LEDGER_COLS, rejects, |line, v| {
-        out.push(ledger_row(&by_id, line, v)?);
-        Ok(())
-    })?;
+    each_ledger_row(path, &HouseholdIds::new(households), rejects, |r| {
+        out.push(r);
+        Ok::<_, std::convert::Infallible>(())
+    })?
+    .unwrap_or_else(|never| match never {});
     Ok(out)
+}
+
+/// Reads a ledger like [`read_ledger`], giving each contact to `f` in the order of the file
+/// instead of keeping them (a national `contacts.csv` holds 144 million): the rows `f` is given
+/// and the rejects are those [`read_ledger`] gives. The first error of `f` stops the reading and
+/// is returned (inside the `Ok`: the file itself was readable so far).
+///
+/// # Errors
+/// As [`read_ledger`].
+pub fn each_ledger_row<E>(
+    path: &Path,
+    ids: &HouseholdIds<'_>,
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(LedgerRow) -> Result<(), E>,
+) -> Result<Result<(), E>, IngestError> {
+    let mut stopped = Ok(());
+    table_rows(path, &LEDGER_COLS, rejects, |line, v| {
+        let row = ledger_row(ids, line, v)?;
+        stopped = f(row);
+        Ok(stopped.is_ok())
+    })?;
+    Ok(stopped)
 }
 
 /// Reads a needs table (CSV, or the first sheet of an `.xlsx` workbook) against the households
@@ -265,13 +302,33 @@ pub fn read_needs(
     households: &Households,
     rejects: &mut Vec<Reject>,
 ) -> Result<Vec<NeedRow>, IngestError> {
-    let by_id = ids(households);
     let mut out = Vec::new();
-    table_rows(path, &NEED_COLS, rejects, |line, v| {
-        out.push(need_row(&by_id, line, v)?);
-        Ok(())
-    })?;
+    each_need_row(path, &HouseholdIds::new(households), rejects, |r| {
+        out.push(r);
+        Ok::<_, std::convert::Infallible>(())
+    })?
+    .unwrap_or_else(|never| match never {});
     Ok(out)
+}
+
+/// Reads a needs table like [`read_needs`], giving each need to `f` in the order of the file,
+/// as [`each_ledger_row`] does.
+///
+/// # Errors
+/// As [`read_needs`].
+pub fn each_need_row<E>(
+    path: &Path,
+    ids: &HouseholdIds<'_>,
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(NeedRow) -> Result<(), E>,
+) -> Result<Result<(), E>, IngestError> {
+    let mut stopped = Ok(());
+    table_rows(path, &NEED_COLS, rejects, |line, v| {
+        let row = need_row(ids, line, v)?;
+        stopped = f(row);
+        Ok(stopped.is_ok())
+    })?;
+    Ok(stopped)
 }
 
 /// The service records of a data folder from its `contacts.csv` and `needs.csv` (either may be
@@ -288,12 +345,23 @@ pub fn read_folder_records(
     if !c.exists() && !n.exists() {
         return Ok(None);
     }
-    let contacts = if c.exists() { read_ledger(&c, households, rejects)? } else { Vec::new() };
-    let needs = if n.exists() { read_needs(&n, households, rejects)? } else { Vec::new() };
-    let (records, _) = crate::model::ServiceRecords::new(
-        households.len(),
-        contacts.iter().map(|r| (r.household, r.day)),
-        needs.into_iter().map(|r| r.need).collect(),
-    );
+    let ids = HouseholdIds::new(households);
+    let mut contacts = Vec::new();
+    if c.exists() {
+        each_ledger_row(&c, &ids, rejects, |r| {
+            contacts.push((r.household, r.day));
+            Ok::<_, std::convert::Infallible>(())
+        })?
+        .unwrap_or_else(|never| match never {});
+    }
+    let mut needs = Vec::new();
+    if n.exists() {
+        each_need_row(&n, &ids, rejects, |r| {
+            needs.push(r.need);
+            Ok::<_, std::convert::Infallible>(())
+        })?
+        .unwrap_or_else(|never| match never {});
+    }
+    let (records, _) = crate::model::ServiceRecords::new(households.len(), contacts, needs);
     Ok(Some(records))
 }

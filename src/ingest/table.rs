@@ -164,6 +164,20 @@ pub(crate) fn csv_rows<const N: usize>(
     rejects: &mut Vec<Reject>,
     mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<(), RowError>,
 ) -> Result<(), IngestError> {
+    csv_rows_while(path, cols, rejects, |line, v| f(line, v).map(|()| true))
+}
+
+/// [`csv_rows`], stopping after the record for which `f` answers `Ok(false)` (the rest of the
+/// file is not read).
+///
+/// # Errors
+/// As [`csv_rows`].
+pub(crate) fn csv_rows_while<const N: usize>(
+    path: &Path,
+    cols: &[ColSpec; N],
+    rejects: &mut Vec<Reject>,
+    mut f: impl FnMut(usize, &[Val<'_>; N]) -> Result<bool, RowError>,
+) -> Result<(), IngestError> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
@@ -191,8 +205,10 @@ pub(crate) fn csv_rows<const N: usize>(
                     },
                     None => Val::Null,
                 });
-                if let Err(e) = f(line, &vals) {
-                    rejects.push(Reject { file: name.clone(), row: line, id: e.id, reason: e.reason });
+                match f(line, &vals) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => rejects.push(Reject { file: name.clone(), row: line, id: e.id, reason: e.reason }),
                 }
             }
             Err(e) => {

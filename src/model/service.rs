@@ -199,7 +199,9 @@ impl ServiceRecords {
                 kept
             })
             .collect();
-        pairs.sort_unstable();
+        // In parallel (144 million contacts for the country); equal pairs are alike, so the
+        // order is the one sort gives.
+        rayon::slice::ParallelSliceMut::par_sort_unstable(&mut pairs[..]);
         let mut start = vec![0u32; households + 1];
         for &(h, _) in &pairs {
             start[h as usize + 1] += 1;

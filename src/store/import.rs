@@ -1,9 +1,9 @@
 //! `gridcover import`: a data folder's stations, households and grids into the store, and the
 //! [`Dataset`] back out of it for the server ([`Store::load_dataset`]).
 //!
-//! An import reads the whole folder first (any fatal input error leaves the store untouched),
-//! then writes everything in one transaction (a failure part way — a full disk, a crash —
-//! leaves the store as it was). Importing the same files again changes nothing: the import
+//! An import reads the folder's stations, households and grids first (any fatal input error
+//! leaves the store untouched), then writes everything in one transaction (a failure part way —
+//! a full disk, a crash, an unreadable `contacts.csv` — leaves the store as it was). Importing the same files again changes nothing: the import
 //! first compares the SHA-256 of the input files with the last import's, and beyond that every
 //! record carries the SHA-256 of its imported fields, so that only records whose input really
 //! changed are written. A record that changed in the input is updated (version + 1, a
@@ -15,7 +15,11 @@
 //! The folder's service history — `contacts.csv` and `needs.csv`, as `gridcover generate`
 //! writes them — is imported in the same transaction (see [`Store::import_contacts`]): a
 //! contact or need already in the store is not added again, so importing the folder again adds
-//! nothing, and contacts and needs recorded through the server meanwhile are kept.
+//! nothing, and contacts and needs recorded through the server meanwhile are kept. They are
+//! read in the transaction: on a first import (the store holds no contact, or no need) each
+//! file is counted while the stations, households and grids are written, then streamed into
+//! the store a chunk of rows at a time, never held whole (`ledger::Streamed`); otherwise each is
+//! read whole and compared with the store's records.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,10 +29,15 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::ledger::{contacts_in, needs_in, Households as Named, RecordSource, RecordsImported};
+use super::ledger::{
+    contacts_in, contacts_streamed, needs_in, needs_streamed, Households as Named, RecordSource, RecordsImported,
+    Streamed,
+};
 use super::records::{append_history, insert_station, station_in as station_row, write_station, Actor, StationRecord};
 use super::{hex, sha256, sha256_file, Result, Store, StoreError};
-use crate::ingest::service::{read_ledger, read_needs, LedgerRow, NeedRow};
+use crate::ingest::service::{
+    each_ledger_row, each_need_row, read_ledger, read_needs, HouseholdIds, LedgerRow, NeedRow,
+};
 use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
 use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 
@@ -46,6 +55,9 @@ const INPUT_FILES: [&str; 11] = [
     "contacts.csv",
     "needs.csv",
 ];
+
+/// The input files read through the geometry cache ([`crate::ingest::cache`]).
+const GEOMETRY_FILES: [&str; 2] = ["boundaries.geojson", "grids.geojson"];
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -131,22 +143,29 @@ impl ImportReport {
     }
 }
 
-/// SHA-256 over the names and contents of the folder's input files.
-fn files_digest(dir: &Path) -> Result<String> {
+/// SHA-256 over the names and contents of the folder's input files, and each file's own
+/// SHA-256 (those present).
+fn files_digest(dir: &Path) -> Result<(String, HashMap<&'static str, [u8; 32]>)> {
     let mut all = Vec::new();
+    let mut each = HashMap::new();
     for name in INPUT_FILES {
         let p = dir.join(name);
-        match sha256_file(&p) {
+        // The polygon layers' hashes are remembered for their geometry caches' keys, which the
+        // read of the folder just after would compute again from the same bytes.
+        let hashed =
+            if GEOMETRY_FILES.contains(&name) { crate::ingest::cache::sha256_remembered(&p) } else { sha256_file(&p) };
+        match hashed {
             Ok(digest) => {
                 all.extend_from_slice(name.as_bytes());
                 all.push(0);
                 all.extend_from_slice(&digest);
+                each.insert(name, digest);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(crate::ingest::IngestError::Io { path: p, source }.into()),
         }
     }
-    Ok(hex(&sha256(&all)))
+    Ok((hex(&sha256(&all)), each))
 }
 
 fn station_record(ds: &Dataset, r: StationRow) -> StationRecord {
@@ -194,6 +213,33 @@ fn household_row(h: &Households, i: usize) -> HouseholdRow {
     }
 }
 
+/// A multipolygon's coordinates as the store keeps them: `[[[[x, y], …], …], …]`, the text of
+/// [`geometry_json`] written straight from the coordinates (no JSON value per number: a
+/// national import writes 550,000 grids), byte for byte (tested).
+fn geometry_text(mp: &MultiPolygon<f64>) -> String {
+    use serde::ser::Serializer;
+    struct Ring<'a>(&'a LineString<f64>);
+    impl Serialize for Ring<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0 .0.iter().map(|c| [c.x, c.y]))
+        }
+    }
+    struct Rings<'a>(&'a Polygon<f64>);
+    impl Serialize for Rings<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(std::iter::once(self.0.exterior()).chain(self.0.interiors()).map(Ring))
+        }
+    }
+    struct Polygons<'a>(&'a MultiPolygon<f64>);
+    impl Serialize for Polygons<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0 .0.iter().map(Rings))
+        }
+    }
+    serde_json::to_string(&Polygons(mp)).unwrap_or_else(|_| geometry_json(mp).to_string())
+}
+
+/// A multipolygon's coordinates as a JSON value (what [`geometry_text`] writes).
 fn geometry_json(mp: &MultiPolygon<f64>) -> Value {
     let ring = |ls: &LineString<f64>| Value::Array(ls.0.iter().map(|c| json!([c.x, c.y])).collect());
     Value::Array(
@@ -227,7 +273,7 @@ impl Store {
     /// [`StoreError::Ingest`] when the folder cannot be read (the store is unchanged);
     /// [`StoreError::Db`] when writing fails (rolled back: the store is unchanged).
     pub fn import(&self, dir: &Path) -> Result<ImportReport> {
-        let digest = files_digest(dir)?;
+        let (digest, each) = files_digest(dir)?;
         let last: Option<String> = self.read(|c| {
             c.query_row("SELECT files_sha256 FROM imports ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
                 .map(Some)
@@ -237,11 +283,10 @@ impl Store {
         if last.as_deref() == Some(digest.as_str()) {
             return Ok(ImportReport { unchanged: true, files_sha256: digest, ..Default::default() });
         }
-        let mut ds = read_data_folder(dir)?;
-        let mut rejects = std::mem::take(&mut ds.rejects);
-        let history = FolderHistory::read(dir, &ds, &mut rejects)?;
-        ds.rejects = rejects;
-        self.import_dataset_with(&ds, &digest, &history)
+        let ds = read_data_folder(dir)?;
+        let file = |name: &'static str| each.get(name).map(|d| (dir.join(name), hex(d)));
+        let files = FolderFiles { contacts: file("contacts.csv"), needs: file("needs.csv") };
+        self.import_with(&ds, &digest, History::Files(&files))
     }
 
     /// Imports an already-read data set whose input files have fingerprint `digest`.
@@ -259,6 +304,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] (rolled back).
     pub fn import_dataset_with(&self, ds: &Dataset, digest: &str, history: &FolderHistory) -> Result<ImportReport> {
+        self.import_with(ds, digest, History::Read(history))
+    }
+
+    /// [`Store::import_dataset_with`] with the service history read already or to be read.
+    fn import_with(&self, ds: &Dataset, digest: &str, history: History<'_>) -> Result<ImportReport> {
         self.write(|c| {
             // A bigger page cache while the import runs: with SQLite's 2 MB, a national import
             // spills dirty pages to the WAL long before its commit and reads them back through
@@ -281,31 +331,132 @@ impl Store {
 /// Page cache of an import, KiB (SQLite's negative `cache_size`): 512 MiB.
 const IMPORT_CACHE_KIB: i64 = -512 * 1024;
 
+/// A folder's service history for its import: read already, or the files to read (each with
+/// its SHA-256, hex, computed for the import's fingerprint), read in the import's transaction
+/// and, on a first import, streamed into the store ([`Streamed`]).
+enum History<'a> {
+    /// Read already.
+    Read(&'a FolderHistory),
+    /// To read.
+    Files(&'a FolderFiles),
+}
+
+/// A folder's `contacts.csv` and `needs.csv` (those present) with their SHA-256 (hex).
+struct FolderFiles {
+    contacts: Option<(std::path::PathBuf, String)>,
+    needs: Option<(std::path::PathBuf, String)>,
+}
+
+/// A file of service records as its import's transaction takes it: streamed, or read whole
+/// (the store holds records of its kind already, which its rows are compared with).
+enum Taken<'a, R> {
+    Streamed(Streamed<'a>),
+    Read(RecordSource, Vec<R>),
+}
+
+/// True when the store holds a row of `table`.
+fn any_in(tx: &Transaction<'_>, table: &str) -> Result<bool> {
+    tx.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| r.get(0))
+        .map_err(StoreError::db(format!("reading {table}")))
+}
+
+/// The folder's service history as the transaction takes it (see [`Taken`]), its rejects
+/// appended to `rejects`, contacts first.
+#[allow(clippy::type_complexity)]
+fn take_history<'a>(
+    files: &'a FolderFiles,
+    (stream_contacts, stream_needs): (bool, bool),
+    ids: &HouseholdIds<'_>,
+    rejects: &mut Vec<Reject>,
+) -> Result<(Option<Taken<'a, LedgerRow>>, Option<Taken<'a, NeedRow>>)> {
+    let contacts = match &files.contacts {
+        None => None,
+        Some((path, sha)) if stream_contacts => {
+            Some(Taken::Streamed(Streamed::contacts(path, sha.clone(), ids, rejects)?))
+        }
+        Some((path, sha)) => {
+            let before = rejects.len();
+            let mut rows = Vec::new();
+            each_ledger_row(path, ids, rejects, |r| {
+                rows.push(r);
+                Ok::<_, std::convert::Infallible>(())
+            })?
+            .unwrap_or_else(|never| match never {});
+            Some(Taken::Read(RecordSource::named(path, sha.clone(), rejects.len() - before), rows))
+        }
+    };
+    let needs = match &files.needs {
+        None => None,
+        Some((path, sha)) if stream_needs => Some(Taken::Streamed(Streamed::needs(path, sha.clone(), ids, rejects)?)),
+        Some((path, sha)) => {
+            let before = rejects.len();
+            let mut rows = Vec::new();
+            each_need_row(path, ids, rejects, |r| {
+                rows.push(r);
+                Ok::<_, std::convert::Infallible>(())
+            })?
+            .unwrap_or_else(|never| match never {});
+            Some(Taken::Read(RecordSource::named(path, sha.clone(), rejects.len() - before), rows))
+        }
+    };
+    Ok((contacts, needs))
+}
+
 /// The writes of [`Store::import_dataset_with`], in one transaction.
-fn import_in(
-    c: &mut rusqlite::Connection,
-    ds: &Dataset,
-    digest: &str,
-    history: &FolderHistory,
-) -> Result<ImportReport> {
+fn import_in(c: &mut rusqlite::Connection, ds: &Dataset, digest: &str, history: History<'_>) -> Result<ImportReport> {
     let tx =
         c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::db("starting the import"))?;
     let mut rep = ImportReport { files_sha256: digest.to_string(), rejects: ds.rejects.clone(), ..Default::default() };
-    import_stations(&tx, ds, &mut rep)?;
-    import_households(&tx, ds, &mut rep)?;
-    import_grids(&tx, ds, &mut rep)?;
-    if let Some((source, rows)) = &history.contacts {
-        rep.contacts = Some(contacts_in(&tx, &Actor::Import, source, rows, Named::JustImported)?);
-    }
-    if let Some((source, rows)) = &history.needs {
-        rep.needs = Some(needs_in(&tx, &Actor::Import, source, rows, Named::JustImported)?);
+    match history {
+        History::Read(history) => {
+            import_stations(&tx, ds, &mut rep)?;
+            import_households(&tx, ds, &mut rep)?;
+            import_grids(&tx, ds, &mut rep)?;
+            if let Some((source, rows)) = &history.contacts {
+                rep.contacts = Some(contacts_in(&tx, &Actor::Import, source, rows, Named::JustImported)?);
+            }
+            if let Some((source, rows)) = &history.needs {
+                rep.needs = Some(needs_in(&tx, &Actor::Import, source, rows, Named::JustImported)?);
+            }
+        }
+        History::Files(files) => {
+            let stream = (!any_in(&tx, "visits")?, !any_in(&tx, "needs")?);
+            let ids = HouseholdIds::new(&ds.households);
+            // The files are read (counted, when streamed) while the folder's stations,
+            // households and grids are written.
+            let mut rejects = Vec::new();
+            let (taken, written) = std::thread::scope(|s| {
+                let reading = s.spawn(|| take_history(files, stream, &ids, &mut rejects));
+                let written = import_stations(&tx, ds, &mut rep)
+                    .and_then(|()| import_households(&tx, ds, &mut rep))
+                    .and_then(|()| import_grids(&tx, ds, &mut rep));
+                (reading.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), written)
+            });
+            let (contacts, needs) = taken?;
+            written?;
+            rep.rejects.extend(rejects);
+            rep.contacts = match contacts {
+                None => None,
+                Some(Taken::Streamed(f)) => Some(contacts_streamed(&tx, &Actor::Import, &f, &ids)?),
+                Some(Taken::Read(source, rows)) => {
+                    Some(contacts_in(&tx, &Actor::Import, &source, &rows, Named::JustImported)?)
+                }
+            };
+            rep.needs = match needs {
+                None => None,
+                Some(Taken::Streamed(f)) => Some(needs_streamed(&tx, &Actor::Import, &f, &ids)?),
+                Some(Taken::Read(source, rows)) => {
+                    Some(needs_in(&tx, &Actor::Import, &source, &rows, Named::JustImported)?)
+                }
+            };
+        }
     }
     tx.execute("DELETE FROM import_rejects", []).map_err(StoreError::db("replacing the rejects"))?;
     {
         let mut st = tx
             .prepare("INSERT INTO import_rejects (file, row, record_id, reason) VALUES (?1, ?2, ?3, ?4)")
             .map_err(StoreError::db("storing the rejects"))?;
-        for r in &ds.rejects {
+        for r in &rep.rejects {
             st.execute(params![r.file, r.row as i64, r.id, r.reason]).map_err(StoreError::db("storing a reject"))?;
         }
     }
@@ -661,7 +812,7 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
                         row.address,
                         &h[..]
                     ])
-                    .map_err(StoreError::db(format!("storing household {}", row.id)))?;
+                    .map_err(|e| StoreError::db(format!("storing household {}", row.id))(e))?;
                 rep.added[1] += 1;
             }
         }
@@ -693,7 +844,7 @@ fn import_grids(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> R
     }
     for i in 0..grids.len() {
         let id = &grids.id[i];
-        let geometry = geometry_json(&grids.geometry[i]).to_string();
+        let geometry = geometry_text(&grids.geometry[i]);
         let code = grids.unit[i].map(|u| ds.divisions.get(u).code.as_str());
         let fields =
             json!({"worker": grids.worker[i], "code": code, "geometry_sha256": hex(&sha256(geometry.as_bytes()))});
@@ -711,11 +862,11 @@ fn import_grids(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> R
                 rep.updated[2] += 1;
             }
             None => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO grids (id, worker, code, geometry, import_sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, grids.worker[i], code, geometry, &h[..]],
                 )
-                .map_err(StoreError::db(format!("storing grid {id}")))?;
+                .and_then(|mut st| st.execute(params![id, grids.worker[i], code, geometry, &h[..]]))
+                .map_err(|e| StoreError::db(format!("storing grid {id}"))(e))?;
                 rep.added[2] += 1;
             }
         }
@@ -729,4 +880,26 @@ fn import_grids(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> R
         rep.removed[2] += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::{Coord, LineString, MultiPolygon, Polygon};
+
+    use super::{geometry_json, geometry_text};
+
+    #[test]
+    fn a_geometrys_text_is_that_of_its_json_value() {
+        let ls = |v: &[(f64, f64)]| LineString(v.iter().map(|&(x, y)| Coord { x, y }).collect());
+        let mp = MultiPolygon(vec![
+            Polygon::new(
+                ls(&[(103.123456789012, 36.1), (104.0, 36.0), (1e-7, -0.0), (103.123456789012, 36.1)]),
+                vec![ls(&[(103.5, 36.05), (103.6, 36.05), (103.55, 36.07), (103.5, 36.05)])],
+            ),
+            Polygon::new(ls(&[(1.0 / 3.0, 2.0 / 3.0), (180.0, -90.0), (1.0 / 3.0, 2.0 / 3.0)]), vec![]),
+            Polygon::new(LineString(vec![]), vec![]),
+        ]);
+        assert_eq!(geometry_text(&mp), geometry_json(&mp).to_string());
+        assert_eq!(geometry_text(&MultiPolygon(vec![])), "[]");
+    }
 }

@@ -36,7 +36,7 @@ use serde_json::json;
 use super::records::{commit, contact_kind, immediate, json as to_json, Actor, HistoryEntry, Visit};
 use super::service::imported_needs;
 use super::{hex, sha256_file, Result, Store, StoreError};
-use crate::ingest::service::{LedgerRow, NeedRow};
+use crate::ingest::service::{each_ledger_row, each_need_row, HouseholdIds, LedgerRow, NeedRow};
 use crate::model::service::format_day;
 
 /// The file imported records come from.
@@ -58,8 +58,13 @@ impl RecordSource {
     pub fn of_file(path: &std::path::Path, rejected: usize) -> Result<RecordSource> {
         let digest =
             sha256_file(path).map_err(|source| crate::ingest::IngestError::Io { path: path.to_path_buf(), source })?;
+        Ok(RecordSource::named(path, hex(&digest), rejected))
+    }
+
+    /// The source of the file at `path` whose SHA-256 (hex) is known already.
+    pub(crate) fn named(path: &std::path::Path, sha256: String, rejected: usize) -> RecordSource {
         let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(RecordSource { file, sha256: hex(&digest), rejected })
+        RecordSource { file, sha256, rejected }
     }
 }
 
@@ -372,6 +377,229 @@ pub(crate) fn needs_in(
                 .map_err(StoreError::db("recording a need's change"))?;
         }
         k += 1;
+    }
+    Ok(done)
+}
+
+/// A first import's file of records, streamed into the store instead of read whole first (a
+/// national `contacts.csv` holds 144 million contacts: about 11 GB as rows in memory): the file
+/// is read twice, first to count what it adds and rejects (beside the import's other writes:
+/// the import's row of `record_imports`, which every record names, is written first with its
+/// counts), then to write each record as it is read, the reading a chunk ahead of the writing
+/// on a thread of its own. Only when the store holds no record of the kind yet (a first
+/// import), so that every row the file holds is added, as [`to_add`] would find.
+pub(crate) struct Streamed<'a> {
+    /// The file.
+    pub path: &'a std::path::Path,
+    /// Its name and SHA-256, and the rows rejected by the count.
+    pub source: RecordSource,
+    /// The rows the count found to add.
+    pub rows: usize,
+}
+
+impl<'a> Streamed<'a> {
+    /// Counts the contacts of the ledger at `path` against `ids` (its first reading), with the
+    /// file's SHA-256 (hex) as already computed; its rejects are appended to `rejects`.
+    ///
+    /// # Errors
+    /// [`StoreError::Ingest`] when it cannot be read.
+    pub(crate) fn contacts(
+        path: &'a std::path::Path,
+        sha256: String,
+        ids: &HouseholdIds<'_>,
+        rejects: &mut Vec<crate::model::Reject>,
+    ) -> Result<Streamed<'a>> {
+        let before = rejects.len();
+        let mut rows = 0;
+        each_ledger_row(path, ids, rejects, |_| {
+            rows += 1;
+            Ok::<_, std::convert::Infallible>(())
+        })?
+        .unwrap_or_else(|never| match never {});
+        Ok(Streamed { path, source: RecordSource::named(path, sha256, rejects.len() - before), rows })
+    }
+
+    /// Counts the needs of the table at `path`, as [`Streamed::contacts`] counts contacts.
+    ///
+    /// # Errors
+    /// [`StoreError::Ingest`] when it cannot be read.
+    pub(crate) fn needs(
+        path: &'a std::path::Path,
+        sha256: String,
+        ids: &HouseholdIds<'_>,
+        rejects: &mut Vec<crate::model::Reject>,
+    ) -> Result<Streamed<'a>> {
+        let before = rejects.len();
+        let mut rows = 0;
+        each_need_row(path, ids, rejects, |_| {
+            rows += 1;
+            Ok::<_, std::convert::Infallible>(())
+        })?
+        .unwrap_or_else(|never| match never {});
+        Ok(Streamed { path, source: RecordSource::named(path, sha256, rejects.len() - before), rows })
+    }
+}
+
+/// Rows handed from the reading thread to the writing one at a time.
+const CHUNK: usize = 8192;
+
+/// Reads with `read` on a thread of its own, handing its rows a chunk at a time to `write` on
+/// this one. An error of `write` stops the reading; the first error (of `write`, else of the
+/// reading) is returned.
+fn pipelined<R: Send>(
+    read: impl FnOnce(&mut dyn FnMut(R) -> Result<(), ()>) -> Result<Result<(), ()>, crate::ingest::IngestError> + Send,
+    mut write: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<R>>(4);
+        let reader = s.spawn(move || {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let done = read(&mut |r| {
+                chunk.push(r);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    tx.send(full).map_err(|_| ())?;
+                }
+                Ok(())
+            })?;
+            if done.is_ok() && !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            Ok(())
+        });
+        let mut written = Ok(());
+        'all: for chunk in &rx {
+            for r in chunk {
+                if let Err(e) = write(r) {
+                    written = Err(e);
+                    break 'all;
+                }
+            }
+        }
+        drop(rx);
+        let read: Result<(), crate::ingest::IngestError> =
+            reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        written?;
+        Ok(read?)
+    })
+}
+
+/// The error of a streamed file that gave another count the second time it was read.
+fn changed(source: &RecordSource, what: &str, counted: usize, written: usize) -> StoreError {
+    StoreError::Invalid(format!(
+        "{}: {counted} {what} counted but {written} read to be written: the file changed while it was imported (nothing was imported; import it again)",
+        source.file
+    ))
+}
+
+/// Imports a first import's contacts streamed (see [`Streamed`]) in the caller's transaction;
+/// the store must hold no visit yet.
+pub(crate) fn contacts_streamed(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    file: &Streamed<'_>,
+    ids: &HouseholdIds<'_>,
+) -> Result<RecordsImported> {
+    let (user_id, _) = recorder(tx, actor)?;
+    let source = &file.source;
+    let done = RecordsImported { added: file.rows, same: 0, rejected: source.rejected };
+    let started = begin_import(tx, user_id, "contacts", "visits", source, &done)?;
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO visits (household_id, date, kind, note, user_id, at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(StoreError::db("recording a visit"))?;
+    let mut k = 0;
+    let mut rejects = Vec::new();
+    pipelined(
+        |give| each_ledger_row(file.path, ids, &mut rejects, give),
+        |r: LedgerRow| {
+            insert
+                .execute(params![
+                    r.household_id,
+                    format_day(r.day),
+                    r.kind.as_str(),
+                    r.note,
+                    user_id,
+                    started.at,
+                    started.id
+                ])
+                .map_err(|e| StoreError::db(format!("recording a visit of household {}", r.household_id))(e))?;
+            check_id(tx, &started, k, "visit")?;
+            k += 1;
+            Ok(())
+        },
+    )?;
+    if k != file.rows || rejects.len() != source.rejected {
+        return Err(changed(source, "contacts", file.rows, k));
+    }
+    Ok(done)
+}
+
+/// Imports a first import's needs streamed (see [`Streamed`]) in the caller's transaction; the
+/// store must hold no need yet.
+pub(crate) fn needs_streamed(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    file: &Streamed<'_>,
+    ids: &HouseholdIds<'_>,
+) -> Result<RecordsImported> {
+    let (user_id, _) = recorder(tx, actor)?;
+    let source = &file.source;
+    let done = RecordsImported { added: file.rows, same: 0, rejected: source.rejected };
+    let started = begin_import(tx, user_id, "needs", "needs", source, &done)?;
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO needs (household_id, category, note, status, opened, visit_id, user_id, version, created_at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(StoreError::db("recording a need"))?;
+    let mut change = tx
+        .prepare(
+            "INSERT INTO need_changes (need_id, date, status, note, user_id, at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(StoreError::db("recording a need's change"))?;
+    let mut k = 0;
+    let mut rejects = Vec::new();
+    pipelined(
+        |give| each_need_row(file.path, ids, &mut rejects, give),
+        |r: NeedRow| {
+            let Some(&(_, status)) = r.need.changes.last() else {
+                return Err(StoreError::Invalid(format!(
+                    "{} row {}: a need without a day raised",
+                    source.file, r.line
+                )));
+            };
+            let opened = r.need.opened().map(format_day).unwrap_or_default();
+            insert
+                .execute(params![
+                    r.household_id,
+                    r.need.category.as_str(),
+                    r.note,
+                    status.as_str(),
+                    opened,
+                    user_id,
+                    r.need.changes.len() as i64,
+                    started.at,
+                    started.id
+                ])
+                .map_err(|e| StoreError::db(format!("recording a need of household {}", r.household_id))(e))?;
+            check_id(tx, &started, k, "need")?;
+            let id = started.first_id + k as i64;
+            for (j, &(day, st)) in r.need.changes.iter().enumerate() {
+                let note = if j == 0 { r.note.as_str() } else { "" };
+                change
+                    .execute(params![id, format_day(day), st.as_str(), note, user_id, started.at, started.id])
+                    .map_err(StoreError::db("recording a need's change"))?;
+            }
+            k += 1;
+            Ok(())
+        },
+    )?;
+    if k != file.rows || rejects.len() != source.rejected {
+        return Err(changed(source, "needs", file.rows, k));
     }
     Ok(done)
 }

@@ -509,32 +509,13 @@ impl Store {
     pub fn service_records_of(&self, ids: &StrColumn) -> Result<(ServiceRecords, Vec<i64>, usize)> {
         let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
-        self.read(|c| {
-            // One read transaction: the contacts and needs of one moment.
+        let (upto, mut unknown, needs, need_ids) = self.read(|c| {
+            // One read transaction: the needs, and the last contact, of one moment.
             let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
+            let upto: i64 = tx
+                .query_row("SELECT coalesce(max(id), 0) FROM visits", [], |r| r.get(0))
+                .map_err(StoreError::db("reading contacts"))?;
             let mut unknown = 0usize;
-            let mut contacts: Vec<(u32, Day)> = Vec::new();
-            {
-                let mut s =
-                    tx.prepare("SELECT household_id, date FROM visits").map_err(StoreError::db("reading contacts"))?;
-                let mut rows = s.query([]).map_err(StoreError::db("reading contacts"))?;
-                // Read in place: no `String` per field of the country's 144 million contacts.
-                fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
-                    super::text_in_place(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
-                        i,
-                        String::new(),
-                        rusqlite::types::Type::Null,
-                    ))
-                }
-                while let Some(r) = rows.next().map_err(StoreError::db("reading contacts"))? {
-                    let h = text(r, 0).map_err(StoreError::db("reading contacts"))?;
-                    let d = text(r, 1).map_err(StoreError::db("reading contacts"))?;
-                    match index.get(h) {
-                        Some(&i) => contacts.push((i, day("visit date", d)?)),
-                        None => unknown += 1,
-                    }
-                }
-            }
             let mut needs: Vec<NeedSpan> = Vec::new();
             let mut need_ids: Vec<i64> = Vec::new();
             {
@@ -584,13 +565,91 @@ impl Store {
                 }
             }
             drop(tx);
-            // Every need here has its household in range and a change: none is left out, so
-            // the ids stay in step with the needs.
-            let (records, left) = ServiceRecords::new(ids.len(), contacts, needs);
-            debug_assert_eq!(records.needs.len(), need_ids.len());
-            Ok((records, need_ids, unknown + left))
-        })
+            Ok((upto, unknown, needs, need_ids))
+        })?;
+        // The contacts up to the last one of that moment: visits are append-only (never
+        // changed nor deleted, their ids only grow), so these are the contacts of the same
+        // snapshot, whichever connection reads them. Read a range of ids per task, each on a
+        // reader connection of its own, in parallel, and put back in the order of their ids.
+        let parts = (rayon::current_num_threads() * 2).clamp(1, 8) as i64;
+        let step = upto / parts + 1;
+        let ranges: Vec<(i64, i64)> = (0..parts).map(|k| (k * step + 1, ((k + 1) * step).min(upto))).collect();
+        let read: Vec<Result<ContactsRead>> = {
+            use rayon::prelude::*;
+            ranges.into_par_iter().map(|(from, to)| self.read(|c| contacts_between(c, from, to, &index))).collect()
+        };
+        let read = read.into_iter().collect::<Result<Vec<_>>>()?;
+        // Exactly the room they need (a vector grown a row at a time keeps up to twice that).
+        let mut contacts = Vec::with_capacity(read.iter().map(|(some, _)| some.len()).sum());
+        for (some, left) in read {
+            contacts.extend_from_slice(&some);
+            unknown += left;
+        }
+        // Every need here has its household in range and a change: none is left out, so
+        // the ids stay in step with the needs.
+        let (records, left) = ServiceRecords::new(ids.len(), contacts, needs);
+        debug_assert_eq!(records.needs.len(), need_ids.len());
+        Ok((records, need_ids, unknown + left))
     }
+}
+
+/// Contacts read: `(household, day)` in the order of their ids, and how many named a household
+/// not asked for.
+type ContactsRead = (Vec<(u32, Day)>, usize);
+
+/// The contacts of the visits with ids `from..=to` (the day of each, by index of its household
+/// in `index`), in the order of their ids, and the number whose household is not in `index`.
+fn contacts_between(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    index: &HashMap<&str, u32>,
+) -> Result<(Vec<(u32, Day)>, usize)> {
+    let mut contacts = Vec::new();
+    let mut unknown = 0;
+    if from > to {
+        return Ok((contacts, unknown));
+    }
+    let day = |s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored visit date: {e}")));
+    let mut s = c
+        .prepare("SELECT household_id, date FROM visits WHERE id BETWEEN ?1 AND ?2 ORDER BY id")
+        .map_err(StoreError::db("reading contacts"))?;
+    let mut rows = s.query(params![from, to]).map_err(StoreError::db("reading contacts"))?;
+    // Read in place: no `String` per field of the country's 144 million contacts.
+    fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+        super::text_in_place(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
+            i,
+            String::new(),
+            rusqlite::types::Type::Null,
+        ))
+    }
+    // A household's contacts mostly follow one another (a ledger is written household by
+    // household): its index is looked up once for them.
+    let mut last: Option<(String, Option<u32>)> = None;
+    while let Some(r) = rows.next().map_err(StoreError::db("reading contacts"))? {
+        let h = text(r, 0).map_err(StoreError::db("reading contacts"))?;
+        let d = text(r, 1).map_err(StoreError::db("reading contacts"))?;
+        let i = match &last {
+            Some((id, i)) if id == h => *i,
+            _ => {
+                let i = index.get(h).copied();
+                match &mut last {
+                    Some((id, known)) => {
+                        id.clear();
+                        id.push_str(h);
+                        *known = i;
+                    }
+                    None => last = Some((h.to_string(), i)),
+                }
+                i
+            }
+        };
+        match i {
+            Some(i) => contacts.push((i, day(d)?)),
+            None => unknown += 1,
+        }
+    }
+    Ok((contacts, unknown))
 }
 
 impl Store {

@@ -1278,3 +1278,152 @@ fn a_version_5_store_keeps_the_history_rows_of_what_it_imported() {
         .unwrap_err();
     assert!(e.to_string().contains("a need changes only its status"), "{e}");
 }
+
+/// A `contacts.csv` of `n` contacts of the small fixture's households (more than a chunk of the
+/// streamed import), with a bad row every 997 lines (an unknown household, a bad date), and a
+/// `needs.csv` of `n / 10` needs with a bad one: what a first import streams.
+fn many_records(dir: &Path, n: usize) {
+    let hh = ["H1", "H2", "H3"];
+    let kinds = ["home", "phone", "station", "other", ""];
+    let mut c = String::from("household_id,date,kind,note\n");
+    for k in 0..n {
+        let line = k + 2;
+        if line % 997 == 0 {
+            c.push_str(&format!("H404,2026-01-01,home,unknown {k}\n"));
+        } else if line % 997 == 500 {
+            c.push_str(&format!("H1,2026-02-30,home,bad date {k}\n"));
+        } else {
+            let note = if k % 3 == 0 { String::new() } else { format!("note {k}") };
+            c.push_str(&format!("{},2026-{:02}-{:02},{},{note}\n", hh[k % 3], 1 + k % 12, 1 + k % 28, kinds[k % 5]));
+        }
+    }
+    std::fs::write(dir.join("contacts.csv"), c).unwrap();
+    let statuses = ["open", "in_progress", "resolved", ""];
+    let mut n_csv = String::from("household_id,category,date,status,status_date,note\n");
+    for k in 0..n / 10 {
+        if k == 7 {
+            n_csv.push_str("H2,food,2026-03-01,open,,bad category\n");
+            continue;
+        }
+        let status = statuses[k % 4];
+        let since =
+            if status.is_empty() || status == "open" { String::new() } else { format!("2026-06-{:02}", 1 + k % 28) };
+        n_csv.push_str(&format!("{},medical,2026-05-{:02},{status},{since},need {k}\n", hh[k % 3], 1 + k % 28));
+    }
+    std::fs::write(dir.join("needs.csv"), n_csv).unwrap();
+}
+
+/// The imported records of a store and their imports, without the times of writing.
+fn imported_rows(s: &Store) -> Vec<String> {
+    s.read(|c| {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id, household_id, date, kind, note, user_id, import_id FROM visits ORDER BY id",
+            "SELECT id, household_id, category, note, status, opened, visit_id, user_id, version, import_id FROM needs ORDER BY id",
+            "SELECT id, need_id, date, status, note, user_id, import_id FROM need_changes ORDER BY id",
+            "SELECT id, user_id, what, file, sha256, added, same, rejected, history_seq, first_id, last_id FROM record_imports ORDER BY id",
+            "SELECT file, row, record_id, reason FROM import_rejects ORDER BY rowid",
+            "SELECT seq, id, lon, lat, veterans, code, name, address, import_sha256 FROM households ORDER BY seq",
+        ] {
+            let mut st = c.prepare(sql).unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    let mut line = String::new();
+                    for k in 0..n {
+                        let v: rusqlite::types::Value = r.get(k)?;
+                        line.push_str(&format!("{v:?}|"));
+                    }
+                    Ok(line)
+                })
+                .unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_first_import_streams_the_records_and_stores_what_reading_them_whole_stored() {
+    let streamed = folder();
+    many_records(streamed.path(), 20_000);
+    let s = Store::open(streamed.path()).unwrap();
+    let rep = s.import(streamed.path()).unwrap();
+    let (c, n) = (rep.contacts.unwrap(), rep.needs.unwrap());
+    assert_eq!((c.added, c.same, c.rejected), (20_000 - 40, 0, 40));
+    assert_eq!((n.added, n.same, n.rejected), (1_999, 0, 1));
+    // A bad row names its file and line, in file order, and does not stop the import.
+    let first: Vec<(&str, usize, &str)> = rep
+        .rejects
+        .iter()
+        .filter(|r| r.file == "contacts.csv")
+        .take(2)
+        .map(|r| (r.file.as_str(), r.row, r.reason.as_str()))
+        .collect();
+    assert_eq!(rep.rejects.iter().filter(|r| r.file == "contacts.csv").count(), 40);
+    assert_eq!(first[0].0, "contacts.csv");
+    assert_eq!(first[0].1, 500);
+    assert!(first[0].2.contains("2026-02-30"), "{first:?}");
+    assert_eq!((first[1].0, first[1].1, first[1].2), ("contacts.csv", 997, "unknown household H404"));
+    let last = rep.rejects.last().unwrap();
+    assert_eq!((last.file.as_str(), last.row), ("needs.csv", 9));
+
+    // The same folder imported the way every import read it before: the files whole, first.
+    let whole = folder();
+    many_records(whole.path(), 20_000);
+    let w = Store::open(whole.path()).unwrap();
+    let mut ds = crate::ingest::read_data_folder(whole.path()).unwrap();
+    let mut rejects = std::mem::take(&mut ds.rejects);
+    let history = FolderHistory::read(whole.path(), &ds, &mut rejects).unwrap();
+    ds.rejects = rejects;
+    let wrep = w.import_dataset_with(&ds, &rep.files_sha256, &history).unwrap();
+    assert_eq!((wrep.contacts, wrep.needs, &wrep.rejects), (rep.contacts, rep.needs, &rep.rejects));
+    let (a, b) = (imported_rows(&s), imported_rows(&w));
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() > 20_000 + 2 * 2_000);
+    assert_eq!(a, b);
+    // Again: nothing is added (the files are read whole and compared with the store's records).
+    std::fs::write(
+        streamed.path().join("gridcover.toml"),
+        std::fs::read_to_string(streamed.path().join("gridcover.toml")).unwrap() + "\n# again\n",
+    )
+    .unwrap();
+    let again = s.import(streamed.path()).unwrap();
+    assert_eq!((again.contacts.unwrap().added, again.contacts.unwrap().same), (0, 20_000 - 40));
+    assert_eq!((again.needs.unwrap().added, again.needs.unwrap().same), (0, 1_999));
+}
+
+#[test]
+fn a_streamed_import_that_fails_part_way_leaves_the_store_as_it_was() {
+    // The size of the store with the folder but no contacts.
+    let bare = folder();
+    let b = Store::open(bare.path()).unwrap();
+    b.import(bare.path()).unwrap();
+    let pages: i64 = b.write(|c| Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap())).unwrap();
+
+    let f = folder();
+    many_records(f.path(), 20_000);
+    let s = Store::open(f.path()).unwrap();
+    let before = dump(s.path());
+    // Room for the folder, not for its contacts: the disk fills while they are streamed in.
+    s.write(|c| {
+        Ok(c.query_row(&format!("PRAGMA max_page_count = {}", pages + 4), [], |r| r.get::<_, i64>(0)).unwrap())
+    })
+    .unwrap();
+    let e = s.import(f.path()).unwrap_err();
+    assert!(e.is_disk_full(), "{e}");
+    assert_eq!(dump(s.path()), before);
+
+    // A contacts file without its date column fails the import after the folder's records were
+    // written in the same transaction: nothing of them stays.
+    s.write(|c| Ok(c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0)).unwrap())).unwrap();
+    let good = std::fs::read_to_string(f.path().join("contacts.csv")).unwrap();
+    std::fs::write(f.path().join("contacts.csv"), good.replacen("household_id,date,", "household_id,day,", 1)).unwrap();
+    let e = s.import(f.path()).unwrap_err();
+    assert!(matches!(e, StoreError::Ingest(_)) && e.to_string().contains("contacts.csv"), "{e}");
+    assert_eq!(dump(s.path()), before);
+    // Fixed: it goes through, every contact in.
+    std::fs::write(f.path().join("contacts.csv"), good).unwrap();
+    assert_eq!(s.import(f.path()).unwrap().contacts.unwrap().added, 20_000 - 40);
+}

@@ -409,14 +409,7 @@ impl<'a> Streamed<'a> {
         ids: &HouseholdIds<'_>,
         rejects: &mut Vec<crate::model::Reject>,
     ) -> Result<Streamed<'a>> {
-        let before = rejects.len();
-        let mut rows = 0;
-        each_ledger_row(path, ids, rejects, |_| {
-            rows += 1;
-            Ok::<_, std::convert::Infallible>(())
-        })?
-        .unwrap_or_else(|never| match never {});
-        Ok(Streamed { path, source: RecordSource::named(path, sha256, rejects.len() - before), rows })
+        Self::counted(path, sha256, rejects, |rejects, count| each_ledger_row(path, ids, rejects, |_| count()))
     }
 
     /// Counts the needs of the table at `path`, as [`Streamed::contacts`] counts contacts.
@@ -429,11 +422,25 @@ impl<'a> Streamed<'a> {
         ids: &HouseholdIds<'_>,
         rejects: &mut Vec<crate::model::Reject>,
     ) -> Result<Streamed<'a>> {
+        Self::counted(path, sha256, rejects, |rejects, count| each_need_row(path, ids, rejects, |_| count()))
+    }
+
+    /// The file at `path` counted by `read`, which reads its rows (appending its rejects) and
+    /// calls `count` for each row to add.
+    fn counted(
+        path: &'a std::path::Path,
+        sha256: String,
+        rejects: &mut Vec<crate::model::Reject>,
+        read: impl FnOnce(
+            &mut Vec<crate::model::Reject>,
+            &mut dyn FnMut() -> Result<(), std::convert::Infallible>,
+        ) -> Result<Result<(), std::convert::Infallible>, crate::ingest::IngestError>,
+    ) -> Result<Streamed<'a>> {
         let before = rejects.len();
         let mut rows = 0;
-        each_need_row(path, ids, rejects, |_| {
+        read(rejects, &mut || {
             rows += 1;
-            Ok::<_, std::convert::Infallible>(())
+            Ok(())
         })?
         .unwrap_or_else(|never| match never {});
         Ok(Streamed { path, source: RecordSource::named(path, sha256, rejects.len() - before), rows })

@@ -3,7 +3,11 @@
 //!
 //! An import reads the folder's stations, households and grids first (any fatal input error
 //! leaves the store untouched), then writes everything in one transaction (a failure part way —
-//! a full disk, a crash, an unreadable `contacts.csv` — leaves the store as it was). Importing the same files again changes nothing: the import
+//! a full disk, a crash, an unreadable `contacts.csv` — leaves the store as it was). A first
+//! import (the store holds no import yet) writes with a rollback journal instead of the WAL
+//! when it has the store to itself ([`Store::first_import_journal`]): its pages go straight
+//! into the database, and a crash part way is rolled back from the journal when the store is
+//! next opened. Importing the same files again changes nothing: the import
 //! first compares the SHA-256 of the input files with the last import's, and beyond that every
 //! record carries the SHA-256 of its imported fields, so that only records whose input really
 //! changed are written. A record that changed in the input is updated (version + 1, a
@@ -316,14 +320,83 @@ impl Store {
             let cache: i64 =
                 c.query_row("PRAGMA cache_size", [], |r| r.get(0)).map_err(StoreError::db("reading cache_size"))?;
             c.pragma_update(None, "cache_size", IMPORT_CACHE_KIB).map_err(StoreError::db("setting cache_size"))?;
+            let rollback = self.first_import_journal(c)?;
             let done = import_in(c, ds, digest, history);
+            let back = if rollback { wal_again(c, &self.inner.path) } else { Ok(()) };
             c.pragma_update(None, "cache_size", cache).map_err(StoreError::db("setting cache_size"))?;
             let rep = done?;
-            // The import's pages were copied into the database when it committed; a WAL as
-            // big as the import would otherwise stay on disk beside it. A checkpoint that cannot
-            // finish now (a reader) is finished by a later one: the import is committed either way.
-            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            back?;
+            if !rollback {
+                // The import's pages were copied into the database when it committed; a WAL as
+                // big as the import would otherwise stay on disk beside it. A checkpoint that
+                // cannot finish now (a reader) is finished by a later one, without waiting for
+                // the reader: the import is committed either way.
+                let _ = without_waiting(c, |c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())));
+            }
             Ok(rep)
+        })
+    }
+
+    /// Before a first import (the store holds no import), switches the writer from WAL to a
+    /// rollback journal for the import's transaction, and says whether it did.
+    ///
+    /// In WAL mode a transaction's pages all go to the WAL first and are copied into the
+    /// database at the checkpoint after the commit: a first import writes the whole store
+    /// twice and, until that checkpoint, needs twice its size on disk (a national store of
+    /// tens of GB). With a rollback journal the new pages are written once, into the database
+    /// itself; the journal holds only the pages that existed before (the empty tables, the
+    /// users), so a failed or killed import is rolled back all the same — by SQLite itself,
+    /// from that journal, when the store is next opened. A rollback journal needs the
+    /// database to itself: the pool's idle readers are closed first, and when another
+    /// connection (another process) has the store open the switch is refused and the import
+    /// runs in WAL mode as any other. The writer goes back to WAL after the commit
+    /// ([`wal_again`]).
+    pub(super) fn first_import_journal(&self, c: &rusqlite::Connection) -> Result<bool> {
+        let imported: i64 = c
+            .query_row("SELECT count(*) FROM imports", [], |r| r.get(0))
+            .map_err(StoreError::db("counting imports"))?;
+        if imported > 0 {
+            return Ok(false);
+        }
+        self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        // Another connection makes the switch fail at once (not after the busy timeout): the
+        // import then keeps the WAL.
+        match without_waiting(c, |c| c.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0)))? {
+            Ok(mode) => Ok(mode.eq_ignore_ascii_case("delete")),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => Ok(false),
+            Err(e) => Err(StoreError::db("switching to a rollback journal for the first import")(e)),
+        }
+    }
+}
+
+/// Runs `f` with the connection's busy timeout at zero: a lock another connection holds is
+/// an error at once (`SQLITE_BUSY`) instead of a wait.
+fn without_waiting<T>(
+    c: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<rusqlite::Result<T>> {
+    let busy = |d| c.busy_timeout(d).map_err(StoreError::db("setting the busy timeout"));
+    busy(std::time::Duration::ZERO)?;
+    let r = f(c);
+    busy(super::BUSY_TIMEOUT)?;
+    Ok(r)
+}
+
+/// Puts the writer back in WAL mode after a first import's rollback journal
+/// ([`Store::first_import_journal`]); a store that cannot go back is an error, since the
+/// server's readers rely on WAL.
+fn wal_again(c: &rusqlite::Connection, path: &Path) -> Result<()> {
+    let mode: String = c
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(StoreError::db("switching back to WAL after the first import"))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!(
+                "SQLite could not switch back to WAL mode after the first import (journal_mode is {mode})"
+            ),
         })
     }
 }

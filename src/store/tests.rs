@@ -1427,3 +1427,96 @@ fn a_streamed_import_that_fails_part_way_leaves_the_store_as_it_was() {
     std::fs::write(f.path().join("contacts.csv"), good).unwrap();
     assert_eq!(s.import(f.path()).unwrap().contacts.unwrap().added, 20_000 - 40);
 }
+
+#[test]
+fn a_first_import_writes_the_store_once_and_leaves_it_in_wal_mode() {
+    let f = folder();
+    many_records(f.path(), 5_000);
+    let s = Store::open(f.path()).unwrap();
+    let rep = s.import(f.path()).unwrap();
+    assert_eq!(rep.contacts.unwrap().added, 5_000 - 10);
+    // Back in WAL mode, with no journal and an empty WAL left behind.
+    let mode: String = s.write(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(mode, "wal");
+    assert!(!f.path().join("gridcover.sqlite-journal").exists());
+    let wal = f.path().join("gridcover.sqlite-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+    // Readers and writers work as before, and a later import is not a first one.
+    assert!(s.is_imported().unwrap());
+    assert!(!s.write(|c| s.first_import_journal(c)).unwrap());
+    let mode: String = s.write(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(mode, "wal");
+    // A second connection, as another process would have, sees the imported rows.
+    let other = Connection::open(s.path()).unwrap();
+    let n: i64 = other.query_row("SELECT count(*) FROM visits", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 5_000 - 10);
+}
+
+#[test]
+fn a_first_import_beside_another_connection_runs_in_wal_mode_as_before() {
+    let f = folder();
+    many_records(f.path(), 2_000);
+    let s = Store::open(f.path()).unwrap();
+    // Another connection to the store (another process), idle or in the middle of a read: SQLite
+    // leaves WAL mode only for a connection that has the database to itself, so the import
+    // keeps the WAL (told at once, not after the busy timeout) and goes through as before.
+    let idle = Connection::open(s.path()).unwrap();
+    let _: i64 = idle.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+    assert!(!s.write(|c| s.first_import_journal(c)).unwrap());
+    let other = Connection::open(s.path()).unwrap();
+    other.execute_batch("BEGIN; SELECT count(*) FROM users;").unwrap();
+    let t = std::time::Instant::now();
+    let rep = s.import(f.path()).unwrap();
+    assert!(t.elapsed() < BUSY_TIMEOUT, "the import waited for the reader");
+    assert_eq!(rep.contacts.unwrap().added, 2_000 - 4);
+    other.execute_batch("COMMIT").unwrap();
+    let n: i64 = other.query_row("SELECT count(*) FROM visits", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2_000 - 4);
+    let mode: String = s.write(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_store_left_by_a_killed_first_import_opens_as_it_was_before() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.add_user("规划", Role::Planner, &[]).unwrap();
+    let users = s.users().unwrap().len();
+    let before = dump(s.path());
+    let size = std::fs::metadata(s.path()).unwrap().len();
+    // The files a crash in the middle of a first import leaves: the import's transaction in
+    // progress with a small page cache, so that its pages spill into the database file, and
+    // the rollback journal beside it, copied while the transaction is open.
+    let crashed = tempfile::tempdir().unwrap();
+    s.write(|c| {
+        assert!(s.first_import_journal(c).unwrap());
+        c.pragma_update(None, "cache_size", 8).unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for k in 0..5_000 {
+            tx.execute(
+                "INSERT INTO import_rejects (file, row, record_id, reason) VALUES ('households.csv', ?1, ?2, ?3)",
+                params![k, format!("H{k}"), "x".repeat(200)],
+            )
+            .unwrap();
+        }
+        for name in ["gridcover.sqlite", "gridcover.sqlite-journal"] {
+            std::fs::copy(f.path().join(name), crashed.path().join(name)).unwrap();
+        }
+        drop(tx);
+        Ok(())
+    })
+    .unwrap();
+    let grown = std::fs::metadata(crashed.path().join(STORE_FILE)).unwrap().len();
+    assert!(grown > size + 500_000, "the transaction's pages are in the database file ({size} → {grown})");
+    // Opened, the store is the one before the import: SQLite rolls the journal back.
+    let again = Store::open(crashed.path()).unwrap();
+    assert!(!again.is_imported().unwrap());
+    assert!(!crashed.path().join("gridcover.sqlite-journal").exists());
+    assert_eq!(dump(again.path()), before);
+    let ok: String = again.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(ok, "ok");
+    // And the import then goes through, the planner kept.
+    again.import(f.path()).unwrap();
+    assert!(again.is_imported().unwrap());
+    assert_eq!(again.users().unwrap().len(), users);
+}

@@ -387,3 +387,66 @@ fn sixty_four_clients_lose_no_update() {
     drop(server);
     check_consistent(d.path());
 }
+
+/// A first import writes the store with a rollback journal (once, not through the WAL):
+/// `gridcover import` killed with SIGKILL while it runs leaves the store as it was — its users
+/// kept, nothing imported — and the next import goes through.
+#[test]
+fn a_first_import_killed_part_way_leaves_the_store_as_it_was() {
+    let d = crate::common::copy_fixture("small");
+    // Contacts enough for the import to be caught in its transaction.
+    let mut c = String::from("household_id,date,kind,note\n");
+    for k in 0..300_000 {
+        c.push_str(&format!("H1,2026-{:02}-{:02},home,note {k}\n", 1 + k % 12, 1 + k % 28));
+    }
+    std::fs::write(d.path().join("contacts.csv"), c).unwrap();
+    // A user first: the store exists, with a row the rollback must keep.
+    let out = Command::new(bin())
+        .args(["user", "add", "--name", "规划", "--role", "planner", "--data"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let users = Store::open(d.path()).unwrap().users().unwrap().len();
+
+    let journal = d.path().join("gridcover.sqlite-journal");
+    let mut child = Command::new(bin())
+        .args(["import", "--data"])
+        .arg(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !journal.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the import ended before its journal was seen");
+        assert!(t0.elapsed() < Duration::from_secs(120), "no journal within two minutes");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+
+    let s = Store::open(d.path()).unwrap();
+    assert!(!journal.exists(), "the journal was rolled back and removed at open");
+    assert!(!s.is_imported().unwrap());
+    assert_eq!(s.users().unwrap().len(), users);
+    let c = rusqlite::Connection::open(d.path().join("gridcover.sqlite")).unwrap();
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    for table in ["stations", "households", "grids", "visits", "history"] {
+        let n: i64 = c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0, "{table} after the killed import");
+    }
+    drop((s, c));
+
+    let out = Command::new(bin()).args(["import", "--data"]).arg(d.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = Store::open(d.path()).unwrap();
+    assert!(s.is_imported().unwrap());
+    assert_eq!(s.users().unwrap().len(), users);
+    let c = rusqlite::Connection::open(d.path().join("gridcover.sqlite")).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM visits", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 300_000);
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}

@@ -218,6 +218,68 @@ impl ServiceRecords {
         (ServiceRecords { start, days, needs: kept }, skipped + out.len())
     }
 
+    /// The records from contact days already grouped by household (`start` and `days` as
+    /// [`ServiceRecords::contact_days`] gives them) and more contacts `(household, day)`,
+    /// merged in their places: the same records as [`ServiceRecords::new`] of all the contacts
+    /// (a contact of a household out of range is skipped and counted). `None` when `start` and
+    /// `days` do not fit together.
+    pub fn with_added(
+        start: Vec<u32>,
+        days: Vec<Day>,
+        mut added: Vec<(u32, Day)>,
+        needs: Vec<NeedSpan>,
+    ) -> Option<(ServiceRecords, usize)> {
+        if !Self::days_fit(&start, &days) {
+            return None;
+        }
+        let households = start.len() - 1;
+        let before = added.len();
+        added.retain(|&(h, _)| (h as usize) < households);
+        let skipped = before - added.len();
+        let (start, days) = if added.is_empty() {
+            (start, days)
+        } else {
+            rayon::slice::ParallelSliceMut::par_sort_unstable(&mut added[..]);
+            let mut merged = Vec::with_capacity(days.len() + added.len());
+            let mut new_start = Vec::with_capacity(start.len());
+            new_start.push(0u32);
+            let mut more = added.iter().peekable();
+            for h in 0..households {
+                let old = &days[start[h] as usize..start[h + 1] as usize];
+                let mut i = 0;
+                while let Some(&&(_, d)) = more.peek().filter(|p| p.0 as usize == h) {
+                    let n = old[i..].partition_point(|&o| o <= d);
+                    merged.extend_from_slice(&old[i..i + n]);
+                    i += n;
+                    merged.push(d);
+                    more.next();
+                }
+                merged.extend_from_slice(&old[i..]);
+                new_start.push(u32::try_from(merged.len()).ok()?);
+            }
+            (new_start, merged)
+        };
+        let (kept, out): (Vec<NeedSpan>, Vec<NeedSpan>) =
+            needs.into_iter().partition(|n| (n.household as usize) < households && !n.changes.is_empty());
+        Some((ServiceRecords { start, days, needs: kept }, skipped + out.len()))
+    }
+
+    /// True when `start` and `days` are contact days grouped by household as
+    /// [`ServiceRecords::contact_days`] gives them: offsets from 0 to the days' count, never
+    /// going back, each household's days ascending.
+    pub fn days_fit(start: &[u32], days: &[Day]) -> bool {
+        start.first() == Some(&0)
+            && start.last().is_some_and(|&e| e as usize == days.len())
+            && start.windows(2).all(|w| w[0] <= w[1])
+            && start.windows(2).all(|w| days[w[0] as usize..w[1] as usize].is_sorted())
+    }
+
+    /// The contact days grouped by household: household `h`'s are `days[start[h]..start[h +
+    /// 1]]`, ascending (what [`ServiceRecords::with_added`] takes back).
+    pub fn contact_days(&self) -> (&[u32], &[Day]) {
+        (&self.start, &self.days)
+    }
+
     /// Households it covers.
     pub fn households(&self) -> usize {
         self.start.len().saturating_sub(1)
@@ -414,6 +476,55 @@ mod tests {
         }
         for s in [NeedStatus::Open, NeedStatus::InProgress, NeedStatus::Resolved] {
             assert_eq!(NeedStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod with_added_tests {
+    use super::*;
+
+    /// A small deterministic generator (no dependency for a test).
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn contacts_added_to_grouped_days_make_the_records_of_all_of_them() {
+        let mut seed = 7u64;
+        for round in 0..200 {
+            let households = (lcg(&mut seed) % 12) as usize;
+            let n = (lcg(&mut seed) % 60) as usize;
+            let pair = |seed: &mut u64| ((lcg(seed) % (households as u64 + 2)) as u32, (lcg(seed) % 20) as Day);
+            let first: Vec<(u32, Day)> = (0..n).map(|_| pair(&mut seed)).collect();
+            let more: Vec<(u32, Day)> = (0..(round % 7) * (n % 9)).map(|_| pair(&mut seed)).collect();
+            let needs =
+                vec![NeedSpan { household: 1, category: NeedCategory::Medical, changes: vec![(3, NeedStatus::Open)] }];
+            let (base, skipped) = ServiceRecords::new(households, first.clone(), Vec::new());
+            let (start, days) = base.contact_days();
+            let (added, skipped_more) =
+                ServiceRecords::with_added(start.to_vec(), days.to_vec(), more.clone(), needs.clone()).unwrap();
+            let all: Vec<(u32, Day)> = first.into_iter().chain(more).collect();
+            let (whole, skipped_all) = ServiceRecords::new(households, all, needs);
+            assert_eq!(added, whole, "round {round}");
+            assert_eq!(skipped + skipped_more, skipped_all, "round {round}");
+        }
+    }
+
+    #[test]
+    fn grouped_days_that_do_not_fit_are_refused() {
+        let ok = (vec![0, 2, 2, 3], vec![1, 5, 4]);
+        assert!(ServiceRecords::days_fit(&ok.0, &ok.1));
+        for (start, days) in [
+            (vec![], vec![]),
+            (vec![1, 2, 2, 3], vec![1, 5, 4]),
+            (vec![0, 2, 2, 4], vec![1, 5, 4]),
+            (vec![0, 2, 1, 3], vec![1, 5, 4]),
+            (vec![0, 2, 2, 3], vec![5, 1, 4]),
+        ] {
+            assert!(!ServiceRecords::days_fit(&start, &days), "{start:?} {days:?}");
+            assert!(ServiceRecords::with_added(start, days, Vec::new(), Vec::new()).is_none());
         }
     }
 }

@@ -18,6 +18,12 @@ impl StrColumn {
         StrColumn { text: String::with_capacity(bytes), ends: Vec::with_capacity(rows) }
     }
 
+    /// The column as stored: every row's text one after the other, and the end of each row
+    /// in it (for hashing a whole column at once).
+    pub fn parts(&self) -> (&str, &[u64]) {
+        (&self.text, &self.ends)
+    }
+
     /// Appends a row.
     pub fn push(&mut self, s: &str) {
         self.text.push_str(s);

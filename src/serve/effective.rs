@@ -251,7 +251,7 @@ impl ServiceCache {
 /// # Errors
 /// The store cannot be read.
 pub(crate) fn read(store: &crate::store::Store, ids: &StrColumn) -> Result<Records, ApiError> {
-    let (records, need_ids, _) = store.service_records_of(ids)?;
+    let (records, need_ids, _) = store.service_records_cached(ids)?;
     let needs = need_ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
     Ok(Records(Loaded { records: Arc::new(records), needs }))
 }

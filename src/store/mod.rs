@@ -54,6 +54,7 @@
 //! [`StoreError::Conflict`] when the record moved on meanwhile; the version check and the
 //! update happen in the same transaction, so no update is lost.
 
+mod contact_cache;
 mod import;
 mod ledger;
 mod patch;

@@ -20,6 +20,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::contact_cache::ContactCache;
 use super::ledger::TrailKey;
 use super::records::{
     append_audit, append_history, check_note, check_version, commit, immediate, json, need_role, parse_date,
@@ -507,14 +508,36 @@ impl Store {
     /// # Errors
     /// As [`Store::service_records`].
     pub fn service_records_of(&self, ids: &StrColumn) -> Result<(ServiceRecords, Vec<i64>, usize)> {
+        self.records_of(ids, false)
+    }
+
+    /// As [`Store::service_records_of`], with the contacts read up to the last start kept in
+    /// a file beside the store (`contact_cache`): only the visits added since are read from
+    /// the database, and the file is rewritten when it was missing or more than 1 % of the
+    /// contacts were not in it. The server's start; the same records either way.
+    ///
+    /// # Errors
+    /// As [`Store::service_records`].
+    pub fn service_records_cached(&self, ids: &StrColumn) -> Result<(ServiceRecords, Vec<i64>, usize)> {
+        self.records_of(ids, true)
+    }
+
+    fn records_of(&self, ids: &StrColumn, cached: bool) -> Result<(ServiceRecords, Vec<i64>, usize)> {
         let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
-        let (upto, mut unknown, needs, need_ids) = self.read(|c| {
+        let (upto, unknown_needs, needs, need_ids, identity) = self.read(|c| {
             // One read transaction: the needs, and the last contact, of one moment.
             let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
             let upto: i64 = tx
                 .query_row("SELECT coalesce(max(id), 0) FROM visits", [], |r| r.get(0))
                 .map_err(StoreError::db("reading contacts"))?;
+            // The store's identity, for the cache: its first import.
+            let identity: Option<String> = tx
+                .query_row("SELECT id || ' ' || at || ' ' || files_sha256 FROM imports ORDER BY id LIMIT 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(StoreError::db("reading the first import"))?;
             let mut unknown = 0usize;
             let mut needs: Vec<NeedSpan> = Vec::new();
             let mut need_ids: Vec<i64> = Vec::new();
@@ -565,15 +588,22 @@ impl Store {
                 }
             }
             drop(tx);
-            Ok((upto, unknown, needs, need_ids))
+            Ok((upto, unknown, needs, need_ids, identity))
         })?;
+        let cache = identity.filter(|_| cached).map(|i| ContactCache::new(&self.inner.path, &i, ids));
+        let kept = cache
+            .as_ref()
+            .and_then(|c| c.load(ids.len()))
+            .filter(|d| d.upto <= upto && ServiceRecords::days_fit(&d.start, &d.days));
+        let from = kept.as_ref().map_or(1, |d| d.upto + 1);
         // The contacts up to the last one of that moment: visits are append-only (never
         // changed nor deleted, their ids only grow), so these are the contacts of the same
         // snapshot, whichever connection reads them. Read a range of ids per task, each on a
         // reader connection of its own, in parallel, and put back in the order of their ids.
         let parts = (rayon::current_num_threads() * 2).clamp(1, 8) as i64;
-        let step = upto / parts + 1;
-        let ranges: Vec<(i64, i64)> = (0..parts).map(|k| (k * step + 1, ((k + 1) * step).min(upto))).collect();
+        let step = (upto - from + 1).max(0) / parts + 1;
+        let ranges: Vec<(i64, i64)> =
+            (0..parts).map(|k| (from + k * step, (from + (k + 1) * step - 1).min(upto))).collect();
         let read: Vec<Result<ContactsRead>> = {
             use rayon::prelude::*;
             ranges.into_par_iter().map(|(from, to)| self.read(|c| contacts_between(c, from, to, &index))).collect()
@@ -581,15 +611,31 @@ impl Store {
         let read = read.into_iter().collect::<Result<Vec<_>>>()?;
         // Exactly the room they need (a vector grown a row at a time keeps up to twice that).
         let mut contacts = Vec::with_capacity(read.iter().map(|(some, _)| some.len()).sum());
+        let mut unknown = 0;
         for (some, left) in read {
             contacts.extend_from_slice(&some);
             unknown += left;
         }
         // Every need here has its household in range and a change: none is left out, so
         // the ids stay in step with the needs.
-        let (records, left) = ServiceRecords::new(ids.len(), contacts, needs);
+        let added = contacts.len();
+        let (records, left) = match kept {
+            None => ServiceRecords::new(ids.len(), contacts, needs),
+            Some(d) => {
+                unknown += d.unknown as usize;
+                ServiceRecords::with_added(d.start, d.days, contacts, needs)
+                    .ok_or_else(|| StoreError::Invalid("the contacts' cache does not fit its households".into()))?
+            }
+        };
         debug_assert_eq!(records.needs.len(), need_ids.len());
-        Ok((records, need_ids, unknown + left))
+        if let Some(c) = cache {
+            let all = records.contact_count();
+            if from == 1 || added * 100 > all {
+                let (start, days) = records.contact_days();
+                c.save(upto, unknown as u64, start, days);
+            }
+        }
+        Ok((records, need_ids, unknown_needs + unknown + left))
     }
 }
 

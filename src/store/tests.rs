@@ -1520,3 +1520,112 @@ fn a_store_left_by_a_killed_first_import_opens_as_it_was_before() {
     assert!(again.is_imported().unwrap());
     assert_eq!(again.users().unwrap().len(), users);
 }
+
+/// The contacts' cache file of a store in folder `dir`.
+fn contacts_cache(dir: &Path) -> PathBuf {
+    dir.join(".gridcover-cache").join("gridcover.sqlite.contacts")
+}
+
+/// A store of the small fixture with 5,000 contacts (10 rejected) and needs, imported.
+fn store_with_records() -> (tempfile::TempDir, Store, crate::model::Dataset) {
+    let f = folder();
+    many_records(f.path(), 5_000);
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let ds = s.load_dataset(f.path()).unwrap();
+    (f, s, ds)
+}
+
+#[test]
+fn the_contacts_cache_gives_the_same_records_and_is_what_a_restart_reads() {
+    let (f, s, ds) = store_with_records();
+    let ids = &ds.households.id;
+    let fresh = s.service_records_of(ids).unwrap();
+    assert!(fresh.0.contact_count() > 4_000);
+    // Without a file: read from the store, and the file written.
+    assert!(!contacts_cache(f.path()).exists());
+    assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    let file = std::fs::read(contacts_cache(f.path())).unwrap();
+    // With it: the same records, and the uncached read writes nothing.
+    assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
+
+    // The file is what the next read takes its contacts from: a day changed in it (another
+    // valid day, the order kept) shows, which only a read of the file can explain.
+    let (start, days) = fresh.0.contact_days();
+    let h = (0..start.len() - 1).find(|&h| start[h + 1] > start[h]).unwrap();
+    let last = start[h + 1] as usize - 1;
+    let at = file.len() - 4 * (days.len() - last);
+    let mut changed = file.clone();
+    changed[at..at + 4].copy_from_slice(&(days[last] + 1000).to_le_bytes());
+    std::fs::write(contacts_cache(f.path()), &changed).unwrap();
+    let from_file = s.service_records_cached(ids).unwrap();
+    assert_eq!(from_file.0.contacts(h as u32).last(), Some(&(days[last] + 1000)));
+    std::fs::write(contacts_cache(f.path()), &file).unwrap();
+
+    // Visits added since: the file's contacts and those read from the store, merged in place.
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    for (hh, date) in [("H1", "2026-01-02"), ("H1", "2025-06-30"), ("H6", "2027-01-01"), ("H1", "2026-01-02")] {
+        s.add_visit(&w, hh, &NewVisit { date: date.into(), note: String::new(), ..Default::default() }).unwrap();
+    }
+    let fresh = s.service_records_of(ids).unwrap();
+    assert_eq!(fresh.0.contact_count(), from_file.0.contact_count() + 4);
+    assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    // Four of about 5,000: under 1 %, the file is kept as it was.
+    assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
+}
+
+#[test]
+fn a_contacts_cache_that_is_not_this_stores_is_not_used() {
+    let (f, s, ds) = store_with_records();
+    let ids = &ds.households.id;
+    s.service_records_cached(ids).unwrap();
+    let file = std::fs::read(contacts_cache(f.path())).unwrap();
+
+    // Cut short, or damaged in its offsets: read from the store, and written again whole.
+    let fresh = s.service_records_of(ids).unwrap();
+    for bad in [file[..file.len() - 4].to_vec(), {
+        let mut b = file.clone();
+        b[8 + 32 + 32..8 + 32 + 36].copy_from_slice(&7u32.to_le_bytes()); // start[0] = 7
+        b
+    }] {
+        std::fs::write(contacts_cache(f.path()), &bad).unwrap();
+        assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+        assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
+    }
+
+    // The households in another order: another key, the records of that order.
+    let mut hh = Households::default();
+    for i in (0..ds.households.len()).rev() {
+        hh.push(HouseholdRow { id: ds.households.id.get(i).unwrap().into(), ..Default::default() });
+    }
+    assert_eq!(s.service_records_cached(&hh.id).unwrap(), s.service_records_of(&hh.id).unwrap());
+
+    // Another store of the same folder, with fewer contacts, given this store's file: its own.
+    let g = folder();
+    many_records(g.path(), 3_000);
+    std::fs::create_dir_all(g.path().join(".gridcover-cache")).unwrap();
+    std::fs::write(contacts_cache(g.path()), &file).unwrap();
+    let t = Store::open(g.path()).unwrap();
+    t.import(g.path()).unwrap();
+    let theirs = t.service_records_of(ids).unwrap();
+    assert!(theirs.0.contact_count() < fresh.0.contact_count());
+    assert_eq!(t.service_records_cached(ids).unwrap(), theirs);
+}
+
+#[test]
+fn a_contacts_cache_that_cannot_be_written_costs_only_a_note() {
+    let (f, s, ds) = store_with_records();
+    // A folder where the cache's file should be: it cannot be replaced.
+    std::fs::create_dir_all(contacts_cache(f.path())).unwrap();
+    let ids = &ds.households.id;
+    assert_eq!(s.service_records_cached(ids).unwrap(), s.service_records_of(ids).unwrap());
+    assert!(contacts_cache(f.path()).is_dir());
+    // No temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(f.path().join(".gridcover-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("contacts"))
+        .collect();
+    assert_eq!(left, ["gridcover.sqlite.contacts"]);
+}

@@ -1,0 +1,156 @@
+//! A file cache of the store's contacts, grouped by household, for the server's restart.
+//!
+//! Reading every contact's household id and date from SQLite is the longest step of a restart
+//! at national scale (144 million contacts: about a minute). The contacts are append-only —
+//! `visits` rows are never changed nor deleted, and their ids only grow — so the contact days
+//! read up to a visit id stay true of that store for good. [`Store::service_records_cached`] keeps
+//! them in `.gridcover-cache/<store file>.contacts` beside the store, and at the next start
+//! reads the file and only the visits added since from the database.
+//!
+//! - **Key:** SHA-256 of the format, the store's identity (its first import: id, time and the
+//!   files' SHA-256 — another store, even of the same folder, has another) and the household
+//!   ids in their order (the days are grouped by position). Any other key is a miss.
+//! - **Content:** the last visit id it holds, the number of those contacts whose household was
+//!   not among the ids, then `start` (households + 1 offsets, `u32`) and `days` (`i32`), little
+//!   endian, as [`ServiceRecords::contact_days`] gives them.
+//! - **Checks:** a file of the wrong size, or whose offsets and days do not fit together, is a
+//!   miss (the store is read as if there were no file); a file is written to a temporary name,
+//!   synced and renamed, so a crash leaves the old file or the new one. Failing to write it
+//!   costs the next start its time, nothing else: a note on stderr.
+//!
+//! Household personal data: the file holds contact days by household position, no id, name or
+//! note; it sits beside the store, which holds all of them, with the same access.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::model::service::Day;
+use crate::model::StrColumn;
+
+/// Format of the file (its first eight bytes).
+const MAGIC: &[u8; 8] = b"GCDAYS01";
+
+/// Bytes converted at a time when reading or writing the arrays.
+const CHUNK: usize = 1 << 20;
+
+/// The contact days of the visits up to `upto`, grouped by household (positions of the ids
+/// the cache was made for).
+#[derive(Debug, PartialEq)]
+pub(super) struct ContactDays {
+    /// Last visit id read.
+    pub upto: i64,
+    /// Contacts of those visits whose household was not among the ids.
+    pub unknown: u64,
+    pub start: Vec<u32>,
+    pub days: Vec<Day>,
+}
+
+/// The cache of one store for one order of household ids.
+pub(super) struct ContactCache {
+    path: PathBuf,
+    key: [u8; 32],
+}
+
+impl ContactCache {
+    /// The cache of the store at `store` (its file) whose identity is `identity`, for the
+    /// households `ids`.
+    pub fn new(store: &Path, identity: &str, ids: &StrColumn) -> ContactCache {
+        let dir = store.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
+        let name = store.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+        let (text, ends) = ids.parts();
+        let mut h = Sha256::new();
+        h.update(MAGIC);
+        h.update((identity.len() as u64).to_le_bytes());
+        h.update(identity.as_bytes());
+        h.update((ends.len() as u64).to_le_bytes());
+        for e in ends {
+            h.update(e.to_le_bytes());
+        }
+        h.update(text.as_bytes());
+        ContactCache { path: dir.join(format!("{name}.contacts")), key: h.finalize().into() }
+    }
+
+    /// The cached days, if the file is there, of this key, and whole.
+    pub fn load(&self, households: usize) -> Option<ContactDays> {
+        let f = std::fs::File::open(&self.path).ok()?;
+        let len = f.metadata().ok()?.len();
+        let mut r = BufReader::with_capacity(CHUNK, f);
+        let mut head = [0u8; 8 + 32 + 8 * 4];
+        r.read_exact(&mut head).ok()?;
+        let word = |i: usize| u64::from_le_bytes(head[40 + 8 * i..48 + 8 * i].try_into().unwrap_or_default());
+        if &head[..8] != MAGIC || head[8..40] != self.key || word(2) != households as u64 {
+            return None;
+        }
+        let (upto, unknown, contacts) = (word(0) as i64, word(1), word(3));
+        let want = head.len() as u64 + 4 * (households as u64 + 1) + 4 * contacts;
+        if len != want {
+            return None;
+        }
+        let start: Vec<u32> = read_words(&mut r, households + 1, u32::from_le_bytes)?;
+        let days: Vec<Day> = read_words(&mut r, usize::try_from(contacts).ok()?, i32::from_le_bytes)?;
+        Some(ContactDays { upto, unknown, start, days })
+    }
+
+    /// Writes the days (replacing the file whole); a failure is a note on stderr.
+    pub fn save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) {
+        if let Err(e) = self.try_save(upto, unknown, start, days) {
+            eprintln!(
+                "gridcover: note: the contacts' cache {} could not be written ({e}); the next start reads them from the store",
+                self.path.display()
+            );
+        }
+    }
+
+    fn try_save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension(format!("contacts.tmp{}", std::process::id()));
+        let written = (|| {
+            let f = std::fs::File::create(&tmp)?;
+            let mut w = BufWriter::with_capacity(CHUNK, f);
+            w.write_all(MAGIC)?;
+            w.write_all(&self.key)?;
+            let households = start.len().saturating_sub(1) as u64;
+            for word in [upto as u64, unknown, households, days.len() as u64] {
+                w.write_all(&word.to_le_bytes())?;
+            }
+            write_words(&mut w, start, |x| x.to_le_bytes())?;
+            write_words(&mut w, days, |x| x.to_le_bytes())?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })();
+        match written.and_then(|()| std::fs::rename(&tmp, &self.path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `n` four-byte words, converted a chunk at a time (no second copy of the array).
+fn read_words<T>(r: &mut impl Read, n: usize, from: impl Fn([u8; 4]) -> T) -> Option<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(CHUNK / 4);
+        r.read_exact(&mut buf[..4 * take]).ok()?;
+        out.extend(buf[..4 * take].chunks_exact(4).map(|c| from([c[0], c[1], c[2], c[3]])));
+        left -= take;
+    }
+    Some(out)
+}
+
+fn write_words<T: Copy>(w: &mut impl Write, xs: &[T], to: impl Fn(T) -> [u8; 4]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(CHUNK);
+    for part in xs.chunks(CHUNK / 4) {
+        buf.clear();
+        buf.extend(part.iter().flat_map(|&x| to(x)));
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}

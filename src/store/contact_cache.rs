@@ -54,21 +54,29 @@ pub(super) struct ContactCache {
 }
 
 impl ContactCache {
-    /// The cache of the store at `store` (its file) whose identity is `identity`, for the
-    /// households `ids`.
-    pub fn new(store: &Path, identity: &str, ids: &StrColumn) -> ContactCache {
-        let dir = store.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
-        let name = store.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+    /// The SHA-256 of the household ids in their order (a part of the key, taken while the
+    /// store is read).
+    pub fn ids_digest(ids: &StrColumn) -> [u8; 32] {
         let (text, ends) = ids.parts();
         let mut h = Sha256::new();
-        h.update(MAGIC);
-        h.update((identity.len() as u64).to_le_bytes());
-        h.update(identity.as_bytes());
         h.update((ends.len() as u64).to_le_bytes());
         for e in ends {
             h.update(e.to_le_bytes());
         }
         h.update(text.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The cache of the store at `store` (its file) whose identity is `identity`, for the
+    /// households whose [`ContactCache::ids_digest`] is `ids`.
+    pub fn new(store: &Path, identity: &str, ids: &[u8; 32]) -> ContactCache {
+        let dir = store.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
+        let name = store.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+        let mut h = Sha256::new();
+        h.update(MAGIC);
+        h.update((identity.len() as u64).to_le_bytes());
+        h.update(identity.as_bytes());
+        h.update(ids);
         ContactCache { path: dir.join(format!("{name}.contacts")), key: h.finalize().into() }
     }
 

@@ -523,9 +523,82 @@ impl Store {
     }
 
     fn records_of(&self, ids: &StrColumn, cached: bool) -> Result<(ServiceRecords, Vec<i64>, usize)> {
-        let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
+        self.records_read(ids, cached, FEW_CONTACTS)
+    }
+
+    /// [`Store::records_of`], fewer than `few` contacts to read being read on this thread.
+    pub(super) fn records_read(
+        &self,
+        ids: &StrColumn,
+        cached: bool,
+        few: i64,
+    ) -> Result<(ServiceRecords, Vec<i64>, usize)> {
+        // The ids' part of the cache's key is taken beside the index and the read of the needs.
+        let (ids_digest, index, read) = std::thread::scope(|s| {
+            let digest = cached.then(|| s.spawn(|| ContactCache::ids_digest(ids)));
+            let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
+            let read = self.needs_and_last_contact(&index);
+            (digest.map(|d| d.join().unwrap_or_else(|p| std::panic::resume_unwind(p))), index, read)
+        });
+        let (upto, unknown_needs, needs, need_ids, identity) = read?;
+        let cache = identity.zip(ids_digest).map(|(i, d)| ContactCache::new(&self.inner.path, &i, &d));
+        let kept = cache
+            .as_ref()
+            .and_then(|c| c.load(ids.len()))
+            .filter(|d| d.upto <= upto && ServiceRecords::days_fit(&d.start, &d.days));
+        let from = kept.as_ref().map_or(1, |d| d.upto + 1);
+        // The contacts up to the last one of that moment: visits are append-only (never
+        // changed nor deleted, their ids only grow), so these are the contacts of the same
+        // snapshot, whichever connection reads them. Many are read a range of ids per task,
+        // each on a reader connection of its own, in parallel, and put back in the order of
+        // their ids; a few (those added since the cache was written) on this thread, not
+        // queued behind whatever else the thread pool is doing at the server's start.
+        let read: Vec<Result<ContactsRead>> = if upto - from < few {
+            vec![self.read(|c| contacts_between(c, from, upto, &index))]
+        } else {
+            let parts = (rayon::current_num_threads() * 2).clamp(1, 8) as i64;
+            let step = (upto - from + 1) / parts + 1;
+            let ranges: Vec<(i64, i64)> =
+                (0..parts).map(|k| (from + k * step, (from + (k + 1) * step - 1).min(upto))).collect();
+            use rayon::prelude::*;
+            ranges.into_par_iter().map(|(from, to)| self.read(|c| contacts_between(c, from, to, &index))).collect()
+        };
+        let read = read.into_iter().collect::<Result<Vec<_>>>()?;
+        // Exactly the room they need (a vector grown a row at a time keeps up to twice that).
+        let mut contacts = Vec::with_capacity(read.iter().map(|(some, _)| some.len()).sum());
+        let mut unknown = 0;
+        for (some, left) in read {
+            contacts.extend_from_slice(&some);
+            unknown += left;
+        }
+        // Every need here has its household in range and a change: none is left out, so
+        // the ids stay in step with the needs.
+        let added = contacts.len();
+        let (records, left) = match kept {
+            None => ServiceRecords::new(ids.len(), contacts, needs),
+            Some(d) => {
+                unknown += d.unknown as usize;
+                ServiceRecords::with_added(d.start, d.days, contacts, needs)
+                    .ok_or_else(|| StoreError::Invalid("the contacts' cache does not fit its households".into()))?
+            }
+        };
+        debug_assert_eq!(records.needs.len(), need_ids.len());
+        if let Some(c) = cache {
+            let all = records.contact_count();
+            if from == 1 || added * 100 > all {
+                let (start, days) = records.contact_days();
+                c.save(upto, unknown as u64, start, days);
+            }
+        }
+        Ok((records, need_ids, unknown_needs + unknown + left))
+    }
+
+    /// In one read transaction: the last visit id, the needs (with the number naming a
+    /// household not in `index`, and their store ids), and the store's identity for the
+    /// contacts' cache (its first import), all of one moment.
+    fn needs_and_last_contact(&self, index: &HashMap<&str, u32>) -> Result<NeedsRead> {
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
-        let (upto, unknown_needs, needs, need_ids, identity) = self.read(|c| {
+        self.read(|c| {
             // One read transaction: the needs, and the last contact, of one moment.
             let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
             let upto: i64 = tx
@@ -589,55 +662,16 @@ impl Store {
             }
             drop(tx);
             Ok((upto, unknown, needs, need_ids, identity))
-        })?;
-        let cache = identity.filter(|_| cached).map(|i| ContactCache::new(&self.inner.path, &i, ids));
-        let kept = cache
-            .as_ref()
-            .and_then(|c| c.load(ids.len()))
-            .filter(|d| d.upto <= upto && ServiceRecords::days_fit(&d.start, &d.days));
-        let from = kept.as_ref().map_or(1, |d| d.upto + 1);
-        // The contacts up to the last one of that moment: visits are append-only (never
-        // changed nor deleted, their ids only grow), so these are the contacts of the same
-        // snapshot, whichever connection reads them. Read a range of ids per task, each on a
-        // reader connection of its own, in parallel, and put back in the order of their ids.
-        let parts = (rayon::current_num_threads() * 2).clamp(1, 8) as i64;
-        let step = (upto - from + 1).max(0) / parts + 1;
-        let ranges: Vec<(i64, i64)> =
-            (0..parts).map(|k| (from + k * step, (from + (k + 1) * step - 1).min(upto))).collect();
-        let read: Vec<Result<ContactsRead>> = {
-            use rayon::prelude::*;
-            ranges.into_par_iter().map(|(from, to)| self.read(|c| contacts_between(c, from, to, &index))).collect()
-        };
-        let read = read.into_iter().collect::<Result<Vec<_>>>()?;
-        // Exactly the room they need (a vector grown a row at a time keeps up to twice that).
-        let mut contacts = Vec::with_capacity(read.iter().map(|(some, _)| some.len()).sum());
-        let mut unknown = 0;
-        for (some, left) in read {
-            contacts.extend_from_slice(&some);
-            unknown += left;
-        }
-        // Every need here has its household in range and a change: none is left out, so
-        // the ids stay in step with the needs.
-        let added = contacts.len();
-        let (records, left) = match kept {
-            None => ServiceRecords::new(ids.len(), contacts, needs),
-            Some(d) => {
-                unknown += d.unknown as usize;
-                ServiceRecords::with_added(d.start, d.days, contacts, needs)
-                    .ok_or_else(|| StoreError::Invalid("the contacts' cache does not fit its households".into()))?
-            }
-        };
-        debug_assert_eq!(records.needs.len(), need_ids.len());
-        if let Some(c) = cache {
-            let all = records.contact_count();
-            if from == 1 || added * 100 > all {
-                let (start, days) = records.contact_days();
-                c.save(upto, unknown as u64, start, days);
-            }
-        }
-        Ok((records, need_ids, unknown_needs + unknown + left))
+        })
     }
 }
+
+/// Read in one transaction ([`Store::needs_and_last_contact`]): the last visit id, the needs,
+/// how many named an unknown household, the needs' store ids, the store's identity.
+type NeedsRead = (i64, usize, Vec<NeedSpan>, Vec<i64>, Option<String>);
+
+/// Fewer contacts than this are read on the caller's thread, not in parallel.
+const FEW_CONTACTS: i64 = 1_000_000;
 
 /// Contacts read: `(household, day)` in the order of their ids, and how many named a household
 /// not asked for.

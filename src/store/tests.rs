@@ -1542,6 +1542,8 @@ fn the_contacts_cache_gives_the_same_records_and_is_what_a_restart_reads() {
     let ids = &ds.households.id;
     let fresh = s.service_records_of(ids).unwrap();
     assert!(fresh.0.contact_count() > 4_000);
+    // Read on this thread or in parallel over ranges of visit ids: the same records.
+    assert_eq!(s.records_read(ids, false, 0).unwrap(), fresh);
     // Without a file: read from the store, and the file written.
     assert!(!contacts_cache(f.path()).exists());
     assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
@@ -1571,6 +1573,7 @@ fn the_contacts_cache_gives_the_same_records_and_is_what_a_restart_reads() {
     let fresh = s.service_records_of(ids).unwrap();
     assert_eq!(fresh.0.contact_count(), from_file.0.contact_count() + 4);
     assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    assert_eq!(s.records_read(ids, true, 0).unwrap(), fresh);
     // Four of about 5,000: under 1 %, the file is kept as it was.
     assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
 }

@@ -38,7 +38,7 @@ use super::{hex, sha256, sha256_file, Result, Store, StoreError};
 use crate::ingest::service::{
     each_ledger_row, each_need_row, read_ledger, read_needs, HouseholdIds, LedgerRow, NeedRow,
 };
-use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
+use crate::ingest::{read_boundaries, read_config, read_data_folder_with, read_divisions, CONFIG_FILE};
 use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 
 /// The input files an import fingerprints (those present).
@@ -331,7 +331,9 @@ impl Store {
         if last.as_deref() == Some(digest.as_str()) {
             return Ok(ImportReport { unchanged: true, files_sha256: digest, ..Default::default() });
         }
-        let ds = read_data_folder(dir)?;
+        // The import keeps no boundary: their geometries are not decoded (their rejects and
+        // notes, and the extent points are checked against, are the same).
+        let ds = read_data_folder_with(dir, crate::ingest::ReadOptions::IMPORT)?;
         let file = |name: &'static str| each.get(name).map(|d| (dir.join(name), hex(d)));
         let files = FolderFiles { contacts: file("contacts.csv"), needs: file("needs.csv") };
         self.import_with(&ds, &digest, History::Files(&files))

@@ -18,8 +18,10 @@ fn folder() -> tempfile::TempDir {
     d
 }
 
-/// A connection of a test's own to the store at `path`.
+/// A connection of a test's own to the store at `path` (after SQLite's process-wide settings,
+/// which must come before the first connection).
 fn raw(path: &Path, flags: OpenFlags) -> Connection {
+    sqlite_process_settings();
     Connection::open_with_flags(path, flags).unwrap()
 }
 
@@ -1483,4 +1485,13 @@ fn a_first_import_builds_the_record_indexes_after_the_records_as_the_schema_has_
         Ok(())
     })
     .unwrap();
+}
+
+#[test]
+fn sqlite_keeps_no_memory_statistics() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(d.path()).unwrap();
+    s.add_user("someone", Role::Leader, &[]).unwrap();
+    // SQLite counts what it allocates only with its memory statistics on.
+    assert_eq!(unsafe { rusqlite::ffi::sqlite3_memory_used() }, 0);
 }

@@ -396,7 +396,8 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
     rejects.append(&mut st_rejects);
     rejects.append(&mut hh_rejects);
     rejects.append(&mut gr_rejects);
-    let select = |heads: Option<boundaries::BoundaryHeads>, keep: &dyn Fn(crate::model::UnitIdx, Option<&Bbox>) -> bool| {
+    let select = |heads: Option<boundaries::BoundaryHeads>,
+                  keep: &dyn Fn(crate::model::UnitIdx, Option<&Bbox>) -> bool| {
         heads.filter(|_| opts.boundary_geometry).map(|h| h.select(keep)).unwrap_or_default()
     };
     let (boundaries, grids) = match scope.as_mut() {
@@ -510,13 +511,27 @@ mod tests {
         let import = read_data_folder_with(dir, ReadOptions::IMPORT).unwrap();
         assert!(!all.boundaries.areas.is_empty());
         assert!(import.boundaries.areas.is_empty());
-        assert!(all.rejects.iter().any(|r| r.file == "boundaries.geojson" && r.id == "999999999999"), "{:?}", all.rejects);
+        assert!(
+            all.rejects.iter().any(|r| r.file == "boundaries.geojson" && r.id == "999999999999"),
+            "{:?}",
+            all.rejects
+        );
         assert_eq!(import.rejects, all.rejects);
         assert_eq!(import.notes, all.notes);
         let hh = |d: &Dataset| {
             let h = &d.households;
             (0..h.len())
-                .map(|i| format!("{} {} {} {:?} {:?} {:?}", &h.id[i], h.lon[i], h.lat[i], h.code[i], h.name.get(i), h.address.get(i)))
+                .map(|i| {
+                    format!(
+                        "{} {} {} {:?} {:?} {:?}",
+                        &h.id[i],
+                        h.lon[i],
+                        h.lat[i],
+                        h.code[i],
+                        h.name.get(i),
+                        h.address.get(i)
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert!(!hh(&all).is_empty());

@@ -463,7 +463,8 @@ fn with_indexes_built_after<T>(tx: &Transaction<'_>, names: &[&str], f: impl FnO
         let sql: String = tx
             .query_row("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1", [name], |r| r.get(0))
             .map_err(StoreError::db(format!("reading index {name}")))?;
-        tx.execute_batch(&format!("DROP INDEX \"{name}\"")).map_err(StoreError::db(format!("dropping index {name}")))?;
+        tx.execute_batch(&format!("DROP INDEX \"{name}\""))
+            .map_err(StoreError::db(format!("dropping index {name}")))?;
         made.push((name, sql));
     }
     let done = f()?;

@@ -531,7 +531,8 @@ pub(crate) fn sqlite_process_settings() {
         // variadic call. SQLite requires that no other thread uses it during the call: this
         // runs before the first connection gridcover opens (see above), and the `Once` makes
         // every other caller wait for it.
-        let _ = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
+        let _ =
+            unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
     });
 }
 

@@ -1475,12 +1475,13 @@ fn a_first_import_builds_the_record_indexes_after_the_records_as_the_schema_has_
             .query_row("EXPLAIN QUERY PLAN SELECT id FROM visits WHERE household_id = 'H2'", [], |r| r.get(3))
             .unwrap();
         assert!(plan.contains("visits_household"), "{plan}");
-        let n: i64 =
-            c.query_row("SELECT count(*) FROM visits INDEXED BY visits_household WHERE household_id = 'H2'", [], |r| {
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM visits INDEXED BY visits_household WHERE household_id = 'H2'", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        let all: i64 = c.query_row("SELECT count(*) FROM visits NOT INDEXED WHERE household_id = 'H2'", [], |r| r.get(0)).unwrap();
+        let all: i64 =
+            c.query_row("SELECT count(*) FROM visits NOT INDEXED WHERE household_id = 'H2'", [], |r| r.get(0)).unwrap();
         assert_eq!((n, all > 1_000), (all, true));
         Ok(())
     })

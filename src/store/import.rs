@@ -366,7 +366,22 @@ impl Store {
             let cache: i64 =
                 c.query_row("PRAGMA cache_size", [], |r| r.get(0)).map_err(StoreError::db("reading cache_size"))?;
             c.pragma_update(None, "cache_size", IMPORT_CACHE_KIB).map_err(StoreError::db("setting cache_size"))?;
+            // A store's first import (no import before it) writes records that refer only to
+            // rows its own transaction writes (its households, the system user `import`, its
+            // rows of `record_imports`, its needs), by construction: SQLite's foreign-key checks,
+            // a look-up of the parent row per record (144 million contacts nationally), are
+            // left out for it (tested: `foreign_key_check` finds nothing after it). The setting
+            // can change only outside a transaction; it is on again after the import.
+            let first = !c
+                .query_row("SELECT EXISTS (SELECT 1 FROM imports)", [], |r| r.get::<_, bool>(0))
+                .map_err(StoreError::db("reading the imports"))?;
+            if first {
+                c.pragma_update(None, "foreign_keys", false).map_err(StoreError::db("setting foreign_keys"))?;
+            }
             let done = import_in(c, ds, digest, history);
+            if first {
+                c.pragma_update(None, "foreign_keys", true).map_err(StoreError::db("setting foreign_keys"))?;
+            }
             c.pragma_update(None, "cache_size", cache).map_err(StoreError::db("setting cache_size"))?;
             let rep = done?;
             // The import's pages were copied into the database when it committed; a WAL as

@@ -1471,6 +1471,9 @@ fn a_first_import_builds_the_record_indexes_after_the_records_as_the_schema_has_
     s.read(|c| {
         let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
+        // Written without foreign-key checks, every reference holds.
+        let bad: i64 = c.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(bad, 0);
         let plan: String = c
             .query_row("EXPLAIN QUERY PLAN SELECT id FROM visits WHERE household_id = 'H2'", [], |r| r.get(3))
             .unwrap();
@@ -1486,6 +1489,19 @@ fn a_first_import_builds_the_record_indexes_after_the_records_as_the_schema_has_
         Ok(())
     })
     .unwrap();
+    // The writer checks foreign keys again after the import.
+    s.write(|c| {
+        assert_eq!(c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        Ok(())
+    })
+    .unwrap();
+    let e = s
+        .write(|c| {
+            c.execute("INSERT INTO visits (household_id, date, note, user_id) VALUES ('H404', '2026-01-01', '', 1)", [])
+                .map_err(StoreError::db("test"))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
 }
 
 #[test]

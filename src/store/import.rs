@@ -20,6 +20,16 @@
 //! file is counted while the stations, households and grids are written, then streamed into
 //! the store a chunk of rows at a time, never held whole (`ledger::Streamed`); otherwise each is
 //! read whole and compared with the store's records.
+//!
+//! # A store's first import
+//! What only a first import writes is written the cheap way, with the same rows as a result:
+//! the folder is read without the boundaries' geometries, which the store does not keep
+//! ([`crate::ingest::ReadOptions::IMPORT`]); streamed contacts and needs go in with their
+//! indexes dropped, which are made again from their own definitions after them in the same
+//! transaction (one sort instead of an index insert per record), and contacts 64 to a
+//! statement; a store with no import before runs its first without SQLite's foreign-key checks
+//! (every reference it writes is to a row of its own transaction), on again after it. A
+//! household's import hash is written from the columns, the same bytes as its JSON object.
 
 use std::collections::HashMap;
 use std::path::Path;

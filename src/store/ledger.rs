@@ -386,8 +386,9 @@ pub(crate) fn needs_in(
 /// is read twice, first to count what it adds and rejects (beside the import's other writes:
 /// the import's row of `record_imports`, which every record names, is written first with its
 /// counts), then to write each record as it is read, the reading a chunk ahead of the writing
-/// on a thread of its own. Only when the store holds no record of the kind yet (a first
-/// import), so that every row the file holds is added, as [`to_add`] would find.
+/// on a thread of its own (contacts [`VISITS_PER_INSERT`] to a statement). Only when the store
+/// holds no record of the kind yet (a first import), so that every row the file holds is
+/// added, as [`to_add`] would find.
 pub(crate) struct Streamed<'a> {
     /// The file.
     pub path: &'a std::path::Path,

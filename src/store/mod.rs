@@ -50,6 +50,10 @@
 //! (optimistic concurrency): a caller that sends the version it saw (an HTTP `If-Match`) gets
 //! [`StoreError::Conflict`] when the record moved on meanwhile; the version check and the
 //! update happen in the same transaction, so no update is lost.
+//!
+//! SQLite runs without its memory statistics (set once for the process before its first
+//! connection, `sqlite_process_settings`): nothing here reads them, and keeping them takes a
+//! global mutex on every allocation SQLite makes.
 
 mod import;
 mod ledger;

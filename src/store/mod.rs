@@ -521,7 +521,8 @@ impl std::fmt::Debug for Store {
 
 /// SQLite's process-wide settings, made once, before the process's first connection (every
 /// connection of gridcover is opened through [`Store::open_file`] and the readers of a store
-/// it opened): no memory statistics. SQLite counts every allocation it makes under a global
+/// it opened; PROJ, which reads its database with the same SQLite, is started after it too,
+/// [`crate::crs::ToWgs84::new`]): no memory statistics. SQLite counts every allocation it makes under a global
 /// mutex for `sqlite3_memory_used` and the soft heap limit, neither of which gridcover uses;
 /// the bundled build keeps the count by default (`SQLITE_DEFAULT_MEMSTATUS=1`), a lock and
 /// unlock per allocation, which a national import makes hundreds of millions of.

@@ -184,6 +184,9 @@ impl ToWgs84 {
                 // `new_known_crs` calls proj_create_crs_to_crs and then
                 // proj_normalize_for_visualization, so input is easting/northing or lon/lat and
                 // output is lon/lat whatever the authority's axis order says.
+                // PROJ reads its database through the same SQLite as the store: SQLite's
+                // process-wide settings come before its first connection, whichever opens it.
+                crate::store::sqlite_process_settings();
                 let proj = proj::Proj::new_known_crs(&format!("EPSG:{code}"), "EPSG:4326", None)
                     .map_err(|e| CrsError::Proj { code, message: e.to_string() })?;
                 Kind::Proj { code, proj }

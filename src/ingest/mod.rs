@@ -266,13 +266,21 @@ pub struct ReadOptions {
     /// show (to grid workers, of their own households); no analysis, plan or file output uses
     /// them. Left out, a national folder's households take about 60 bytes less each.
     pub names_and_addresses: bool,
+    /// The boundaries' geometries. Left out, [`Dataset::boundaries`] is empty, but the
+    /// boundaries are still read and matched to the divisions, with the same rejects and notes,
+    /// and points are still checked against their extent: what the store's import needs,
+    /// which keeps no boundary (a national folder's are several hundred MB decoded).
+    pub boundary_geometry: bool,
 }
 
 impl ReadOptions {
     /// Everything.
-    pub const ALL: ReadOptions = ReadOptions { names_and_addresses: true };
+    pub const ALL: ReadOptions = ReadOptions { names_and_addresses: true, boundary_geometry: true };
     /// What the analyses, plans and their files need: no names or addresses.
-    pub const ANALYSIS: ReadOptions = ReadOptions { names_and_addresses: false };
+    pub const ANALYSIS: ReadOptions = ReadOptions { names_and_addresses: false, boundary_geometry: true };
+    /// What the store's import keeps ([`crate::store::Store::import`]): everything but the
+    /// boundaries' geometries.
+    pub const IMPORT: ReadOptions = ReadOptions { names_and_addresses: true, boundary_geometry: false };
 }
 
 /// Reads a whole data folder: [`read_data_folder_with`] and [`ReadOptions::ALL`].
@@ -347,6 +355,9 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
     // The extent of all boundaries, whichever are kept: points are checked against it.
     let extent = heads.extent();
     let mut scope = within.map(|code| Scope::new(&divisions, divisions.find(code), heads.units()));
+    // Without their geometries, the boundaries (the cache's bytes) are let go before the
+    // households are read.
+    let heads = (opts.boundary_geometry || scope.is_some()).then_some(heads);
     let keep_scope = |lon: f64, lat: f64, code: Option<crate::model::UnitIdx>| {
         scope.as_ref().is_none_or(|s| s.keeps_household(&divisions, lon, lat, code))
     };
@@ -385,8 +396,12 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
     rejects.append(&mut st_rejects);
     rejects.append(&mut hh_rejects);
     rejects.append(&mut gr_rejects);
+    let select = |heads: Option<boundaries::BoundaryHeads>,
+                  keep: &dyn Fn(crate::model::UnitIdx, Option<&Bbox>) -> bool| {
+        heads.filter(|_| opts.boundary_geometry).map(|h| h.select(keep)).unwrap_or_default()
+    };
     let (boundaries, grids) = match scope.as_mut() {
-        None => (heads.select(|_, _| true), grids.map(|g| g.select(|_, _| true)).unwrap_or_default()),
+        None => (select(heads, &|_, _| true), grids.map(|g| g.select(|_, _| true)).unwrap_or_default()),
         Some(s) => {
             // The boundaries that may contain a household kept by its code alone, or a grid
             // kept (its candidate site), decide where those lie: they are kept too.
@@ -397,7 +412,7 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
             let grid_boxes = grids.geometry.iter().filter_map(cache::bbox_of);
             let extra: Vec<Bbox> = outside.chain(grid_boxes).collect();
             s.add_extra(extra);
-            (heads.select(|u, b| s.keeps_boundary(&divisions, u, b)), grids)
+            (select(heads, &|u, b| s.keeps_boundary(&divisions, u, b)), grids)
         }
     };
     let privacy = config.policy().expect("checked by read_config");
@@ -469,5 +484,61 @@ mod tests {
             assert!(matches!(e, IngestError::Config { .. }), "{m}");
             assert!(m.contains("gridcover.toml") && m.contains(needle), "{m}");
         }
+    }
+
+    /// The import's read leaves the boundaries' geometries out and nothing else: the same
+    /// rejects (a boundary of an unknown unit among them), notes and rows.
+    #[test]
+    fn a_read_without_boundary_geometry_differs_only_by_them() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        for f in std::fs::read_dir(&fixture).unwrap() {
+            let f = f.unwrap();
+            if f.path().is_file() {
+                std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+            }
+        }
+        let b = dir.join("boundaries.geojson");
+        let mut fc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&b).unwrap()).unwrap();
+        fc["features"].as_array_mut().unwrap().push(serde_json::json!({
+            "type": "Feature",
+            "properties": {"code": "999999999999", "name": "nowhere", "level": "village", "parent": "99"},
+            "geometry": {"type": "Polygon", "coordinates": [[[100.1, 40.1], [100.2, 40.1], [100.1, 40.2], [100.1, 40.1]]]}
+        }));
+        std::fs::write(&b, fc.to_string()).unwrap();
+        let all = read_data_folder_with(dir, ReadOptions::ALL).unwrap();
+        let import = read_data_folder_with(dir, ReadOptions::IMPORT).unwrap();
+        assert!(!all.boundaries.areas.is_empty());
+        assert!(import.boundaries.areas.is_empty());
+        assert!(
+            all.rejects.iter().any(|r| r.file == "boundaries.geojson" && r.id == "999999999999"),
+            "{:?}",
+            all.rejects
+        );
+        assert_eq!(import.rejects, all.rejects);
+        assert_eq!(import.notes, all.notes);
+        let hh = |d: &Dataset| {
+            let h = &d.households;
+            (0..h.len())
+                .map(|i| {
+                    format!(
+                        "{} {} {} {:?} {:?} {:?}",
+                        &h.id[i],
+                        h.lon[i],
+                        h.lat[i],
+                        h.code[i],
+                        h.name.get(i),
+                        h.address.get(i)
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(!hh(&all).is_empty());
+        assert_eq!(hh(&import), hh(&all));
+        assert_eq!(import.stations.len(), all.stations.len());
+        assert_eq!(import.grids.id, all.grids.id);
+        assert_eq!(import.grids.geometry, all.grids.geometry);
+        assert_eq!(import.divisions.len(), all.divisions.len());
     }
 }

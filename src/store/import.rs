@@ -24,6 +24,16 @@
 //! file is counted while the stations, households and grids are written, then streamed into
 //! the store a chunk of rows at a time, never held whole (`ledger::Streamed`); otherwise each is
 //! read whole and compared with the store's records.
+//!
+//! # A store's first import
+//! What only a first import writes is written the cheap way, with the same rows as a result:
+//! the folder is read without the boundaries' geometries, which the store does not keep
+//! ([`crate::ingest::ReadOptions::IMPORT`]); streamed contacts and needs go in with their
+//! indexes dropped, which are made again from their own definitions after them in the same
+//! transaction (one sort instead of an index insert per record), and contacts 64 to a
+//! statement; a store with no import before runs its first without SQLite's foreign-key checks
+//! (every reference it writes is to a row of its own transaction), on again after it. A
+//! household's import hash is written from the columns, the same bytes as its JSON object.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -42,7 +52,7 @@ use super::{hex, sha256, sha256_file, Result, Store, StoreError};
 use crate::ingest::service::{
     each_ledger_row, each_need_row, read_ledger, read_needs, HouseholdIds, LedgerRow, NeedRow,
 };
-use crate::ingest::{read_boundaries, read_config, read_data_folder, read_divisions, CONFIG_FILE};
+use crate::ingest::{read_boundaries, read_config, read_data_folder_with, read_divisions, CONFIG_FILE};
 use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
 
 /// The input files an import fingerprints (those present).
@@ -194,6 +204,10 @@ fn station_hash(s: &StationRecord) -> [u8; 32] {
     sha256(v.to_string().as_bytes())
 }
 
+/// A household's imported fields as the JSON object whose SHA-256 is its `import_sha256` (and
+/// which its `reimport` history entry shows): keys in sorted order, as a `serde_json` map
+/// holds them.
+#[cfg_attr(not(test), allow(dead_code))]
 fn household_json(ds: &Dataset, h: &HouseholdRow) -> Value {
     json!({
         "lon": h.lon, "lat": h.lat, "veterans": h.veterans,
@@ -203,6 +217,50 @@ fn household_json(ds: &Dataset, h: &HouseholdRow) -> Value {
     })
 }
 
+/// Household `i`'s imported fields, borrowed from the columns: serialized, the text of
+/// [`household_json`] byte for byte (its keys in the same sorted order; tested), written
+/// without a JSON value or a `String` per field (a national import hashes 45 million).
+#[derive(Serialize)]
+struct HouseholdFields<'a> {
+    address: Option<&'a str>,
+    code: Option<&'a str>,
+    difficulty: bool,
+    lat: f64,
+    lon: f64,
+    martyr_family: bool,
+    name: Option<&'a str>,
+    veterans: u32,
+}
+
+impl<'a> HouseholdFields<'a> {
+    fn of(ds: &'a Dataset, i: usize) -> HouseholdFields<'a> {
+        let h = &ds.households;
+        HouseholdFields {
+            address: h.address.get(i),
+            code: h.code[i].map(|u| ds.divisions.get(u).code.as_str()),
+            difficulty: h.difficulty[i],
+            lat: h.lat[i],
+            lon: h.lon[i],
+            martyr_family: h.martyr_family[i],
+            name: h.name.get(i),
+            veterans: h.veterans[i],
+        }
+    }
+
+    /// SHA-256 of the fields' JSON text, written into `buf` (cleared first).
+    fn sha256(&self, buf: &mut Vec<u8>) -> [u8; 32] {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, self).expect("plain fields serialize");
+        sha256(buf)
+    }
+
+    /// The fields as a JSON value (a history entry's `after`).
+    fn json(&self) -> Value {
+        serde_json::to_value(self).expect("plain fields serialize")
+    }
+}
+
+#[cfg(test)]
 fn household_row(h: &Households, i: usize) -> HouseholdRow {
     HouseholdRow {
         id: h.id[i].to_string(),
@@ -287,7 +345,9 @@ impl Store {
         if last.as_deref() == Some(digest.as_str()) {
             return Ok(ImportReport { unchanged: true, files_sha256: digest, ..Default::default() });
         }
-        let ds = read_data_folder(dir)?;
+        // The import keeps no boundary: their geometries are not decoded (their rejects and
+        // notes, and the extent points are checked against, are the same).
+        let ds = read_data_folder_with(dir, crate::ingest::ReadOptions::IMPORT)?;
         let file = |name: &'static str| each.get(name).map(|d| (dir.join(name), hex(d)));
         let files = FolderFiles { contacts: file("contacts.csv"), needs: file("needs.csv") };
         self.import_with(&ds, &digest, History::Files(&files))
@@ -320,9 +380,24 @@ impl Store {
             let cache: i64 =
                 c.query_row("PRAGMA cache_size", [], |r| r.get(0)).map_err(StoreError::db("reading cache_size"))?;
             c.pragma_update(None, "cache_size", IMPORT_CACHE_KIB).map_err(StoreError::db("setting cache_size"))?;
-            let rollback = self.first_import_journal(c)?;
+            // A store's first import (no import before it) writes records that refer only to
+            // rows its own transaction writes (its households, the system user `import`, its
+            // rows of `record_imports`, its needs), by construction: SQLite's foreign-key checks,
+            // a look-up of the parent row per record (144 million contacts nationally), are
+            // left out for it (tested: `foreign_key_check` finds nothing after it). The setting
+            // can change only outside a transaction; it is on again after the import.
+            let first = !c
+                .query_row("SELECT EXISTS (SELECT 1 FROM imports)", [], |r| r.get::<_, bool>(0))
+                .map_err(StoreError::db("reading the imports"))?;
+            if first {
+                c.pragma_update(None, "foreign_keys", false).map_err(StoreError::db("setting foreign_keys"))?;
+            }
+            let rollback = first && self.first_import_journal(c)?;
             let done = import_in(c, ds, digest, history);
             let back = if rollback { wal_again(c, &self.inner.path) } else { Ok(()) };
+            if first {
+                c.pragma_update(None, "foreign_keys", true).map_err(StoreError::db("setting foreign_keys"))?;
+            }
             c.pragma_update(None, "cache_size", cache).map_err(StoreError::db("setting cache_size"))?;
             let rep = done?;
             back?;
@@ -475,6 +550,28 @@ fn take_history<'a>(
     Ok((contacts, needs))
 }
 
+/// Runs `f` (a first import's streamed records) with the indexes `names` dropped, and makes
+/// them again after it from their own definitions, in the caller's transaction: SQLite builds
+/// an index over the rows there are (a sort) faster than it keeps one up to date row by row
+/// (a national folder's 144 million contacts), and the store ends with the same indexes, or,
+/// when the transaction does not commit, as it was.
+fn with_indexes_built_after<T>(tx: &Transaction<'_>, names: &[&str], f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut made = Vec::with_capacity(names.len());
+    for name in names {
+        let sql: String = tx
+            .query_row("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1", [name], |r| r.get(0))
+            .map_err(StoreError::db(format!("reading index {name}")))?;
+        tx.execute_batch(&format!("DROP INDEX \"{name}\""))
+            .map_err(StoreError::db(format!("dropping index {name}")))?;
+        made.push((name, sql));
+    }
+    let done = f()?;
+    for (name, sql) in made {
+        tx.execute_batch(&sql).map_err(StoreError::db(format!("building index {name}")))?;
+    }
+    Ok(done)
+}
+
 /// The writes of [`Store::import_dataset_with`], in one transaction.
 fn import_in(c: &mut rusqlite::Connection, ds: &Dataset, digest: &str, history: History<'_>) -> Result<ImportReport> {
     let tx =
@@ -510,14 +607,20 @@ fn import_in(c: &mut rusqlite::Connection, ds: &Dataset, digest: &str, history: 
             rep.rejects.extend(rejects);
             rep.contacts = match contacts {
                 None => None,
-                Some(Taken::Streamed(f)) => Some(contacts_streamed(&tx, &Actor::Import, &f, &ids)?),
+                Some(Taken::Streamed(f)) => Some(with_indexes_built_after(&tx, &["visits_household"], || {
+                    contacts_streamed(&tx, &Actor::Import, &f, &ids)
+                })?),
                 Some(Taken::Read(source, rows)) => {
                     Some(contacts_in(&tx, &Actor::Import, &source, &rows, Named::JustImported)?)
                 }
             };
             rep.needs = match needs {
                 None => None,
-                Some(Taken::Streamed(f)) => Some(needs_streamed(&tx, &Actor::Import, &f, &ids)?),
+                Some(Taken::Streamed(f)) => {
+                    Some(with_indexes_built_after(&tx, &["needs_household", "need_changes_need"], || {
+                        needs_streamed(&tx, &Actor::Import, &f, &ids)
+                    })?)
+                }
                 Some(Taken::Read(source, rows)) => {
                     Some(needs_in(&tx, &Actor::Import, &source, &rows, Named::JustImported)?)
                 }
@@ -822,12 +925,12 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
         )
         .map_err(StoreError::db("updating households"))?;
     let hh = &ds.households;
+    let mut buf = Vec::with_capacity(256);
     for i in 0..hh.len() {
-        let row = household_row(hh, i);
-        let fields = household_json(ds, &row);
-        let h = sha256(fields.to_string().as_bytes());
-        let code = row.code.map(|u| ds.divisions.get(u).code.as_str());
-        match existing.remove(&row.id) {
+        let id = &hh.id[i];
+        let fields = HouseholdFields::of(ds, i);
+        let h = fields.sha256(&mut buf);
+        match existing.remove(id) {
             Some((old, true, _)) if old == h => rep.same[1] += 1,
             Some((old, present, version)) => {
                 let before: Value = tx
@@ -836,7 +939,7 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
                          'difficulty', json(CASE difficulty WHEN 1 THEN 'true' ELSE 'false' END),
                          'martyr_family', json(CASE martyr_family WHEN 1 THEN 'true' ELSE 'false' END),
                          'name', name, 'address', address) FROM households WHERE id = ?1",
-                        [&row.id],
+                        [id],
                         |r| r.get::<_, String>(0),
                     )
                     .map_err(StoreError::db("reading a household"))
@@ -845,47 +948,47 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
                 let version = if changed { version + 1 } else { version };
                 update
                     .execute(params![
-                        row.id,
-                        row.lon,
-                        row.lat,
-                        row.veterans,
-                        code,
-                        row.difficulty,
-                        row.martyr_family,
-                        row.name,
-                        row.address,
+                        id,
+                        fields.lon,
+                        fields.lat,
+                        fields.veterans,
+                        fields.code,
+                        fields.difficulty,
+                        fields.martyr_family,
+                        fields.name,
+                        fields.address,
                         &h[..],
                         version
                     ])
-                    .map_err(StoreError::db(format!("updating household {}", row.id)))?;
+                    .map_err(StoreError::db(format!("updating household {id}")))?;
                 let action = if present { "reimport" } else { "restored" };
                 append_history(
                     tx,
                     &Actor::Import,
                     "household",
-                    &row.id,
+                    id,
                     action,
                     Some(version),
                     Some(&before),
-                    Some(&fields),
+                    Some(&fields.json()),
                 )?;
                 rep.updated[1] += 1;
             }
             None => {
                 insert
                     .execute(params![
-                        row.id,
-                        row.lon,
-                        row.lat,
-                        row.veterans,
-                        code,
-                        row.difficulty,
-                        row.martyr_family,
-                        row.name,
-                        row.address,
+                        id,
+                        fields.lon,
+                        fields.lat,
+                        fields.veterans,
+                        fields.code,
+                        fields.difficulty,
+                        fields.martyr_family,
+                        fields.name,
+                        fields.address,
                         &h[..]
                     ])
-                    .map_err(|e| StoreError::db(format!("storing household {}", row.id))(e))?;
+                    .map_err(|e| StoreError::db(format!("storing household {id}"))(e))?;
                 rep.added[1] += 1;
             }
         }
@@ -959,7 +1062,8 @@ fn import_grids(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> R
 mod tests {
     use geo::{Coord, LineString, MultiPolygon, Polygon};
 
-    use super::{geometry_json, geometry_text};
+    use super::{geometry_json, geometry_text, household_json, household_row, HouseholdFields};
+    use crate::model::HouseholdRow;
 
     #[test]
     fn a_geometrys_text_is_that_of_its_json_value() {
@@ -974,5 +1078,42 @@ mod tests {
         ]);
         assert_eq!(geometry_text(&mp), geometry_json(&mp).to_string());
         assert_eq!(geometry_text(&MultiPolygon(vec![])), "[]");
+    }
+
+    #[test]
+    fn a_households_fields_hash_the_text_of_its_json_value() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small");
+        let mut ds = crate::ingest::read_data_folder(&dir).unwrap();
+        let n = ds.households.len();
+        assert!(n > 0);
+        let unit = ds.households.code.iter().flatten().next().copied();
+        assert!(unit.is_some(), "the fixture gives some household a code");
+        let odd = [
+            ("a \"quoted\" \\ name\n\t\u{1}", "甘肃省兰州市城关区 1号 🏠", 103.123456789012, 36.1, unit),
+            ("", "", -0.0, 1e-7, None),
+            ("张三", "\u{7f}\u{2028}</script>", 1.0 / 3.0, -89.99999999999999, unit),
+        ];
+        for (k, (name, address, lon, lat, code)) in odd.into_iter().enumerate() {
+            ds.households.push(HouseholdRow {
+                id: format!("odd-{k}"),
+                lon,
+                lat,
+                veterans: 7 + k as u32,
+                code,
+                difficulty: k % 2 == 0,
+                martyr_family: k == 1,
+                name: (k != 1).then(|| name.to_string()),
+                address: (k != 2).then(|| address.to_string()),
+            });
+        }
+        let mut buf = Vec::new();
+        for i in 0..ds.households.len() {
+            let want = household_json(&ds, &household_row(&ds.households, i));
+            let fields = HouseholdFields::of(&ds, i);
+            assert_eq!(fields.json(), want);
+            let h = fields.sha256(&mut buf);
+            assert_eq!(String::from_utf8(buf.clone()).unwrap(), want.to_string(), "household {i}");
+            assert_eq!(h, crate::store::sha256(want.to_string().as_bytes()));
+        }
     }
 }

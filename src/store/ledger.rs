@@ -386,8 +386,9 @@ pub(crate) fn needs_in(
 /// is read twice, first to count what it adds and rejects (beside the import's other writes:
 /// the import's row of `record_imports`, which every record names, is written first with its
 /// counts), then to write each record as it is read, the reading a chunk ahead of the writing
-/// on a thread of its own. Only when the store holds no record of the kind yet (a first
-/// import), so that every row the file holds is added, as [`to_add`] would find.
+/// on a thread of its own (contacts [`VISITS_PER_INSERT`] to a statement). Only when the store
+/// holds no record of the kind yet (a first import), so that every row the file holds is
+/// added, as [`to_add`] would find.
 pub(crate) struct Streamed<'a> {
     /// The file.
     pub path: &'a std::path::Path,
@@ -499,6 +500,54 @@ fn changed(source: &RecordSource, what: &str, counted: usize, written: usize) ->
     ))
 }
 
+/// Contacts a first import's stream writes with one statement: SQLite runs a statement's
+/// once-only parts — the list of kinds its `CHECK` looks a contact's kind up in, which it builds
+/// as a small table of its own and frees again — and its calls once per statement, not per
+/// contact.
+const VISITS_PER_INSERT: usize = 64;
+
+/// The insert of `n` visits: the recorder, time and import (`?1` to `?3`) shared, then each
+/// visit's household, date, kind and note.
+fn visits_insert(n: usize) -> String {
+    let mut sql = String::from("INSERT INTO visits (household_id, date, kind, note, user_id, at, import_id) VALUES ");
+    for k in 0..n {
+        let p = 4 + 4 * k;
+        let sep = if k == 0 { "" } else { ", " };
+        sql.push_str(&format!("{sep}(?{p}, ?{}, ?{}, ?{}, ?1, ?2, ?3)", p + 1, p + 2, p + 3));
+    }
+    sql
+}
+
+/// Writes `rows` with `insert` ([`visits_insert`] of their number), the first of them the
+/// `k`-th visit of the import (from 0), and checks their ids.
+fn write_visits(
+    tx: &Transaction<'_>,
+    insert: &mut rusqlite::Statement<'_>,
+    rows: &[LedgerRow],
+    user_id: i64,
+    started: &Started,
+    k: usize,
+) -> Result<()> {
+    let first = || format!("recording a visit of household {}", rows[0].household_id);
+    let bind = |insert: &mut rusqlite::Statement<'_>| -> rusqlite::Result<()> {
+        insert.raw_bind_parameter(1, user_id)?;
+        insert.raw_bind_parameter(2, &started.at)?;
+        insert.raw_bind_parameter(3, started.id)?;
+        for (j, r) in rows.iter().enumerate() {
+            let p = 4 + 4 * j;
+            insert.raw_bind_parameter(p, &r.household_id)?;
+            insert.raw_bind_parameter(p + 1, format_day(r.day))?;
+            insert.raw_bind_parameter(p + 2, r.kind.as_str())?;
+            insert.raw_bind_parameter(p + 3, &r.note)?;
+        }
+        Ok(())
+    };
+    bind(insert).map_err(|e| StoreError::db(first())(e))?;
+    insert.raw_execute().map_err(|e| StoreError::db(first())(e))?;
+    // The rows of one statement get ids one after the other: the last one's id checks them all.
+    check_id(tx, started, k + rows.len() - 1, "visit")
+}
+
 /// Imports a first import's contacts streamed (see [`Streamed`]) in the caller's transaction;
 /// the store must hold no visit yet.
 pub(crate) fn contacts_streamed(
@@ -511,33 +560,27 @@ pub(crate) fn contacts_streamed(
     let source = &file.source;
     let done = RecordsImported { added: file.rows, same: 0, rejected: source.rejected };
     let started = begin_import(tx, user_id, "contacts", "visits", source, &done)?;
-    let mut insert = tx
-        .prepare(
-            "INSERT INTO visits (household_id, date, kind, note, user_id, at, import_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(StoreError::db("recording a visit"))?;
+    let mut insert = tx.prepare(&visits_insert(VISITS_PER_INSERT)).map_err(StoreError::db("recording a visit"))?;
     let mut k = 0;
     let mut rejects = Vec::new();
+    let mut batch: Vec<LedgerRow> = Vec::with_capacity(VISITS_PER_INSERT);
     pipelined(
         |give| each_ledger_row(file.path, ids, &mut rejects, give),
         |r: LedgerRow| {
-            insert
-                .execute(params![
-                    r.household_id,
-                    format_day(r.day),
-                    r.kind.as_str(),
-                    r.note,
-                    user_id,
-                    started.at,
-                    started.id
-                ])
-                .map_err(|e| StoreError::db(format!("recording a visit of household {}", r.household_id))(e))?;
-            check_id(tx, &started, k, "visit")?;
-            k += 1;
+            batch.push(r);
+            if batch.len() == VISITS_PER_INSERT {
+                write_visits(tx, &mut insert, &batch, user_id, &started, k)?;
+                k += batch.len();
+                batch.clear();
+            }
             Ok(())
         },
     )?;
+    if !batch.is_empty() {
+        let mut last = tx.prepare(&visits_insert(batch.len())).map_err(StoreError::db("recording a visit"))?;
+        write_visits(tx, &mut last, &batch, user_id, &started, k)?;
+        k += batch.len();
+    }
     if k != file.rows || rejects.len() != source.rejected {
         return Err(changed(source, "contacts", file.rows, k));
     }

@@ -53,6 +53,10 @@
 //! (optimistic concurrency): a caller that sends the version it saw (an HTTP `If-Match`) gets
 //! [`StoreError::Conflict`] when the record moved on meanwhile; the version check and the
 //! update happen in the same transaction, so no update is lost.
+//!
+//! SQLite runs without its memory statistics (set once for the process before its first
+//! connection, `sqlite_process_settings`): nothing here reads them, and keeping them takes a
+//! global mutex on every allocation SQLite makes.
 
 mod contact_cache;
 mod import;
@@ -522,6 +526,28 @@ impl std::fmt::Debug for Store {
 /// How long a connection waits for another's lock before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// SQLite's process-wide settings, made once, before the process's first connection (every
+/// connection of gridcover is opened through [`Store::open_file`] and the readers of a store
+/// it opened; PROJ, which reads its database with the same SQLite, is started after it too,
+/// [`crate::crs::ToWgs84::new`]): no memory statistics. SQLite counts every allocation it makes under a global
+/// mutex for `sqlite3_memory_used` and the soft heap limit, neither of which gridcover uses;
+/// the bundled build keeps the count by default (`SQLITE_DEFAULT_MEMSTATUS=1`), a lock and
+/// unlock per allocation, which a national import makes hundreds of millions of.
+///
+/// `sqlite3_config` takes effect only before SQLite initializes itself (at a process's first
+/// connection); called later it returns `SQLITE_MISUSE` and changes nothing, which is harmless.
+pub(crate) fn sqlite_process_settings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `SQLITE_CONFIG_MEMSTATUS` takes one `int`, passed as such through the C
+        // variadic call. SQLite requires that no other thread uses it during the call: this
+        // runs before the first connection gridcover opens (see above), and the `Once` makes
+        // every other caller wait for it.
+        let _ =
+            unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
+    });
+}
+
 fn configure(conn: &Connection, path: &Path) -> Result<()> {
     let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), message: e.to_string() };
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -563,6 +589,7 @@ impl Store {
                 });
             }
         }
+        sqlite_process_settings();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),

@@ -18,9 +18,35 @@ fn folder() -> tempfile::TempDir {
     d
 }
 
-/// Every row of every table, as text, for comparing whole stores.
+/// A connection of a test's own to the store at `path` (after SQLite's process-wide settings,
+/// which must come before the first connection).
+fn raw(path: &Path, flags: OpenFlags) -> Connection {
+    sqlite_process_settings();
+    Connection::open_with_flags(path, flags).unwrap()
+}
+
+/// The schema of the store at `path`: every table, index and trigger with its definition.
+fn schema(path: &Path) -> Vec<String> {
+    let c = raw(path, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let mut st = c.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").unwrap();
+    let rows = st
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{:?}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// Every row of every table, as text, and the schema, for comparing whole stores.
 pub(crate) fn dump(path: &Path) -> Vec<String> {
-    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut out = schema(path);
+    let c = raw(path, OpenFlags::SQLITE_OPEN_READ_ONLY);
     let tables: Vec<String> = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -28,7 +54,6 @@ pub(crate) fn dump(path: &Path) -> Vec<String> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let mut out = Vec::new();
     for t in tables {
         let mut st = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
         let n = st.column_count();
@@ -784,7 +809,7 @@ fn a_version_2_store_migrates_and_keeps_its_users() {
     let path = d.path().join(STORE_FILE);
     let token = "ab".repeat(32);
     {
-        let c = Connection::open(&path).unwrap();
+        let c = raw(&path, OpenFlags::default());
         c.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
@@ -1032,7 +1057,7 @@ fn a_version_3_store_migrates_and_keeps_its_visits_as_home_visits() {
     let f = folder();
     let path = f.path().join(STORE_FILE);
     {
-        let mut c = Connection::open(&path).unwrap();
+        let mut c = raw(&path, OpenFlags::default());
         c.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
@@ -1221,7 +1246,7 @@ fn a_version_5_store_keeps_the_history_rows_of_what_it_imported() {
     let f = folder();
     let path = f.path().join(STORE_FILE);
     {
-        let mut c = Connection::open(&path).unwrap();
+        let mut c = raw(&path, OpenFlags::default());
         c.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
@@ -1426,6 +1451,66 @@ fn a_streamed_import_that_fails_part_way_leaves_the_store_as_it_was() {
     // Fixed: it goes through, every contact in.
     std::fs::write(f.path().join("contacts.csv"), good).unwrap();
     assert_eq!(s.import(f.path()).unwrap().contacts.unwrap().added, 20_000 - 40);
+}
+
+#[test]
+fn a_first_import_builds_the_record_indexes_after_the_records_as_the_schema_has_them() {
+    let empty = folder();
+    drop(Store::open(empty.path()).unwrap());
+    let want = schema(&empty.path().join(STORE_FILE));
+    assert!(want.iter().any(|r| r.starts_with("index|visits_household|visits|")), "{want:?}");
+
+    let f = folder();
+    many_records(f.path(), 5_000);
+    let s = Store::open(f.path()).unwrap();
+    let rep = s.import(f.path()).unwrap();
+    assert_eq!(rep.contacts.unwrap().added, 5_000 - 10);
+    // The indexes dropped for the records are there again, as the migrations made them, and
+    // hold every record (SQLite's integrity check compares each index with its table).
+    assert_eq!(schema(s.path()), want);
+    s.read(|c| {
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        // Written without foreign-key checks, every reference holds.
+        let bad: i64 = c.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(bad, 0);
+        let plan: String = c
+            .query_row("EXPLAIN QUERY PLAN SELECT id FROM visits WHERE household_id = 'H2'", [], |r| r.get(3))
+            .unwrap();
+        assert!(plan.contains("visits_household"), "{plan}");
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM visits INDEXED BY visits_household WHERE household_id = 'H2'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let all: i64 =
+            c.query_row("SELECT count(*) FROM visits NOT INDEXED WHERE household_id = 'H2'", [], |r| r.get(0)).unwrap();
+        assert_eq!((n, all > 1_000), (all, true));
+        Ok(())
+    })
+    .unwrap();
+    // The writer checks foreign keys again after the import.
+    s.write(|c| {
+        assert_eq!(c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        Ok(())
+    })
+    .unwrap();
+    let e = s
+        .write(|c| {
+            c.execute("INSERT INTO visits (household_id, date, note, user_id) VALUES ('H404', '2026-01-01', '', 1)", [])
+                .map_err(StoreError::db("test"))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+}
+
+#[test]
+fn sqlite_keeps_no_memory_statistics() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(d.path()).unwrap();
+    s.add_user("someone", Role::Leader, &[]).unwrap();
+    // SQLite counts what it allocates only with its memory statistics on.
+    assert_eq!(unsafe { rusqlite::ffi::sqlite3_memory_used() }, 0);
 }
 
 #[test]

@@ -325,10 +325,11 @@ mod tests {
                 ..Default::default()
             });
         }
-        ds.grids.id = vec!["G1".into(), "G2".into()];
-        ds.grids.worker = vec!["张三".into(), "张三".into()];
-        ds.grids.unit = vec![Some(a), Some(b)];
-        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![]), geo::MultiPolygon::new(vec![])];
+        std::sync::Arc::make_mut(&mut ds.grids).id = vec!["G1".into(), "G2".into()];
+        std::sync::Arc::make_mut(&mut ds.grids).worker = vec!["张三".into(), "张三".into()];
+        std::sync::Arc::make_mut(&mut ds.grids).unit = vec![Some(a), Some(b)];
+        std::sync::Arc::make_mut(&mut ds.grids).geometry =
+            vec![geo::MultiPolygon::new(vec![]), geo::MultiPolygon::new(vec![])];
         let asg = Assignment {
             unit: vec![a, a, a, b, b, NO_UNIT],
             grid: vec![0, 0, NONE, 1, NONE, NONE],

@@ -418,10 +418,10 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
     let privacy = config.policy().expect("checked by read_config");
     Ok(Dataset {
         divisions,
-        boundaries,
+        boundaries: boundaries.into(),
         stations,
         households,
-        grids,
+        grids: grids.into(),
         standard: config.standard,
         privacy,
         service: config.service,

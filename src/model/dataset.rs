@@ -1,5 +1,7 @@
 //! Column tables of one data folder, and the data set that holds them.
 
+use std::sync::Arc;
+
 use geo::MultiPolygon;
 use serde::Serialize;
 
@@ -274,14 +276,15 @@ pub struct Reject {
 pub struct Dataset {
     /// The admin units.
     pub divisions: Divisions,
-    /// Their boundaries.
-    pub boundaries: Boundaries,
+    /// Their boundaries (shared: the planner's data set and a copy of an engine hold the
+    /// same polygons, never changed once read).
+    pub boundaries: Arc<Boundaries>,
     /// Stations.
     pub stations: Stations,
     /// Households.
     pub households: Households,
-    /// Grids.
-    pub grids: Grids,
+    /// Grids (shared, as the boundaries).
+    pub grids: Arc<Grids>,
     /// The coverage standard in force.
     pub standard: Standard,
     /// The disclosure policy in force (`[privacy]` of `gridcover.toml`).
@@ -298,10 +301,10 @@ impl Dataset {
     /// Replaces the boundaries' and grids' polygons with empty ones, keeping their rows (units,
     /// ids, workers), for a caller that has indexed them and needs them no more.
     pub fn drop_polygons(&mut self) {
-        for a in &mut self.boundaries.areas {
+        for a in &mut Arc::make_mut(&mut self.boundaries).areas {
             a.geometry = MultiPolygon::new(Vec::new());
         }
-        for g in &mut self.grids.geometry {
+        for g in &mut Arc::make_mut(&mut self.grids).geometry {
             *g = MultiPolygon::new(Vec::new());
         }
     }

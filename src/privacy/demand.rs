@@ -32,6 +32,9 @@ pub fn demand_dataset(ds: &Dataset, groups: &Groups) -> Dataset {
             });
         }
     }
+    // Grown a point at a time: the room beyond the points is given back (the planner keeps
+    // them as long as the server runs).
+    households.shrink_to_fit();
     Dataset {
         divisions: ds.divisions.clone(),
         boundaries: ds.boundaries.clone(),

@@ -572,10 +572,10 @@ mod tests {
     /// households), …002 (10), …003 (8); and 2 households placed at the township only.
     /// Makes grid G0 (worker W) of unit `u` over the households `hs`, the only grid.
     fn one_grid(ds: &mut Dataset, asg: &mut Assignment, u: crate::model::UnitIdx, hs: std::ops::Range<usize>) {
-        ds.grids.id = vec!["G0".into()];
-        ds.grids.worker = vec!["W".into()];
-        ds.grids.unit = vec![Some(u)];
-        ds.grids.geometry = vec![geo::MultiPolygon::new(vec![])];
+        std::sync::Arc::make_mut(&mut ds.grids).id = vec!["G0".into()];
+        std::sync::Arc::make_mut(&mut ds.grids).worker = vec!["W".into()];
+        std::sync::Arc::make_mut(&mut ds.grids).unit = vec![Some(u)];
+        std::sync::Arc::make_mut(&mut ds.grids).geometry = vec![geo::MultiPolygon::new(vec![])];
         for h in hs {
             asg.grid[h] = 0;
         }
@@ -739,10 +739,10 @@ mod tests {
             if rng.random_bool(0.5) {
                 for _ in 0..rng.random_range(1..=3) {
                     let g = ds.grids.len() as u32;
-                    ds.grids.id.push(format!("G{g}"));
-                    ds.grids.worker.push(format!("W{}", g % 4));
-                    ds.grids.unit.push(Some(u));
-                    ds.grids.geometry.push(geo::MultiPolygon::new(vec![]));
+                    std::sync::Arc::make_mut(&mut ds.grids).id.push(format!("G{g}"));
+                    std::sync::Arc::make_mut(&mut ds.grids).worker.push(format!("W{}", g % 4));
+                    std::sync::Arc::make_mut(&mut ds.grids).unit.push(Some(u));
+                    std::sync::Arc::make_mut(&mut ds.grids).geometry.push(geo::MultiPolygon::new(vec![]));
                     grids_of.entry(u).or_default().push(g);
                 }
             }

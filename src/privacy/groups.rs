@@ -287,7 +287,12 @@ impl Groups {
             .map(|(key, mut members)| {
                 members.sort_unstable_by_key(|(c, _)| *c);
                 let parts = split(&members, hh, k);
-                let mut households: Vec<u32> = members.into_iter().flat_map(|(_, h)| h).collect();
+                // Exactly as long as it needs (collected from the members' lists, it would keep
+                // up to twice the room: the group's list is kept as long as the server runs).
+                let mut households: Vec<u32> = Vec::with_capacity(members.iter().map(|(_, h)| h.len()).sum());
+                for (_, h) in members {
+                    households.extend_from_slice(&h);
+                }
                 households.sort_unstable();
                 let n: u64 = parts.iter().map(|p| u64::from(p.households)).sum();
                 let (sx, sy) = parts.iter().fold((0.0, 0.0), |(x, y), p| {

@@ -439,7 +439,7 @@ pub fn cell_properties(c: &ShownCell) -> Map<String, Value> {
     m.insert("veterans".into(), json!(f.veterans));
     m.insert("covered_households".into(), json!(f.covered_households));
     m.insert("covered_veterans".into(), json!(f.covered_veterans));
-    m.insert("resolution".into(), json!(u8::from(c.cell.key.resolution())));
+    m.insert("resolution".into(), json!(u8::from(c.key.resolution())));
     m.insert("withheld".into(), Value::Bool(f.covered_households.is_none()));
     m
 }
@@ -460,8 +460,8 @@ pub fn feature_json(
     match (c, sel) {
         (_, Selection::Cells(cells, _)) => {
             let cell = &cells[i as usize];
-            let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(cell.cell.key)]);
-            feature(json!(cell.cell.key.to_string()), Some(multipolygon_json(&shape)), cell_properties(cell))
+            let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(cell.key)]);
+            feature(json!(cell.key.to_string()), Some(multipolygon_json(&shape)), cell_properties(cell))
         }
         (Collection::Admin(_), _) => {
             let a = w.area_of_unit[i as usize];

@@ -583,13 +583,13 @@ fn cell_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result
     let cells = w.cells(resolution_for_zoom(t.z, ds.privacy.cell_resolution));
     for i in cells.meeting(bb) {
         let c = &cells[i as usize];
-        let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.cell.key)]);
+        let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.key)]);
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
         let f = &c.figures;
         let mut tags = vec![
             ("households", Tag::I(f.households as i64)),
             ("veterans", Tag::I(f.veterans as i64)),
-            ("resolution", Tag::I(i64::from(u8::from(c.cell.key.resolution())))),
+            ("resolution", Tag::I(i64::from(u8::from(c.key.resolution())))),
             ("withheld", Tag::B(f.covered_households.is_none())),
         ];
         if let (Some(ch), Some(cv)) = (f.covered_households, f.covered_veterans) {

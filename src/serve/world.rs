@@ -24,7 +24,7 @@ use super::boxes::BoxIndex;
 use super::geom::Bbox;
 use crate::analysis::{Analysis, Live};
 use crate::model::{Dataset, Level, UnitIdx, NONE};
-use crate::privacy::{gap_areas, CellFigures, Disclosure, DisplayCell, GapArea, Groups};
+use crate::privacy::{gap_areas, CellFigures, Disclosure, GapArea, Groups};
 
 /// What one viewer may see: the figures' decisions, and the gap areas made of them.
 pub struct View {
@@ -57,16 +57,33 @@ impl View {
     }
 }
 
-/// A household cell as shown: the cell, its figures, its box and its admin unit.
+/// A household cell as shown: the cell, its figures and its admin unit. 64 bytes, where it
+/// was 120 and a list on the heap: the groups it sums ([`crate::privacy::DisplayCell::groups`]) are not kept
+/// once its figures are made, nor its box, which the spatial index of [`ShownCells`] holds
+/// and [`ShownCell::bbox`] makes again.
 pub struct ShownCell {
-    /// The cell and the groups it sums.
-    pub cell: DisplayCell,
+    /// The cell drawn (id and shape).
+    pub key: h3o::CellIndex,
     /// Its figures.
     pub figures: CellFigures,
-    /// Bounding box of its hexagon.
-    pub bbox: Bbox,
     /// Its unit (for the `code` filter).
     pub unit: UnitIdx,
+}
+
+impl ShownCell {
+    /// Bounding box of its hexagon (of the corners H3 gives, as the index has it).
+    pub fn bbox(&self) -> Bbox {
+        cell_bbox(self.key)
+    }
+}
+
+/// Bounding box of a cell's hexagon, from the corners H3 gives.
+fn cell_bbox(key: h3o::CellIndex) -> Bbox {
+    let mut bbox = Bbox::EMPTY;
+    for ll in key.boundary().iter() {
+        bbox = bbox.union(&Bbox::new(ll.lng(), ll.lat(), ll.lng(), ll.lat()));
+    }
+    bbox
 }
 
 /// The household cells shown at one resolution (coarser first, then by H3 index: the order of
@@ -84,8 +101,8 @@ impl Deref for ShownCells {
 }
 
 impl ShownCells {
-    fn new(cells: Vec<ShownCell>) -> ShownCells {
-        let index = BoxIndex::new(cells.iter().enumerate().map(|(i, c)| (i as u32, c.bbox)));
+    fn new(cells: Vec<ShownCell>, boxes: Vec<Bbox>) -> ShownCells {
+        let index = BoxIndex::new(boxes.into_iter().enumerate().map(|(i, b)| (i as u32, b)));
         ShownCells { cells, index }
     }
 
@@ -98,8 +115,8 @@ impl ShownCells {
     pub fn find(&self, id: &str) -> Option<usize> {
         let key: h3o::CellIndex = id.parse().ok()?;
         let at = |c: h3o::CellIndex| (u8::from(c.resolution()), c);
-        let i = self.cells.binary_search_by_key(&at(key), |c| at(c.cell.key)).ok()?;
-        (self.cells[i].cell.key.to_string() == id).then_some(i)
+        let i = self.cells.binary_search_by_key(&at(key), |c| at(c.key)).ok()?;
+        (self.cells[i].key.to_string() == id).then_some(i)
     }
 }
 
@@ -175,7 +192,16 @@ impl World {
                 (a != NONE).then(|| (u, area_bbox[a as usize]))
             }))
         });
-        let mut grid_households = vec![Vec::new(); ds.grids.len()];
+        // Each grid's list made as long as it needs (counted first): pushed a household at a
+        // time, each would keep up to twice the room.
+        let mut in_grid = vec![0u32; ds.grids.len()];
+        for &g in &an.assignment.grid {
+            if g != NONE {
+                in_grid[g as usize] += 1;
+            }
+        }
+        let mut grid_households: Vec<Vec<u32>> = in_grid.iter().map(|&n| Vec::with_capacity(n as usize)).collect();
+        drop(in_grid);
         for (h, &g) in an.assignment.grid.iter().enumerate() {
             if g != NONE {
                 grid_households[g as usize].push(h as u32);
@@ -268,23 +294,19 @@ impl World {
         }
         let k = self.ds().privacy.k();
         let covered = self.covered();
-        let shown: Vec<ShownCell> = {
+        let (shown, boxes): (Vec<ShownCell>, Vec<Bbox>) = {
             use rayon::prelude::*;
             self.groups
                 .display(r)
                 .into_par_iter()
                 .map(|cell| {
                     let figures = self.groups.figures_of(&cell, covered, k);
-                    let mut bbox = Bbox::EMPTY;
-                    for ll in cell.key.boundary().iter() {
-                        bbox = bbox.union(&Bbox::new(ll.lng(), ll.lat(), ll.lng(), ll.lat()));
-                    }
                     let unit = self.groups.unit_of(&cell);
-                    ShownCell { cell, figures, bbox, unit }
+                    (ShownCell { key: cell.key, figures, unit }, cell_bbox(cell.key))
                 })
-                .collect()
+                .unzip()
         };
-        let shown = Arc::new(ShownCells::new(shown));
+        let shown = Arc::new(ShownCells::new(shown, boxes));
         self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).entry(r).or_insert(shown).clone()
     }
 
@@ -491,7 +513,7 @@ mod tests {
             for r in w.cell_resolutions() {
                 let cells = w.cells(r);
                 let scan: Vec<u32> =
-                    (0..cells.len() as u32).filter(|&i| cells[i as usize].bbox.intersects(&bb)).collect();
+                    (0..cells.len() as u32).filter(|&i| cells[i as usize].bbox().intersects(&bb)).collect();
                 met += scan.len();
                 assert_eq!(cells.meeting(&bb), scan, "cells of resolution {r} in {bb:?}");
             }
@@ -509,16 +531,16 @@ mod tests {
             let display = w.groups.display(r);
             assert_eq!(cells.len(), display.len());
             for (i, (c, d)) in cells.iter().zip(display).enumerate() {
-                assert_eq!(c.cell, d);
+                assert_eq!(c.key, d.key);
                 assert_eq!(c.figures, w.groups.figures(&d, &ds.households, asg, k));
                 assert_eq!(c.unit, w.groups.unit_of(&d));
                 let hexagon = crate::privacy::cell_polygon(d.key);
-                assert_eq!(c.bbox, rect_bbox(hexagon.bounding_rect()));
+                assert_eq!(c.bbox(), rect_bbox(hexagon.bounding_rect()));
                 assert_eq!(cells.find(&d.key.to_string()), Some(i));
             }
             assert!(cells.find("not a cell").is_none());
             if let Some(c) = cells.first() {
-                assert!(cells.find(&c.cell.key.to_string().to_uppercase()).is_none(), "only as the cell writes itself");
+                assert!(cells.find(&c.key.to_string().to_uppercase()).is_none(), "only as the cell writes itself");
             }
         }
         assert!(w.cells(8).len() > 20, "cells of many groups");
@@ -553,6 +575,34 @@ mod tests {
         assert_eq!(row.unit, b.served_unit(row.level, lon, lat, None).unwrap());
         assert_eq!(a.add_station(row.clone()).unwrap(), b.add_station(row).unwrap());
         same(&a, &b);
+    }
+
+    #[test]
+    fn what_the_server_keeps_holds_no_spare_room_and_the_planner_shares_the_polygons() {
+        let w = generated_world();
+        // Each grid's households: exactly those assigned to it, in household order, in a list
+        // as long as it needs.
+        let asg = &w.an().assignment;
+        for (g, list) in w.grid_households.iter().enumerate() {
+            let want: Vec<u32> = (0..asg.len() as u32).filter(|&h| asg.grid[h as usize] == g as u32).collect();
+            assert_eq!(list, &want);
+            assert_eq!(list.capacity(), list.len(), "grid {g}");
+        }
+        assert!(w.grid_households.iter().any(|l| l.len() > 1), "grids with households");
+        for g in &w.groups.groups {
+            assert_eq!(g.households.capacity(), g.households.len());
+        }
+        let p = Planner::new(&w);
+        let live = p.snapshot();
+        let d = &live.dataset().households;
+        assert!(d.len() > 20, "demand points");
+        assert_eq!((d.lon.capacity(), d.lat.capacity(), d.veterans.capacity()), (d.len(), d.len(), d.len()));
+        // The planner's boundaries and grids are the world's, not a copy; so are a copy's.
+        assert!(Arc::ptr_eq(&live.dataset().boundaries, &w.ds().boundaries));
+        assert!(Arc::ptr_eq(&live.dataset().grids, &w.ds().grids));
+        let copy = Live::clone(&live);
+        assert!(Arc::ptr_eq(&copy.dataset().boundaries, &w.ds().boundaries));
+        assert!(w.ds().boundaries.areas.len() > 10 && w.ds().grids.len() > 5);
     }
 
     #[test]

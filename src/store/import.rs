@@ -792,10 +792,10 @@ impl Store {
         all_rejects.extend(stored_rejects.into_iter().filter(|r| !reread.contains(r.file.as_str())));
         Ok(Dataset {
             divisions,
-            boundaries,
+            boundaries: boundaries.into(),
             stations,
             households,
-            grids,
+            grids: grids.into(),
             privacy: config.policy().map_err(|m| StoreError::Invalid(format!("gridcover.toml: {m}")))?,
             standard: config.standard,
             service: config.service,

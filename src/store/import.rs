@@ -898,6 +898,16 @@ fn import_stations(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -
     Ok(())
 }
 
+/// A household's columns as `import_households`' insert and update take them (`?1` to `?10`:
+/// id, lon, lat, veterans, code, difficulty, martyr_family, name, address, import_sha256).
+fn household_columns<'a>(
+    id: &'a &'a str,
+    f: &'a HouseholdFields<'_>,
+    sha256: &'a [u8; 32],
+) -> [&'a dyn rusqlite::ToSql; 10] {
+    [id, &f.lon, &f.lat, &f.veterans, &f.code, &f.difficulty, &f.martyr_family, &f.name, &f.address, sha256]
+}
+
 fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport) -> Result<()> {
     let mut existing: HashMap<String, (Vec<u8>, bool, i64)> = HashMap::new();
     {
@@ -946,20 +956,9 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
                     .map(|s| serde_json::from_str(&s).unwrap_or(Value::Null))?;
                 let changed = old != h;
                 let version = if changed { version + 1 } else { version };
+                let columns = household_columns(&id, &fields, &h).into_iter();
                 update
-                    .execute(params![
-                        id,
-                        fields.lon,
-                        fields.lat,
-                        fields.veterans,
-                        fields.code,
-                        fields.difficulty,
-                        fields.martyr_family,
-                        fields.name,
-                        fields.address,
-                        &h[..],
-                        version
-                    ])
+                    .execute(rusqlite::params_from_iter(columns.chain([&version as &dyn rusqlite::ToSql])))
                     .map_err(StoreError::db(format!("updating household {id}")))?;
                 let action = if present { "reimport" } else { "restored" };
                 append_history(
@@ -976,18 +975,7 @@ fn import_households(tx: &Transaction<'_>, ds: &Dataset, rep: &mut ImportReport)
             }
             None => {
                 insert
-                    .execute(params![
-                        id,
-                        fields.lon,
-                        fields.lat,
-                        fields.veterans,
-                        fields.code,
-                        fields.difficulty,
-                        fields.martyr_family,
-                        fields.name,
-                        fields.address,
-                        &h[..]
-                    ])
+                    .execute(rusqlite::params_from_iter(household_columns(&id, &fields, &h)))
                     .map_err(|e| StoreError::db(format!("storing household {id}"))(e))?;
                 rep.added[1] += 1;
             }

@@ -27,6 +27,7 @@ use super::records::{
     present_household, HouseholdRecord,
 };
 use super::{Result, Role, Store, StoreError, User};
+use crate::ingest::service::HouseholdIds;
 use crate::model::service::{
     format_day, parse_day, ContactKind, Day, NeedCategory, NeedSpan, NeedStatus, ServiceRecords,
 };
@@ -536,7 +537,9 @@ impl Store {
         // The ids' part of the cache's key is taken beside the index and the read of the needs.
         let (ids_digest, index, read) = std::thread::scope(|s| {
             let digest = cached.then(|| s.spawn(|| ContactCache::ids_digest(ids)));
-            let index: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, id)| (id, i as u32)).collect();
+            // An open-addressing table keyed by the ids' xxh3 (4 to 8 bytes a household): a
+            // `HashMap` of every id was most of this step at national scale (45 M inserts).
+            let index = HouseholdIds::of(ids);
             let read = self.needs_and_last_contact(&index);
             (digest.map(|d| d.join().unwrap_or_else(|p| std::panic::resume_unwind(p))), index, read)
         });
@@ -596,7 +599,7 @@ impl Store {
     /// In one read transaction: the last visit id, the needs (with the number naming a
     /// household not in `index`, and their store ids), and the store's identity for the
     /// contacts' cache (its first import), all of one moment.
-    fn needs_and_last_contact(&self, index: &HashMap<&str, u32>) -> Result<NeedsRead> {
+    fn needs_and_last_contact(&self, index: &HouseholdIds<'_>) -> Result<NeedsRead> {
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
         self.read(|c| {
             // One read transaction: the needs, and the last contact, of one moment.
@@ -645,7 +648,7 @@ impl Store {
                         }
                         _ => {
                             let known = match index.get(h.as_str()) {
-                                Some(&i) => {
+                                Some(i) => {
                                     needs.push(NeedSpan { household: i, category, changes: vec![change] });
                                     need_ids.push(id);
                                     true
@@ -679,12 +682,7 @@ type ContactsRead = (Vec<(u32, Day)>, usize);
 
 /// The contacts of the visits with ids `from..=to` (the day of each, by index of its household
 /// in `index`), in the order of their ids, and the number whose household is not in `index`.
-fn contacts_between(
-    c: &Connection,
-    from: i64,
-    to: i64,
-    index: &HashMap<&str, u32>,
-) -> Result<(Vec<(u32, Day)>, usize)> {
+fn contacts_between(c: &Connection, from: i64, to: i64, index: &HouseholdIds<'_>) -> Result<(Vec<(u32, Day)>, usize)> {
     let mut contacts = Vec::new();
     let mut unknown = 0;
     if from > to {
@@ -712,7 +710,7 @@ fn contacts_between(
         let i = match &last {
             Some((id, i)) if id == h => *i,
             _ => {
-                let i = index.get(h).copied();
+                let i = index.get(h);
                 match &mut last {
                     Some((id, known)) => {
                         id.clear();

@@ -170,6 +170,35 @@ impl NeedSpan {
     }
 }
 
+/// The needs kept for `households` households (in range, with a change), and how many were
+/// left out.
+fn kept_needs(needs: Vec<NeedSpan>, households: usize) -> (Vec<NeedSpan>, usize) {
+    let (kept, out): (Vec<NeedSpan>, Vec<NeedSpan>) =
+        needs.into_iter().partition(|n| (n.household as usize) < households && !n.changes.is_empty());
+    (kept, out.len())
+}
+
+/// Contact days grouped by household, checked to fit together (what
+/// [`ServiceRecords::contact_days`] gives and [`ServiceRecords::with_added`] takes): household
+/// `h`'s are `days[start[h]..start[h + 1]]`, ascending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedDays {
+    start: Vec<u32>,
+    days: Vec<Day>,
+}
+
+impl GroupedDays {
+    /// `start` and `days` when they fit together: offsets from 0 to the days' count, never
+    /// going back, each household's days ascending; `None` otherwise.
+    pub fn new(start: Vec<u32>, days: Vec<Day>) -> Option<GroupedDays> {
+        let fits = start.first() == Some(&0)
+            && start.last().is_some_and(|&e| e as usize == days.len())
+            && start.windows(2).all(|w| w[0] <= w[1])
+            && start.windows(2).all(|w| days[w[0] as usize..w[1] as usize].is_sorted());
+        fits.then_some(GroupedDays { start, days })
+    }
+}
+
 /// The service records of a data set's households.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceRecords {
@@ -213,25 +242,20 @@ impl ServiceRecords {
         let mut days = Vec::with_capacity(pairs.len());
         days.extend(pairs.iter().map(|p| p.1));
         drop(pairs);
-        let (kept, out): (Vec<NeedSpan>, Vec<NeedSpan>) =
-            needs.into_iter().partition(|n| (n.household as usize) < households && !n.changes.is_empty());
-        (ServiceRecords { start, days, needs: kept }, skipped + out.len())
+        let (needs, out) = kept_needs(needs, households);
+        (ServiceRecords { start, days, needs }, skipped + out)
     }
 
-    /// The records from contact days already grouped by household (`start` and `days` as
-    /// [`ServiceRecords::contact_days`] gives them) and more contacts `(household, day)`,
-    /// merged in their places: the same records as [`ServiceRecords::new`] of all the contacts
-    /// (a contact of a household out of range is skipped and counted). `None` when `start` and
-    /// `days` do not fit together.
+    /// The records from contact days already grouped by household and more contacts
+    /// `(household, day)`, merged in their places: the same records as [`ServiceRecords::new`]
+    /// of all the contacts (a contact of a household out of range is skipped and counted).
+    /// `None` when there are more contacts than a `u32` counts.
     pub fn with_added(
-        start: Vec<u32>,
-        days: Vec<Day>,
+        grouped: GroupedDays,
         mut added: Vec<(u32, Day)>,
         needs: Vec<NeedSpan>,
     ) -> Option<(ServiceRecords, usize)> {
-        if !Self::days_fit(&start, &days) {
-            return None;
-        }
+        let GroupedDays { start, days } = grouped;
         let households = start.len() - 1;
         let before = added.len();
         added.retain(|&(h, _)| (h as usize) < households);
@@ -259,23 +283,12 @@ impl ServiceRecords {
             }
             (new_start, merged)
         };
-        let (kept, out): (Vec<NeedSpan>, Vec<NeedSpan>) =
-            needs.into_iter().partition(|n| (n.household as usize) < households && !n.changes.is_empty());
-        Some((ServiceRecords { start, days, needs: kept }, skipped + out.len()))
-    }
-
-    /// True when `start` and `days` are contact days grouped by household as
-    /// [`ServiceRecords::contact_days`] gives them: offsets from 0 to the days' count, never
-    /// going back, each household's days ascending.
-    pub fn days_fit(start: &[u32], days: &[Day]) -> bool {
-        start.first() == Some(&0)
-            && start.last().is_some_and(|&e| e as usize == days.len())
-            && start.windows(2).all(|w| w[0] <= w[1])
-            && start.windows(2).all(|w| days[w[0] as usize..w[1] as usize].is_sorted())
+        let (needs, out) = kept_needs(needs, households);
+        Some((ServiceRecords { start, days, needs }, skipped + out))
     }
 
     /// The contact days grouped by household: household `h`'s are `days[start[h]..start[h +
-    /// 1]]`, ascending (what [`ServiceRecords::with_added`] takes back).
+    /// 1]]`, ascending (what [`GroupedDays::new`] takes back).
     pub fn contact_days(&self) -> (&[u32], &[Day]) {
         (&self.start, &self.days)
     }
@@ -503,8 +516,8 @@ mod with_added_tests {
                 vec![NeedSpan { household: 1, category: NeedCategory::Medical, changes: vec![(3, NeedStatus::Open)] }];
             let (base, skipped) = ServiceRecords::new(households, first.clone(), Vec::new());
             let (start, days) = base.contact_days();
-            let (added, skipped_more) =
-                ServiceRecords::with_added(start.to_vec(), days.to_vec(), more.clone(), needs.clone()).unwrap();
+            let grouped = GroupedDays::new(start.to_vec(), days.to_vec()).unwrap();
+            let (added, skipped_more) = ServiceRecords::with_added(grouped, more.clone(), needs.clone()).unwrap();
             let all: Vec<(u32, Day)> = first.into_iter().chain(more).collect();
             let (whole, skipped_all) = ServiceRecords::new(households, all, needs);
             assert_eq!(added, whole, "round {round}");
@@ -515,7 +528,7 @@ mod with_added_tests {
     #[test]
     fn grouped_days_that_do_not_fit_are_refused() {
         let ok = (vec![0, 2, 2, 3], vec![1, 5, 4]);
-        assert!(ServiceRecords::days_fit(&ok.0, &ok.1));
+        assert!(GroupedDays::new(ok.0, ok.1).is_some());
         for (start, days) in [
             (vec![], vec![]),
             (vec![1, 2, 2, 3], vec![1, 5, 4]),
@@ -523,8 +536,7 @@ mod with_added_tests {
             (vec![0, 2, 1, 3], vec![1, 5, 4]),
             (vec![0, 2, 2, 3], vec![5, 1, 4]),
         ] {
-            assert!(!ServiceRecords::days_fit(&start, &days), "{start:?} {days:?}");
-            assert!(ServiceRecords::with_added(start, days, Vec::new(), Vec::new()).is_none());
+            assert!(GroupedDays::new(start.clone(), days.clone()).is_none(), "{start:?} {days:?}");
         }
     }
 }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::service::Day;
+use crate::model::service::{Day, GroupedDays};
 use crate::model::StrColumn;
 
 /// Format of the file (its first eight bytes).
@@ -43,8 +43,8 @@ pub(super) struct ContactDays {
     pub upto: i64,
     /// Contacts of those visits whose household was not among the ids.
     pub unknown: u64,
-    pub start: Vec<u32>,
-    pub days: Vec<Day>,
+    /// The days, checked to fit together (a file whose days do not is a miss).
+    pub days: GroupedDays,
 }
 
 /// The cache of one store for one order of household ids.
@@ -98,7 +98,7 @@ impl ContactCache {
         }
         let start: Vec<u32> = read_words(&mut r, households + 1, u32::from_le_bytes)?;
         let days: Vec<Day> = read_words(&mut r, usize::try_from(contacts).ok()?, i32::from_le_bytes)?;
-        Some(ContactDays { upto, unknown, start, days })
+        Some(ContactDays { upto, unknown, days: GroupedDays::new(start, days)? })
     }
 
     /// Writes the days (replacing the file whole); a failure is a note on stderr.

@@ -545,10 +545,7 @@ impl Store {
         });
         let (upto, unknown_needs, needs, need_ids, identity) = read?;
         let cache = identity.zip(ids_digest).map(|(i, d)| ContactCache::new(&self.inner.path, &i, &d));
-        let kept = cache
-            .as_ref()
-            .and_then(|c| c.load(ids.len()))
-            .filter(|d| d.upto <= upto && ServiceRecords::days_fit(&d.start, &d.days));
+        let kept = cache.as_ref().and_then(|c| c.load(ids.len())).filter(|d| d.upto <= upto);
         let from = kept.as_ref().map_or(1, |d| d.upto + 1);
         // The contacts up to the last one of that moment: visits are append-only (never
         // changed nor deleted, their ids only grow), so these are the contacts of the same
@@ -581,8 +578,8 @@ impl Store {
             None => ServiceRecords::new(ids.len(), contacts, needs),
             Some(d) => {
                 unknown += d.unknown as usize;
-                ServiceRecords::with_added(d.start, d.days, contacts, needs)
-                    .ok_or_else(|| StoreError::Invalid("the contacts' cache does not fit its households".into()))?
+                ServiceRecords::with_added(d.days, contacts, needs)
+                    .ok_or_else(|| StoreError::Invalid("more contacts than the records can count".into()))?
             }
         };
         debug_assert_eq!(records.needs.len(), need_ids.len());

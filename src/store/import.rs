@@ -386,9 +386,7 @@ impl Store {
             // a look-up of the parent row per record (144 million contacts nationally), are
             // left out for it (tested: `foreign_key_check` finds nothing after it). The setting
             // can change only outside a transaction; it is on again after the import.
-            let first = !c
-                .query_row("SELECT EXISTS (SELECT 1 FROM imports)", [], |r| r.get::<_, bool>(0))
-                .map_err(StoreError::db("reading the imports"))?;
+            let first = !imported(c)?;
             if first {
                 c.pragma_update(None, "foreign_keys", false).map_err(StoreError::db("setting foreign_keys"))?;
             }
@@ -427,10 +425,7 @@ impl Store {
     /// runs in WAL mode as any other. The writer goes back to WAL after the commit
     /// ([`wal_again`]).
     pub(super) fn first_import_journal(&self, c: &rusqlite::Connection) -> Result<bool> {
-        let imported: i64 = c
-            .query_row("SELECT count(*) FROM imports", [], |r| r.get(0))
-            .map_err(StoreError::db("counting imports"))?;
-        if imported > 0 {
+        if imported(c)? {
             return Ok(false);
         }
         self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -455,6 +450,12 @@ fn without_waiting<T>(
     let r = f(c);
     busy(super::BUSY_TIMEOUT)?;
     Ok(r)
+}
+
+/// True when the store of connection `c` holds an import (a later one is not a first import).
+fn imported(c: &rusqlite::Connection) -> Result<bool> {
+    c.query_row("SELECT EXISTS (SELECT 1 FROM imports)", [], |r| r.get::<_, bool>(0))
+        .map_err(StoreError::db("reading the imports"))
 }
 
 /// Puts the writer back in WAL mode after a first import's rollback journal
@@ -652,11 +653,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub fn is_imported(&self) -> Result<bool> {
-        self.read(|c| {
-            c.query_row("SELECT count(*) FROM imports", [], |r| r.get::<_, i64>(0))
-                .map(|n| n > 0)
-                .map_err(StoreError::db("counting imports"))
-        })
+        self.read(imported)
     }
 
     /// The data set to serve: the folder's reference data (config, divisions, boundaries) with

@@ -134,7 +134,7 @@ impl Stations {
 }
 
 /// Veteran households, as columns indexed by [`super::HouseholdIdx`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Households {
     /// The household's own id from its input.
     pub id: StrColumn,

@@ -24,6 +24,19 @@ impl StrColumn {
         (&self.text, &self.ends)
     }
 
+    /// The column of [`StrColumn::parts`] again, checked: the ends ascend, the last is the
+    /// text's length, and each falls between two characters (so no row can panic when read).
+    pub fn from_parts(text: String, ends: Vec<u64>) -> Option<Self> {
+        let mut before = 0u64;
+        for &e in &ends {
+            if e < before || e > text.len() as u64 || !text.is_char_boundary(e as usize) {
+                return None;
+            }
+            before = e;
+        }
+        (before == text.len() as u64).then_some(StrColumn { text, ends })
+    }
+
     /// Appends a row.
     pub fn push(&mut self, s: &str) {
         self.text.push_str(s);
@@ -223,7 +236,21 @@ mod tests {
             prop_assert_eq!(c.iter().rev().count(), rows.len());
             let mid = rows.len() / 2;
             prop_assert_eq!(c.range(mid..rows.len()).collect::<Vec<_>>(), c.iter().skip(mid).collect::<Vec<_>>());
+            let (text, ends) = c.parts();
+            prop_assert_eq!(StrColumn::from_parts(text.to_owned(), ends.to_vec()), Some(c.clone()));
         }
+    }
+
+    #[test]
+    fn parts_that_do_not_fit_are_refused() {
+        let ok = |t: &str, e: &[u64]| StrColumn::from_parts(t.to_owned(), e.to_vec()).is_some();
+        assert!(ok("ab张", &[1, 1, 5]));
+        assert!(ok("", &[]));
+        assert!(!ok("ab张", &[1, 0, 5]), "ends descend");
+        assert!(!ok("ab张", &[1, 2]), "text left after the last end");
+        assert!(!ok("ab张", &[1, 6]), "an end past the text");
+        assert!(!ok("ab张", &[3, 5]), "an end inside a character");
+        assert!(!ok("ab", &[]), "text without rows");
     }
 
     #[test]

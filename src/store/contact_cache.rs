@@ -21,7 +21,7 @@
 //! Household personal data: the file holds contact days by household position, no id, name or
 //! note; it sits beside the store, which holds all of them, with the same access.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -29,11 +29,10 @@ use sha2::{Digest, Sha256};
 use crate::model::service::{Day, GroupedDays};
 use crate::model::StrColumn;
 
+use super::cache_file::{self, read_words, write_words, CHUNK};
+
 /// Format of the file (its first eight bytes).
 const MAGIC: &[u8; 8] = b"GCDAYS01";
-
-/// Bytes converted at a time when reading or writing the arrays.
-const CHUNK: usize = 1 << 20;
 
 /// The contact days of the visits up to `upto`, grouped by household (positions of the ids
 /// the cache was made for).
@@ -70,14 +69,12 @@ impl ContactCache {
     /// The cache of the store at `store` (its file) whose identity is `identity`, for the
     /// households whose [`ContactCache::ids_digest`] is `ids`.
     pub fn new(store: &Path, identity: &str, ids: &[u8; 32]) -> ContactCache {
-        let dir = store.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
-        let name = store.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
         let mut h = Sha256::new();
         h.update(MAGIC);
         h.update((identity.len() as u64).to_le_bytes());
         h.update(identity.as_bytes());
         h.update(ids);
-        ContactCache { path: dir.join(format!("{name}.contacts")), key: h.finalize().into() }
+        ContactCache { path: cache_file::path(store, "contacts"), key: h.finalize().into() }
     }
 
     /// The cached days, if the file is there, of this key, and whole.
@@ -112,53 +109,15 @@ impl ContactCache {
     }
 
     fn try_save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension(format!("contacts.tmp{}", std::process::id()));
-        let written = (|| {
-            let f = std::fs::File::create(&tmp)?;
-            let mut w = BufWriter::with_capacity(CHUNK, f);
+        cache_file::replace(&self.path, None, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
             let households = start.len().saturating_sub(1) as u64;
             for word in [upto as u64, unknown, households, days.len() as u64] {
                 w.write_all(&word.to_le_bytes())?;
             }
-            write_words(&mut w, start, |x| x.to_le_bytes())?;
-            write_words(&mut w, days, |x| x.to_le_bytes())?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()
-        })();
-        match written.and_then(|()| std::fs::rename(&tmp, &self.path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+            write_words(w, start, |x: u32| x.to_le_bytes())?;
+            write_words(w, days, |x: Day| x.to_le_bytes())
+        })
     }
-}
-
-/// `n` four-byte words, converted a chunk at a time (no second copy of the array).
-fn read_words<T>(r: &mut impl Read, n: usize, from: impl Fn([u8; 4]) -> T) -> Option<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    let mut buf = vec![0u8; CHUNK];
-    let mut left = n;
-    while left > 0 {
-        let take = left.min(CHUNK / 4);
-        r.read_exact(&mut buf[..4 * take]).ok()?;
-        out.extend(buf[..4 * take].chunks_exact(4).map(|c| from([c[0], c[1], c[2], c[3]])));
-        left -= take;
-    }
-    Some(out)
-}
-
-fn write_words<T: Copy>(w: &mut impl Write, xs: &[T], to: impl Fn(T) -> [u8; 4]) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(CHUNK);
-    for part in xs.chunks(CHUNK / 4) {
-        buf.clear();
-        buf.extend(part.iter().flat_map(|&x| to(x)));
-        w.write_all(&buf)?;
-    }
-    Ok(())
 }

@@ -43,6 +43,7 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::household_cache::HouseholdCache;
 use super::ledger::{
     contacts_in, contacts_streamed, needs_in, needs_streamed, Households as Named, RecordSource, RecordsImported,
     Streamed,
@@ -53,7 +54,13 @@ use crate::ingest::service::{
     each_ledger_row, each_need_row, read_ledger, read_needs, HouseholdIds, LedgerRow, NeedRow,
 };
 use crate::ingest::{read_boundaries, read_config, read_data_folder_with, read_divisions, CONFIG_FILE};
-use crate::model::{Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
+use crate::model::{Dataset, Divisions, Grids, HouseholdRow, Households, Reject, StationRow, Stations, UnitIdx};
+
+/// The store's first and last imports (id, time, files' SHA-256), or NULL before any: the key
+/// of the households' snapshot ([`HouseholdCache`]), since only an import changes the columns
+/// it holds.
+const IMPORTS_KEY: &str = "SELECT (SELECT id || ' ' || at || ' ' || files_sha256 FROM imports ORDER BY id LIMIT 1)
+     || ' / ' || (SELECT id || ' ' || at || ' ' || files_sha256 FROM imports ORDER BY id DESC LIMIT 1)";
 
 /// The input files an import fingerprints (those present).
 const INPUT_FILES: [&str; 11] = [
@@ -682,13 +689,6 @@ impl Store {
         let mut rejects = Vec::new();
         let mut notes = Vec::new();
         let divisions = read_divisions(&dir.join("divisions.csv"), &mut rejects)?;
-        let boundaries = read_boundaries(
-            &dir.join("boundaries.geojson"),
-            &config.crs.boundaries,
-            &divisions,
-            &mut rejects,
-            &mut notes,
-        )?;
         let unit = |code: &str| {
             divisions.find(code).ok_or_else(|| {
                 StoreError::Invalid(format!(
@@ -698,76 +698,33 @@ impl Store {
                 ))
             })
         };
-        let mut stations = Stations::default();
-        for s in self.stations()? {
-            let i = stations.push(StationRow {
-                id: s.id,
-                name: s.name,
-                level: s.level,
-                unit: unit(&s.code)?,
-                lon: s.lon,
-                lat: s.lat,
-                demonstration: s.demonstration,
-                mobile: s.mobile,
-                radius_m: s.radius_m,
+        // The boundaries (a file), the households (the store, or their snapshot) and the
+        // stations and grids (the store) are read side by side; a missing or stale snapshot of
+        // the households is written while the others are read.
+        let (boundaries, households, (stations, grids)) = std::thread::scope(|s| {
+            let boundaries = s.spawn(|| {
+                let (mut rejects, mut notes) = (Vec::new(), Vec::new());
+                let b = read_boundaries(
+                    &dir.join("boundaries.geojson"),
+                    &config.crs.boundaries,
+                    &divisions,
+                    &mut rejects,
+                    &mut notes,
+                );
+                b.map(|b| (b, rejects, notes))
             });
-            stations.active[i as usize] = s.active;
-        }
-        let households = self.read(|c| {
-            // Each row's text is read in place (no `String` per field) straight into the
-            // columns, and the columns are trimmed to their length at the end.
-            let mut out = Households::default();
-            let personal = if opts.names_and_addresses { "name, address" } else { "NULL, NULL" };
-            let mut st = c
-                .prepare(&format!(
-                    "SELECT id, lon, lat, veterans, code, difficulty, martyr_family, {personal}
-                     FROM households WHERE present = 1 ORDER BY seq",
-                ))
-                .map_err(StoreError::db("reading households"))?;
-            let mut rows = st.query([]).map_err(StoreError::db("reading households"))?;
-            let text = super::text_in_place;
-            let db = || StoreError::db("reading a household");
-            while let Some(r) = rows.next().map_err(StoreError::db("reading households"))? {
-                let id = text(r, 0)
-                    .and_then(|id| {
-                        id.ok_or(rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Null))
-                    })
-                    .map_err(db())?;
-                let code = text(r, 4).map_err(db())?.map(unit).transpose()?;
-                out.id.push(id);
-                out.lon.push(r.get(1).map_err(db())?);
-                out.lat.push(r.get(2).map_err(db())?);
-                out.veterans.push(r.get(3).map_err(db())?);
-                out.code.push(code);
-                out.difficulty.push(r.get(5).map_err(db())?);
-                out.martyr_family.push(r.get(6).map_err(db())?);
-                out.name.push(text(r, 7).map_err(db())?);
-                out.address.push(text(r, 8).map_err(db())?);
+            let rest = s.spawn(|| Ok::<_, StoreError>((self.load_stations(&unit)?, self.load_grids(&unit)?)));
+            let (households, snapshot) = self.households_to_load(&divisions, opts, &unit)?;
+            if let Some(cache) = &snapshot {
+                cache.save(&households, &divisions, &self.inner.path);
             }
-            out.shrink_to_fit();
-            Ok(out)
+            let boundaries = boundaries.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            let rest = rest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            Ok::<_, StoreError>((boundaries, households, rest))
         })?;
-        let grids = self.read(|c| {
-            let mut out = Grids::default();
-            let mut st = c
-                .prepare("SELECT id, worker, code, geometry FROM grids WHERE present = 1 ORDER BY seq")
-                .map_err(StoreError::db("reading grids"))?;
-            // A row at a time: the country's grids' GeoJSON text is never all in memory.
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(StoreError::db("reading grids"))?;
-            for row in rows {
-                let (id, worker, code, geometry): (String, String, Option<String>, String) =
-                    row.map_err(StoreError::db("reading grids"))?;
-                let g = geometry_from_json(&geometry)
-                    .map_err(|e| StoreError::Invalid(format!("grid {id}: stored geometry unreadable: {e}")))?;
-                out.unit.push(code.as_deref().map(unit).transpose()?);
-                out.id.push(id);
-                out.worker.push(worker);
-                out.geometry.push(g);
-            }
-            Ok(out)
-        })?;
+        let (boundaries, boundary_rejects, boundary_notes) = boundaries;
+        rejects.extend(boundary_rejects);
+        notes.extend(boundary_notes);
         let stored_rejects = self.read(|c| {
             c.prepare("SELECT file, row, record_id, reason FROM import_rejects ORDER BY rowid")
                 .and_then(|mut s| {
@@ -798,6 +755,110 @@ impl Store {
             service: config.service,
             rejects: all_rejects,
             notes,
+        })
+    }
+
+    /// The store's stations (as edited), with their codes matched by `unit`.
+    fn load_stations(&self, unit: &(dyn Fn(&str) -> Result<UnitIdx> + Sync)) -> Result<Stations> {
+        let mut stations = Stations::default();
+        for s in self.stations()? {
+            let i = stations.push(StationRow {
+                id: s.id,
+                name: s.name,
+                level: s.level,
+                unit: unit(&s.code)?,
+                lon: s.lon,
+                lat: s.lat,
+                demonstration: s.demonstration,
+                mobile: s.mobile,
+                radius_m: s.radius_m,
+            });
+            stations.active[i as usize] = s.active;
+        }
+        Ok(stations)
+    }
+
+    /// The store's grids present, in store order, with their codes matched by `unit`.
+    fn load_grids(&self, unit: &(dyn Fn(&str) -> Result<UnitIdx> + Sync)) -> Result<Grids> {
+        self.read(|c| {
+            let mut out = Grids::default();
+            let mut st = c
+                .prepare("SELECT id, worker, code, geometry FROM grids WHERE present = 1 ORDER BY seq")
+                .map_err(StoreError::db("reading grids"))?;
+            // A row at a time: the country's grids' GeoJSON text is never all in memory.
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(StoreError::db("reading grids"))?;
+            for row in rows {
+                let (id, worker, code, geometry): (String, String, Option<String>, String) =
+                    row.map_err(StoreError::db("reading grids"))?;
+                let g = geometry_from_json(&geometry)
+                    .map_err(|e| StoreError::Invalid(format!("grid {id}: stored geometry unreadable: {e}")))?;
+                out.unit.push(code.as_deref().map(unit).transpose()?);
+                out.id.push(id);
+                out.worker.push(worker);
+                out.geometry.push(g);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The households present, in store order, with their codes matched by `unit`: without
+    /// names and addresses (unless `opts` asks for them), from the snapshot of this store state
+    /// when there is one ([`HouseholdCache`]), else from the store, with the snapshot to write
+    /// (`Some`) when this read can make one.
+    fn households_to_load(
+        &self,
+        divisions: &Divisions,
+        opts: crate::ingest::ReadOptions,
+        unit: &(dyn Fn(&str) -> Result<UnitIdx> + Sync),
+    ) -> Result<(Households, Option<HouseholdCache>)> {
+        let snapshot = !opts.names_and_addresses;
+        if snapshot {
+            let imports: Option<String> = self
+                .read(|c| c.query_row(IMPORTS_KEY, [], |r| r.get(0)).map_err(StoreError::db("reading the imports")))?;
+            if let Some(hh) = imports.and_then(|k| HouseholdCache::new(&self.inner.path, &k).load(divisions)) {
+                return Ok((hh, None));
+            }
+        }
+        self.read(|c| {
+            // One read transaction: the households and the imports that made them, of one moment.
+            let tx = c.unchecked_transaction().map_err(StoreError::db("starting a read"))?;
+            let imports: Option<String> =
+                tx.query_row(IMPORTS_KEY, [], |r| r.get(0)).map_err(StoreError::db("reading the imports"))?;
+            // Each row's text is read in place (no `String` per field) straight into the
+            // columns, and the columns are trimmed to their length at the end.
+            let mut out = Households::default();
+            let personal = if opts.names_and_addresses { "name, address" } else { "NULL, NULL" };
+            let mut st = tx
+                .prepare(&format!(
+                    "SELECT id, lon, lat, veterans, code, difficulty, martyr_family, {personal}
+                     FROM households WHERE present = 1 ORDER BY seq",
+                ))
+                .map_err(StoreError::db("reading households"))?;
+            let mut rows = st.query([]).map_err(StoreError::db("reading households"))?;
+            let text = super::text_in_place;
+            let db = || StoreError::db("reading a household");
+            while let Some(r) = rows.next().map_err(StoreError::db("reading households"))? {
+                let id = text(r, 0)
+                    .and_then(|id| {
+                        id.ok_or(rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Null))
+                    })
+                    .map_err(db())?;
+                let code = text(r, 4).map_err(db())?.map(unit).transpose()?;
+                out.id.push(id);
+                out.lon.push(r.get(1).map_err(db())?);
+                out.lat.push(r.get(2).map_err(db())?);
+                out.veterans.push(r.get(3).map_err(db())?);
+                out.code.push(code);
+                out.difficulty.push(r.get(5).map_err(db())?);
+                out.martyr_family.push(r.get(6).map_err(db())?);
+                out.name.push(text(r, 7).map_err(db())?);
+                out.address.push(text(r, 8).map_err(db())?);
+            }
+            out.shrink_to_fit();
+            let cache = imports.filter(|_| snapshot).map(|k| HouseholdCache::new(&self.inner.path, &k));
+            Ok((out, cache))
         })
     }
 

@@ -58,7 +58,9 @@
 //! connection, `sqlite_process_settings`): nothing here reads them, and keeping them takes a
 //! global mutex on every allocation SQLite makes.
 
+mod cache_file;
 mod contact_cache;
+mod household_cache;
 mod import;
 mod ledger;
 mod patch;

@@ -1717,3 +1717,143 @@ fn a_contacts_cache_that_cannot_be_written_costs_only_a_note() {
         .collect();
     assert_eq!(left, ["gridcover.sqlite.contacts"]);
 }
+
+/// The households' snapshot file of a store in folder `dir`.
+fn households_snapshot(dir: &Path) -> PathBuf {
+    dir.join(".gridcover-cache").join("gridcover.sqlite.households")
+}
+
+/// The households as the server loads them: from the store (or its snapshot), without names
+/// and addresses.
+fn served_households(s: &Store, dir: &Path) -> Households {
+    s.load_dataset_with(dir, crate::ingest::ReadOptions::ANALYSIS).unwrap().households
+}
+
+/// The households of the store read from its rows, names and addresses left out.
+fn stored_households(s: &Store, dir: &Path) -> Households {
+    let mut hh = s.load_dataset(dir).unwrap().households;
+    hh.name = crate::model::OptStrColumn::absent(hh.len());
+    hh.address = crate::model::OptStrColumn::absent(hh.len());
+    hh
+}
+
+#[test]
+fn the_households_snapshot_gives_the_same_households_and_is_what_a_restart_reads() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let stored = stored_households(&s, f.path());
+    // The fixture has what each column of the file must carry: codes given and not, both flags.
+    assert!(stored.code.iter().any(Option::is_none) && stored.code.iter().any(Option::is_some));
+    assert!(stored.difficulty.iter().any(|&d| d) && stored.martyr_family.iter().any(|&m| m));
+    // A load with names and addresses neither reads nor writes the snapshot.
+    assert!(!households_snapshot(f.path()).exists());
+
+    // Without a file: read from the store, and the file written; with it, the same.
+    assert_eq!(served_households(&s, f.path()), stored);
+    let file = std::fs::read(households_snapshot(f.path())).unwrap();
+    assert_eq!(served_households(&s, f.path()), stored);
+    assert_eq!(std::fs::read(households_snapshot(f.path())).unwrap(), file);
+
+    // The file is what the load takes its households from: a longitude changed in it shows,
+    // which only a read of the file can explain.
+    let (text, ends) = stored.id.parts();
+    let lon_at = 8 + 32 + 32 + 8 * ends.len() + text.len();
+    let mut changed = file.clone();
+    changed[lon_at..lon_at + 8].copy_from_slice(&101.5f64.to_le_bytes());
+    std::fs::write(households_snapshot(f.path()), &changed).unwrap();
+    assert_eq!(served_households(&s, f.path()).lon[0], 101.5);
+    std::fs::write(households_snapshot(f.path()), &file).unwrap();
+
+    // A status edit does not change the columns it holds: the file is still this store's.
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
+    assert_eq!(served_households(&s, f.path()), stored);
+    assert_eq!(std::fs::read(households_snapshot(f.path())).unwrap(), file);
+
+    // An import that changes a household: another key, the household as imported, a new file.
+    let csv = std::fs::read_to_string(f.path().join("households.csv")).unwrap();
+    std::fs::write(f.path().join("households.csv"), csv.replace("H2,100.75,40.255,1,", "H2,100.75,40.255,4,")).unwrap();
+    s.import(f.path()).unwrap();
+    let after = stored_households(&s, f.path());
+    assert_eq!(after.veterans[1], 4);
+    assert_eq!(served_households(&s, f.path()), after);
+    let again = std::fs::read(households_snapshot(f.path())).unwrap();
+    assert_ne!(again, file);
+    assert_eq!(served_households(&s, f.path()), after);
+}
+
+#[test]
+fn a_households_snapshot_that_does_not_fit_is_not_used() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let stored = stored_households(&s, f.path());
+    served_households(&s, f.path());
+    let file = std::fs::read(households_snapshot(f.path())).unwrap();
+    let n = stored.len();
+    let (text, _) = stored.id.parts();
+    let code_at = 8 + 32 + 32 + 8 * n + text.len() + 8 * n + 8 * n + 4 * n;
+    let flags_at = code_at + 4 * n;
+    let codes_at = flags_at + n + 8 * 3; // the text of the file's list of three codes
+    assert_eq!(&file[codes_at..codes_at + 12], b"990101001001");
+    let with = |at: usize, bytes: &[u8]| {
+        let mut b = file.clone();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    let bad = [
+        ("cut short", file[..file.len() - 1].to_vec()),
+        ("another format", with(0, b"GCHOUS00")),
+        ("another key", with(8, &[0u8; 32])),
+        ("an id's end past the text", with(8 + 32 + 32, &(text.len() as u64 + 1).to_le_bytes())),
+        ("ids not UTF-8", with(8 + 32 + 32 + 8 * n, &[0xff])),
+        ("a code index past the list", with(code_at, &9u32.to_le_bytes())),
+        ("a code the divisions do not hold", with(codes_at, b"990101001009")),
+        ("a flag byte of no meaning", with(flags_at, &[4])),
+    ];
+    for (why, bytes) in bad {
+        std::fs::write(households_snapshot(f.path()), &bytes).unwrap();
+        assert_eq!(served_households(&s, f.path()), stored, "{why}");
+        assert_eq!(std::fs::read(households_snapshot(f.path())).unwrap(), file, "{why}: written again whole");
+    }
+
+    // Another store of the same folder, given this store's file: its own households.
+    let g = folder();
+    let csv = std::fs::read_to_string(g.path().join("households.csv")).unwrap();
+    std::fs::write(g.path().join("households.csv"), csv.replace("H2,100.75,40.255,1,", "H2,100.75,40.255,3,")).unwrap();
+    let t = Store::open(g.path()).unwrap();
+    t.import(g.path()).unwrap();
+    std::fs::create_dir_all(g.path().join(".gridcover-cache")).unwrap();
+    std::fs::write(households_snapshot(g.path()), &file).unwrap();
+    let theirs = served_households(&t, g.path());
+    assert_eq!(theirs.veterans[1], 3);
+    assert_eq!(theirs, stored_households(&t, g.path()));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_households_snapshot_has_the_stores_permissions_and_a_failure_to_write_it_costs_a_note() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let stored = stored_households(&s, f.path());
+    assert_eq!(served_households(&s, f.path()), stored);
+    let mode = std::fs::metadata(households_snapshot(f.path())).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A folder where the file should be: it cannot be replaced, the households are the same
+    // and no temporary file is left behind.
+    std::fs::remove_file(households_snapshot(f.path())).unwrap();
+    std::fs::create_dir_all(households_snapshot(f.path())).unwrap();
+    assert_eq!(served_households(&s, f.path()), stored);
+    assert!(households_snapshot(f.path()).is_dir());
+    let left: Vec<_> = std::fs::read_dir(f.path().join(".gridcover-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("households"))
+        .collect();
+    assert_eq!(left, ["gridcover.sqlite.households"]);
+}

@@ -259,6 +259,15 @@ pub(crate) fn read(store: &crate::store::Store, ids: &StrColumn) -> Result<Recor
 /// Service records read by [`read`], to be kept by [`install`].
 pub(crate) struct Records(Loaded);
 
+/// The result of [`read`] and the time it took.
+pub(crate) type RecordsRead = (Result<Records, ApiError>, std::time::Duration);
+
+/// [`read`], timed.
+pub(crate) fn timed_read(store: &crate::store::Store, ids: &StrColumn) -> RecordsRead {
+    let t = std::time::Instant::now();
+    (read(store, ids), t.elapsed())
+}
+
 /// Keeps records read by [`read`] as the server's (unless records were kept meanwhile), under
 /// the order of writes.
 pub(crate) fn install(s: &AppState, r: Records) -> Arc<ServiceRecords> {

@@ -194,19 +194,33 @@ impl AppState {
         web_dir: Option<PathBuf>,
         edits: Option<edits::Edits>,
     ) -> Self {
+        Self::with_records(world, users, limits, web_dir, edits, None)
+    }
+
+    /// As [`AppState::with_edits`], with the service records already read from the edits'
+    /// store (`read`: the result of [`effective::read`] and its time), when the caller could
+    /// read them earlier, beside its own work ([`edits::state_with_store`]). Without them,
+    /// they are read here.
+    pub(crate) fn with_records(
+        world: World,
+        users: Arc<dyn Users>,
+        limits: Limits,
+        web_dir: Option<PathBuf>,
+        edits: Option<edits::Edits>,
+        read: Option<effective::RecordsRead>,
+    ) -> Self {
         let tiles = tiles::TileCache::new(limits.tile_cache_bytes, limits.tile_cache_entries);
-        // The service records are read once, here, and then kept up to date by the writes (a
-        // failure is retried on the first request that needs them). Reading them is mostly
-        // SQLite's work on one thread: it runs beside the planner's engine and the world's
-        // views and cells, which need neither the records nor the store.
+        // The service records are read once, here (unless the caller read them), and then kept
+        // up to date by the writes (a failure is retried on the first request that needs
+        // them). Reading them is mostly SQLite's work on one thread: it runs beside the
+        // planner's engine and the world's views and cells, which need neither the records nor
+        // the store.
         let t = std::time::Instant::now();
+        let read_before = read.is_some();
         let (planner, planner_in, views_in, records) = std::thread::scope(|s| {
-            let records = edits.as_ref().map(|e| {
+            let records = edits.as_ref().filter(|_| read.is_none()).map(|e| {
                 let (store, ids) = (&e.store, &world.ds().households.id);
-                s.spawn(move || {
-                    let t = std::time::Instant::now();
-                    (effective::read(store, ids), t.elapsed())
-                })
+                s.spawn(move || effective::timed_read(store, ids))
             });
             let t = std::time::Instant::now();
             let planner = Planner::new(&world);
@@ -214,7 +228,7 @@ impl AppState {
             let t = std::time::Instant::now();
             world.prebuild();
             let views_in = t.elapsed();
-            let records = records.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            let records = records.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).or(read);
             (planner, planner_in, views_in, records)
         });
         let beside_in = t.elapsed();
@@ -252,19 +266,34 @@ impl AppState {
         state.prebuild_figures();
         let figures_in = t.elapsed();
         let _ = state.inner.prebuilt_in.set(views_in + figures_in);
-        state.add_start_steps(&[
-            ("the planner's engine", planner_in),
-            ("the views and household cells", views_in),
-            ("the service records (beside the two above)", records_in),
-            ("the three above, side by side", beside_in),
-            ("today's effective figures", figures_in),
-        ]);
+        let planner_step = ("the planner's engine", planner_in);
+        let views_step = ("the views and household cells", views_in);
+        let figures_step = ("today's effective figures", figures_in);
+        if read_before {
+            state.add_start_steps(&[
+                ("the service records (read beside the two above)", records_in),
+                planner_step,
+                views_step,
+                ("the two above, side by side", beside_in),
+                figures_step,
+            ]);
+        } else {
+            state.add_start_steps(&[
+                planner_step,
+                views_step,
+                ("the service records (beside the two above)", records_in),
+                ("the three above, side by side", beside_in),
+                figures_step,
+            ]);
+        }
         state
     }
 
     /// The steps of the start after the data set was read, in order, with their times (the
     /// live engine and the world, when [`edits::state_with_store`] made them, then the
-    /// planner's engine and the world's views and cells, the service records read beside them,
+    /// planner's engine and the world's views and cells, the service records read beside them
+    /// (by [`edits::state_with_store`]: read beside the live engine and the world, and named
+    /// after them),
     /// the three side by side, and today's effective figures).
     pub fn start_steps(&self) -> Vec<(&'static str, Duration)> {
         self.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner()).clone()

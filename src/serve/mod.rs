@@ -222,13 +222,17 @@ impl AppState {
                 let (store, ids) = (&e.store, &world.ds().households.id);
                 s.spawn(move || effective::timed_read(store, ids))
             });
-            let t = std::time::Instant::now();
-            let planner = Planner::new(&world);
-            let planner_in = t.elapsed();
+            // The planner's engine and the views are made side by side too: each has parts on
+            // one core (the planner's demand, the views' gap areas).
+            let planner = s.spawn(|| {
+                let t = std::time::Instant::now();
+                (Planner::new(&world), t.elapsed())
+            });
             let t = std::time::Instant::now();
             world.prebuild();
             let views_in = t.elapsed();
-            let records = records.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).or(read);
+            let (planner, planner_in) = planner.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let records = records.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).or(read);
             (planner, planner_in, views_in, records)
         });
         let beside_in = t.elapsed();

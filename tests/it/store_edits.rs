@@ -789,7 +789,8 @@ fn a_start_from_the_store_names_its_steps_in_order() {
         ]
     );
     let t: Vec<std::time::Duration> = fx.state.start_steps().iter().map(|s| s.1).collect();
-    // The planner's engine and the views are made one after the other, nothing beside them.
-    assert!(t[5] >= t[3] + t[4], "{t:?}");
+    // The planner's engine and the views are made side by side: together they take as long
+    // as the longer at least.
+    assert!(t[5] >= t[3].max(t[4]), "{t:?}");
     assert_eq!(t[4] + t[6], fx.state.prebuilt_in());
 }

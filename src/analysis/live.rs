@@ -47,6 +47,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::assign::Indexes;
@@ -174,16 +175,34 @@ fn union_box(a: &mut (Unit3, Unit3), p: Unit3) {
 
 const EMPTY_BOX: (Unit3, Unit3) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
 
+/// A cell's bound of level index `l`: the largest squared chord from one of its `members` to
+/// its nearest station of the level (∞ when it has none).
+fn cell_max2(members: &[HouseholdIdx], a: &super::Assignment, hh_pos: &[Unit3], st_pos: &[Unit3], l: usize) -> f64 {
+    let mut m = 0.0f64;
+    for &h in members {
+        let n = a.nearest[l][h as usize];
+        let d2 = if n == NONE { f64::INFINITY } else { chord_2(hh_pos[h as usize], st_pos[n as usize]) };
+        m = m.max(d2);
+    }
+    m
+}
+
+/// A block's bound of level index `l`: the largest of its cells'.
+fn block_max2(cells: &[Cell], l: usize) -> f64 {
+    cells.iter().map(|c| c.max2[l]).fold(0.0, f64::max)
+}
+
 impl Cells {
     fn build(pos: &[Unit3]) -> Cells {
         let edge = m_to_chord_2(CELL_M).sqrt();
         let key = |p: Unit3| -> [i32; 3] { p.map(|c| (c / edge).floor() as i32) };
         let bkey = |k: [i32; 3]| -> [i32; 3] { k.map(|c| c.div_euclid(BLOCK_CELLS)) };
         type Keyed = (([i32; 3], [i32; 3]), HouseholdIdx);
+        // Keyed and sorted in parallel (the keys are distinct: the same order as one thread's).
         let mut order: Vec<Keyed> =
-            pos.iter().enumerate().map(|(h, &p)| ((bkey(key(p)), key(p)), h as HouseholdIdx)).collect();
-        order.sort_unstable();
-        let list: Vec<HouseholdIdx> = order.iter().map(|x| x.1).collect();
+            pos.par_iter().enumerate().map(|(h, &p)| ((bkey(key(p)), key(p)), h as HouseholdIdx)).collect();
+        order.par_sort_unstable();
+        let list: Vec<HouseholdIdx> = order.par_iter().map(|x| x.1).collect();
         let mut cell_of = vec![0u32; pos.len()];
         let mut cells: Vec<Cell> = Vec::new();
         let mut blocks: Vec<Block> = Vec::new();
@@ -221,6 +240,24 @@ impl Cells {
         cells.shrink_to_fit();
         blocks.shrink_to_fit();
         Cells { list, cell_of, cells, blocks }
+    }
+
+    /// Every cell's bounds, then every block's, as [`Live::refresh_cell`] and
+    /// [`Live::refresh_block`] make them: each from its own members only, so in parallel.
+    fn bound(&mut self, a: &super::Assignment, hh_pos: &[Unit3], st_pos: &[Unit3]) {
+        let list = &self.list;
+        self.cells.par_iter_mut().with_min_len(64).for_each(|c| {
+            for l in Level::ALL {
+                let l = l.index();
+                c.max2[l] = cell_max2(&list[c.start as usize..c.end as usize], a, hh_pos, st_pos, l);
+            }
+        });
+        let cells = &self.cells;
+        self.blocks.par_iter_mut().with_min_len(16).for_each(|b| {
+            for l in Level::ALL {
+                b.max2[l.index()] = block_max2(&cells[b.start as usize..b.end as usize], l.index());
+            }
+        });
     }
 }
 
@@ -322,43 +359,27 @@ impl Live {
     fn from_parts(ds: Dataset, mut an: Analysis, large_unit: usize) -> Live {
         let gaps_cell = OnceLock::new();
         let _ = gaps_cell.set(std::mem::take(&mut an.gaps));
-        let hh = &ds.households;
-        let hh_pos: Vec<Unit3> = (0..hh.len()).map(|i| to_unit(hh.lon[i], hh.lat[i])).collect();
         let st = &ds.stations;
         let st_pos: Vec<Unit3> = (0..st.len()).map(|i| to_unit(st.lon[i], st.lat[i])).collect();
-        let by_id = st.id.iter().enumerate().map(|(i, id)| (id.clone(), i as StationIdx)).collect();
         let a = &an.assignment;
-        let n_units = ds.divisions.len();
-        let own = ByUnit::new(a, n_units);
-        // Households of each unit's subtree, children after parents: summed from the end.
-        let mut count: Vec<usize> = (0..n_units).map(|u| own.of(u).len()).collect();
-        for u in (0..n_units).rev() {
-            if let Some(p) = ds.divisions.get(u as UnitIdx).parent {
-                count[p as usize] += count[u];
-            }
-        }
-        let mut hist: Vec<Option<Box<[u32]>>> = vec![None; n_units];
-        for (u, slot) in hist.iter_mut().enumerate() {
-            if count[u] >= large_unit {
-                let mut b = vec![0u32; HIST_BUCKETS].into_boxed_slice();
-                Self::for_members(&ds.divisions, &own, u as UnitIdx, |h| {
-                    let d = a.nearest_any_m(h);
-                    if d.is_finite() {
-                        b[hist_key(d)] += 1;
-                    }
-                });
-                *slot = Some(b);
-            }
-        }
-        let mut level_stations = vec![0u32; n_units];
-        for i in 0..st.len() {
-            let u = st.unit[i];
-            if st.active[i] && u != NO_UNIT && st.level[i] == ds.divisions.get(u).level {
-                level_stations[u as usize] += 1;
-            }
-        }
-        let cells = Cells::build(&hh_pos);
-        let mut live = Live {
+        // Three independent parts side by side (each in parallel within where it counts): the
+        // households' unit vectors and cells with their bounds; the units' households and
+        // histograms; the stations by id and the units' own-level stations.
+        let ((hh_pos, cells), ((own, hist), (by_id, level_stations))) = rayon::join(
+            || {
+                let hh = &ds.households;
+                let hh_pos: Vec<Unit3> = (0..hh.len())
+                    .into_par_iter()
+                    .with_min_len(1 << 12)
+                    .map(|i| to_unit(hh.lon[i], hh.lat[i]))
+                    .collect();
+                let mut cells = Cells::build(&hh_pos);
+                cells.bound(a, &hh_pos, &st_pos);
+                (hh_pos, cells)
+            },
+            || rayon::join(|| Self::unit_histograms(&ds, a, large_unit), || Self::station_look_ups(&ds)),
+        );
+        Live {
             ds,
             an,
             by_id,
@@ -372,18 +393,51 @@ impl Live {
             gaps: gaps_cell,
             touched_set: HashSet::new(),
             touched: Vec::new(),
-        };
-        for c in 0..live.cells.cells.len() {
-            for l in Level::ALL {
-                live.refresh_cell(c, l);
+        }
+    }
+
+    /// The households of every unit's own, and the histograms of the large units.
+    fn unit_histograms(ds: &Dataset, a: &super::Assignment, large_unit: usize) -> (ByUnit, Vec<Option<Box<[u32]>>>) {
+        let n_units = ds.divisions.len();
+        let own = ByUnit::new(a, n_units);
+        // Households of each unit's subtree, children after parents: summed from the end.
+        let mut count: Vec<usize> = (0..n_units).map(|u| own.of(u).len()).collect();
+        for u in (0..n_units).rev() {
+            if let Some(p) = ds.divisions.get(u as UnitIdx).parent {
+                count[p as usize] += count[u];
             }
         }
-        for b in 0..live.cells.blocks.len() {
-            for l in Level::ALL {
-                live.refresh_block(b, l);
+        // Each large unit's histogram on its own (in parallel): counts, so in any order.
+        let hist = (0..n_units)
+            .into_par_iter()
+            .map(|u| {
+                (count[u] >= large_unit).then(|| {
+                    let mut b = vec![0u32; HIST_BUCKETS].into_boxed_slice();
+                    Self::for_members(&ds.divisions, &own, u as UnitIdx, |h| {
+                        let d = a.nearest_any_m(h);
+                        if d.is_finite() {
+                            b[hist_key(d)] += 1;
+                        }
+                    });
+                    b
+                })
+            })
+            .collect();
+        (own, hist)
+    }
+
+    /// The stations by id, and the open stations of each unit whose level is the unit's own.
+    fn station_look_ups(ds: &Dataset) -> (HashMap<String, StationIdx>, Vec<u32>) {
+        let st = &ds.stations;
+        let by_id = st.id.iter().enumerate().map(|(i, id)| (id.clone(), i as StationIdx)).collect();
+        let mut level_stations = vec![0u32; ds.divisions.len()];
+        for i in 0..st.len() {
+            let u = st.unit[i];
+            if st.active[i] && u != NO_UNIT && st.level[i] == ds.divisions.get(u).level {
+                level_stations[u as usize] += 1;
             }
         }
-        live
+        (by_id, level_stations)
     }
 
     /// The data set, with every edit applied (closed stations keep their row, `active` false).
@@ -743,19 +797,20 @@ impl Live {
     fn refresh_cell(&mut self, c: usize, level: Level) {
         let l = level.index();
         let cell = &self.cells.cells[c];
-        let mut m = 0.0f64;
-        for &h in &self.cells.list[cell.start as usize..cell.end as usize] {
-            let n = self.an.assignment.nearest[l][h as usize];
-            let d2 = if n == NONE { f64::INFINITY } else { chord_2(self.hh_pos[h as usize], self.st_pos[n as usize]) };
-            m = m.max(d2);
-        }
+        let m = cell_max2(
+            &self.cells.list[cell.start as usize..cell.end as usize],
+            &self.an.assignment,
+            &self.hh_pos,
+            &self.st_pos,
+            l,
+        );
         self.cells.cells[c].max2[l] = m;
     }
 
     fn refresh_block(&mut self, b: usize, level: Level) {
         let l = level.index();
         let blk = &self.cells.blocks[b];
-        let m = self.cells.cells[blk.start as usize..blk.end as usize].iter().map(|c| c.max2[l]).fold(0.0, f64::max);
+        let m = block_max2(&self.cells.cells[blk.start as usize..blk.end as usize], l);
         self.cells.blocks[b].max2[l] = m;
     }
 

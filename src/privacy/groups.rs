@@ -30,10 +30,10 @@ use rstar::primitives::GeomWithData;
 use rstar::RTree;
 
 use crate::analysis::Assignment;
-use crate::model::{Dataset, Divisions, Households, Level, UnitIdx, NO_UNIT};
+use crate::model::{Dataset, Divisions, Households, Level, UnitIdx, NONE, NO_UNIT};
 
-/// Cells of the policy's resolution, each with its households.
-type Cells = Vec<(CellIndex, Vec<u32>)>;
+/// Cells of the policy's resolution, each with its households (ascending).
+type Cells<'a> = Vec<(CellIndex, &'a [u32])>;
 
 /// One group of households.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +131,7 @@ fn centre_of(c: CellIndex) -> (f64, f64) {
 }
 
 /// The part made of `cells` (indexes into `members`).
-fn part_of(members: &[(CellIndex, Vec<u32>)], cells: &mut [usize], hh: &Households) -> Part {
+fn part_of(members: &[(CellIndex, &[u32])], cells: &mut [usize], hh: &Households) -> Part {
     cells.sort_unstable();
     let (mut n, mut veterans, mut sx, mut sy) = (0u32, 0u64, 0.0, 0.0);
     for &i in cells.iter() {
@@ -156,7 +156,7 @@ fn part_of(members: &[(CellIndex, Vec<u32>)], cells: &mut [usize], hh: &Househol
 /// group's centre, each growing by its nearest free cells; the rest, under `k`, joins the part
 /// of its nearest taken cell. Distances in a local plane (longitude scaled by the cosine of
 /// the group's latitude), ties broken by cell order, so the split is deterministic.
-fn split(members: &[(CellIndex, Vec<u32>)], hh: &Households, k: u64) -> Vec<Part> {
+fn split(members: &[(CellIndex, &[u32])], hh: &Households, k: u64) -> Vec<Part> {
     let size = |i: usize| members[i].1.len() as u64;
     let total: u64 = (0..members.len()).map(size).sum();
     if members.len() == 1 || total < 2 * k {
@@ -240,30 +240,143 @@ fn split(members: &[(CellIndex, Vec<u32>)], hh: &Households, k: u64) -> Vec<Part
     parts.into_iter().map(|mut p| part_of(members, &mut p, hh)).collect()
 }
 
+/// The households of every cell of one resolution: the cells ascending, each with its
+/// households ascending (a household whose position is no valid lat/lon is in none).
+struct ByCell {
+    cells: Vec<CellIndex>,
+    /// Where each cell's households start in `order` (one more entry than `cells`).
+    start: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl ByCell {
+    /// Counted, not pushed: the cell of every household is found in parallel (an H3 index as
+    /// its `u64`, 8 bytes a household), the distinct cells by sorting stretches of them in
+    /// parallel and merging, then every household's rank among them (4 bytes a household,
+    /// the cells' list freed at once) and one counting pass lay out the lists.
+    fn new(hh: &Households, res: Resolution) -> ByCell {
+        use rayon::prelude::*;
+        const STRETCH: usize = 1 << 16;
+        // 0 is no cell's index: a household without a cell.
+        let cell: Vec<u64> = (0..hh.len())
+            .into_par_iter()
+            .with_min_len(1 << 12)
+            .map(|h| LatLng::new(hh.lat[h], hh.lon[h]).map_or(0, |ll| u64::from(ll.to_cell(res))))
+            .collect();
+        // All of one resolution, so the order of their `u64`s is the cells' order.
+        let mut distinct: Vec<u64> = cell
+            .par_chunks(STRETCH)
+            .map(|c| {
+                let mut v = c.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .reduce(Vec::new, merge_distinct);
+        if distinct.first() == Some(&0) {
+            distinct.remove(0);
+        }
+        // Each household's rank among the cells (NONE: no cell). Households near one another
+        // in the data often share a cell: the last one found is tried first.
+        let mut rank = vec![NONE; hh.len()];
+        rank.par_chunks_mut(STRETCH).zip(cell.par_chunks(STRETCH)).for_each(|(r, c)| {
+            let mut last = (0u64, NONE);
+            for (r, &c) in r.iter_mut().zip(c) {
+                if c == 0 {
+                    continue;
+                }
+                if c != last.0 {
+                    let i = distinct.binary_search(&c).expect("every household's cell is listed");
+                    last = (c, i as u32);
+                }
+                *r = last.1;
+            }
+        });
+        drop(cell);
+        let mut start = vec![0u32; distinct.len() + 1];
+        for &r in &rank {
+            if r != NONE {
+                start[r as usize + 1] += 1;
+            }
+        }
+        for i in 0..distinct.len() {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut order = vec![0u32; start[distinct.len()] as usize];
+        for (h, &r) in rank.iter().enumerate() {
+            if r != NONE {
+                let f = &mut fill[r as usize];
+                order[*f as usize] = h as u32;
+                *f += 1;
+            }
+        }
+        let cells = distinct.into_iter().map(|c| CellIndex::try_from(c).expect("an H3 cell index")).collect();
+        ByCell { cells, start, order }
+    }
+
+    /// The households of cell `i`.
+    fn of(&self, i: usize) -> &[u32] {
+        &self.order[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+}
+
+/// The union of two ascending lists without repeats, ascending without repeats.
+fn merge_distinct(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 impl Groups {
     /// Groups the households of `ds` (assigned as `asg`) into groups of at least `k` at
     /// `resolution`, each split into its [`Part`]s.
+    ///
+    /// In parallel where it counts (the households' cells, [`ByCell`]; each group's parts, unit
+    /// and list), with the result of the one-thread rule: the merging up the resolutions is
+    /// done in one pass, and each group is made from its own cells only, in key order.
     pub fn build(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8) -> Groups {
+        use rayon::prelude::*;
         let hh: &Households = &ds.households;
         let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
-        let mut cells: HashMap<CellIndex, Vec<u32>> = HashMap::new();
-        for h in 0..hh.len() {
-            let Ok(ll) = LatLng::new(hh.lat[h], hh.lon[h]) else { continue };
-            cells.entry(ll.to_cell(res)).or_default().push(h as u32);
-        }
-        let mut sorted: Cells = cells.into_iter().collect();
-        sorted.sort_unstable_by_key(|(c, _)| *c);
+        let by_cell = ByCell::new(hh, res);
         // Each group as its key and its member cells (with their households).
         let mut out: Vec<(CellIndex, Cells)> = Vec::new();
         let mut small: BTreeMap<CellIndex, Cells> = BTreeMap::new();
-        for (c, members) in sorted {
+        for (i, &c) in by_cell.cells.iter().enumerate() {
+            let members = by_cell.of(i);
             if members.len() as u64 >= k {
                 out.push((c, vec![(c, members)]));
             } else {
                 small.insert(c, vec![(c, members)]);
             }
         }
-        let count = |m: &[(CellIndex, Vec<u32>)]| m.iter().map(|(_, h)| h.len() as u64).sum::<u64>();
+        let count = |m: &[(CellIndex, &[u32])]| m.iter().map(|(_, h)| h.len() as u64).sum::<u64>();
         let mut r = u8::from(res);
         while !small.is_empty() && r > 0 {
             r -= 1;
@@ -283,15 +396,16 @@ impl Groups {
         let withheld = small.values().map(|m| count(m)).sum();
         out.sort_by_key(|(c, _)| *c);
         let groups = out
-            .into_iter()
+            .into_par_iter()
+            .with_min_len(64)
             .map(|(key, mut members)| {
                 members.sort_unstable_by_key(|(c, _)| *c);
                 let parts = split(&members, hh, k);
-                // Exactly as long as it needs (collected from the members' lists, it would keep
-                // up to twice the room: the group's list is kept as long as the server runs).
+                // Exactly as long as it needs (the group's list is kept as long as the server
+                // runs).
                 let mut households: Vec<u32> = Vec::with_capacity(members.iter().map(|(_, h)| h.len()).sum());
-                for (_, h) in members {
-                    households.extend_from_slice(&h);
+                for (_, h) in &members {
+                    households.extend_from_slice(h);
                 }
                 households.sort_unstable();
                 let n: u64 = parts.iter().map(|p| u64::from(p.households)).sum();
@@ -520,15 +634,22 @@ mod tests {
         }
     }
 
+    /// Cells with their households, owned.
+    type OwnedCells = Vec<(CellIndex, Vec<u32>)>;
+
+    fn borrowed(m: &OwnedCells) -> Cells<'_> {
+        m.iter().map(|(c, h)| (*c, h.as_slice())).collect()
+    }
+
     /// Member cells of one household each at the resolution-8 cells of `pts`, with a data set
     /// whose household `i` has `i + 1` veterans.
-    fn members(pts: &[(f64, f64)]) -> (Cells, Households) {
+    fn members(pts: &[(f64, f64)]) -> (OwnedCells, Households) {
         let (ds, _) = dataset(pts);
         let mut hh = ds.households;
         for (i, v) in hh.veterans.iter_mut().enumerate() {
             *v = i as u32 + 1;
         }
-        let mut m: Cells = pts
+        let mut m: OwnedCells = pts
             .iter()
             .enumerate()
             .map(|(i, &(lon, lat))| (LatLng::new(lat, lon).unwrap().to_cell(Resolution::Eight), vec![i as u32]))
@@ -544,7 +665,7 @@ mod tests {
         let b = [(100.50, 40.00), (100.51, 40.00), (100.50, 40.01), (100.52, 40.01)];
         let pts: Vec<(f64, f64)> = a.iter().chain(&b).copied().collect();
         let (m, hh) = members(&pts);
-        let parts = split(&m, &hh, 3);
+        let parts = split(&borrowed(&m), &hh, 3);
         assert_eq!(parts.len(), 2, "{parts:?}");
         let (pa, pb) = if parts[0].centre.0 < 100.25 { (&parts[0], &parts[1]) } else { (&parts[1], &parts[0]) };
         // The fourth household near B joins B's part, not A's.
@@ -566,7 +687,7 @@ mod tests {
         assert!((pa.centre.0 - wa.0).abs() < 1e-12 && (pa.centre.1 - wa.1).abs() < 1e-12);
         // Under k in all: one part, the whole group.
         let (m, hh) = members(&pts[..4]);
-        let whole = split(&m, &hh, 5);
+        let whole = split(&borrowed(&m), &hh, 5);
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].households, 4);
     }
@@ -579,7 +700,7 @@ mod tests {
         ) {
             let (m, hh) = members(&pts);
             let total: u64 = m.iter().map(|(_, h)| h.len() as u64).sum();
-            let parts = split(&m, &hh, k);
+            let parts = split(&borrowed(&m), &hh, k);
             let mut cells: Vec<CellIndex> = parts.iter().flat_map(|p| p.cells.clone()).collect();
             cells.sort_unstable();
             let all: Vec<CellIndex> = m.iter().map(|(c, _)| *c).collect();
@@ -614,5 +735,134 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The one-thread rule [`Groups::build`] had before it ran in parallel (a map of every
+    /// cell's households pushed one at a time, groups made one after another): the reference
+    /// the parallel build must equal exactly.
+    fn build_serially(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8) -> Groups {
+        let hh: &Households = &ds.households;
+        let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
+        let mut cells: HashMap<CellIndex, Vec<u32>> = HashMap::new();
+        for h in 0..hh.len() {
+            let Ok(ll) = LatLng::new(hh.lat[h], hh.lon[h]) else { continue };
+            cells.entry(ll.to_cell(res)).or_default().push(h as u32);
+        }
+        let mut sorted: OwnedCells = cells.into_iter().collect();
+        sorted.sort_unstable_by_key(|(c, _)| *c);
+        let mut out: Vec<(CellIndex, OwnedCells)> = Vec::new();
+        let mut small: BTreeMap<CellIndex, OwnedCells> = BTreeMap::new();
+        for (c, members) in sorted {
+            if members.len() as u64 >= k {
+                out.push((c, vec![(c, members)]));
+            } else {
+                small.insert(c, vec![(c, members)]);
+            }
+        }
+        let count = |m: &[(CellIndex, Vec<u32>)]| m.iter().map(|(_, h)| h.len() as u64).sum::<u64>();
+        let mut r = u8::from(res);
+        while !small.is_empty() && r > 0 {
+            r -= 1;
+            let pr = Resolution::try_from(r).expect("valid resolution");
+            let mut next: BTreeMap<CellIndex, OwnedCells> = BTreeMap::new();
+            for (c, members) in std::mem::take(&mut small) {
+                next.entry(c.parent(pr).expect("coarser resolution")).or_default().extend(members);
+            }
+            for (c, members) in next {
+                if count(&members) >= k {
+                    out.push((c, members));
+                } else {
+                    small.insert(c, members);
+                }
+            }
+        }
+        let withheld = small.values().map(|m| count(m)).sum();
+        out.sort_by_key(|(c, _)| *c);
+        let groups = out
+            .into_iter()
+            .map(|(key, mut members)| {
+                members.sort_unstable_by_key(|(c, _)| *c);
+                let parts = split(&borrowed(&members), hh, k);
+                let mut households: Vec<u32> = members.into_iter().flat_map(|(_, h)| h).collect();
+                households.sort_unstable();
+                let n: u64 = parts.iter().map(|p| u64::from(p.households)).sum();
+                let (sx, sy) = parts.iter().fold((0.0, 0.0), |(x, y), p| {
+                    let w = f64::from(p.households);
+                    (x + w * p.centre.0, y + w * p.centre.1)
+                });
+                Group {
+                    key,
+                    veterans: parts.iter().map(|p| p.veterans).sum(),
+                    unit: majority_unit(asg, &households),
+                    centre: (sx / n as f64, sy / n as f64),
+                    households,
+                    parts,
+                }
+            })
+            .collect();
+        Groups { resolution: u8::from(res), groups, withheld }
+    }
+
+    /// Exactly equal, f64s to the bit.
+    fn assert_same(a: &Groups, b: &Groups) {
+        assert_eq!((a.resolution, a.withheld, a.groups.len()), (b.resolution, b.withheld, b.groups.len()));
+        for (x, y) in a.groups.iter().zip(&b.groups) {
+            assert_eq!(x, y);
+            let bits = |c: (f64, f64)| (c.0.to_bits(), c.1.to_bits());
+            assert_eq!(bits(x.centre), bits(y.centre), "{:?}", x.key);
+            for (p, q) in x.parts.iter().zip(&y.parts) {
+                assert_eq!(bits(p.centre), bits(q.centre), "{:?}", x.key);
+            }
+        }
+    }
+
+    #[test]
+    fn the_parallel_build_is_the_serial_one() {
+        // A few thousand households: dense clusters (big cells), a sprinkle of lone ones over a
+        // few hundred km (merged up several resolutions or withheld), out-of-range positions,
+        // in an order that is not the cells' order; varied veterans and units.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let centres = [(103.80, 36.06), (104.50, 35.50), (100.00, 40.00), (95.0, 38.0)];
+        let mut pts = Vec::new();
+        for i in 0..6_000 {
+            let p = match i % 7 {
+                0..=3 => {
+                    let (x, y) = centres[i % centres.len()];
+                    (x + 0.05 * next(), y + 0.05 * next())
+                }
+                4 | 5 => (93.0 + 12.0 * next(), 33.0 + 8.0 * next()),
+                _ if i % 700 == 13 => (-60.0 + 20.0 * next(), -20.0 + 10.0 * next()),
+                _ if i % 70 == 6 => (f64::NAN, 36.0),
+                _ => (100.0 + 0.3 * next(), 37.0 + 0.3 * next()),
+            };
+            pts.push(p);
+        }
+        let (mut ds, mut asg) = dataset(&pts);
+        for (i, v) in ds.households.veterans.iter_mut().enumerate() {
+            *v = (i % 5) as u32;
+        }
+        asg.unit = (0..pts.len()).map(|i| if i % 11 == 0 { NO_UNIT } else { (i % 13) as UnitIdx }).collect();
+        let (mut withheld, mut split) = (0, 0);
+        for res in [5, 7, 8, 9] {
+            for k in [1, 3, 10, 40] {
+                let want = build_serially(&ds, &asg, k, res);
+                let got = Groups::build(&ds, &asg, k, res);
+                split += want.groups.iter().filter(|g| g.parts.len() > 1).count();
+                withheld += want.withheld;
+                assert_same(&got, &want);
+            }
+        }
+        assert!(withheld > 0 && split > 0, "{withheld} withheld, {split} groups split");
+        // Nothing at all, and households without a valid position only.
+        let (ds, asg) = dataset(&[]);
+        assert_same(&Groups::build(&ds, &asg, 5, 8), &build_serially(&ds, &asg, 5, 8));
+        let (ds, asg) = dataset(&[(f64::NAN, 1.0), (200.0, 95.0)]);
+        assert_same(&Groups::build(&ds, &asg, 5, 8), &build_serially(&ds, &asg, 5, 8));
     }
 }

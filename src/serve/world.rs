@@ -175,9 +175,37 @@ impl World {
     }
 
     /// The world of a live engine.
+    ///
+    /// The groups (themselves made in parallel, [`Groups::build`]) are made beside the
+    /// look-ups, and the grids' households beside the boxes and their indexes.
     pub fn from_live(live: Live) -> Self {
         let ds = live.dataset();
         let an = live.analysis();
+        let policy = ds.privacy;
+        let (groups, ((grid_by_id, area_of_unit, area_index, grid_index, extent), grid_households)) = rayon::join(
+            || Groups::build(ds, &an.assignment, policy.k(), policy.cell_resolution),
+            || rayon::join(|| Self::boxes(ds), || Self::grid_households(ds, an)),
+        );
+        let mut w = World {
+            live,
+            grid_by_id,
+            area_of_unit,
+            area_index,
+            grid_index,
+            grid_households,
+            extent,
+            groups,
+            views: Views::default(),
+            statuses: Default::default(),
+        };
+        w.extend_to_stations();
+        w
+    }
+
+    /// The grids by id, the boundary of each unit, the indexes of boundaries and grids by
+    /// their boxes, and the extent of boundaries and households.
+    #[allow(clippy::type_complexity)]
+    fn boxes(ds: &Dataset) -> (HashMap<String, u32>, Vec<u32>, [BoxIndex; 5], BoxIndex, Bbox) {
         let grid_by_id = ds.grids.id.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
         let mut area_of_unit = vec![NONE; ds.divisions.len()];
         for (i, a) in ds.boundaries.areas.iter().enumerate() {
@@ -192,6 +220,18 @@ impl World {
                 (a != NONE).then(|| (u, area_bbox[a as usize]))
             }))
         });
+        let mut extent = Bbox::EMPTY;
+        for b in &area_bbox {
+            extent = extent.union(b);
+        }
+        for (x, y) in ds.households.lon.iter().zip(&ds.households.lat) {
+            extent = extent.union(&point_bbox(*x, *y));
+        }
+        (grid_by_id, area_of_unit, area_index, grid_index, extent)
+    }
+
+    /// The households of each grid, in household order.
+    fn grid_households(ds: &Dataset, an: &Analysis) -> Vec<Vec<u32>> {
         // Each grid's list made as long as it needs (counted first): pushed a household at a
         // time, each would keep up to twice the room.
         let mut in_grid = vec![0u32; ds.grids.len()];
@@ -207,29 +247,7 @@ impl World {
                 grid_households[g as usize].push(h as u32);
             }
         }
-        let mut extent = Bbox::EMPTY;
-        for b in &area_bbox {
-            extent = extent.union(b);
-        }
-        for (x, y) in ds.households.lon.iter().zip(&ds.households.lat) {
-            extent = extent.union(&point_bbox(*x, *y));
-        }
-        let policy = ds.privacy;
-        let groups = Groups::build(ds, &an.assignment, policy.k(), policy.cell_resolution);
-        let mut w = World {
-            live,
-            grid_by_id,
-            area_of_unit,
-            area_index,
-            grid_index,
-            grid_households,
-            extent,
-            groups,
-            views: Views::default(),
-            statuses: Default::default(),
-        };
-        w.extend_to_stations();
-        w
+        grid_households
     }
 
     fn extend_to_stations(&mut self) {

@@ -298,3 +298,70 @@ fn live_is_send_and_sync() {
     fn both<T: Send + Sync>() {}
     both::<Live>();
 }
+
+#[test]
+fn the_parallel_start_is_the_serial_one() {
+    // The structures `from_parts` makes in parallel, against the one-thread rule they had:
+    // unit vectors, the cells' order, every cell's and block's bounds (by `refresh_cell` and
+    // `refresh_block`, one after another), and the large units' histograms.
+    for (seed, n, large) in [(11, 4000, 64), (12, 2500, 300), (13, 50, 1 << 20)] {
+        let live = Live::with_large_unit(dataset(seed, n), large);
+        let hh = &live.dataset().households;
+        let pos: Vec<Unit3> = (0..hh.len()).map(|i| to_unit(hh.lon[i], hh.lat[i])).collect();
+        let bits = |v: &[Unit3]| v.iter().flat_map(|p| p.map(f64::to_bits)).collect::<Vec<u64>>();
+        assert_eq!(bits(&live.hh_pos), bits(&pos));
+        // The cells' order: households sorted by (block, cell, index) on one thread.
+        let edge = m_to_chord_2(CELL_M).sqrt();
+        let key = |p: Unit3| -> [i32; 3] { p.map(|c| (c / edge).floor() as i32) };
+        let mut order: Vec<_> =
+            pos.iter().enumerate().map(|(h, &p)| ((key(p).map(|c| c.div_euclid(BLOCK_CELLS)), key(p)), h)).collect();
+        order.sort();
+        assert_eq!(live.cells.list, order.iter().map(|x| x.1 as HouseholdIdx).collect::<Vec<_>>());
+        // Bounds made again, cell by cell and block by block.
+        let mut serial = live.clone();
+        for c in &mut serial.cells.cells {
+            c.max2 = [f64::NAN; 5];
+        }
+        for b in &mut serial.cells.blocks {
+            b.max2 = [f64::NAN; 5];
+        }
+        for c in 0..serial.cells.cells.len() {
+            for l in Level::ALL {
+                serial.refresh_cell(c, l);
+            }
+        }
+        for b in 0..serial.cells.blocks.len() {
+            for l in Level::ALL {
+                serial.refresh_block(b, l);
+            }
+        }
+        let cell_bits = |l: &Live| l.cells.cells.iter().map(|c| c.max2.map(f64::to_bits)).collect::<Vec<_>>();
+        let block_bits = |l: &Live| l.cells.blocks.iter().map(|b| b.max2.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(cell_bits(&live), cell_bits(&serial));
+        assert_eq!(block_bits(&live), block_bits(&serial));
+        assert!(live.cells.cells.iter().any(|c| c.max2.iter().any(|&m| m > 0.0 && m.is_finite())));
+        // Histograms, one unit after another.
+        let a = &live.analysis().assignment;
+        let mut kept = 0;
+        for u in 0..live.dataset().divisions.len() {
+            let mut want = vec![0u32; HIST_BUCKETS];
+            let mut n = 0;
+            Live::for_members(&live.dataset().divisions, &live.own, u as UnitIdx, |h| {
+                n += 1;
+                let d = a.nearest_any_m(h);
+                if d.is_finite() {
+                    want[hist_key(d)] += 1;
+                }
+            });
+            match &live.hist[u] {
+                Some(h) => {
+                    assert!(n >= large);
+                    assert_eq!(&h[..], &want[..]);
+                    kept += 1;
+                }
+                None => assert!(n < large),
+            }
+        }
+        assert_eq!(kept > 0, large < n, "seed {seed}");
+    }
+}

@@ -250,19 +250,13 @@ struct ByCell {
 }
 
 impl ByCell {
-    /// Counted, not pushed: the cell of every household is found in parallel (an H3 index as
-    /// its `u64`, 8 bytes a household), the distinct cells by sorting stretches of them in
-    /// parallel and merging, then every household's rank among them (4 bytes a household,
-    /// the cells' list freed at once) and one counting pass lay out the lists.
-    fn new(hh: &Households, res: Resolution) -> ByCell {
+    /// Counted, not pushed: from the cell of every household ([`household_cells`]), the
+    /// distinct cells by sorting stretches of them in parallel and merging, then every
+    /// household's rank among them (4 bytes a household, the cells' list freed at once) and
+    /// one counting pass lay out the lists.
+    fn from_cells(cell: Vec<u64>) -> ByCell {
         use rayon::prelude::*;
         const STRETCH: usize = 1 << 16;
-        // 0 is no cell's index: a household without a cell.
-        let cell: Vec<u64> = (0..hh.len())
-            .into_par_iter()
-            .with_min_len(1 << 12)
-            .map(|h| LatLng::new(hh.lat[h], hh.lon[h]).map_or(0, |ll| u64::from(ll.to_cell(res))))
-            .collect();
         // All of one resolution, so the order of their `u64`s is the cells' order.
         let mut distinct: Vec<u64> = cell
             .par_chunks(STRETCH)
@@ -278,7 +272,7 @@ impl ByCell {
         }
         // Each household's rank among the cells (NONE: no cell). Households near one another
         // in the data often share a cell: the last one found is tried first.
-        let mut rank = vec![NONE; hh.len()];
+        let mut rank = vec![NONE; cell.len()];
         rank.par_chunks_mut(STRETCH).zip(cell.par_chunks(STRETCH)).for_each(|(r, c)| {
             let mut last = (0u64, NONE);
             for (r, &c) in r.iter_mut().zip(c) {
@@ -321,6 +315,29 @@ impl ByCell {
     }
 }
 
+/// The H3 cell at `resolution` of every household, as its `u64` (0, no cell's index: a
+/// household whose position is no valid lat/lon), found in parallel: what [`Groups::build`]
+/// counts, 8 bytes a household. It depends on the positions alone, so a caller may keep it
+/// (the server does, [`crate::store::Store::household_cells`]) and give it to
+/// [`Groups::build_from_cells`].
+pub fn household_cells(hh: &Households, resolution: u8) -> Vec<u64> {
+    use rayon::prelude::*;
+    let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
+    (0..hh.len())
+        .into_par_iter()
+        .with_min_len(1 << 12)
+        .map(|h| LatLng::new(hh.lat[h], hh.lon[h]).map_or(0, |ll| u64::from(ll.to_cell(res))))
+        .collect()
+}
+
+/// True when every one of `cells` is 0 or an H3 cell index of `resolution`: what a kept copy
+/// of [`household_cells`] must be to be used.
+pub fn cells_of_resolution(cells: &[u64], resolution: u8) -> bool {
+    use rayon::prelude::*;
+    let Ok(res) = Resolution::try_from(resolution.min(15)) else { return false };
+    cells.par_iter().all(|&c| c == 0 || CellIndex::try_from(c).is_ok_and(|c| c.resolution() == res))
+}
+
 /// The union of two ascending lists without repeats, ascending without repeats.
 fn merge_distinct(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     if a.is_empty() {
@@ -361,10 +378,17 @@ impl Groups {
     /// and list), with the result of the one-thread rule: the merging up the resolutions is
     /// done in one pass, and each group is made from its own cells only, in key order.
     pub fn build(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8) -> Groups {
+        Self::build_from_cells(ds, asg, k, resolution, household_cells(&ds.households, resolution))
+    }
+
+    /// [`Groups::build`], given the households' cells ([`household_cells`] of the same
+    /// households and resolution).
+    pub fn build_from_cells(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8, cells: Vec<u64>) -> Groups {
         use rayon::prelude::*;
         let hh: &Households = &ds.households;
+        assert_eq!(cells.len(), hh.len(), "a cell for every household");
         let res = Resolution::try_from(resolution.min(15)).expect("resolution within 0..=15");
-        let by_cell = ByCell::new(hh, res);
+        let by_cell = ByCell::from_cells(cells);
         // Each group as its key and its member cells (with their households).
         let mut out: Vec<(CellIndex, Cells)> = Vec::new();
         let mut small: BTreeMap<CellIndex, Cells> = BTreeMap::new();
@@ -526,6 +550,25 @@ mod tests {
             ..Default::default()
         };
         (ds, asg)
+    }
+
+    #[test]
+    fn kept_cells_give_the_same_groups_and_are_checked() {
+        // Two crowded cells, a few households apart, and one with no valid position.
+        let mut pts = vec![(103.80, 36.06); 6];
+        pts.extend([(103.81, 36.07); 4]);
+        pts.extend([(104.5, 37.0), (103.80, f64::NAN)]);
+        let (ds, asg) = dataset(&pts);
+        let cells = household_cells(&ds.households, 8);
+        assert_eq!(cells.len(), pts.len());
+        assert_eq!(cells[11], 0, "no cell for a latitude that is not a number");
+        assert!(cells_of_resolution(&cells, 8));
+        assert!(!cells_of_resolution(&cells, 7), "cells of another resolution");
+        assert!(!cells_of_resolution(&[12345], 8), "not a cell index");
+        let kept = Groups::build_from_cells(&ds, &asg, 3, 8, cells);
+        let found = Groups::build(&ds, &asg, 3, 8);
+        assert_eq!((kept.groups, kept.withheld), (found.groups.clone(), found.withheld));
+        assert_eq!(found.groups.iter().map(|g| g.households.len()).sum::<usize>() as u64 + found.withheld, 11);
     }
 
     #[test]

@@ -41,6 +41,7 @@ use super::features::{find, own_households, Collection};
 use super::{blocking, AppState, World};
 use crate::analysis::{Live, StationChange};
 use crate::model::StationRow;
+use crate::privacy::groups;
 use crate::store::{NeedPatch, NewNeed, NewStation, NewVisit, StationPatch, StationRecord, Store, StoreError};
 
 /// The store behind the edit endpoints.
@@ -536,13 +537,22 @@ pub fn state_with_store(
     // needs the records. The thread reads from a copy of the ids (about 22 bytes a household,
     // dropped once read), as the data set moves into the engine.
     let ids = ds.households.id.clone();
+    // The households' cells of the privacy groups depend on their positions alone: kept
+    // beside the store, found again only for new positions.
+    let r = ds.privacy.cell_resolution;
+    let kept = store.household_cells(&ds.households, r).filter(|c| groups::cells_of_resolution(c, r));
+    let cells = kept.unwrap_or_else(|| {
+        let cells = groups::household_cells(&ds.households, r);
+        store.keep_household_cells(&ds.households, r, &cells);
+        cells
+    });
     let (live_in, mut world, world_in, records) = std::thread::scope(|s| {
         let records = s.spawn(|| super::effective::timed_read(&store, &ids));
         let t = std::time::Instant::now();
         let live = Live::new(ds);
         let live_in = t.elapsed();
         let t = std::time::Instant::now();
-        let world = World::from_live(live);
+        let world = World::from_live_with_cells(live, Some(cells));
         let world_in = t.elapsed();
         let records = records.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (live_in, world, world_in, records)

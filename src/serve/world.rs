@@ -179,11 +179,21 @@ impl World {
     /// The groups (themselves made in parallel, [`Groups::build`]) are made beside the
     /// look-ups, and the grids' households beside the boxes and their indexes.
     pub fn from_live(live: Live) -> Self {
+        Self::from_live_with_cells(live, None)
+    }
+
+    /// [`World::from_live`], given the households' cells at the policy's resolution when the
+    /// caller kept them ([`crate::privacy::groups::household_cells`] of the same households).
+    pub fn from_live_with_cells(live: Live, cells: Option<Vec<u64>>) -> Self {
         let ds = live.dataset();
         let an = live.analysis();
         let policy = ds.privacy;
+        let (k, r) = (policy.k(), policy.cell_resolution);
         let (groups, ((grid_by_id, area_of_unit, area_index, grid_index, extent), grid_households)) = rayon::join(
-            || Groups::build(ds, &an.assignment, policy.k(), policy.cell_resolution),
+            || match cells {
+                Some(cells) => Groups::build_from_cells(ds, &an.assignment, k, r, cells),
+                None => Groups::build(ds, &an.assignment, k, r),
+            },
             || rayon::join(|| Self::boxes(ds), || Self::grid_households(ds, an)),
         );
         let mut w = World {

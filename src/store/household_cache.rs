@@ -173,3 +173,75 @@ impl HouseholdCache {
         })
     }
 }
+
+/// Format of the cells' file (its first eight bytes).
+const CELLS_MAGIC: &[u8; 8] = b"GCCELL01";
+
+/// Bytes of the cells' file's header: magic, key, count.
+const CELLS_HEAD: usize = 8 + 16 + 8;
+
+/// A kept column of one `u64` per household that depends on the households' positions alone
+/// and a resolution: the H3 cells of the privacy groups
+/// ([`crate::privacy::groups::household_cells`]), 45 million of which take about 18 s of CPU to
+/// find. In `.gridcover-cache/<store file>.cells<resolution>`, keyed by the format, the
+/// resolution, the number of households and the xxh3-128 of their longitudes and latitudes
+/// (any store, any state: the same positions give the same cells). Checked by size here and by
+/// the caller for what the values must be; replaced whole like the households' snapshot.
+pub(super) struct CellCache {
+    path: PathBuf,
+    key: [u8; 16],
+}
+
+impl CellCache {
+    /// The cells' file beside the store file `store` for the positions of `hh` at
+    /// `resolution`.
+    pub fn new(store: &Path, hh: &Households, resolution: u8) -> CellCache {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(CELLS_MAGIC);
+        h.update(&[resolution]);
+        h.update(&(hh.len() as u64).to_le_bytes());
+        let mut buf = Vec::with_capacity(CHUNK);
+        for col in [&hh.lon, &hh.lat] {
+            for part in col.chunks(CHUNK / 8) {
+                buf.clear();
+                buf.extend(part.iter().flat_map(|x| x.to_le_bytes()));
+                h.update(&buf);
+            }
+        }
+        CellCache { path: cache_file::path(store, &format!("cells{resolution}")), key: h.digest128().to_le_bytes() }
+    }
+
+    /// The kept cells, if the file is there, of this key, and whole.
+    pub fn load(&self, households: usize) -> Option<Vec<u64>> {
+        let f = std::fs::File::open(&self.path).ok()?;
+        let len = f.metadata().ok()?.len();
+        let mut r = BufReader::with_capacity(CHUNK, f);
+        let mut head = [0u8; CELLS_HEAD];
+        r.read_exact(&mut head).ok()?;
+        let n = u64::from_le_bytes(head[24..32].try_into().ok()?);
+        if &head[..8] != CELLS_MAGIC || head[8..24] != self.key || n != households as u64 {
+            return None;
+        }
+        if len != CELLS_HEAD as u64 + 8 * n {
+            return None;
+        }
+        read_words(&mut r, households, u64::from_le_bytes)
+    }
+
+    /// Keeps `cells` (replacing the file whole, with the permissions of the store file
+    /// `store`); a failure is a note on stderr.
+    pub fn save(&self, cells: &[u64], store: &Path) {
+        let written = cache_file::replace(&self.path, Some(store), |w| {
+            w.write_all(CELLS_MAGIC)?;
+            w.write_all(&self.key)?;
+            w.write_all(&(cells.len() as u64).to_le_bytes())?;
+            write_words(w, cells, |x: u64| x.to_le_bytes())
+        });
+        if let Err(e) = written {
+            eprintln!(
+                "gridcover: note: the households' cells {} could not be written ({e}); the next start finds them again",
+                self.path.display()
+            );
+        }
+    }
+}

@@ -43,7 +43,7 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::household_cache::HouseholdCache;
+use super::household_cache::{CellCache, HouseholdCache};
 use super::ledger::{
     contacts_in, contacts_streamed, needs_in, needs_streamed, Households as Named, RecordSource, RecordsImported,
     Streamed,
@@ -756,6 +756,21 @@ impl Store {
             rejects: all_rejects,
             notes,
         })
+    }
+
+    /// The households' cells at `resolution` as kept beside the store by
+    /// [`Store::keep_household_cells`] for the same positions (in any state of any store),
+    /// if they are there and whole; the caller checks the values
+    /// ([`crate::privacy::groups::cells_of_resolution`]).
+    pub fn household_cells(&self, hh: &Households, resolution: u8) -> Option<Vec<u64>> {
+        CellCache::new(&self.inner.path, hh, resolution).load(hh.len())
+    }
+
+    /// Keeps the households' cells at `resolution`
+    /// ([`crate::privacy::groups::household_cells`] of `hh`) beside the store for the next
+    /// start; a failure to write them is a note on stderr.
+    pub fn keep_household_cells(&self, hh: &Households, resolution: u8, cells: &[u64]) {
+        CellCache::new(&self.inner.path, hh, resolution).save(cells, &self.inner.path);
     }
 
     /// The store's stations (as edited), with their codes matched by `unit`.

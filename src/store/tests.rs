@@ -1857,3 +1857,29 @@ fn a_households_snapshot_has_the_stores_permissions_and_a_failure_to_write_it_co
         .collect();
     assert_eq!(left, ["gridcover.sqlite.households"]);
 }
+
+#[test]
+fn household_cells_are_kept_for_the_same_positions_and_resolution_only() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let hh = stored_households(&s, f.path());
+    assert_eq!(s.household_cells(&hh, 8), None);
+    let cells: Vec<u64> = (0..hh.len() as u64).map(|i| i * 7 + 1).collect();
+    s.keep_household_cells(&hh, 8, &cells);
+    assert_eq!(s.household_cells(&hh, 8), Some(cells.clone()));
+    // Another resolution, or one household moved by a hair: not these cells.
+    assert_eq!(s.household_cells(&hh, 7), None);
+    let mut moved = hh.clone();
+    moved.lat[3] += 1e-9;
+    assert_eq!(s.household_cells(&moved, 8), None);
+    // Whatever the state of the store: the same positions give the same cells.
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    s.patch_household_status(&w, "H1", &json!({"needs": "coal"}), None).unwrap();
+    assert_eq!(s.household_cells(&hh, 8), Some(cells));
+    // A file cut short is not used.
+    let path = f.path().join(".gridcover-cache").join("gridcover.sqlite.cells8");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    assert_eq!(s.household_cells(&hh, 8), None);
+}

@@ -794,3 +794,43 @@ fn a_start_from_the_store_names_its_steps_in_order() {
     assert!(t[5] >= t[3].max(t[4]), "{t:?}");
     assert_eq!(t[4] + t[6], fx.state.prebuilt_in());
 }
+
+/// A restart as `gridcover serve` makes it (households without names, from the store or its
+/// snapshot; the groups' cells kept beside the store) serves what the first start served: the
+/// leader's household cells and units, a grid worker's own households.
+#[tokio::test]
+async fn a_restart_from_the_kept_households_and_cells_serves_the_same() {
+    let fx = fixture();
+    let dir = fx.dir.path();
+    let cache = dir.join(".gridcover-cache");
+    // The first start found the cells and kept them; it read the households with their names.
+    assert!(cache.join("gridcover.sqlite.cells8").is_file());
+    assert!(!cache.join("gridcover.sqlite.households").exists());
+    let pages = [
+        ("/api/collections/households/items?limit=1000", &fx.leader),
+        ("/api/collections/admin-village/items?limit=1000", &fx.leader),
+        ("/api/collections/households/items?limit=1000", &fx.w1),
+    ];
+    let mut before = Vec::new();
+    for (uri, who) in pages {
+        let r = call(&fx.state, "GET", uri, who, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert!(r.body["features"].as_array().is_some_and(|f| !f.is_empty()), "{uri}");
+        before.push(r.body);
+    }
+    let restart = || {
+        let store = Store::open(dir).unwrap();
+        let ds = store.load_dataset_with(dir, gridcover::ingest::ReadOptions::ANALYSIS).unwrap();
+        state_with_store(store, ds, Limits::default(), None).unwrap()
+    };
+    // The second start writes the households' snapshot; the third reads it and the cells.
+    let second = restart();
+    assert!(cache.join("gridcover.sqlite.households").is_file());
+    let third = restart();
+    for state in [&second, &third] {
+        for ((uri, who), want) in pages.iter().zip(&before) {
+            let r = call(state, "GET", uri, who, None, None).await;
+            assert_eq!(&r.body, want, "{uri}");
+        }
+    }
+}

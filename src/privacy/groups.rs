@@ -374,9 +374,10 @@ impl Groups {
     /// Groups the households of `ds` (assigned as `asg`) into groups of at least `k` at
     /// `resolution`, each split into its [`Part`]s.
     ///
-    /// In parallel where it counts (the households' cells, [`ByCell`]; each group's parts, unit
-    /// and list), with the result of the one-thread rule: the merging up the resolutions is
-    /// done in one pass, and each group is made from its own cells only, in key order.
+    /// In parallel where it counts (the households' cells, [`household_cells`], laid out by
+    /// cell; each group's parts, unit and list), with the result of the one-thread rule: the
+    /// merging up the resolutions is done in one pass, and each group is made from its own
+    /// cells only, in key order.
     pub fn build(ds: &Dataset, asg: &Assignment, k: u64, resolution: u8) -> Groups {
         Self::build_from_cells(ds, asg, k, resolution, household_cells(&ds.households, resolution))
     }

@@ -334,53 +334,19 @@ fn day_figures(s: &AppState, day: Day) -> Result<(u64, Arc<DayFigures>), ApiErro
         Some(r) => r,
         None => load(s)?,
     };
-    let (v, d) = make_day(&s.world(), &records, day);
-    keep(&cache.days, (generation, day), v.clone(), VIEWS);
-    keep(&cache.aggregate, (generation, day), d, VIEWS);
-    Ok((generation, v))
-}
-
-/// The figures of `day` of `records` over the world `w`, and the leaders' and planners'
-/// decisions on them: the households' facts, then the figures and the decisions side by side.
-fn make_day(w: &super::World, records: &ServiceRecords, day: Day) -> (Arc<DayFigures>, Arc<Disclosure>) {
+    let w = s.world();
     let (ds, asg) = (w.ds(), &w.an().assignment);
     let cfg = ds.service;
-    let f = facts(ds, records, day, &cfg);
+    let f = facts(ds, &records, day, &cfg);
+    // The figures and the leaders' and planners' decisions side by side.
     let (eff, d) = rayon::join(
-        || effective_of(ds, asg, records, &f, day, &cfg),
+        || effective_of(ds, asg, &records, &f, day, &cfg),
         || Disclosure::compute_with_service(ds, asg, ds.privacy, &[], Some(&f)),
     );
-    (Arc::new(DayFigures { eff, facts: f }), Arc::new(d))
-}
-
-/// Today's figures and decisions made at start before the server's state exists, beside the
-/// planner's engine and the views ([`prebuild_beside`]), to be kept with their records by
-/// [`install_with_day`].
-pub(crate) struct DayMade {
-    day: Day,
-    figures: Arc<DayFigures>,
-    aggregate: Arc<Disclosure>,
-}
-
-/// [`prebuild`] over the world `w` and the records `r` read at start, before they are kept.
-pub(crate) fn prebuild_beside(w: &super::World, r: &Records, day: Day) -> DayMade {
-    let (figures, aggregate) = make_day(w, &r.0.records, day);
-    DayMade { day, figures, aggregate }
-}
-
-/// [`install`], and the figures made from those records by [`prebuild_beside`] kept as theirs
-/// (unless other records were kept meanwhile: then the figures are not theirs, and are
-/// dropped).
-pub(crate) fn install_with_day(s: &AppState, r: Records, made: DayMade) {
-    let cache = &s.inner.service;
-    let _order = cache.write_order();
-    let ours = r.0.records.clone();
-    let kept = keep_records(cache, r);
-    if Arc::ptr_eq(&kept, &ours) {
-        let generation = cache.generation.load(Ordering::SeqCst);
-        keep(&cache.days, (generation, made.day), made.figures, VIEWS);
-        keep(&cache.aggregate, (generation, made.day), made.aggregate, VIEWS);
-    }
+    let v = Arc::new(DayFigures { eff, facts: f });
+    keep(&cache.days, (generation, day), v.clone(), VIEWS);
+    keep(&cache.aggregate, (generation, day), Arc::new(d), VIEWS);
+    Ok((generation, v))
 }
 
 /// Makes today's figures and the leaders' and planners' decisions on them (at start, so that

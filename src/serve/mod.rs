@@ -217,7 +217,7 @@ impl AppState {
         // the store.
         let t = std::time::Instant::now();
         let read_before = read.is_some();
-        let (planner, planner_in, views_in, records, made) = std::thread::scope(|s| {
+        let (planner, planner_in, views_in, records) = std::thread::scope(|s| {
             let records = edits.as_ref().filter(|_| read.is_none()).map(|e| {
                 let (store, ids) = (&e.store, &world.ds().households.id);
                 s.spawn(move || effective::timed_read(store, ids))
@@ -228,26 +228,13 @@ impl AppState {
                 let t = std::time::Instant::now();
                 (Planner::new(&world), t.elapsed())
             });
-            // Records read before: today's figures are made beside them as well.
-            let made = match &read {
-                Some((Ok(r), _)) => Some(s.spawn(|| {
-                    let t = std::time::Instant::now();
-                    (effective::prebuild_beside(&world, r, crate::model::service::today()), t.elapsed())
-                })),
-                _ => None,
-            };
             let t = std::time::Instant::now();
             world.prebuild();
             let views_in = t.elapsed();
-            fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            }
-            let (planner, planner_in) = joined(planner);
-            let records = records.map(joined);
-            let made = made.map(joined);
-            (planner, planner_in, views_in, records, made)
+            let (planner, planner_in) = planner.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let records = records.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).or(read);
+            (planner, planner_in, views_in, records)
         });
-        let records = records.or(read);
         let beside_in = t.elapsed();
         let state = AppState {
             inner: Arc::new(Inner {
@@ -270,26 +257,18 @@ impl AppState {
             }),
         };
         let mut records_in = Duration::ZERO;
-        let (made, made_in) = match made {
-            Some((made, took)) => (Some(made), took),
-            None => (None, Duration::ZERO),
-        };
         if let Some((read, took)) = records {
             records_in = took;
-            match (read, made) {
-                (Ok(r), Some(made)) => effective::install_with_day(&state, r, made),
-                (Ok(r), None) => {
+            match read {
+                Ok(r) => {
                     effective::install(&state, r);
                 }
-                (Err(e), _) => {
-                    eprintln!("gridcover: the service records could not be read at start: {}", e.description)
-                }
+                Err(e) => eprintln!("gridcover: the service records could not be read at start: {}", e.description),
             }
         }
-        // Today's figures, unless made beside the planner and views (then this finds them).
         let t = std::time::Instant::now();
         state.prebuild_figures();
-        let figures_in = made_in + t.elapsed();
+        let figures_in = t.elapsed();
         let _ = state.inner.prebuilt_in.set(views_in + figures_in);
         let planner_step = ("the planner's engine", planner_in);
         let views_step = ("the views and household cells", views_in);
@@ -299,8 +278,8 @@ impl AppState {
                 ("the service records (read beside the two above)", records_in),
                 planner_step,
                 views_step,
-                ("today's effective figures (beside the two above)", figures_in),
-                ("the three above, side by side", beside_in),
+                ("the two above, side by side", beside_in),
+                figures_step,
             ]);
         } else {
             state.add_start_steps(&[

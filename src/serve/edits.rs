@@ -540,12 +540,8 @@ pub fn state_with_store(
     // The households' cells of the privacy groups depend on their positions alone: kept
     // beside the store, found again only for new positions.
     let r = ds.privacy.cell_resolution;
-    let kept = store.household_cells(&ds.households, r).filter(|c| groups::cells_of_resolution(c, r));
-    let cells = kept.unwrap_or_else(|| {
-        let cells = groups::household_cells(&ds.households, r);
-        store.keep_household_cells(&ds.households, r, &cells);
-        cells
-    });
+    let hh = &ds.households;
+    let cells = store.household_cells(hh, r, |c| groups::cells_of_resolution(c, r), || groups::household_cells(hh, r));
     let (live_in, mut world, world_in, records) = std::thread::scope(|s| {
         let records = s.spawn(|| super::effective::timed_read(&store, &ids));
         let t = std::time::Instant::now();

@@ -59,8 +59,21 @@ pub(super) fn write_words<const N: usize, T: Copy>(
 
 /// Replaces the file at `path` whole with what `write` writes: to a temporary name (with the
 /// permissions of `like`, when given), synced, then renamed, so that a crash leaves the old
-/// file or the new one, never a part.
+/// file or the new one, never a part. A cache that cannot be written costs the next start its
+/// time, nothing else: the failure is a note on stderr naming `what` the file holds and what
+/// the next start does `instead`.
 pub(super) fn replace(
+    path: &Path,
+    like: Option<&Path>,
+    (what, instead): (&str, &str),
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) {
+    if let Err(e) = try_replace(path, like, write) {
+        eprintln!("gridcover: note: {what} {} could not be written ({e}); the next start {instead}", path.display());
+    }
+}
+
+fn try_replace(
     path: &Path,
     like: Option<&Path>,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,

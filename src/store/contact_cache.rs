@@ -100,16 +100,8 @@ impl ContactCache {
 
     /// Writes the days (replacing the file whole); a failure is a note on stderr.
     pub fn save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) {
-        if let Err(e) = self.try_save(upto, unknown, start, days) {
-            eprintln!(
-                "gridcover: note: the contacts' cache {} could not be written ({e}); the next start reads them from the store",
-                self.path.display()
-            );
-        }
-    }
-
-    fn try_save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) -> std::io::Result<()> {
-        cache_file::replace(&self.path, None, |w| {
+        let note = ("the contacts' cache", "reads them from the store");
+        cache_file::replace(&self.path, None, note, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
             let households = start.len().saturating_sub(1) as u64;

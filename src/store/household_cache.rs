@@ -124,15 +124,6 @@ impl HouseholdCache {
     /// file whole, with the permissions of the store file `store`; a failure is a note on
     /// stderr.
     pub fn save(&self, hh: &Households, divisions: &Divisions, store: &Path) {
-        if let Err(e) = self.try_save(hh, divisions, store) {
-            eprintln!(
-                "gridcover: note: the households' snapshot {} could not be written ({e}); the next start reads them from the store",
-                self.path.display()
-            );
-        }
-    }
-
-    fn try_save(&self, hh: &Households, divisions: &Divisions, store: &Path) -> std::io::Result<()> {
         // The codes given, each once, in the order first met.
         let mut local = vec![NO_CODE; divisions.len()];
         let mut codes = StrColumn::default();
@@ -151,7 +142,8 @@ impl HouseholdCache {
                 }
             })
             .collect();
-        cache_file::replace(&self.path, Some(store), |w| {
+        let note = ("the households' snapshot", "reads them from the store");
+        cache_file::replace(&self.path, Some(store), note, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
             let (text, ends) = hh.id.parts();
@@ -231,17 +223,12 @@ impl CellCache {
     /// Keeps `cells` (replacing the file whole, with the permissions of the store file
     /// `store`); a failure is a note on stderr.
     pub fn save(&self, cells: &[u64], store: &Path) {
-        let written = cache_file::replace(&self.path, Some(store), |w| {
+        let note = ("the households' cells", "finds them again");
+        cache_file::replace(&self.path, Some(store), note, |w| {
             w.write_all(CELLS_MAGIC)?;
             w.write_all(&self.key)?;
             w.write_all(&(cells.len() as u64).to_le_bytes())?;
             write_words(w, cells, |x: u64| x.to_le_bytes())
-        });
-        if let Err(e) = written {
-            eprintln!(
-                "gridcover: note: the households' cells {} could not be written ({e}); the next start finds them again",
-                self.path.display()
-            );
-        }
+        })
     }
 }

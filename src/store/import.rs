@@ -758,19 +758,25 @@ impl Store {
         })
     }
 
-    /// The households' cells at `resolution` as kept beside the store by
-    /// [`Store::keep_household_cells`] for the same positions (in any state of any store),
-    /// if they are there and whole; the caller checks the values
-    /// ([`crate::privacy::groups::cells_of_resolution`]).
-    pub fn household_cells(&self, hh: &Households, resolution: u8) -> Option<Vec<u64>> {
-        CellCache::new(&self.inner.path, hh, resolution).load(hh.len())
-    }
-
-    /// Keeps the households' cells at `resolution`
-    /// ([`crate::privacy::groups::household_cells`] of `hh`) beside the store for the next
-    /// start; a failure to write them is a note on stderr.
-    pub fn keep_household_cells(&self, hh: &Households, resolution: u8, cells: &[u64]) {
-        CellCache::new(&self.inner.path, hh, resolution).save(cells, &self.inner.path);
+    /// The households' cells at `resolution` ([`crate::privacy::groups::household_cells`] of
+    /// `hh`): as kept beside the store for the same positions (in any state of any store) when
+    /// they are there, whole and `usable`
+    /// ([`crate::privacy::groups::cells_of_resolution`]); else found by `find` and kept for
+    /// the next start (a failure to write them is a note on stderr).
+    pub fn household_cells(
+        &self,
+        hh: &Households,
+        resolution: u8,
+        usable: impl FnOnce(&[u64]) -> bool,
+        find: impl FnOnce() -> Vec<u64>,
+    ) -> Vec<u64> {
+        let cache = CellCache::new(&self.inner.path, hh, resolution);
+        if let Some(kept) = cache.load(hh.len()).filter(|c| usable(c)) {
+            return kept;
+        }
+        let cells = find();
+        cache.save(&cells, &self.inner.path);
+        cells
     }
 
     /// The store's stations (as edited), with their codes matched by `unit`.

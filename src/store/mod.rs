@@ -38,7 +38,9 @@
 //! `record_imports`, for service records imported from files ([`Store::import_contacts`]);
 //! version 6 the compact history of imported records (`import_id` on `visits`, `needs` and
 //! `need_changes`; the ids and place in the trail of each import): an older store keeps its
-//! history rows, including those of the records it imported before.
+//! history rows, including those of the records it imported before; version 7 a partial index
+//! of the households whose status was edited (made at the first open by this version: a scan of
+//! the households, once).
 //!
 //! # Append-only tables
 //! `history`, `audit`, `visits` and `need_changes` have triggers that abort any `UPDATE` or
@@ -273,6 +275,16 @@ pub struct AuditEntry {
     pub target: String,
 }
 
+/// The condition of a household whose status a grid worker has edited: the partial index
+/// `households_edited` (migration 7) and [`Store::edited_households`]'s query, which must hold
+/// the index's terms for SQLite to use it, are both written from this one text.
+macro_rules! edited_households {
+    () => {
+        "present = 1 AND (version > 1 OR status != '{}')"
+    };
+}
+pub(crate) use edited_households;
+
 /// The schema, one script per version (version = position + 1). Never edit a script once
 /// released: append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -470,6 +482,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER needs_fixed
         BEFORE UPDATE OF id, household_id, category, note, opened, visit_id, user_id, created_at, import_id
         ON needs BEGIN SELECT RAISE(ABORT, 'a need changes only its status, through need_changes'); END;",
+    // 7: the households whose status a grid worker has edited, indexed (partial index: only
+    // those rows are in it), so that a server's start reads them without a scan of every
+    // household (a national store's 45 million rows, 22 GB: about 8 s). The index's condition is
+    // the one `Store::edited_households` asks, word for word: SQLite uses a partial index only
+    // for a query whose WHERE holds its condition's terms.
+    concat!("CREATE INDEX households_edited ON households(seq) WHERE ", edited_households!(), ";"),
 ];
 
 /// Reader connections kept open at most.

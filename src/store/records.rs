@@ -375,6 +375,10 @@ pub(crate) fn contact_kind(r: &Row<'_>, k: usize) -> rusqlite::Result<ContactKin
     })
 }
 
+/// The households whose status was edited, through their partial index `households_edited`.
+pub(crate) const EDITED_HOUSEHOLDS: &str =
+    concat!("SELECT id, status, version FROM households WHERE ", super::edited_households!());
+
 const STATION_COLS: &str = "id, name, level, code, lon, lat, demonstration, mobile, radius_m, active, version";
 
 fn station_from_row(r: &Row<'_>) -> rusqlite::Result<StationRecord> {
@@ -543,16 +547,15 @@ impl Store {
         })
     }
 
-    /// The households whose status was ever edited (version above 1 or a non-empty status).
+    /// The households whose status was ever edited (version above 1 or a non-empty status),
+    /// read through their partial index (no scan of every household).
     ///
     /// # Errors
     /// [`StoreError::Db`] on a database error.
     pub fn edited_households(&self) -> Result<Vec<HouseholdRecord>> {
         self.read(|c| {
             let rows: Vec<(String, String, i64)> = c
-                .prepare(
-                    "SELECT id, status, version FROM households WHERE present = 1 AND (version > 1 OR status != '{}')",
-                )
+                .prepare(EDITED_HOUSEHOLDS)
                 .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
                 .map_err(StoreError::db("reading edited households"))?;
             rows.into_iter()

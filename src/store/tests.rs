@@ -1893,3 +1893,46 @@ fn household_cells_are_kept_for_the_same_positions_and_resolution_only() {
     std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
     assert_eq!(s.household_cells(&hh, 8, any, again), found_again);
 }
+
+#[test]
+fn edited_households_are_read_through_their_partial_index() {
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let ids = |s: &Store| -> Vec<(String, i64)> {
+        let mut v: Vec<_> = s.edited_households().unwrap().into_iter().map(|r| (r.id, r.version)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&s), vec![]);
+    let w = user(&s, Role::GridWorker, &["G1"]);
+    s.patch_household_status(&w, "H2", &json!({"needs": "wheelchair"}), None).unwrap();
+    // An edit that empties the status again still counts: its version moved on.
+    s.patch_household_status(&w, "H1", &json!({"phone": "138"}), None).unwrap();
+    s.patch_household_status(&w, "H1", &json!({"phone": null}), None).unwrap();
+    assert_eq!(ids(&s), vec![("H1".to_string(), 3), ("H2".to_string(), 2)]);
+    // The query is answered from the index, not by a scan of every household.
+    let plan: Vec<String> = s
+        .read(|c| {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", records::EDITED_HOUSEHOLDS)).unwrap();
+            Ok(st.query_map([], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect())
+        })
+        .unwrap();
+    assert_eq!(plan, vec!["SCAN households USING INDEX households_edited".to_string()], "{plan:?}");
+    // A household an import removed is no longer one of them.
+    let hh = std::fs::read_to_string(f.path().join("households.csv")).unwrap();
+    let hh: Vec<&str> = hh.lines().filter(|l| !l.starts_with("H1,")).collect();
+    std::fs::write(f.path().join("households.csv"), hh.join("\n")).unwrap();
+    s.import(f.path()).unwrap();
+    assert_eq!(ids(&s), vec![("H2".to_string(), 2)]);
+    drop(s);
+    // A store of version 6 gets the index at its next open, over the rows it holds.
+    let path = f.path().join(STORE_FILE);
+    let c = raw(&path, OpenFlags::SQLITE_OPEN_READ_WRITE);
+    c.execute_batch("DROP INDEX households_edited; DELETE FROM schema_migrations WHERE version = 7;").unwrap();
+    drop(c);
+    assert!(!schema(&path).iter().any(|l| l.contains("households_edited")));
+    let s = Store::open(f.path()).unwrap();
+    assert!(schema(&path).iter().any(|l| l.contains("index|households_edited|households")));
+    assert_eq!(ids(&s), vec![("H2".to_string(), 2)]);
+}

@@ -122,8 +122,8 @@ pub struct StationChange {
 struct Cells {
     /// Households, grouped by cell, cells grouped by block.
     list: Vec<HouseholdIdx>,
-    /// Cell of each household.
-    cell_of: Vec<u32>,
+    /// Sorted by block and cell key ([`Cells::keys`]): a household's cell is found by its
+    /// position ([`Cells::cell_of`]), not kept (four bytes a household).
     cells: Vec<Cell>,
     blocks: Vec<Block>,
 }
@@ -177,11 +177,17 @@ const EMPTY_BOX: (Unit3, Unit3) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
 
 /// A cell's bound of level index `l`: the largest squared chord from one of its `members` to
 /// its nearest station of the level (∞ when it has none).
-fn cell_max2(members: &[HouseholdIdx], a: &super::Assignment, hh_pos: &[Unit3], st_pos: &[Unit3], l: usize) -> f64 {
+fn cell_max2(
+    members: &[HouseholdIdx],
+    a: &super::Assignment,
+    hh_pos: impl Fn(HouseholdIdx) -> Unit3,
+    st_pos: &[Unit3],
+    l: usize,
+) -> f64 {
     let mut m = 0.0f64;
     for &h in members {
         let n = a.nearest[l][h as usize];
-        let d2 = if n == NONE { f64::INFINITY } else { chord_2(hh_pos[h as usize], st_pos[n as usize]) };
+        let d2 = if n == NONE { f64::INFINITY } else { chord_2(hh_pos(h), st_pos[n as usize]) };
         m = m.max(d2);
     }
     m
@@ -193,17 +199,32 @@ fn block_max2(cells: &[Cell], l: usize) -> f64 {
 }
 
 impl Cells {
-    fn build(pos: &[Unit3]) -> Cells {
+    /// The block's key and the cell's key of a unit vector: cells are [`CELL_M`] cubes of the
+    /// unit vectors' space, blocks [`BLOCK_CELLS`] cells a side.
+    #[inline]
+    fn keys(p: Unit3) -> ([i32; 3], [i32; 3]) {
         let edge = m_to_chord_2(CELL_M).sqrt();
-        let key = |p: Unit3| -> [i32; 3] { p.map(|c| (c / edge).floor() as i32) };
-        let bkey = |k: [i32; 3]| -> [i32; 3] { k.map(|c| c.div_euclid(BLOCK_CELLS)) };
+        let key = p.map(|c| (c / edge).floor() as i32);
+        (key.map(|c| c.div_euclid(BLOCK_CELLS)), key)
+    }
+
+    /// The cell of a household at unit vector `p`. A cell's keys are those of its box's lower
+    /// corner: the corner is its members' smallest coordinates, and the floor of a smallest
+    /// quotient is the smallest of the floors, which are all the cell's key.
+    fn cell_of(&self, p: Unit3) -> usize {
+        let k = Self::keys(p);
+        self.cells
+            .binary_search_by(|c| Self::keys(c.lo).cmp(&k))
+            .unwrap_or_else(|_| unreachable!("every household is in the cell of its keys"))
+    }
+
+    fn build(pos: &[Unit3]) -> Cells {
         type Keyed = (([i32; 3], [i32; 3]), HouseholdIdx);
         // Keyed and sorted in parallel (the keys are distinct: the same order as one thread's).
         let mut order: Vec<Keyed> =
-            pos.par_iter().enumerate().map(|(h, &p)| ((bkey(key(p)), key(p)), h as HouseholdIdx)).collect();
+            pos.par_iter().enumerate().map(|(h, &p)| (Self::keys(p), h as HouseholdIdx)).collect();
         order.par_sort_unstable();
         let list: Vec<HouseholdIdx> = order.par_iter().map(|x| x.1).collect();
-        let mut cell_of = vec![0u32; pos.len()];
         let mut cells: Vec<Cell> = Vec::new();
         let mut blocks: Vec<Block> = Vec::new();
         let mut i = 0;
@@ -217,7 +238,6 @@ impl Cells {
                 while i < order.len() && order[i].0 .1 == ck {
                     let h = order[i].1;
                     union_box(&mut bx, pos[h as usize]);
-                    cell_of[h as usize] = cells.len() as u32;
                     i += 1;
                 }
                 cells.push(Cell {
@@ -239,7 +259,7 @@ impl Cells {
         // Grown a cell at a time (104 bytes each): the room beyond them is given back.
         cells.shrink_to_fit();
         blocks.shrink_to_fit();
-        Cells { list, cell_of, cells, blocks }
+        Cells { list, cells, blocks }
     }
 
     /// Every cell's bounds, then every block's, as [`Live::refresh_cell`] and
@@ -249,7 +269,7 @@ impl Cells {
         self.cells.par_iter_mut().with_min_len(64).for_each(|c| {
             for l in Level::ALL {
                 let l = l.index();
-                c.max2[l] = cell_max2(&list[c.start as usize..c.end as usize], a, hh_pos, st_pos, l);
+                c.max2[l] = cell_max2(&list[c.start as usize..c.end as usize], a, |h| hh_pos[h as usize], st_pos, l);
             }
         });
         let cells = &self.cells;
@@ -270,8 +290,9 @@ pub struct Live {
     ds: Dataset,
     an: Analysis,
     by_id: HashMap<String, StationIdx>,
-    /// Unit vector of every household and station.
-    hh_pos: Vec<Unit3>,
+    /// Unit vector of every station. A household's is made from its position when needed
+    /// ([`Live::hh_pos`], the same function that made the analysis's): kept, it would be 24
+    /// bytes a household.
     st_pos: Vec<Unit3>,
     cells: Cells,
     /// The households of every unit's own (those whose finest unit it is; four bytes a
@@ -300,7 +321,6 @@ impl Clone for Live {
             ds: self.ds.clone(),
             an: self.an.clone(),
             by_id: self.by_id.clone(),
-            hh_pos: self.hh_pos.clone(),
             st_pos: self.st_pos.clone(),
             cells: self.cells.clone(),
             own: self.own.clone(),
@@ -365,7 +385,7 @@ impl Live {
         // Three independent parts side by side (each in parallel within where it counts): the
         // households' unit vectors and cells with their bounds; the units' households and
         // histograms; the stations by id and the units' own-level stations.
-        let ((hh_pos, cells), ((own, hist), (by_id, level_stations))) = rayon::join(
+        let (cells, ((own, hist), (by_id, level_stations))) = rayon::join(
             || {
                 let hh = &ds.households;
                 let hh_pos: Vec<Unit3> = (0..hh.len())
@@ -375,7 +395,7 @@ impl Live {
                     .collect();
                 let mut cells = Cells::build(&hh_pos);
                 cells.bound(a, &hh_pos, &st_pos);
-                (hh_pos, cells)
+                cells
             },
             || rayon::join(|| Self::unit_histograms(&ds, a, large_unit), || Self::station_look_ups(&ds)),
         );
@@ -383,7 +403,6 @@ impl Live {
             ds,
             an,
             by_id,
-            hh_pos,
             st_pos,
             cells,
             own,
@@ -666,6 +685,13 @@ impl Live {
         self.touched_set.clear();
     }
 
+    /// The unit vector of household `h`.
+    #[inline]
+    fn hh_pos(&self, h: HouseholdIdx) -> Unit3 {
+        let hh = &self.ds.households;
+        to_unit(hh.lon[h as usize], hh.lat[h as usize])
+    }
+
     /// Remembers the state of `h` before its first change in this edit.
     #[inline]
     fn touch(&mut self, h: HouseholdIdx) {
@@ -689,7 +715,7 @@ impl Live {
                     continue;
                 }
                 for &h in &self.cells.list[c.start as usize..c.end as usize] {
-                    let hp = self.hh_pos[h as usize];
+                    let hp = self.hh_pos(h);
                     let d2 = chord_2(hp, p);
                     if d2 <= r2 {
                         out.push(h);
@@ -716,7 +742,7 @@ impl Live {
         self.candidates(level, p, r2, &mut cand);
         for &h in &cand {
             let hi = h as usize;
-            let hp = self.hh_pos[hi];
+            let hp = self.hh_pos(h);
             let d2 = chord_2(hp, p);
             let old = self.an.assignment.nearest[l][hi];
             let nearer = old == NONE || {
@@ -755,7 +781,7 @@ impl Live {
         for &h in &cand {
             let hi = h as usize;
             let was_nearest = self.an.assignment.nearest[l][hi] == s;
-            let hp = self.hh_pos[hi];
+            let hp = self.hh_pos(h);
             let was_covering = self.an.assignment.covered[hi] & (1 << l) != 0 && chord_2(hp, p) <= r2;
             if !(was_nearest || was_covering) {
                 continue;
@@ -780,13 +806,13 @@ impl Live {
 
     /// Recomputes the distance bounds of the cells (and their blocks) of `hh` at `level`.
     fn refresh_bounds(&mut self, hh: &[HouseholdIdx], level: Level) {
-        let mut cells: Vec<u32> = hh.iter().map(|&h| self.cells.cell_of[h as usize]).collect();
+        let mut cells: Vec<usize> = hh.iter().map(|&h| self.cells.cell_of(self.hh_pos(h))).collect();
         cells.sort_unstable();
         cells.dedup();
         let mut blocks: Vec<u32> = Vec::with_capacity(cells.len());
         for &c in &cells {
-            self.refresh_cell(c as usize, level);
-            blocks.push(self.cells.cells[c as usize].block);
+            self.refresh_cell(c, level);
+            blocks.push(self.cells.cells[c].block);
         }
         blocks.dedup();
         for b in blocks {
@@ -800,7 +826,7 @@ impl Live {
         let m = cell_max2(
             &self.cells.list[cell.start as usize..cell.end as usize],
             &self.an.assignment,
-            &self.hh_pos,
+            |h| self.hh_pos(h),
             &self.st_pos,
             l,
         );

@@ -309,7 +309,14 @@ fn the_parallel_start_is_the_serial_one() {
         let hh = &live.dataset().households;
         let pos: Vec<Unit3> = (0..hh.len()).map(|i| to_unit(hh.lon[i], hh.lat[i])).collect();
         let bits = |v: &[Unit3]| v.iter().flat_map(|p| p.map(f64::to_bits)).collect::<Vec<u64>>();
-        assert_eq!(bits(&live.hh_pos), bits(&pos));
+        assert_eq!(bits(&(0..hh.len() as HouseholdIdx).map(|h| live.hh_pos(h)).collect::<Vec<_>>()), bits(&pos));
+        // Each household is found in its own cell from its position.
+        for c in 0..live.cells.cells.len() {
+            let cell = &live.cells.cells[c];
+            for &h in &live.cells.list[cell.start as usize..cell.end as usize] {
+                assert_eq!(live.cells.cell_of(pos[h as usize]), c);
+            }
+        }
         // The cells' order: households sorted by (block, cell, index) on one thread.
         let edge = m_to_chord_2(CELL_M).sqrt();
         let key = |p: Unit3| -> [i32; 3] { p.map(|c| (c / edge).floor() as i32) };

@@ -124,8 +124,51 @@ pub fn reconcile(
     }
 }
 
-/// Assigns every household of `ds` (in parallel).
+/// The part of an [`Assignment`] that the stations do not change: each household's admin unit
+/// (how it was found, and where its given code disagrees) and grid. It depends on the
+/// households' positions and codes, the divisions, the boundaries and the grids alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Located {
+    /// As [`Assignment::unit`].
+    pub unit: Vec<UnitIdx>,
+    /// As [`Assignment::source`].
+    pub source: Vec<UnitSource>,
+    /// As [`Assignment::grid`].
+    pub grid: Vec<u32>,
+    /// As [`Assignment::mismatches`].
+    pub mismatches: Vec<CodeMismatch>,
+}
+
+/// The part of an [`Assignment`] that the stations make: each household's nearest station of
+/// each level, its distance and the levels that cover it. It depends on the households'
+/// positions, the stations and the standard alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Nearest {
+    /// As [`Assignment::nearest`].
+    pub nearest: [Vec<StationIdx>; 5],
+    /// As [`Assignment::nearest_m`].
+    pub nearest_m: [Vec<f32>; 5],
+    /// As [`Assignment::covered`].
+    pub covered: Vec<u8>,
+}
+
+impl Assignment {
+    /// The assignment of its two parts (of the same households).
+    pub fn from_parts(located: Located, nearest: Nearest) -> Assignment {
+        debug_assert_eq!(located.unit.len(), nearest.covered.len());
+        let Located { unit, source, grid, mismatches } = located;
+        let Nearest { nearest, nearest_m, covered } = nearest;
+        Assignment { unit, source, grid, nearest, nearest_m, covered, mismatches }
+    }
+}
+
+/// Assigns every household of `ds` (in parallel): [`locate`] and [`nearest`].
 pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
+    Assignment::from_parts(locate(ds, idx), nearest(ds, idx))
+}
+
+/// Each household's admin unit and grid (in parallel).
+pub fn locate(ds: &Dataset, idx: &Indexes) -> Located {
     let hh = &ds.households;
     let n = hh.len();
     struct Row {
@@ -134,43 +177,20 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
         source: UnitSource,
         mismatch: bool,
         grid: u32,
-        nearest: [StationIdx; 5],
-        nearest_m: [f32; 5],
-        covered: u8,
     }
     let row = |i: usize| -> Row {
         let (lon, lat) = (hh.lon[i], hh.lat[i]);
         let located = idx.admin.locate(lon, lat);
         let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code[i]);
         let grid = idx.grids.locate(lon, lat).unwrap_or(NONE);
-        let p = to_unit(lon, lat);
-        let mut nearest = [NONE; 5];
-        let mut nearest_m = [f32::NAN; 5];
-        let mut covered = 0u8;
-        for l in Level::ALL {
-            if let Some((s, d2)) = idx.stations.nearest(l, p) {
-                nearest[l.index()] = s;
-                nearest_m[l.index()] = chord_2_to_m(d2) as f32;
-                if idx.stations.covers(l, p, s, d2) {
-                    covered |= 1 << l.index();
-                }
-            }
-        }
-        Row { unit, located, source, mismatch, grid, nearest, nearest_m, covered }
+        Row { unit, located, source, mismatch, grid }
     };
-    let mut a = Assignment {
+    let mut a = Located {
         unit: Vec::with_capacity(n),
         source: Vec::with_capacity(n),
         grid: Vec::with_capacity(n),
-        nearest: Default::default(),
-        nearest_m: Default::default(),
-        covered: Vec::with_capacity(n),
         mismatches: Vec::new(),
     };
-    for l in 0..5 {
-        a.nearest[l] = Vec::with_capacity(n);
-        a.nearest_m[l] = Vec::with_capacity(n);
-    }
     // A block of households at a time: the rows wait in memory only until they are columns.
     for lo in (0..n).step_by(ASSIGN_BLOCK) {
         let hi = (lo + ASSIGN_BLOCK).min(n);
@@ -185,12 +205,54 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
             }
         }
         // The rows into the columns, a column per task.
-        let Assignment { unit, source, grid, nearest, nearest_m, covered, .. } = &mut a;
+        let Located { unit, source, grid, .. } = &mut a;
         let rows = &rows;
         rayon::scope(|s| {
             s.spawn(|_| unit.extend(rows.iter().map(|r| r.unit)));
             s.spawn(|_| source.extend(rows.iter().map(|r| r.source)));
             s.spawn(|_| grid.extend(rows.iter().map(|r| r.grid)));
+        });
+    }
+    a
+}
+
+/// Each household's nearest station of each level, its distance, and the levels that cover it
+/// (in parallel).
+pub fn nearest(ds: &Dataset, idx: &Indexes) -> Nearest {
+    let hh = &ds.households;
+    let n = hh.len();
+    struct Row {
+        nearest: [StationIdx; 5],
+        nearest_m: [f32; 5],
+        covered: u8,
+    }
+    let row = |i: usize| -> Row {
+        let p = to_unit(hh.lon[i], hh.lat[i]);
+        let mut nearest = [NONE; 5];
+        let mut nearest_m = [f32::NAN; 5];
+        let mut covered = 0u8;
+        for l in Level::ALL {
+            if let Some((s, d2)) = idx.stations.nearest(l, p) {
+                nearest[l.index()] = s;
+                nearest_m[l.index()] = chord_2_to_m(d2) as f32;
+                if idx.stations.covers(l, p, s, d2) {
+                    covered |= 1 << l.index();
+                }
+            }
+        }
+        Row { nearest, nearest_m, covered }
+    };
+    let mut a = Nearest { nearest: Default::default(), nearest_m: Default::default(), covered: Vec::with_capacity(n) };
+    for l in 0..5 {
+        a.nearest[l] = Vec::with_capacity(n);
+        a.nearest_m[l] = Vec::with_capacity(n);
+    }
+    for lo in (0..n).step_by(ASSIGN_BLOCK) {
+        let hi = (lo + ASSIGN_BLOCK).min(n);
+        let rows: Vec<Row> = (lo..hi).into_par_iter().with_min_len(4096).map(row).collect();
+        let Nearest { nearest, nearest_m, covered } = &mut a;
+        let rows = &rows;
+        rayon::scope(|s| {
             s.spawn(|_| covered.extend(rows.iter().map(|r| r.covered)));
             for (l, (ids, m)) in nearest.iter_mut().zip(nearest_m.iter_mut()).enumerate() {
                 s.spawn(move |_| ids.extend(rows.iter().map(|r| r.nearest[l])));
@@ -201,5 +263,5 @@ pub fn assign(ds: &Dataset, idx: &Indexes) -> Assignment {
     a
 }
 
-/// Households assigned at a time (their rows are about 64 bytes each until made columns).
+/// Households assigned at a time (their rows are up to 48 bytes each until made columns).
 const ASSIGN_BLOCK: usize = 1 << 20;

@@ -18,7 +18,7 @@ pub mod live;
 pub mod scenario;
 pub mod workload;
 
-pub use assign::{assign, Assignment, CodeMismatch, Indexes, UnitSource};
+pub use assign::{assign, Assignment, CodeMismatch, Indexes, Located, Nearest, UnitSource};
 pub use coverage::{coverage, Coverage, HouseholdContribution, UnitCoverage};
 pub use effective::{effective, Effective, ServiceConfig, ServiceFigures};
 pub use gaps::{gaps, Gap};
@@ -89,6 +89,23 @@ fn analyze_indexed_beside<R: Send>(
     let t = Instant::now();
     let assignment = assign(ds, &indexes);
     timings.push(("assign", t.elapsed().as_secs_f64()));
+    analyze_assigned(ds, indexes, assignment, timings, beside)
+}
+
+/// The analyses of `ds` given its `indexes` and its `assignment` (the caller vouches that it is
+/// [`assign`]'s of them, e.g. kept from an earlier start of the server on the same inputs):
+/// coverage, gaps and workload, their seconds appended to `timings` (those of the index and
+/// the assignment, as the caller made them).
+///
+/// `beside(ds, assignment)` runs at the same time as those (the server keeps the assignment
+/// there); its result is returned with the analysis.
+pub fn analyze_assigned<R: Send>(
+    ds: &Dataset,
+    indexes: Indexes,
+    assignment: Assignment,
+    mut timings: Vec<(&'static str, f64)>,
+    beside: impl FnOnce(&Dataset, &Assignment) -> R + Send,
+) -> (Analysis, R) {
     let (r, (coverage, gaps, workload)) =
         rayon::join(|| beside(ds, &assignment), || measure(ds, &indexes, &assignment, &mut timings));
     (Analysis { indexes, assignment, coverage, gaps, workload, timings }, r)

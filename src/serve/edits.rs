@@ -515,6 +515,32 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
     Ok(edited.into_iter().filter_map(|r| by_id.get(r.id.as_str()).map(|&i| (i, (r.status, r.version)))).collect())
 }
 
+/// The live engine of `ds` (the data set `store` gave), as [`Live::new`] makes it, with the
+/// two parts of its assignment as kept beside the store for the same inputs
+/// ([`Store::assignment_cache`]: the households' units and grids, their nearest stations); a
+/// part not kept is made, and kept while coverage, gaps and workload are found.
+pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> Live {
+    use crate::analysis::{assign, Assignment};
+    let t = std::time::Instant::now();
+    let (indexes, (cache, (located, nearest))) = rayon::join(
+        || assign::Indexes::build(&ds),
+        || {
+            let cache = store.assignment_cache(&ds);
+            let kept = cache.load(&ds);
+            (cache, kept)
+        },
+    );
+    let mut timings = vec![("index", t.elapsed().as_secs_f64())];
+    let t = std::time::Instant::now();
+    let missing = (located.is_none(), nearest.is_none());
+    let located = located.unwrap_or_else(|| assign::locate(&ds, &indexes));
+    let nearest = nearest.unwrap_or_else(|| assign::nearest(&ds, &indexes));
+    timings.push(("assign", t.elapsed().as_secs_f64()));
+    let assignment = Assignment::from_parts(located, nearest);
+    let (an, ()) = crate::analysis::analyze_assigned(&ds, indexes, assignment, timings, |_, a| cache.save(a, missing));
+    Live::from_analysis(ds, an)
+}
+
 /// The state of a server with a store: the world from the store's data set through the live
 /// engine, with the statuses.
 ///
@@ -545,7 +571,7 @@ pub fn state_with_store(
     let (live_in, mut world, world_in, records) = std::thread::scope(|s| {
         let records = s.spawn(|| super::effective::timed_read(&store, &ids));
         let t = std::time::Instant::now();
-        let live = Live::new(ds);
+        let live = live_from_store(&store, ds);
         let live_in = t.elapsed();
         let t = std::time::Instant::now();
         let world = World::from_live_with_cells(live, Some(cells));

@@ -1,4 +1,5 @@
-//! The files of the store's caches ([`super::contact_cache`], [`super::household_cache`]):
+//! The files of the store's caches ([`super::contact_cache`], [`super::household_cache`],
+//! [`super::assignment_cache`]):
 //! where they live, their arrays of little-endian words, and their replacement whole.
 
 use std::fs::File;
@@ -100,4 +101,48 @@ fn try_replace(
             Err(e)
         }
     }
+}
+
+/// The xxh3-128 of the running program's own file. A cache of what the program computes (not
+/// a copy of stored data) is keyed by it as well as by its inputs, so that a program whose code
+/// changed (another build) computes afresh rather than trusting what another build's code made.
+/// `None` when the file cannot be read: such caches are then neither read nor written.
+pub(super) fn program_key() -> Option<[u8; 16]> {
+    static KEY: std::sync::OnceLock<Option<[u8; 16]>> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        let mut f = File::open(std::env::current_exe().ok()?).ok()?;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => h.update(&buf[..k]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        Some(h.digest128().to_le_bytes())
+    })
+}
+
+/// Feeds `xs` to `h` as little-endian words of `N` bytes, a chunk at a time.
+pub(super) fn hash_words<const N: usize, T: Copy>(
+    h: &mut xxhash_rust::xxh3::Xxh3,
+    xs: &[T],
+    to: impl Fn(T) -> [u8; N],
+) {
+    let mut buf = Vec::with_capacity(CHUNK);
+    for part in xs.chunks(CHUNK / N) {
+        buf.clear();
+        buf.extend(part.iter().flat_map(|&x| to(x)));
+        h.update(&buf);
+    }
+}
+
+/// Feeds the households' count, longitudes and latitudes to `h` (the positions a cache of what
+/// they give is keyed by).
+pub(super) fn hash_positions(h: &mut xxhash_rust::xxh3::Xxh3, hh: &crate::model::Households) {
+    h.update(&(hh.len() as u64).to_le_bytes());
+    hash_words(h, &hh.lon, f64::to_le_bytes);
+    hash_words(h, &hh.lat, f64::to_le_bytes);
 }

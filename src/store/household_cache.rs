@@ -191,15 +191,7 @@ impl CellCache {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(CELLS_MAGIC);
         h.update(&[resolution]);
-        h.update(&(hh.len() as u64).to_le_bytes());
-        let mut buf = Vec::with_capacity(CHUNK);
-        for col in [&hh.lon, &hh.lat] {
-            for part in col.chunks(CHUNK / 8) {
-                buf.clear();
-                buf.extend(part.iter().flat_map(|x| x.to_le_bytes()));
-                h.update(&buf);
-            }
-        }
+        cache_file::hash_positions(&mut h, hh);
         CellCache { path: cache_file::path(store, &format!("cells{resolution}")), key: h.digest128().to_le_bytes() }
     }
 

@@ -779,6 +779,13 @@ impl Store {
         cells
     }
 
+    /// The kept parts of the assignment of `ds` (a data set this store gave) beside the store:
+    /// [`AssignmentCache::load`] reads those kept for `ds`'s inputs, [`AssignmentCache::save`]
+    /// keeps the others once made.
+    pub fn assignment_cache(&self, ds: &Dataset) -> super::AssignmentCache {
+        super::AssignmentCache::new(&self.inner.path, ds)
+    }
+
     /// The store's stations (as edited), with their codes matched by `unit`.
     fn load_stations(&self, unit: &(dyn Fn(&str) -> Result<UnitIdx> + Sync)) -> Result<Stations> {
         let mut stations = Stations::default();

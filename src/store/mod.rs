@@ -60,6 +60,7 @@
 //! connection, `sqlite_process_settings`): nothing here reads them, and keeping them takes a
 //! global mutex on every allocation SQLite makes.
 
+mod assignment_cache;
 mod cache_file;
 mod contact_cache;
 mod household_cache;
@@ -78,6 +79,7 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use assignment_cache::AssignmentCache;
 pub use import::{FolderHistory, ImportReport};
 pub use ledger::{RecordSource, RecordsImported};
 pub use patch::merge_patch;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::service::{day_from_ymd, NeedSpan};
-use crate::model::{ContactKind, HouseholdRow, Households, NeedCategory, NeedStatus};
+use crate::model::{ContactKind, Dataset, HouseholdRow, Households, NeedCategory, NeedStatus, NONE, NO_UNIT};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small")
@@ -1272,7 +1272,7 @@ fn a_version_5_store_keeps_the_history_rows_of_what_it_imported() {
         tx.commit().unwrap();
     }
     let s = Store::open(f.path()).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 6);
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
     let h = s.history("household", "H1").unwrap();
     assert_eq!(h.len(), 1, "{h:?}");
     assert_eq!(
@@ -1935,4 +1935,142 @@ fn edited_households_are_read_through_their_partial_index() {
     let s = Store::open(f.path()).unwrap();
     assert!(schema(&path).iter().any(|l| l.contains("index|households_edited|households")));
     assert_eq!(ids(&s), vec![("H2".to_string(), 2)]);
+}
+
+/// Asserts `a` and `b` are alike as they print: a kept assignment holds NaN distances, which
+/// `==` never finds equal.
+#[track_caller]
+fn same(a: impl std::fmt::Debug, b: impl std::fmt::Debug) {
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+/// The two parts of `ds`'s assignment, as [`crate::analysis::assign`] makes them.
+fn parts(ds: &Dataset) -> (crate::analysis::Located, crate::analysis::Nearest) {
+    let idx = crate::analysis::Indexes::build(ds);
+    (crate::analysis::assign::locate(ds, &idx), crate::analysis::assign::nearest(ds, &idx))
+}
+
+#[test]
+fn the_assignment_is_kept_for_the_same_inputs_of_each_part_only() {
+    use crate::analysis::Assignment;
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let ds = s.load_dataset(f.path()).unwrap();
+    let (located, nearest) = parts(&ds);
+    assert!(!located.mismatches.is_empty() || located.unit.iter().any(|&u| u != NO_UNIT));
+    let a = Assignment::from_parts(located.clone(), nearest.clone());
+    let cache = s.assignment_cache(&ds);
+    // None kept yet; then both, as made.
+    assert_eq!(cache.load(&ds), (None, None));
+    cache.save(&a, (true, true));
+    same(cache.load(&ds), (Some(located.clone()), Some(nearest.clone())));
+    // A new cache of the same inputs (the next start) reads them too.
+    same(s.assignment_cache(&ds).load(&ds), (Some(located.clone()), Some(nearest.clone())));
+    let dir = f.path().join(".gridcover-cache");
+    let (lpath, npath) = (dir.join("gridcover.sqlite.located"), dir.join("gridcover.sqlite.nearest"));
+
+    // The file is what is read: a distance changed in it shows.
+    let bytes = std::fs::read(&npath).unwrap();
+    let n = ds.households.len();
+    let at = 40 + 4 * 5 * n + 4 * 2 * n; // the first household's distance at the county level
+    assert!(nearest.nearest[2][0] != NONE);
+    let mut changed = bytes.clone();
+    changed[at..at + 4].copy_from_slice(&1234.5f32.to_le_bytes());
+    std::fs::write(&npath, &changed).unwrap();
+    assert_eq!(cache.load(&ds).1.unwrap().nearest_m[2][0], 1234.5);
+    std::fs::write(&npath, &bytes).unwrap();
+
+    // A station moved: the located part is kept, the nearest is not.
+    let mut moved = ds.clone();
+    moved.stations.lon[0] += 0.01;
+    let c = s.assignment_cache(&moved);
+    assert_eq!(c.load(&moved), (Some(located.clone()), None));
+    // So is a station closed, or its radius changed.
+    let mut closed = ds.clone();
+    closed.stations.active[1] = !closed.stations.active[1];
+    assert_eq!(s.assignment_cache(&closed).load(&closed).1, None);
+    let mut wider = ds.clone();
+    wider.stations.radius_m[0] = Some(wider.stations.radius_of(0, &wider.standard) + 1.0);
+    assert_eq!(s.assignment_cache(&wider).load(&wider).1, None);
+    // A boundary's point moved, a grid's, or a household's code: the nearest part is kept.
+    let mut b = ds.clone();
+    let mut areas = b.boundaries.areas.clone();
+    areas[0].geometry.0[0].exterior_mut(|r| r.0[0].x += 1e-7);
+    b.boundaries = std::sync::Arc::new(crate::model::Boundaries { areas });
+    same(s.assignment_cache(&b).load(&b), (None::<()>, Some(nearest.clone())));
+    let mut g = ds.clone();
+    let mut grids = (*g.grids).clone();
+    grids.geometry[0].0[0].exterior_mut(|r| r.0[0].y += 1e-7);
+    g.grids = std::sync::Arc::new(grids);
+    same(s.assignment_cache(&g).load(&g), (None::<()>, Some(nearest.clone())));
+    let mut coded = ds.clone();
+    coded.households.code[0] = None;
+    same(s.assignment_cache(&coded).load(&coded), (None::<()>, Some(nearest.clone())));
+    // A household moved: neither.
+    let mut hh = ds.clone();
+    hh.households.lat[2] += 1e-9;
+    assert_eq!(s.assignment_cache(&hh).load(&hh), (None, None));
+    // Kept for the moved station: the located file is not written again, the nearest is.
+    let (_, moved_nearest) = parts(&moved);
+    let located_before = std::fs::metadata(&lpath).unwrap().modified().unwrap();
+    c.save(&Assignment::from_parts(located.clone(), moved_nearest.clone()), (false, true));
+    assert_eq!(std::fs::metadata(&lpath).unwrap().modified().unwrap(), located_before);
+    same(c.load(&moved), (Some(located.clone()), Some(moved_nearest)));
+    assert_eq!(cache.load(&ds).1, None);
+}
+
+#[test]
+fn a_kept_assignment_that_is_damaged_or_out_of_range_is_not_used() {
+    use crate::analysis::Assignment;
+    let f = folder();
+    let s = Store::open(f.path()).unwrap();
+    s.import(f.path()).unwrap();
+    let ds = s.load_dataset(f.path()).unwrap();
+    let (located, nearest) = parts(&ds);
+    let cache = s.assignment_cache(&ds);
+    cache.save(&Assignment::from_parts(located.clone(), nearest.clone()), (true, true));
+    let dir = f.path().join(".gridcover-cache");
+    let (lpath, npath) = (dir.join("gridcover.sqlite.located"), dir.join("gridcover.sqlite.nearest"));
+    let (lbytes, nbytes) = (std::fs::read(&lpath).unwrap(), std::fs::read(&npath).unwrap());
+    let n = ds.households.len();
+    // Each damage of one file is a miss of that part alone.
+    let damaged_located = |at: usize, value: &[u8]| {
+        let mut b = lbytes.clone();
+        b[at..at + value.len()].copy_from_slice(value);
+        std::fs::write(&lpath, &b).unwrap();
+        let got = cache.load(&ds);
+        std::fs::write(&lpath, &lbytes).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{:?}", (None::<()>, Some(&nearest))), "located byte {at}");
+    };
+    damaged_located(0, b"GCLOCA99");
+    damaged_located(8, &[!lbytes[8]]); // the key
+    damaged_located(40, &(ds.divisions.len() as u32).to_le_bytes()); // a unit out of range
+    damaged_located(40 + 4 * n, &[3]); // an unknown source
+    damaged_located(40 + 5 * n, &(ds.grids.len() as u32).to_le_bytes()); // a grid out of range
+    let damaged_nearest = |at: usize, value: &[u8]| {
+        let mut b = nbytes.clone();
+        b[at..at + value.len()].copy_from_slice(value);
+        std::fs::write(&npath, &b).unwrap();
+        let got = cache.load(&ds);
+        std::fs::write(&npath, &nbytes).unwrap();
+        assert_eq!(got, (Some(located.clone()), None), "nearest byte {at}");
+    };
+    // The first household at the province level (no station there) and the county level.
+    assert!(nearest.nearest[0][0] == NONE && nearest.nearest[2][0] != NONE);
+    let (county, county_m) = (40 + 8 * n, 40 + 28 * n);
+    damaged_nearest(county, &(ds.stations.len() as u32).to_le_bytes()); // a station out of range
+    damaged_nearest(county, &NONE.to_le_bytes()); // no station, yet a distance
+    damaged_nearest(40 + 20 * n, &1.0f32.to_le_bytes()); // a distance, yet no station
+    damaged_nearest(county_m, &(-1.0f32).to_le_bytes()); // a negative distance
+    damaged_nearest(county_m, &f32::NAN.to_le_bytes()); // no distance to a station
+    damaged_nearest(40 + 40 * n, &[1]); // covered at the province level, with no station there
+    damaged_nearest(40 + 40 * n, &[1 << 5]); // a sixth level
+                                             // Cut short, or longer: a miss.
+    std::fs::write(&npath, &nbytes[..nbytes.len() - 1]).unwrap();
+    assert_eq!(cache.load(&ds).1, None);
+    let mut longer = lbytes.clone();
+    longer.push(0);
+    std::fs::write(&lpath, &longer).unwrap();
+    assert_eq!(cache.load(&ds).0, None);
 }

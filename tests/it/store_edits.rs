@@ -803,12 +803,16 @@ async fn a_restart_from_the_kept_households_and_cells_serves_the_same() {
     let fx = fixture();
     let dir = fx.dir.path();
     let cache = dir.join(".gridcover-cache");
-    // The first start found the cells and kept them; it read the households with their names.
-    assert!(cache.join("gridcover.sqlite.cells8").is_file());
+    // The first start found the cells and the assignment and kept them; it read the households
+    // with their names.
+    for kept in ["cells8", "located", "nearest"] {
+        assert!(cache.join(format!("gridcover.sqlite.{kept}")).is_file(), "{kept}");
+    }
     assert!(!cache.join("gridcover.sqlite.households").exists());
     let pages = [
         ("/api/collections/households/items?limit=1000", &fx.leader),
         ("/api/collections/admin-village/items?limit=1000", &fx.leader),
+        ("/api/collections/admin-county/items?limit=1000", &fx.leader),
         ("/api/collections/households/items?limit=1000", &fx.w1),
     ];
     let mut before = Vec::new();
@@ -829,6 +833,31 @@ async fn a_restart_from_the_kept_households_and_cells_serves_the_same() {
     let third = restart();
     for state in [&second, &third] {
         for ((uri, who), want) in pages.iter().zip(&before) {
+            let r = call(state, "GET", uri, who, None, None).await;
+            assert_eq!(&r.body, want, "{uri}");
+        }
+    }
+    // A station added: the next start finds the nearest stations again (the units and grids
+    // are kept) and serves what the server that made the edit served.
+    let body =
+        r#"{"id": "S9", "name": "新村站", "level": "village", "code": "990101001001", "lon": 100.3, "lat": 40.3}"#;
+    let r = call(&third, "POST", "/api/stations", &fx.planner, Some(body), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let mut edited = Vec::new();
+    for (uri, who) in pages {
+        edited.push(call(&third, "GET", uri, who, None, None).await.body);
+    }
+    assert_ne!(edited[2], before[2], "the county's figures show the new station");
+    let modified =
+        |kept: &str| std::fs::metadata(cache.join(format!("gridcover.sqlite.{kept}"))).unwrap().modified().unwrap();
+    let nearest_file = || std::fs::read(cache.join("gridcover.sqlite.nearest")).unwrap();
+    let (located, nearest) = (modified("located"), nearest_file());
+    let fourth = restart();
+    assert_eq!(modified("located"), located, "the units and grids are not written again");
+    assert_ne!(nearest_file(), nearest, "the nearest stations are kept anew");
+    let fifth = restart();
+    for state in [&fourth, &fifth] {
+        for ((uri, who), want) in pages.iter().zip(&edited) {
             let r = call(state, "GET", uri, who, None, None).await;
             assert_eq!(&r.body, want, "{uri}");
         }

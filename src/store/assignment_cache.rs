@@ -1,0 +1,258 @@
+//! The households' assignment kept beside the store, for the server's restart.
+//!
+//! Assigning 45 million households (each to its admin unit and grid by point in polygon, and
+//! to its nearest station of each of the five levels) is the longest step of a national
+//! restart: about 15 s on both cores. Its two parts depend on few inputs, which a restart
+//! mostly finds unchanged:
+//!
+//! - **Located** ([`Located`]: unit, how it was found, grid, code mismatches) on the
+//!   households' positions and given codes, the divisions (levels and parents), the
+//!   boundaries and the grids' polygons. In `.gridcover-cache/<store file>.located`.
+//! - **Nearest** ([`Nearest`]: nearest station and its distance per level, the levels that
+//!   cover) on the positions and the stations (position, level, service radius as the
+//!   standard gives it, open or closed, in store order). In `.gridcover-cache/<store file>.nearest`. A
+//!   station edit changes its key; the located part is still used.
+//!
+//! - **Key:** xxh3-128 of the format, the running program's own file
+//!   ([`cache_file::program_key`]: another build computes afresh) and every input above, as
+//!   the start holds it. Any other key is a miss, and the part is made again (and kept).
+//! - **Checks:** a file of the wrong size, a unit, grid or station index out of range, an
+//!   unknown source, a distance that is not a non-negative number where there is a station (or
+//!   not NaN where there is none), a covered level without a station or mismatches out of order
+//!   is a miss.
+//! - Written whole to a temporary name, synced and renamed, with the store file's permissions;
+//!   failing to write costs the next start its time, nothing else (a note on stderr).
+//!
+//! Household data: which unit, grid and stations each household (by its place in the store's
+//! order, no id) is assigned to, and how far. The store and the households' snapshot beside it
+//! hold the positions all of this is computed from; the file is never served.
+
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::analysis::{Assignment, CodeMismatch, Located, Nearest, UnitSource};
+use crate::model::{Dataset, NONE, NO_UNIT};
+
+use super::cache_file::{self, hash_positions, hash_words, read_words, write_words, CHUNK};
+
+/// Formats of the two files (their first eight bytes).
+const LOCATED_MAGIC: &[u8; 8] = b"GCLOCA01";
+const NEAREST_MAGIC: &[u8; 8] = b"GCNEAR01";
+
+/// Bytes of a header: magic, key, households, and (located) mismatches.
+const HEAD: usize = 8 + 16 + 8 + 8;
+
+/// The two kept parts of the assignment of one data set.
+pub struct AssignmentCache {
+    store: PathBuf,
+    located: Option<(PathBuf, [u8; 16])>,
+    nearest: Option<(PathBuf, [u8; 16])>,
+}
+
+impl AssignmentCache {
+    /// The files of `ds`'s assignment beside the store file `store`, keyed by `ds`'s inputs
+    /// to each part (hashed here, on both cores).
+    pub(super) fn new(store: &Path, ds: &Dataset) -> AssignmentCache {
+        let Some(program) = cache_file::program_key() else {
+            return AssignmentCache { store: store.to_path_buf(), located: None, nearest: None };
+        };
+        let hh = &ds.households;
+        let (located, nearest) = rayon::join(
+            || {
+                let mut h = Xxh3::new();
+                h.update(LOCATED_MAGIC);
+                h.update(&program);
+                hash_positions(&mut h, hh);
+                hash_words(&mut h, &hh.code, |c| c.unwrap_or(NO_UNIT).to_le_bytes());
+                let d = &ds.divisions;
+                h.update(&(d.len() as u64).to_le_bytes());
+                for u in 0..d.len() {
+                    let unit = d.get(u as u32);
+                    h.update(&[unit.level.index() as u8]);
+                    h.update(&unit.parent.unwrap_or(NO_UNIT).to_le_bytes());
+                }
+                h.update(&(ds.boundaries.areas.len() as u64).to_le_bytes());
+                for a in &ds.boundaries.areas {
+                    h.update(&a.unit.to_le_bytes());
+                    polygons(&mut h, &a.geometry);
+                }
+                h.update(&(ds.grids.len() as u64).to_le_bytes());
+                for g in &ds.grids.geometry {
+                    polygons(&mut h, g);
+                }
+                h.digest128().to_le_bytes()
+            },
+            || {
+                let mut h = Xxh3::new();
+                h.update(NEAREST_MAGIC);
+                h.update(&program);
+                hash_positions(&mut h, hh);
+                let st = &ds.stations;
+                h.update(&(st.len() as u64).to_le_bytes());
+                for i in 0..st.len() {
+                    h.update(&st.lon[i].to_le_bytes());
+                    h.update(&st.lat[i].to_le_bytes());
+                    h.update(&[st.level[i].index() as u8, u8::from(st.active[i])]);
+                    h.update(&st.radius_of(i as u32, &ds.standard).to_le_bytes());
+                }
+                h.digest128().to_le_bytes()
+            },
+        );
+        AssignmentCache {
+            store: store.to_path_buf(),
+            located: Some((cache_file::path(store, "located"), located)),
+            nearest: Some((cache_file::path(store, "nearest"), nearest)),
+        }
+    }
+
+    /// The kept parts of `ds`'s assignment (each `None` when not kept for these inputs), read
+    /// side by side.
+    pub fn load(&self, ds: &Dataset) -> (Option<Located>, Option<Nearest>) {
+        rayon::join(
+            || self.located.as_ref().and_then(|(path, key)| load_located(path, key, ds)),
+            || self.nearest.as_ref().and_then(|(path, key)| load_nearest(path, key, ds)),
+        )
+    }
+
+    /// Keeps the parts of `a` asked for (`located`, `nearest`: those that were not kept);
+    /// a failure is a note on stderr.
+    pub fn save(&self, a: &Assignment, (located, nearest): (bool, bool)) {
+        rayon::join(
+            || {
+                if let (true, Some((path, key))) = (located, &self.located) {
+                    let note = ("the households' located units and grids", "locates them again");
+                    cache_file::replace(path, Some(&self.store), note, |w| write_located(w, key, a));
+                }
+            },
+            || {
+                if let (true, Some((path, key))) = (nearest, &self.nearest) {
+                    let note = ("the households' nearest stations", "finds them again");
+                    cache_file::replace(path, Some(&self.store), note, |w| write_nearest(w, key, a));
+                }
+            },
+        );
+    }
+}
+
+/// Feeds a multipolygon's rings, with their lengths, to `h`.
+fn polygons(h: &mut Xxh3, mp: &geo::MultiPolygon<f64>) {
+    h.update(&(mp.0.len() as u64).to_le_bytes());
+    for p in &mp.0 {
+        h.update(&(p.interiors().len() as u64).to_le_bytes());
+        for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+            h.update(&(ring.0.len() as u64).to_le_bytes());
+            for c in &ring.0 {
+                h.update(&c.x.to_le_bytes());
+                h.update(&c.y.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Opens a kept file and reads its header: the reader after it and the mismatches' count, if
+/// the magic, key and households' count are these and the file is `size(mismatches)` long.
+fn open(
+    path: &Path,
+    magic: &[u8; 8],
+    key: &[u8; 16],
+    households: usize,
+    size: impl Fn(u64) -> u64,
+) -> Option<(BufReader<std::fs::File>, usize)> {
+    let f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut r = BufReader::with_capacity(CHUNK, f);
+    let mut head = [0u8; HEAD];
+    r.read_exact(&mut head).ok()?;
+    let n = u64::from_le_bytes(head[24..32].try_into().ok()?);
+    let m = u64::from_le_bytes(head[32..40].try_into().ok()?);
+    if &head[..8] != magic || head[8..24] != *key || n != households as u64 || len != HEAD as u64 + size(m) {
+        return None;
+    }
+    Some((r, usize::try_from(m).ok()?))
+}
+
+fn write_head(w: &mut impl Write, magic: &[u8; 8], key: &[u8; 16], n: usize, m: usize) -> std::io::Result<()> {
+    w.write_all(magic)?;
+    w.write_all(key)?;
+    w.write_all(&(n as u64).to_le_bytes())?;
+    w.write_all(&(m as u64).to_le_bytes())
+}
+
+fn load_located(path: &Path, key: &[u8; 16], ds: &Dataset) -> Option<Located> {
+    let n = ds.households.len() as u64;
+    let (mut r, m) = open(path, LOCATED_MAGIC, key, ds.households.len(), |m| 9 * n + 12 * m)?;
+    let n = n as usize;
+    let unit = read_words(&mut r, n, u32::from_le_bytes)?;
+    let source = read_words(&mut r, n, |[b]: [u8; 1]| match b {
+        0 => Some(UnitSource::Position),
+        1 => Some(UnitSource::Code),
+        2 => Some(UnitSource::None),
+        _ => None,
+    })?;
+    let source: Vec<UnitSource> = source.into_iter().collect::<Option<_>>()?;
+    let grid = read_words(&mut r, n, u32::from_le_bytes)?;
+    let triples = read_words(&mut r, 3 * m, u32::from_le_bytes)?;
+    let mismatches: Vec<CodeMismatch> =
+        triples.chunks_exact(3).map(|t| CodeMismatch { household: t[0], given: t[1], located: t[2] }).collect();
+    let units = ds.divisions.len() as u32;
+    let grids = ds.grids.len() as u32;
+    let unit_ok = |u: u32| u < units || u == NO_UNIT;
+    let ok = unit.par_iter().all(|&u| unit_ok(u))
+        && grid.par_iter().all(|&g| g < grids || g == NONE)
+        && mismatches.iter().all(|c| (c.household as usize) < n && unit_ok(c.given) && unit_ok(c.located))
+        && mismatches.windows(2).all(|w| w[0].household < w[1].household);
+    ok.then_some(Located { unit, source, grid, mismatches })
+}
+
+fn write_located(w: &mut impl Write, key: &[u8; 16], a: &Assignment) -> std::io::Result<()> {
+    write_head(w, LOCATED_MAGIC, key, a.len(), a.mismatches.len())?;
+    write_words(w, &a.unit, u32::to_le_bytes)?;
+    write_words(w, &a.source, |s: UnitSource| [s as u8])?;
+    write_words(w, &a.grid, u32::to_le_bytes)?;
+    let triples: Vec<u32> = a.mismatches.iter().flat_map(|c| [c.household, c.given, c.located]).collect();
+    write_words(w, &triples, u32::to_le_bytes)
+}
+
+fn load_nearest(path: &Path, key: &[u8; 16], ds: &Dataset) -> Option<Nearest> {
+    let n = ds.households.len();
+    let (mut r, m) = open(path, NEAREST_MAGIC, key, n, |_| 41 * n as u64)?;
+    if m != 0 {
+        return None;
+    }
+    let mut out = Nearest::default();
+    for l in 0..5 {
+        out.nearest[l] = read_words(&mut r, n, u32::from_le_bytes)?;
+    }
+    for l in 0..5 {
+        out.nearest_m[l] = read_words(&mut r, n, f32::from_le_bytes)?;
+    }
+    out.covered = read_words(&mut r, n, |[b]: [u8; 1]| b)?;
+    let stations = ds.stations.len() as u32;
+    let ok = (0..n).into_par_iter().with_min_len(1 << 12).all(|h| {
+        let covered = out.covered[h];
+        covered < 1 << 5
+            && (0..5).all(|l| {
+                let (s, m) = (out.nearest[l][h], out.nearest_m[l][h]);
+                if s == NONE {
+                    m.is_nan() && covered & (1 << l) == 0
+                } else {
+                    s < stations && m >= 0.0 && m.is_finite()
+                }
+            })
+    });
+    ok.then_some(out)
+}
+
+fn write_nearest(w: &mut impl Write, key: &[u8; 16], a: &Assignment) -> std::io::Result<()> {
+    write_head(w, NEAREST_MAGIC, key, a.len(), 0)?;
+    for l in 0..5 {
+        write_words(w, &a.nearest[l], u32::to_le_bytes)?;
+    }
+    for l in 0..5 {
+        write_words(w, &a.nearest_m[l], f32::to_le_bytes)?;
+    }
+    write_words(w, &a.covered, |c: u8| [c])
+}

@@ -433,7 +433,7 @@ pub fn household_properties(w: &World, names: &Names, h: u32) -> Map<String, Val
 
 /// The properties of a shown household cell.
 pub fn cell_properties(c: &ShownCell) -> Map<String, Value> {
-    let f = &c.figures;
+    let f = c.figures();
     let mut m = Map::new();
     m.insert("households".into(), json!(f.households));
     m.insert("veterans".into(), json!(f.veterans));

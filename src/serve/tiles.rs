@@ -585,7 +585,7 @@ fn cell_features(w: &World, t: TileId, bb: &Bbox, mut lay: mvt::Layer) -> Result
         let c = &cells[i as usize];
         let shape = geo::MultiPolygon(vec![crate::privacy::cell_polygon(c.key)]);
         let Some(geom) = encode_polygons(&multipolygon_rings(&t, &shape))? else { continue };
-        let f = &c.figures;
+        let f = c.figures();
         let mut tags = vec![
             ("households", Tag::I(f.households as i64)),
             ("veterans", Tag::I(f.veterans as i64)),

@@ -57,20 +57,52 @@ impl View {
     }
 }
 
-/// A household cell as shown: the cell, its figures and its admin unit. 64 bytes, where it
+/// A household cell as shown: the cell, its figures and its admin unit. 40 bytes, where it
 /// was 120 and a list on the heap: the groups it sums ([`crate::privacy::DisplayCell::groups`]) are not kept
 /// once its figures are made, nor its box, which the spatial index of [`ShownCells`] holds
 /// and [`ShownCell::bbox`] makes again.
 pub struct ShownCell {
     /// The cell drawn (id and shape).
     pub key: h3o::CellIndex,
-    /// Its figures.
-    pub figures: CellFigures,
+    /// Its figures ([`ShownCell::figures`]), in 24 bytes where [`CellFigures`] takes 48: the
+    /// counts of households in `u32` (households are indexed by `u32`), a withheld count as
+    /// the type's largest value.
+    households: u32,
+    covered_households: u32,
+    veterans: u64,
+    covered_veterans: u64,
     /// Its unit (for the `code` filter).
     pub unit: UnitIdx,
 }
 
+/// A withheld count of a [`ShownCell`].
+const WITHHELD: u64 = u64::MAX;
+
 impl ShownCell {
+    /// The cell `key` of `figures` in `unit`.
+    pub fn new(key: h3o::CellIndex, figures: CellFigures, unit: UnitIdx) -> ShownCell {
+        // Never above `u32::MAX - 1`: there are fewer households than `u32` indexes.
+        let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX - 1);
+        ShownCell {
+            key,
+            households: count(figures.households),
+            covered_households: figures.covered_households.map_or(u32::MAX, count),
+            veterans: figures.veterans,
+            covered_veterans: figures.covered_veterans.map_or(WITHHELD, |v| v.min(WITHHELD - 1)),
+            unit,
+        }
+    }
+
+    /// Its figures.
+    pub fn figures(&self) -> CellFigures {
+        CellFigures {
+            households: u64::from(self.households),
+            veterans: self.veterans,
+            covered_households: (self.covered_households != u32::MAX).then_some(u64::from(self.covered_households)),
+            covered_veterans: (self.covered_veterans != WITHHELD).then_some(self.covered_veterans),
+        }
+    }
+
     /// Bounding box of its hexagon (of the corners H3 gives, as the index has it).
     pub fn bbox(&self) -> Bbox {
         cell_bbox(self.key)
@@ -330,7 +362,7 @@ impl World {
                 .map(|cell| {
                     let figures = self.groups.figures_of(&cell, covered, k);
                     let unit = self.groups.unit_of(&cell);
-                    (ShownCell { key: cell.key, figures, unit }, cell_bbox(cell.key))
+                    (ShownCell::new(cell.key, figures, unit), cell_bbox(cell.key))
                 })
                 .unzip()
         };
@@ -459,6 +491,28 @@ mod tests {
         )])
     }
 
+    #[test]
+    fn a_shown_cell_keeps_its_figures_as_given() {
+        let key = h3o::LatLng::new(40.5, 100.25).unwrap().to_cell(h3o::Resolution::Eight);
+        assert_eq!(std::mem::size_of::<ShownCell>(), 40);
+        let shown = |households, veterans, covered: Option<(u64, u64)>| CellFigures {
+            households,
+            veterans,
+            covered_households: covered.map(|c| c.0),
+            covered_veterans: covered.map(|c| c.1),
+        };
+        for f in [
+            shown(0, 0, Some((0, 0))),
+            shown(5, 9, None),
+            shown(7, 12, Some((3, 4))),
+            shown(u64::from(u32::MAX - 1), u64::MAX - 1, Some((u64::from(u32::MAX - 1), u64::MAX - 1))),
+            shown(45_000_000, 57_000_000_000, Some((44_000_000, 56_000_000_000))),
+        ] {
+            let c = ShownCell::new(key, f, 3);
+            assert_eq!((c.figures(), c.key, c.unit), (f, key, 3));
+        }
+    }
+
     /// A generated county pair (derived township and village boundaries, stations, grids)
     /// with 4,000 households, read back and analysed: the world a server would serve.
     fn generated_world() -> World {
@@ -560,7 +614,7 @@ mod tests {
             assert_eq!(cells.len(), display.len());
             for (i, (c, d)) in cells.iter().zip(display).enumerate() {
                 assert_eq!(c.key, d.key);
-                assert_eq!(c.figures, w.groups.figures(&d, &ds.households, asg, k));
+                assert_eq!(c.figures(), w.groups.figures(&d, &ds.households, asg, k));
                 assert_eq!(c.unit, w.groups.unit_of(&d));
                 let hexagon = crate::privacy::cell_polygon(d.key);
                 assert_eq!(c.bbox(), rect_bbox(hexagon.bounding_rect()));
@@ -642,7 +696,7 @@ mod tests {
         assert_eq!(w.views.cells.lock().unwrap().len(), 7);
         assert!(w.views.aggregate.get().is_some_and(|v| v.gaps.get().is_some()));
         assert_cells_are_the_households(&w);
-        let covered_before: u64 = w.cells(8).iter().filter_map(|c| c.figures.covered_households).sum();
+        let covered_before: u64 = w.cells(8).iter().filter_map(|c| c.figures().covered_households).sum();
         // Closing half the stations changes coverage: the cells follow.
         let ds = w.ds();
         let mut ids: Vec<String> =
@@ -656,7 +710,7 @@ mod tests {
         assert!(w.views.cells.lock().unwrap().is_empty(), "an edit forgets the cells");
         w.prebuild();
         assert_cells_are_the_households(&w);
-        let covered_after: u64 = w.cells(8).iter().filter_map(|c| c.figures.covered_households).sum();
+        let covered_after: u64 = w.cells(8).iter().filter_map(|c| c.figures().covered_households).sum();
         assert_ne!(covered_before, covered_after, "the edit changed the cells' figures");
     }
 }

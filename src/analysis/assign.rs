@@ -181,7 +181,7 @@ pub fn locate(ds: &Dataset, idx: &Indexes) -> Located {
     let row = |i: usize| -> Row {
         let (lon, lat) = (hh.lon[i], hh.lat[i]);
         let located = idx.admin.locate(lon, lat);
-        let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code[i]);
+        let (unit, source, mismatch) = reconcile(&ds.divisions, located, hh.code.get(i));
         let grid = idx.grids.locate(lon, lat).unwrap_or(NONE);
         Row { unit, located, source, mismatch, grid }
     };
@@ -199,7 +199,7 @@ pub fn locate(ds: &Dataset, idx: &Indexes) -> Located {
             if r.mismatch {
                 a.mismatches.push(CodeMismatch {
                     household: i as HouseholdIdx,
-                    given: hh.code[i].unwrap_or(NO_UNIT),
+                    given: hh.code.get(i).unwrap_or(NO_UNIT),
                     located: r.located.unwrap_or(NO_UNIT),
                 });
             }

@@ -105,7 +105,7 @@ fn households_lie_in_their_village_with_realistic_attributes() {
     assert_eq!(ids.len(), h.len());
     assert_eq!(&h.id[0], "H000000001");
     for i in 0..h.len() {
-        let v = h.code[i].unwrap();
+        let v = h.code.get(i).unwrap();
         assert_eq!(d.get(v).level, Level::Village);
         assert!(area_of(&g, v).contains(&Point::new(h.lon[i], h.lat[i])), "household {i} outside its village");
         assert!((1..=3).contains(&h.veterans[i]));
@@ -210,8 +210,9 @@ fn grids_hold_at_most_the_cap_and_lie_in_their_village() {
         assert!(grid.is_valid() && !grid.0.is_empty());
         let village = area_of(&g, v);
         assert!(grid.difference(village).unsigned_area() <= 1e-6 * village.unsigned_area());
-        let inside =
-            (0..h.len()).filter(|&j| h.code[j] == Some(v) && grid.contains(&Point::new(h.lon[j], h.lat[j]))).count();
+        let inside = (0..h.len())
+            .filter(|&j| h.code.get(j) == Some(v) && grid.contains(&Point::new(h.lon[j], h.lat[j])))
+            .count();
         assert!(inside <= 40, "grid {} holds {inside}", g.grids.id[i]);
         if g.grids.id[i].ends_with("-2") {
             split += 1;

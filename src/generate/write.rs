@@ -61,7 +61,7 @@ pub fn write_data_folder(dir: &Path, divisions: &Divisions, generated: &Generate
         .iter()
         .map(|a| a.unit)
         .chain(generated.stations.unit.iter().copied())
-        .chain(generated.households.code.iter().flatten().copied())
+        .chain(generated.households.code.iter().flatten())
         .chain(generated.grids.unit.iter().flatten().copied());
     for u in units {
         if u as usize >= divisions.len() {
@@ -293,7 +293,7 @@ fn write_households(
             Column::new("lon".into(), &h.lon[r.clone()]),
             Column::new("lat".into(), &h.lat[r.clone()]),
             Column::new("veterans".into(), &h.veterans[r.clone()]),
-            Column::new("code".into(), h.code[r.clone()].iter().map(code).collect::<Vec<_>>()),
+            Column::new("code".into(), r.clone().map(|i| code(&h.code.get(i))).collect::<Vec<_>>()),
             Column::new("difficulty".into(), &h.difficulty[r.clone()]),
             Column::new("martyr_family".into(), &h.martyr_family[r.clone()]),
             Column::new("name".into(), r.clone().map(|i| h.name.get(i)).collect::<Vec<_>>()),

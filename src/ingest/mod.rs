@@ -527,7 +527,7 @@ mod tests {
                         &h.id[i],
                         h.lon[i],
                         h.lat[i],
-                        h.code[i],
+                        h.code.get(i),
                         h.name.get(i),
                         h.address.get(i)
                     )

@@ -541,7 +541,7 @@ pub(crate) fn read_households_where(
         lon: Vec::with_capacity(guess),
         lat: Vec::with_capacity(guess),
         veterans: Vec::with_capacity(guess),
-        code: Vec::with_capacity(guess),
+        code: crate::model::UnitColumn::with_capacity(guess),
         difficulty: Vec::with_capacity(guess),
         martyr_family: Vec::with_capacity(guess),
         name: OptStrColumn::with_capacity(text_guess, text_guess * 9),

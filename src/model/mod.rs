@@ -16,7 +16,9 @@ mod standard;
 mod strings;
 
 pub use bbox::Bbox;
-pub use dataset::{AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations};
+pub use dataset::{
+    AdminArea, Boundaries, Dataset, Grids, HouseholdRow, Households, Reject, StationRow, Stations, UnitColumn,
+};
 pub use divisions::{Division, DivisionError, Divisions, UnitIdx, NO_UNIT};
 pub use level::{Level, UnknownLevel};
 pub use scope::Scope;

@@ -66,7 +66,7 @@ impl AssignmentCache {
                 h.update(LOCATED_MAGIC);
                 h.update(&program);
                 hash_positions(&mut h, hh);
-                hash_words(&mut h, &hh.code, |c| c.unwrap_or(NO_UNIT).to_le_bytes());
+                hash_words(&mut h, hh.code.raw(), u32::to_le_bytes);
                 let d = &ds.divisions;
                 h.update(&(d.len() as u64).to_le_bytes());
                 for u in 0..d.len() {

@@ -102,7 +102,7 @@ impl HouseholdCache {
         let code = code_at
             .iter()
             .map(|&c| if c == NO_CODE { Some(None) } else { units.get(c as usize).map(|&u| Some(u)) })
-            .collect::<Option<Vec<_>>>()?;
+            .collect::<Option<crate::model::UnitColumn>>()?;
         drop(code_at);
         if flags.iter().any(|&f| f > 3) {
             return None;
@@ -130,7 +130,7 @@ impl HouseholdCache {
         let code_at: Vec<u32> = hh
             .code
             .iter()
-            .map(|c| match *c {
+            .map(|c| match c {
                 None => NO_CODE,
                 Some(u) => {
                     let slot = &mut local[u as usize];

@@ -244,7 +244,7 @@ impl<'a> HouseholdFields<'a> {
         let h = &ds.households;
         HouseholdFields {
             address: h.address.get(i),
-            code: h.code[i].map(|u| ds.divisions.get(u).code.as_str()),
+            code: h.code.get(i).map(|u| ds.divisions.get(u).code.as_str()),
             difficulty: h.difficulty[i],
             lat: h.lat[i],
             lon: h.lon[i],
@@ -274,7 +274,7 @@ fn household_row(h: &Households, i: usize) -> HouseholdRow {
         lon: h.lon[i],
         lat: h.lat[i],
         veterans: h.veterans[i],
-        code: h.code[i],
+        code: h.code.get(i),
         difficulty: h.difficulty[i],
         martyr_family: h.martyr_family[i],
         name: h.name.get(i).map(str::to_string),
@@ -1160,7 +1160,7 @@ mod tests {
         let mut ds = crate::ingest::read_data_folder(&dir).unwrap();
         let n = ds.households.len();
         assert!(n > 0);
-        let unit = ds.households.code.iter().flatten().next().copied();
+        let unit = ds.households.code.iter().flatten().next();
         assert!(unit.is_some(), "the fixture gives some household a code");
         let odd = [
             ("a \"quoted\" \\ name\n\t\u{1}", "甘肃省兰州市城关区 1号 🏠", 103.123456789012, 36.1, unit),

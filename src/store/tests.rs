@@ -1744,7 +1744,7 @@ fn the_households_snapshot_gives_the_same_households_and_is_what_a_restart_reads
     s.import(f.path()).unwrap();
     let stored = stored_households(&s, f.path());
     // The fixture has what each column of the file must carry: codes given and not, both flags.
-    assert!(stored.code.iter().any(Option::is_none) && stored.code.iter().any(Option::is_some));
+    assert!(stored.code.iter().any(|c| c.is_none()) && stored.code.iter().any(|c| c.is_some()));
     assert!(stored.difficulty.iter().any(|&d| d) && stored.martyr_family.iter().any(|&m| m));
     // A load with names and addresses neither reads nor writes the snapshot.
     assert!(!households_snapshot(f.path()).exists());
@@ -2005,7 +2005,7 @@ fn the_assignment_is_kept_for_the_same_inputs_of_each_part_only() {
     g.grids = std::sync::Arc::new(grids);
     same(s.assignment_cache(&g).load(&g), (None::<()>, Some(nearest.clone())));
     let mut coded = ds.clone();
-    coded.households.code[0] = None;
+    coded.households.code.set(0, None);
     same(s.assignment_cache(&coded).load(&coded), (None::<()>, Some(nearest.clone())));
     // A household moved: neither.
     let mut hh = ds.clone();

@@ -210,7 +210,7 @@ fn gansu_full_scale() {
     }
     let h = &g.households;
     for i in (0..h.len()).step_by(97) {
-        let v = village_area[&h.code[i].unwrap()];
+        let v = village_area[&h.code.get(i).unwrap()];
         assert!(v.contains(&geo::Point::new(h.lon[i], h.lat[i])), "{}", &h.id[i]);
     }
     eprintln!("checked validity and containment in {:.2?}", t.elapsed());

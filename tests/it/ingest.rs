@@ -67,8 +67,8 @@ fn reads_the_tiny_folder() {
     let h = &ds.households;
     assert_eq!(h.len(), 4);
     assert_eq!(h.total_veterans(), 7);
-    assert_eq!(h.code[2], None);
-    assert_eq!(ds.divisions.get(h.code[3].unwrap()).code, "990103001001");
+    assert_eq!(h.code.get(2), None);
+    assert_eq!(ds.divisions.get(h.code.get(3).unwrap()).code, "990103001001");
     assert_eq!(h.difficulty, [false, true, false, false]);
     assert_eq!(h.martyr_family, [false, false, true, false]);
     assert_eq!(h.name.get(0), Some("张三"));
@@ -166,7 +166,7 @@ fn bad_households_are_rejected_row_by_row() {
     let ext = Bbox::of(&b).unwrap();
     let h = read_households(&dir, &Crs::Wgs84, &d, Some(&ext), &mut rejects).unwrap();
     assert_eq!(h.id, ["H1", "H10"]);
-    assert_eq!(d.get(h.code[1].unwrap()).code, "990102");
+    assert_eq!(d.get(h.code.get(1).unwrap()).code, "990102");
     let f = "households.csv";
     assert_reject(&rejects, f, 3, "H2", "veterans must be a positive integer, got \"0\"");
     assert_reject(&rejects, f, 4, "H3", "veterans must be a positive integer, got \"1.5\"");
@@ -395,7 +395,7 @@ fn parquet_households_round_trip() {
     assert_eq!(h.id, ["P1", "P2"]);
     assert_eq!(h.lon, [103.71, 103.21]);
     assert_eq!(h.veterans, [1, 2]);
-    assert_eq!(ds.divisions.get(h.code[0].unwrap()).code, "990101001001");
+    assert_eq!(ds.divisions.get(h.code.get(0).unwrap()).code, "990101001001");
     assert_eq!(h.difficulty, [true, false]);
     assert_eq!(h.martyr_family, [false, true]);
     assert_eq!(h.name.iter().collect::<Vec<_>>(), [Some("张三"), None]);

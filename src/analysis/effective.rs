@@ -117,21 +117,125 @@ pub struct Effective {
     pub workers: BTreeMap<String, ServiceFigures>,
 }
 
-/// One household's facts as of the day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServiceFacts {
+/// One household's facts as of the day: six flags in one byte (at national scale, 45 million
+/// households, a day's facts are 45 MB, and the server keeps several days).
+///
+/// Read with the getters, made with [`ServiceFacts::default`] (every flag false) and the
+/// `with_*` builders; [`ServiceFacts::bits`] and [`ServiceFacts::from_bits`] give the byte.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct ServiceFacts(u8);
+
+impl ServiceFacts {
+    /// Bit of [`ServiceFacts::contacted`].
+    pub const CONTACTED: u8 = 1 << 0;
+    /// Bit of [`ServiceFacts::ever_contacted`].
+    pub const EVER_CONTACTED: u8 = 1 << 1;
+    /// Bit of [`ServiceFacts::hardship_overdue`].
+    pub const HARDSHIP_OVERDUE: u8 = 1 << 2;
+    /// Bit of [`ServiceFacts::open_need`].
+    pub const OPEN_NEED: u8 = 1 << 3;
+    /// Bit of [`ServiceFacts::recent_need`].
+    pub const RECENT_NEED: u8 = 1 << 4;
+    /// Bit of [`ServiceFacts::recent_need_resolved`].
+    pub const RECENT_NEED_RESOLVED: u8 = 1 << 5;
+    /// Every bit in use.
+    pub const ALL: u8 = (1 << 6) - 1;
+
+    /// The facts of a byte: None when a bit outside [`ServiceFacts::ALL`] is set.
+    pub const fn from_bits(bits: u8) -> Option<ServiceFacts> {
+        if bits & !Self::ALL == 0 {
+            Some(ServiceFacts(bits))
+        } else {
+            None
+        }
+    }
+
+    /// The byte.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    const fn with(self, bit: u8, yes: bool) -> ServiceFacts {
+        ServiceFacts(if yes { self.0 | bit } else { self.0 & !bit })
+    }
+
     /// Contacted within `contact_days`.
-    pub contacted: bool,
+    pub const fn contacted(self) -> bool {
+        self.has(Self::CONTACTED)
+    }
+
     /// Ever contacted on or before the day.
-    pub ever_contacted: bool,
+    pub const fn ever_contacted(self) -> bool {
+        self.has(Self::EVER_CONTACTED)
+    }
+
     /// A hardship household not contacted within `hardship_days`.
-    pub hardship_overdue: bool,
+    pub const fn hardship_overdue(self) -> bool {
+        self.has(Self::HARDSHIP_OVERDUE)
+    }
+
     /// At least one open need on the day.
-    pub open_need: bool,
+    pub const fn open_need(self) -> bool {
+        self.has(Self::OPEN_NEED)
+    }
+
     /// A need raised in the window of `needs_resolved_30d_share`.
-    pub recent_need: bool,
+    pub const fn recent_need(self) -> bool {
+        self.has(Self::RECENT_NEED)
+    }
+
     /// Such a need resolved within 30 days of being raised.
-    pub recent_need_resolved: bool,
+    pub const fn recent_need_resolved(self) -> bool {
+        self.has(Self::RECENT_NEED_RESOLVED)
+    }
+
+    /// The same with [`ServiceFacts::contacted`] set to `yes`.
+    pub const fn with_contacted(self, yes: bool) -> ServiceFacts {
+        self.with(Self::CONTACTED, yes)
+    }
+
+    /// The same with [`ServiceFacts::ever_contacted`] set to `yes`.
+    pub const fn with_ever_contacted(self, yes: bool) -> ServiceFacts {
+        self.with(Self::EVER_CONTACTED, yes)
+    }
+
+    /// The same with [`ServiceFacts::hardship_overdue`] set to `yes`.
+    pub const fn with_hardship_overdue(self, yes: bool) -> ServiceFacts {
+        self.with(Self::HARDSHIP_OVERDUE, yes)
+    }
+
+    /// The same with [`ServiceFacts::open_need`] set to `yes`.
+    pub const fn with_open_need(self, yes: bool) -> ServiceFacts {
+        self.with(Self::OPEN_NEED, yes)
+    }
+
+    /// The same with [`ServiceFacts::recent_need`] set to `yes`.
+    pub const fn with_recent_need(self, yes: bool) -> ServiceFacts {
+        self.with(Self::RECENT_NEED, yes)
+    }
+
+    /// The same with [`ServiceFacts::recent_need_resolved`] set to `yes`.
+    pub const fn with_recent_need_resolved(self, yes: bool) -> ServiceFacts {
+        self.with(Self::RECENT_NEED_RESOLVED, yes)
+    }
+}
+
+impl std::fmt::Debug for ServiceFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceFacts")
+            .field("contacted", &self.contacted())
+            .field("ever_contacted", &self.ever_contacted())
+            .field("hardship_overdue", &self.hardship_overdue())
+            .field("open_need", &self.open_need())
+            .field("recent_need", &self.recent_need())
+            .field("recent_need_resolved", &self.recent_need_resolved())
+            .finish()
+    }
 }
 
 /// Each household's [`ServiceFacts`] as of `as_of` (the households in parallel).
@@ -143,22 +247,24 @@ pub fn facts(ds: &Dataset, records: &ServiceRecords, as_of: Day, cfg: &ServiceCo
         .with_min_len(1 << 14)
         .map(|h| {
             let last = records.last_contact(h as u32, as_of);
-            ServiceFacts {
-                contacted: within(last, cfg.contact_days),
-                ever_contacted: last.is_some(),
-                hardship_overdue: hh.difficulty[h] && !within(last, cfg.hardship_days),
-                ..ServiceFacts::default()
-            }
+            ServiceFacts::default()
+                .with_contacted(within(last, cfg.contact_days))
+                .with_ever_contacted(last.is_some())
+                .with_hardship_overdue(hh.difficulty[h] && !within(last, cfg.hardship_days))
         })
         .collect();
     let window = need_window(as_of, cfg);
     for n in &records.needs {
         let Some(f) = out.get_mut(n.household as usize) else { continue };
         let Some(raised) = n.opened().filter(|&r| r <= as_of) else { continue };
-        f.open_need |= is_open(n.status_on(as_of));
+        if is_open(n.status_on(as_of)) {
+            *f = f.with_open_need(true);
+        }
         if window.contains(&raised) {
-            f.recent_need = true;
-            f.recent_need_resolved |= resolved_in_time(n, raised, as_of);
+            *f = f.with_recent_need(true);
+            if resolved_in_time(n, raised, as_of) {
+                *f = f.with_recent_need_resolved(true);
+            }
         }
     }
     out
@@ -189,14 +295,14 @@ struct Acc {
 }
 
 impl Acc {
-    fn household(&mut self, facts: &ServiceFacts, hardship: bool) {
+    fn household(&mut self, facts: ServiceFacts, hardship: bool) {
         let f = &mut self.f;
         f.households += 1;
-        f.contacted_households += u64::from(facts.contacted);
+        f.contacted_households += u64::from(facts.contacted());
         f.hardship_households += u64::from(hardship);
-        f.hardship_overdue_households += u64::from(facts.hardship_overdue);
-        f.never_contacted_households += u64::from(!facts.ever_contacted);
-        f.open_need_households += u64::from(facts.open_need);
+        f.hardship_overdue_households += u64::from(facts.hardship_overdue());
+        f.never_contacted_households += u64::from(!facts.ever_contacted());
+        f.open_need_households += u64::from(facts.open_need());
     }
 
     fn finish(mut self) -> ServiceFigures {
@@ -251,7 +357,7 @@ pub fn effective_of(
         }
     };
     for (h, fa) in facts.iter().enumerate() {
-        visit(h, &mut |a| a.household(fa, hh.difficulty[h]));
+        visit(h, &mut |a| a.household(*fa, hh.difficulty[h]));
     }
     let window = need_window(as_of, cfg);
     for n in &records.needs {
@@ -423,6 +529,60 @@ mod tests {
         let e = effective(&ds, &asg, &r, D1, &ServiceConfig::default());
         assert_eq!(e.units[0], figures(5, 0, 2, 2, 5, 0, 0, None, 0, None));
         assert_eq!(day_from_ymd(2026, 11, 30), D1);
+    }
+
+    proptest::proptest! {
+        /// Every combination of the six facts packs into one byte and reads back as made, in
+        /// whatever order the flags are set, and the byte gives the same facts back.
+        #[test]
+        fn facts_pack_into_a_byte_and_read_back(flags in proptest::array::uniform6(proptest::bool::ANY), first in 0usize..6) {
+            let mut f = ServiceFacts::default();
+            // Set them starting at `first` (and set one of them twice, the second time to its
+            // value: no flag leaks into another).
+            for i in (0..6).map(|i| (i + first) % 6) {
+                f = set(f, i, !flags[i]);
+                f = set(f, i, flags[i]);
+            }
+            let read = [
+                f.contacted(),
+                f.ever_contacted(),
+                f.hardship_overdue(),
+                f.open_need(),
+                f.recent_need(),
+                f.recent_need_resolved(),
+            ];
+            proptest::prop_assert_eq!(read, flags);
+            proptest::prop_assert_eq!(f.bits() & !ServiceFacts::ALL, 0);
+            proptest::prop_assert_eq!(ServiceFacts::from_bits(f.bits()), Some(f));
+            let bits = flags.iter().enumerate().fold(0u8, |b, (i, &on)| b | (u8::from(on) << i));
+            proptest::prop_assert_eq!(f.bits(), bits);
+        }
+    }
+
+    fn set(f: ServiceFacts, i: usize, yes: bool) -> ServiceFacts {
+        match i {
+            0 => f.with_contacted(yes),
+            1 => f.with_ever_contacted(yes),
+            2 => f.with_hardship_overdue(yes),
+            3 => f.with_open_need(yes),
+            4 => f.with_recent_need(yes),
+            _ => f.with_recent_need_resolved(yes),
+        }
+    }
+
+    #[test]
+    fn facts_are_one_byte_a_household() {
+        assert_eq!(std::mem::size_of::<ServiceFacts>(), 1);
+        assert_eq!(ServiceFacts::default().bits(), 0);
+        for bits in 0..=u8::MAX {
+            assert_eq!(ServiceFacts::from_bits(bits).is_some(), bits <= ServiceFacts::ALL, "{bits:#010b}");
+        }
+        let f = ServiceFacts::default().with_contacted(true).with_open_need(true);
+        assert_eq!(
+            format!("{f:?}"),
+            "ServiceFacts { contacted: true, ever_contacted: false, hardship_overdue: false, open_need: true, \
+             recent_need: false, recent_need_resolved: false }"
+        );
     }
 
     #[test]

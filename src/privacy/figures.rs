@@ -177,12 +177,12 @@ impl Family {
             Family::HardshipCovered => f.hardship && f.covered != 0,
             Family::Martyr => f.martyr,
             Family::MartyrCovered => f.martyr && f.covered != 0,
-            Family::Overdue => !f.service.contacted,
-            Family::NeverContacted => !f.service.ever_contacted,
-            Family::HardshipOverdue => f.service.hardship_overdue,
-            Family::OpenNeed => f.service.open_need,
-            Family::RecentNeed => f.service.recent_need,
-            Family::RecentNeedResolved => f.service.recent_need_resolved,
+            Family::Overdue => !f.service.contacted(),
+            Family::NeverContacted => !f.service.ever_contacted(),
+            Family::HardshipOverdue => f.service.hardship_overdue(),
+            Family::OpenNeed => f.service.open_need(),
+            Family::RecentNeed => f.service.recent_need(),
+            Family::RecentNeedResolved => f.service.recent_need_resolved(),
         }
     }
 
@@ -762,14 +762,13 @@ mod tests {
             .map(|h| {
                 let contacted = rng.random_bool(0.7);
                 let recent_need = rng.random_bool(0.15);
-                ServiceFacts {
-                    contacted,
-                    ever_contacted: contacted || rng.random_bool(0.5),
-                    hardship_overdue: ds.households.difficulty[h] && rng.random_bool(0.4),
-                    open_need: rng.random_bool(0.1),
-                    recent_need,
-                    recent_need_resolved: recent_need && rng.random_bool(0.6),
-                }
+                ServiceFacts::default()
+                    .with_contacted(contacted)
+                    .with_ever_contacted(contacted || rng.random_bool(0.5))
+                    .with_hardship_overdue(ds.households.difficulty[h] && rng.random_bool(0.4))
+                    .with_open_need(rng.random_bool(0.1))
+                    .with_recent_need(recent_need)
+                    .with_recent_need_resolved(recent_need && rng.random_bool(0.6))
             })
             .collect();
         (ds, asg, known, service)
@@ -979,12 +978,10 @@ mod tests {
             (0..ds.households.len())
                 .map(|h| {
                     let contacted = (3..3 + v2_contacted).contains(&h) || (13..21).contains(&h);
-                    ServiceFacts {
-                        contacted,
-                        ever_contacted: contacted,
-                        open_need: h == 13 || h == 14,
-                        ..Default::default()
-                    }
+                    ServiceFacts::default()
+                        .with_contacted(contacted)
+                        .with_ever_contacted(contacted)
+                        .with_open_need(h == 13 || h == 14)
                 })
                 .collect()
         };
@@ -1021,11 +1018,11 @@ mod tests {
         one_grid(&mut ds, &mut asg, v3, 13..21);
         let service = |contacted: std::ops::Range<usize>, open: &[usize]| -> Vec<ServiceFacts> {
             (0..ds.households.len())
-                .map(|h| ServiceFacts {
-                    contacted: contacted.contains(&h),
-                    ever_contacted: contacted.contains(&h),
-                    open_need: open.contains(&h),
-                    ..Default::default()
+                .map(|h| {
+                    ServiceFacts::default()
+                        .with_contacted(contacted.contains(&h))
+                        .with_ever_contacted(contacted.contains(&h))
+                        .with_open_need(open.contains(&h))
                 })
                 .collect()
         };
@@ -1068,7 +1065,7 @@ mod tests {
             (0..ds.households.len())
                 .map(|h| {
                     let c = contacted.contains(&h);
-                    ServiceFacts { contacted: c, ever_contacted: c, ..Default::default() }
+                    ServiceFacts::default().with_contacted(c).with_ever_contacted(c)
                 })
                 .collect()
         };

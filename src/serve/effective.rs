@@ -65,7 +65,8 @@ pub const LAYER_FIGURES: [&str; 8] = [
     "needs_resolved_30d_share",
 ];
 
-/// The figures of one day: every unit's, grid's and worker's, and every household's facts.
+/// The figures of one day: every unit's, grid's and worker's, and every household's facts
+/// (one byte each: 45 MB a day for the country).
 pub(crate) struct DayFigures {
     pub(crate) eff: Effective,
     facts: Vec<ServiceFacts>,

@@ -7,12 +7,16 @@
 //! them in `.gridcover-cache/<store file>.contacts` beside the store, and at the next start
 //! reads the file and only the visits added since from the database.
 //!
-//! - **Key:** SHA-256 of the format, the store's identity (its first import: id, time and the
-//!   files' SHA-256 — another store, even of the same folder, has another) and the household
-//!   ids in their order (the days are grouped by position). Any other key is a miss.
+//! - **Key:** SHA-256 of the format (its first eight bytes), the store's identity (its first
+//!   import: id, time and the files' SHA-256 — another store, even of the same folder, has
+//!   another) and the household ids in their order (the days are grouped by position). Any
+//!   other key is a miss.
 //! - **Content:** the last visit id it holds, the number of those contacts whose household was
-//!   not among the ids, then `start` (households + 1 offsets, `u32`) and `days` (`i32`), little
-//!   endian, as [`ServiceRecords::contact_days`] gives them.
+//!   not among the ids, the households, the contacts, the base day and the bytes a day (2 or
+//!   4), then `start` (households + 1 offsets, `u32`) and the days: `u16` offsets from the base
+//!   day, or `i32` days (base 0) when they span too much for offsets, little endian, as
+//!   [`ServiceRecords::contact_days`] gives them. A file of an earlier format (`GCDAYS01`,
+//!   `i32` days and no base) is a miss, and is replaced by the next write.
 //! - **Checks:** a file of the wrong size, or whose offsets and days do not fit together, is a
 //!   miss (the store is read as if there were no file); a file is written to a temporary name,
 //!   synced and renamed, so a crash leaves the old file or the new one. Failing to write it
@@ -26,13 +30,16 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::service::{Day, GroupedDays};
+use crate::model::service::{Day, DayColumn, GroupedDays};
 use crate::model::StrColumn;
 
 use super::cache_file::{self, read_words, write_words, CHUNK};
 
 /// Format of the file (its first eight bytes).
-const MAGIC: &[u8; 8] = b"GCDAYS01";
+const MAGIC: &[u8; 8] = b"GCDAYS02";
+
+/// Bytes of the head: the format, the key and six words.
+const HEAD: usize = 8 + 32 + 8 * 6;
 
 /// The contact days of the visits up to `upto`, grouped by household (positions of the ids
 /// the cache was made for).
@@ -69,47 +76,147 @@ impl ContactCache {
     /// The cache of the store at `store` (its file) whose identity is `identity`, for the
     /// households whose [`ContactCache::ids_digest`] is `ids`.
     pub fn new(store: &Path, identity: &str, ids: &[u8; 32]) -> ContactCache {
-        let mut h = Sha256::new();
-        h.update(MAGIC);
-        h.update((identity.len() as u64).to_le_bytes());
-        h.update(identity.as_bytes());
-        h.update(ids);
-        ContactCache { path: cache_file::path(store, "contacts"), key: h.finalize().into() }
+        ContactCache { path: cache_file::path(store, "contacts"), key: key(MAGIC, identity, ids) }
     }
 
-    /// The cached days, if the file is there, of this key, and whole.
+    /// The cached days, if the file is there, of this key and format, and whole.
     pub fn load(&self, households: usize) -> Option<ContactDays> {
         let f = std::fs::File::open(&self.path).ok()?;
         let len = f.metadata().ok()?.len();
         let mut r = BufReader::with_capacity(CHUNK, f);
-        let mut head = [0u8; 8 + 32 + 8 * 4];
+        let mut head = [0u8; HEAD];
         r.read_exact(&mut head).ok()?;
         let word = |i: usize| u64::from_le_bytes(head[40 + 8 * i..48 + 8 * i].try_into().unwrap_or_default());
         if &head[..8] != MAGIC || head[8..40] != self.key || word(2) != households as u64 {
             return None;
         }
-        let (upto, unknown, contacts) = (word(0) as i64, word(1), word(3));
-        let want = head.len() as u64 + 4 * (households as u64 + 1) + 4 * contacts;
-        if len != want {
+        let (upto, unknown, contacts, width) = (word(0) as i64, word(1), word(3), word(5));
+        let base = Day::try_from(word(4) as i64).ok()?;
+        let want = width.checked_mul(contacts).and_then(|d| d.checked_add(HEAD as u64 + 4 * (households as u64 + 1)));
+        if !matches!(width, 2 | 4) || want != Some(len) {
             return None;
         }
         let start: Vec<u32> = read_words(&mut r, households + 1, u32::from_le_bytes)?;
-        let days: Vec<Day> = read_words(&mut r, usize::try_from(contacts).ok()?, i32::from_le_bytes)?;
-        Some(ContactDays { upto, unknown, days: GroupedDays::new(start, days)? })
+        let contacts = usize::try_from(contacts).ok()?;
+        let days = if width == 2 {
+            DayColumn::from_offsets(base, read_words(&mut r, contacts, u16::from_le_bytes)?)?
+        } else {
+            DayColumn::from_days(read_words(&mut r, contacts, i32::from_le_bytes)?)
+        };
+        Some(ContactDays { upto, unknown, days: GroupedDays::of_column(start, days)? })
     }
 
     /// Writes the days (replacing the file whole); a failure is a note on stderr.
-    pub fn save(&self, upto: i64, unknown: u64, start: &[u32], days: &[Day]) {
+    pub fn save(&self, upto: i64, unknown: u64, start: &[u32], days: &DayColumn) {
         let note = ("the contacts' cache", "reads them from the store");
         cache_file::replace(&self.path, None, note, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
             let households = start.len().saturating_sub(1) as u64;
-            for word in [upto as u64, unknown, households, days.len() as u64] {
+            let (base, width) = days.as_offsets().map_or((0, 4), |(base, _)| (base, 2));
+            for word in [upto as u64, unknown, households, days.len() as u64, i64::from(base) as u64, width] {
                 w.write_all(&word.to_le_bytes())?;
             }
             write_words(w, start, |x: u32| x.to_le_bytes())?;
-            write_words(w, days, |x: Day| x.to_le_bytes())
+            match days.as_offsets() {
+                Some((_, offsets)) => write_words(w, offsets, |x: u16| x.to_le_bytes()),
+                None => write_words(w, days.as_days().unwrap_or_default(), |x: Day| x.to_le_bytes()),
+            }
         })
+    }
+}
+
+/// The key of a file of format `magic` for the store whose identity is `identity` and the
+/// households whose [`ContactCache::ids_digest`] is `ids`.
+fn key(magic: &[u8; 8], identity: &str, ids: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(magic);
+    h.update((identity.len() as u64).to_le_bytes());
+    h.update(identity.as_bytes());
+    h.update(ids);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::service::MAX_OFFSET_SPAN;
+
+    const IDENTITY: &str = "import 1 at 2026-11-30 of files 0123";
+
+    /// A cache of a store in a fresh folder.
+    fn cache() -> (tempfile::TempDir, ContactCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ContactCache::new(&dir.path().join("gridcover.sqlite"), IDENTITY, &[7; 32]);
+        (dir, c)
+    }
+
+    /// Days of three households: household 0's from `first`, household 2's up to `last`.
+    fn grouped(first: Day, last: Day) -> (Vec<u32>, Vec<Day>) {
+        (vec![0, 2, 2, 5], vec![first, first + 3, first, 20_000, last])
+    }
+
+    #[test]
+    fn days_come_back_as_written_in_either_width() {
+        let (_dir, c) = cache();
+        let edge = 20_000 + MAX_OFFSET_SPAN;
+        // Up to the widest span of offsets, and past it (then kept as days).
+        for (first, last, width) in [(20_000, 20_100, 2), (20_000, edge, 2), (20_000, edge + 1, 4), (-5, i32::MAX, 4)] {
+            let (start, days) = grouped(first, last);
+            let column = DayColumn::from_days(days.clone());
+            assert_eq!(column.as_offsets().is_some(), width == 2, "{first}..={last}");
+            c.save(9, 1, &start, &column);
+            let len = std::fs::metadata(&c.path).unwrap().len();
+            assert_eq!(len, HEAD as u64 + 4 * 4 + width * 5, "{first}..={last}");
+            let back = c.load(3).unwrap();
+            assert_eq!((back.upto, back.unknown), (9, 1));
+            assert_eq!(back.days, GroupedDays::new(start, days).unwrap(), "{first}..={last}");
+            // For another number of households, it is a miss.
+            assert!(c.load(4).is_none());
+        }
+    }
+
+    #[test]
+    fn a_file_of_the_earlier_format_is_a_miss() {
+        let (_dir, c) = cache();
+        // What the first format wrote for this store and these households: its key (of its
+        // own magic), four words, the offsets and the days as `i32`.
+        let (start, days) = grouped(20_000, 20_100);
+        let mut old = b"GCDAYS01".to_vec();
+        old.extend_from_slice(&key(b"GCDAYS01", IDENTITY, &[7; 32]));
+        for word in [9u64, 1, 3, 5] {
+            old.extend_from_slice(&word.to_le_bytes());
+        }
+        old.extend(start.iter().flat_map(|x| x.to_le_bytes()));
+        old.extend(days.iter().flat_map(|x| x.to_le_bytes()));
+        std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+        std::fs::write(&c.path, &old).unwrap();
+        assert!(c.load(3).is_none());
+        // Even given this format's magic and key, the earlier layout does not pass.
+        old[..8].copy_from_slice(MAGIC);
+        old[8..40].copy_from_slice(&c.key);
+        std::fs::write(&c.path, &old).unwrap();
+        assert!(c.load(3).is_none());
+        // The next write replaces it.
+        c.save(9, 1, &start, &DayColumn::from_days(days.clone()));
+        assert_eq!(c.load(3).unwrap().days, GroupedDays::new(start, days).unwrap());
+    }
+
+    #[test]
+    fn a_file_with_a_bad_width_or_base_is_a_miss() {
+        let (_dir, c) = cache();
+        let (start, days) = grouped(20_000, 20_100);
+        c.save(9, 1, &start, &DayColumn::from_days(days));
+        let file = std::fs::read(&c.path).unwrap();
+        let word = |i: usize| 40 + 8 * i..48 + 8 * i;
+        let huge = [(3, u64::MAX / 2), (3, u64::MAX)];
+        for (i, value) in
+            [(5, 3u64), (5, 4), (4, 1 << 40), (4, (i64::from(i32::MAX) - 10) as u64)].into_iter().chain(huge)
+        {
+            let mut bad = file.clone();
+            bad[word(i)].copy_from_slice(&value.to_le_bytes());
+            std::fs::write(&c.path, &bad).unwrap();
+            assert!(c.load(3).is_none(), "word {i} = {value}");
+        }
     }
 }

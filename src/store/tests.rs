@@ -1639,15 +1639,17 @@ fn the_contacts_cache_gives_the_same_records_and_is_what_a_restart_reads() {
 
     // The file is what the next read takes its contacts from: a day changed in it (another
     // valid day, the order kept) shows, which only a read of the file can explain.
+    // (The fixture's days span a few years: two-byte offsets from the earliest.)
     let (start, days) = fresh.0.contact_days();
+    let (_, offsets) = days.as_offsets().unwrap();
     let h = (0..start.len() - 1).find(|&h| start[h + 1] > start[h]).unwrap();
     let last = start[h + 1] as usize - 1;
-    let at = file.len() - 4 * (days.len() - last);
+    let at = file.len() - 2 * (days.len() - last);
     let mut changed = file.clone();
-    changed[at..at + 4].copy_from_slice(&(days[last] + 1000).to_le_bytes());
+    changed[at..at + 2].copy_from_slice(&(offsets[last] + 1000).to_le_bytes());
     std::fs::write(contacts_cache(f.path()), &changed).unwrap();
     let from_file = s.service_records_cached(ids).unwrap();
-    assert_eq!(from_file.0.contacts(h as u32).last(), Some(&(days[last] + 1000)));
+    assert_eq!(from_file.0.contacts(h as u32).last(), Some(&(days.get(last) + 1000)));
     std::fs::write(contacts_cache(f.path()), &file).unwrap();
 
     // Visits added since: the file's contacts and those read from the store, merged in place.
@@ -1674,7 +1676,7 @@ fn a_contacts_cache_that_is_not_this_stores_is_not_used() {
     let fresh = s.service_records_of(ids).unwrap();
     for bad in [file[..file.len() - 4].to_vec(), {
         let mut b = file.clone();
-        b[8 + 32 + 32..8 + 32 + 36].copy_from_slice(&7u32.to_le_bytes()); // start[0] = 7
+        b[8 + 32 + 48..8 + 32 + 52].copy_from_slice(&7u32.to_le_bytes()); // start[0] = 7
         b
     }] {
         std::fs::write(contacts_cache(f.path()), &bad).unwrap();
@@ -1699,6 +1701,35 @@ fn a_contacts_cache_that_is_not_this_stores_is_not_used() {
     let theirs = t.service_records_of(ids).unwrap();
     assert!(theirs.0.contact_count() < fresh.0.contact_count());
     assert_eq!(t.service_records_cached(ids).unwrap(), theirs);
+}
+
+#[test]
+fn a_contacts_cache_of_the_earlier_format_is_a_miss_and_is_replaced() {
+    let (f, s, ds) = store_with_records();
+    let ids = &ds.households.id;
+    let fresh = s.service_records_of(ids).unwrap();
+    s.service_records_cached(ids).unwrap();
+    let file = std::fs::read(contacts_cache(f.path())).unwrap();
+    // The same contacts as the first format wrote them: its magic, four words (the last visit
+    // id, the unknown contacts, the households, the contacts), the offsets and `i32` days.
+    let (start, days) = fresh.0.contact_days();
+    let mut old = b"GCDAYS01".to_vec();
+    old.extend_from_slice(&file[8..8 + 32 + 32]);
+    old.extend(start.iter().flat_map(|x| x.to_le_bytes()));
+    let mut old_days = days.to_vec();
+    // Its last day changed (still the last of its household): it must not show.
+    *old_days.last_mut().unwrap() += 1000;
+    old.extend(old_days.iter().flat_map(|x| x.to_le_bytes()));
+    std::fs::write(contacts_cache(f.path()), &old).unwrap();
+    // Read from the store, and written again whole in this format (a file that were read,
+    // with nothing added since, would be left as it is).
+    assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
+    // Even under this format's magic, the earlier layout is a miss.
+    old[..8].copy_from_slice(&file[..8]);
+    std::fs::write(contacts_cache(f.path()), &old).unwrap();
+    assert_eq!(s.service_records_cached(ids).unwrap(), fresh);
+    assert_eq!(std::fs::read(contacts_cache(f.path())).unwrap(), file);
 }
 
 #[test]

@@ -283,17 +283,20 @@ impl Tree {
     }
 }
 
-/// Households of each family in each node, and in each grid node within its unit.
-type Counts = (Vec<Vec<u64>>, Vec<Vec<u64>>);
+/// Households of each family in each node, and in each grid node within its unit (`u32`:
+/// households are indexed by `u32`, so no count is above it; half the room of `u64` counts,
+/// which at national scale were the peak of the server's start: two tables of twelve families
+/// by 1.2 million units and grids, one pair per thread).
+type Counts = (Vec<Vec<u32>>, Vec<Vec<u32>>);
 
 /// The counts of one family (and of its parent, when it has one) in every node.
 struct GridCounts<'a> {
     /// Members of the family in each node.
-    members: &'a [u64],
+    members: &'a [u32],
     /// Members of a grid node within the grid's unit.
-    in_unit: &'a [u64],
+    in_unit: &'a [u32],
     /// The same two of the parent family (None for [`Family::All`]).
-    parent: Option<(&'a [u64], &'a [u64])>,
+    parent: Option<(&'a [u32], &'a [u32])>,
 }
 
 impl GridCounts<'_> {
@@ -389,8 +392,8 @@ impl Disclosure {
         // node within the grid's unit (`in_unit`). The households are counted in parallel,
         // one share per thread.
         let count_range = |range: std::ops::Range<usize>| {
-            let mut count = vec![vec![0u64; n]; nf];
-            let mut in_unit = vec![vec![0u64; n]; nf];
+            let mut count = vec![vec![0u32; n]; nf];
+            let mut in_unit = vec![vec![0u32; n]; nf];
             for h in range {
                 if is_known[h] {
                     continue;
@@ -433,7 +436,7 @@ impl Disclosure {
             .collect();
         let mut parts = parts.into_iter();
         let (mut count, mut in_unit) =
-            parts.next().unwrap_or_else(|| (vec![vec![0u64; n]; nf], vec![vec![0u64; n]; nf]));
+            parts.next().unwrap_or_else(|| (vec![vec![0u32; n]; nf], vec![vec![0u32; n]; nf]));
         for (c, i) in parts {
             for (a, b) in count.iter_mut().zip(&c).chain(in_unit.iter_mut().zip(&i)) {
                 for (x, y) in a.iter_mut().zip(b) {

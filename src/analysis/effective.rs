@@ -420,7 +420,7 @@ mod tests {
         d.add("990101001", "镇", Level::Township, Some("990101")).unwrap();
         let a = d.add("990101001001", "甲村", Level::Village, Some("990101001")).unwrap();
         let b = d.add("990101001002", "乙村", Level::Village, Some("990101001")).unwrap();
-        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        let mut ds = Dataset { divisions: d.into(), ..Dataset::default() };
         for h in 0..6 {
             ds.households.push(HouseholdRow {
                 id: format!("H{h}"),

@@ -417,7 +417,7 @@ fn read_folder(dir: &Path, opts: ReadOptions, within: Option<&str>) -> Result<Da
     };
     let privacy = config.policy().expect("checked by read_config");
     Ok(Dataset {
-        divisions,
+        divisions: divisions.into(),
         boundaries: boundaries.into(),
         stations,
         households,

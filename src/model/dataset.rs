@@ -346,8 +346,9 @@ pub struct Reject {
 /// Everything read from one data folder, converted to WGS84.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
-    /// The admin units.
-    pub divisions: Divisions,
+    /// The admin units (shared, as the boundaries: the planner's data set and a copy of an
+    /// engine hold the same units, never changed once read).
+    pub divisions: Arc<Divisions>,
     /// Their boundaries (shared: the planner's data set and a copy of an engine hold the
     /// same polygons, never changed once read).
     pub boundaries: Arc<Boundaries>,

@@ -594,7 +594,7 @@ mod tests {
         let v: Vec<u32> = (1..=3)
             .map(|i| d.add(&format!("990101001{i:03}"), "村", Level::Village, Some("990101001")).unwrap())
             .collect();
-        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        let mut ds = Dataset { divisions: d.into(), ..Dataset::default() };
         let mut asg = Assignment::default();
         let mut put = |ds: &mut Dataset, unit: u32, covered: bool, hardship: bool| {
             let i = ds.households.len();
@@ -716,7 +716,7 @@ mod tests {
                 }
             }
         }
-        let mut ds = Dataset { divisions: d, ..Dataset::default() };
+        let mut ds = Dataset { divisions: d.into(), ..Dataset::default() };
         let mut asg = Assignment::default();
         for i in 0..n {
             // Skewed: some units get many households, some one or two.

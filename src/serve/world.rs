@@ -679,10 +679,13 @@ mod tests {
         let d = &live.dataset().households;
         assert!(d.len() > 20, "demand points");
         assert_eq!((d.lon.capacity(), d.lat.capacity(), d.veterans.capacity()), (d.len(), d.len(), d.len()));
-        // The planner's boundaries and grids are the world's, not a copy; so are a copy's.
+        // The planner's divisions, boundaries and grids are the world's, not a copy; so are a
+        // copy's.
+        assert!(Arc::ptr_eq(&live.dataset().divisions, &w.ds().divisions));
         assert!(Arc::ptr_eq(&live.dataset().boundaries, &w.ds().boundaries));
         assert!(Arc::ptr_eq(&live.dataset().grids, &w.ds().grids));
         let copy = Live::clone(&live);
+        assert!(Arc::ptr_eq(&copy.dataset().divisions, &w.ds().divisions));
         assert!(Arc::ptr_eq(&copy.dataset().boundaries, &w.ds().boundaries));
         assert!(w.ds().boundaries.areas.len() > 10 && w.ds().grids.len() > 5);
     }

@@ -745,7 +745,7 @@ impl Store {
         let reread: std::collections::HashSet<&str> = ["divisions.csv", "boundaries.geojson"].into_iter().collect();
         all_rejects.extend(stored_rejects.into_iter().filter(|r| !reread.contains(r.file.as_str())));
         Ok(Dataset {
-            divisions,
+            divisions: divisions.into(),
             boundaries: boundaries.into(),
             stations,
             households,

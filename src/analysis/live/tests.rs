@@ -33,7 +33,7 @@ fn dataset(seed: u64, n: usize) -> Dataset {
         }
     }
     let mut ds = Dataset {
-        divisions: d,
+        divisions: d.into(),
         standard: Standard {
             province_radius_m: 40_000.0,
             city_radius_m: 20_000.0,

@@ -122,8 +122,8 @@ pub struct StationChange {
 struct Cells {
     /// Households, grouped by cell, cells grouped by block.
     list: Vec<HouseholdIdx>,
-    /// Sorted by block and cell key ([`Cells::keys`]): a household's cell is found by its
-    /// position ([`Cells::cell_of`]), not kept (four bytes a household).
+    /// Sorted by block and cell key ([`Cells::keys`]). A household's cell is not kept (four
+    /// bytes a household): an edit finds the cells it changes as it finds its households.
     cells: Vec<Cell>,
     blocks: Vec<Block>,
 }
@@ -206,16 +206,6 @@ impl Cells {
         let edge = m_to_chord_2(CELL_M).sqrt();
         let key = p.map(|c| (c / edge).floor() as i32);
         (key.map(|c| c.div_euclid(BLOCK_CELLS)), key)
-    }
-
-    /// The cell of a household at unit vector `p`. A cell's keys are those of its box's lower
-    /// corner: the corner is its members' smallest coordinates, and the floor of a smallest
-    /// quotient is the smallest of the floors, which are all the cell's key.
-    fn cell_of(&self, p: Unit3) -> usize {
-        let k = Self::keys(p);
-        self.cells
-            .binary_search_by(|c| Self::keys(c.lo).cmp(&k))
-            .unwrap_or_else(|_| unreachable!("every household is in the cell of its keys"))
     }
 
     fn build(pos: &[Unit3]) -> Cells {
@@ -702,18 +692,20 @@ impl Live {
     }
 
     /// Households that may be affected by a station of `level` at `p` with squared radius
-    /// `r2`: within `r2` of `p`, or no farther from `p` than their nearest station of `level`.
-    fn candidates(&self, level: Level, p: Unit3, r2: f64, out: &mut Vec<HouseholdIdx>) {
+    /// `r2`: within `r2` of `p`, or no farther from `p` than their nearest station of `level`;
+    /// and the cells they are in, ascending (those whose bounds the edit may change).
+    fn candidates(&self, level: Level, p: Unit3, r2: f64, out: &mut Vec<HouseholdIdx>, cells: &mut Vec<usize>) {
         let l = level.index();
         let a = &self.an.assignment;
         for b in &self.cells.blocks {
             if box_dist2(p, b.lo, b.hi) > b.max2[l].max(r2) {
                 continue;
             }
-            for c in &self.cells.cells[b.start as usize..b.end as usize] {
+            for (k, c) in self.cells.cells[b.start as usize..b.end as usize].iter().enumerate() {
                 if box_dist2(p, c.lo, c.hi) > c.max2[l].max(r2) {
                     continue;
                 }
+                let before = out.len();
                 for &h in &self.cells.list[c.start as usize..c.end as usize] {
                     let hp = self.hh_pos(h);
                     let d2 = chord_2(hp, p);
@@ -725,6 +717,9 @@ impl Live {
                     if n == NONE || d2 <= chord_2(hp, self.st_pos[n as usize]) {
                         out.push(h);
                     }
+                }
+                if out.len() > before {
+                    cells.push(b.start as usize + k);
                 }
             }
         }
@@ -738,8 +733,8 @@ impl Live {
         self.an.indexes.stations.insert(&self.ds.stations, &self.ds.standard, s);
         let p = self.st_pos[i];
         let r2 = self.an.indexes.stations.radius_2(s);
-        let mut cand = Vec::new();
-        self.candidates(level, p, r2, &mut cand);
+        let (mut cand, mut cells) = (Vec::new(), Vec::new());
+        self.candidates(level, p, r2, &mut cand, &mut cells);
         for &h in &cand {
             let hi = h as usize;
             let hp = self.hh_pos(h);
@@ -763,7 +758,7 @@ impl Live {
                 asg.covered[hi] |= 1 << l;
             }
         }
-        self.refresh_bounds(&cand, level);
+        self.refresh_bounds(&cells, level);
     }
 
     /// Takes open station `s` out of the index and recomputes the households it served.
@@ -776,8 +771,8 @@ impl Live {
         debug_assert!(removed, "an open station is indexed");
         let p = self.st_pos[i];
         let r2 = self.an.indexes.stations.radius_2(s);
-        let mut cand = Vec::new();
-        self.candidates(level, p, r2, &mut cand);
+        let (mut cand, mut cells) = (Vec::new(), Vec::new());
+        self.candidates(level, p, r2, &mut cand, &mut cells);
         for &h in &cand {
             let hi = h as usize;
             let was_nearest = self.an.assignment.nearest[l][hi] == s;
@@ -801,16 +796,13 @@ impl Live {
                 asg.covered[hi] &= !(1 << l);
             }
         }
-        self.refresh_bounds(&cand, level);
+        self.refresh_bounds(&cells, level);
     }
 
-    /// Recomputes the distance bounds of the cells (and their blocks) of `hh` at `level`.
-    fn refresh_bounds(&mut self, hh: &[HouseholdIdx], level: Level) {
-        let mut cells: Vec<usize> = hh.iter().map(|&h| self.cells.cell_of(self.hh_pos(h))).collect();
-        cells.sort_unstable();
-        cells.dedup();
+    /// Recomputes the distance bounds of `cells` (ascending) and their blocks at `level`.
+    fn refresh_bounds(&mut self, cells: &[usize], level: Level) {
         let mut blocks: Vec<u32> = Vec::with_capacity(cells.len());
-        for &c in &cells {
+        for &c in cells {
             self.refresh_cell(c, level);
             blocks.push(self.cells.cells[c].block);
         }

@@ -310,11 +310,10 @@ fn the_parallel_start_is_the_serial_one() {
         let pos: Vec<Unit3> = (0..hh.len()).map(|i| to_unit(hh.lon[i], hh.lat[i])).collect();
         let bits = |v: &[Unit3]| v.iter().flat_map(|p| p.map(f64::to_bits)).collect::<Vec<u64>>();
         assert_eq!(bits(&(0..hh.len() as HouseholdIdx).map(|h| live.hh_pos(h)).collect::<Vec<_>>()), bits(&pos));
-        // Each household is found in its own cell from its position.
-        for c in 0..live.cells.cells.len() {
-            let cell = &live.cells.cells[c];
+        // Each household's cell is the one of its keys.
+        for cell in &live.cells.cells {
             for &h in &live.cells.list[cell.start as usize..cell.end as usize] {
-                assert_eq!(live.cells.cell_of(pos[h as usize]), c);
+                assert_eq!(Cells::keys(pos[h as usize]), Cells::keys(cell.lo));
             }
         }
         // The cells' order: households sorted by (block, cell, index) on one thread.

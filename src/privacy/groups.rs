@@ -461,13 +461,27 @@ impl Groups {
     /// whose key is at `r` or coarser as itself, the others summed under their ancestor at `r`.
     /// Coarser cells come first, so that finer ones are drawn over them.
     pub fn display(&self, r: u8) -> Vec<DisplayCell> {
+        use rayon::prelude::*;
         let res = Resolution::try_from(r.min(self.resolution)).expect("valid resolution");
-        let mut by_key: BTreeMap<(u8, CellIndex), Vec<u32>> = BTreeMap::new();
-        for (i, g) in self.groups.iter().enumerate() {
-            let key = if g.key.resolution() > res { g.key.parent(res).expect("coarser") } else { g.key };
-            by_key.entry((u8::from(key.resolution()), key)).or_default().push(i as u32);
-        }
-        by_key.into_iter().map(|((_, key), groups)| DisplayCell { key, groups }).collect()
+        // Each group's cell, then sorted by (resolution, cell, group) in parallel: the order a
+        // map of cells to their groups, filled group by group, gives (millions of groups at
+        // national scale).
+        let mut keyed: Vec<((u8, CellIndex), u32)> = self
+            .groups
+            .par_iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let key = if g.key.resolution() > res { g.key.parent(res).expect("coarser") } else { g.key };
+                ((u8::from(key.resolution()), key), i as u32)
+            })
+            .collect();
+        keyed.par_sort_unstable();
+        let mut starts: Vec<usize> = (0..keyed.len()).filter(|&i| i == 0 || keyed[i - 1].0 != keyed[i].0).collect();
+        starts.push(keyed.len());
+        starts
+            .par_windows(2)
+            .map(|w| DisplayCell { key: keyed[w[0]].0 .1, groups: keyed[w[0]..w[1]].iter().map(|x| x.1).collect() })
+            .collect()
     }
 
     /// The figures of a displayed cell: households and veterans always (every group holds at
@@ -674,6 +688,30 @@ mod tests {
                 for c in g.display(r) {
                     proptest::prop_assert_eq!(g.figures_of(&c, &cov, k), g.figures(&c, &ds.households, &asg, k));
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_parallel_display_is_the_map_of_cells_to_their_groups(
+            pts in proptest::collection::vec((103.0f64..105.0, 35.0f64..37.0), 1..300),
+            k in 1u64..6,
+        ) {
+            let (ds, asg) = dataset(&pts);
+            let g = Groups::build(&ds, &asg, k, 9);
+            for r in 0..=9u8 {
+                // The rule as first written: a map of (resolution, cell) to its groups, filled
+                // group by group.
+                let res = Resolution::try_from(r).unwrap();
+                let mut by_key: BTreeMap<(u8, CellIndex), Vec<u32>> = BTreeMap::new();
+                for (i, grp) in g.groups.iter().enumerate() {
+                    let key = if grp.key.resolution() > res { grp.key.parent(res).unwrap() } else { grp.key };
+                    by_key.entry((u8::from(key.resolution()), key)).or_default().push(i as u32);
+                }
+                let want: Vec<DisplayCell> =
+                    by_key.into_iter().map(|((_, key), groups)| DisplayCell { key, groups }).collect();
+                proptest::prop_assert_eq!(g.display(r), want);
             }
         }
     }

@@ -176,6 +176,9 @@ pub(crate) struct Inner {
     rebuild_wanted: std::sync::atomic::AtomicU64,
     /// Held by the one thread making them again.
     rebuilding: std::sync::Mutex<()>,
+    /// Station edits waiting for the world's write lock: the background rebuild gives up the
+    /// piece it is making for them ([`AppState::prebuild_later`]).
+    writers_waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl AppState {
@@ -254,6 +257,7 @@ impl AppState {
                 start_steps: std::sync::Mutex::new(Vec::new()),
                 rebuild_wanted: std::sync::atomic::AtomicU64::new(0),
                 rebuilding: std::sync::Mutex::new(()),
+                writers_waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         let mut records_in = Duration::ZERO;
@@ -317,10 +321,11 @@ impl AppState {
     /// After a station edit (which forgot the world's views and cells): makes them again on
     /// a background thread once no edit has come for [`REBUILD_AFTER`] (edits in a row do not
     /// wait for it), one piece (the aggregate view with its gap areas, then each resolution's
-    /// cells) per read lock of the world, so that an edit that comes meanwhile waits for at
-    /// most one piece. One thread at a time; an edit during its work makes it wait and go
-    /// round again. A request that comes first makes what it needs itself, exactly as the
-    /// thread would.
+    /// cells) per read lock of the world. An edit that comes meanwhile waits for at most the
+    /// aggregate view, not the cells: their making is given up as soon as an edit waits for
+    /// the world ([`World::cells_unless`]; the finest resolution's take seconds at national
+    /// scale). One thread at a time; an edit during its work makes it wait and go round again.
+    /// A request that comes first makes what it needs itself, exactly as the thread would.
     pub(crate) fn prebuild_later(&self) {
         use std::sync::atomic::Ordering::SeqCst;
         self.inner.rebuild_wanted.fetch_add(1, SeqCst);
@@ -341,11 +346,12 @@ impl AppState {
                 w.aggregate_view().gaps(&w);
                 w.cell_resolutions()
             };
+            let edit_waits = || s.inner.writers_waiting.load(SeqCst) > 0;
             for r in resolutions {
-                if wanted() != seen {
+                if wanted() != seen || edit_waits() {
                     break;
                 }
-                s.world().cells(r);
+                s.world().cells_unless(r, edit_waits);
             }
             drop(guard);
             if wanted() == seen {
@@ -374,7 +380,11 @@ impl AppState {
     /// Write access to the world (station edits only: plans and what-ifs run on the
     /// planner's engine and never take it). Blocking: call it on a blocking thread.
     pub(crate) fn world_write(&self) -> RwLockWriteGuard<'_, World> {
-        self.inner.world.write().unwrap_or_else(|e| e.into_inner())
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inner.writers_waiting.fetch_add(1, SeqCst);
+        let w = self.inner.world.write().unwrap_or_else(|e| e.into_inner());
+        self.inner.writers_waiting.fetch_sub(1, SeqCst);
+        w
     }
 
     /// The planner's engine (plans and what-ifs; station edits are applied to it too).

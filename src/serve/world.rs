@@ -348,26 +348,43 @@ impl World {
     /// The household cells shown at H3 resolution `r` (at most the groups' resolution),
     /// coarser first: prebuilt ([`World::prebuild`]) or made now.
     pub fn cells(&self, r: u8) -> Arc<ShownCells> {
+        self.cells_unless(r, || false).unwrap_or_else(|| unreachable!("never given up"))
+    }
+
+    /// [`World::cells`], given up (`None`, nothing kept) as soon as `give_up` says so, checked
+    /// between cells: the background rebuild's, which an edit waiting for the world stops.
+    pub fn cells_unless(&self, r: u8, give_up: impl Fn() -> bool + Sync) -> Option<Arc<ShownCells>> {
         let r = r.min(self.groups.resolution);
         if let Some(c) = self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).get(&r) {
-            return c.clone();
+            return Some(c.clone());
         }
         let k = self.ds().privacy.k();
         let covered = self.covered();
+        let gave_up = std::sync::atomic::AtomicBool::new(false);
         let (shown, boxes): (Vec<ShownCell>, Vec<Bbox>) = {
             use rayon::prelude::*;
+            use std::sync::atomic::Ordering::Relaxed;
+            // Unzipped as made (no second copy of the cells); once given up, the cells left
+            // are passed over.
             self.groups
                 .display(r)
                 .into_par_iter()
                 .map(|cell| {
+                    if gave_up.load(Relaxed) || give_up() {
+                        gave_up.store(true, Relaxed);
+                        return (ShownCell::new(cell.key, CellFigures::default(), crate::model::NO_UNIT), Bbox::EMPTY);
+                    }
                     let figures = self.groups.figures_of(&cell, covered, k);
                     let unit = self.groups.unit_of(&cell);
                     (ShownCell::new(cell.key, figures, unit), cell_bbox(cell.key))
                 })
                 .unzip()
         };
+        if gave_up.into_inner() {
+            return None;
+        }
         let shown = Arc::new(ShownCells::new(shown, boxes));
-        self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).entry(r).or_insert(shown).clone()
+        Some(self.views.cells.lock().unwrap_or_else(|e| e.into_inner()).entry(r).or_insert(shown).clone())
     }
 
     /// Covered households and veterans of every group, counted on first use after an edit.
@@ -688,6 +705,30 @@ mod tests {
         assert!(Arc::ptr_eq(&copy.dataset().divisions, &w.ds().divisions));
         assert!(Arc::ptr_eq(&copy.dataset().boundaries, &w.ds().boundaries));
         assert!(w.ds().boundaries.areas.len() > 10 && w.ds().grids.len() > 5);
+    }
+
+    #[test]
+    fn cells_given_up_are_not_kept_and_cells_made_are_those_of_cells() {
+        let w = generated_world();
+        let r = w.groups.resolution;
+        let fresh = |w: &World| w.views.cells.lock().unwrap().is_empty();
+        // Given up at once, or after some cells: nothing is kept.
+        assert!(w.cells_unless(r, || true).is_none());
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        assert!(w.cells_unless(r, || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 3).is_none());
+        assert!(fresh(&w));
+        // Not given up: the cells `cells` makes, kept for it.
+        let made = w.cells_unless(r, || false).unwrap();
+        assert!(made.len() > 10);
+        assert!(Arc::ptr_eq(&made, &w.cells(r)));
+        let again = generated_world();
+        let want = again.cells(r);
+        assert_eq!(made.len(), want.len());
+        for (a, b) in made.iter().zip(want.iter()) {
+            assert_eq!((a.key, a.figures(), a.unit, a.bbox()), (b.key, b.figures(), b.unit, b.bbox()));
+        }
+        // Kept cells are given whatever `give_up` says.
+        assert!(w.cells_unless(r, || true).is_some_and(|c| Arc::ptr_eq(&c, &made)));
     }
 
     #[test]

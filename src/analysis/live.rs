@@ -44,7 +44,7 @@
 //! On the bundled Gansu data (800,000 households, 18,678 stations) see the README section
 //! "Live updates" and `cargo bench --bench live`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -175,19 +175,18 @@ fn union_box(a: &mut (Unit3, Unit3), p: Unit3) {
 
 const EMPTY_BOX: (Unit3, Unit3) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
 
-/// A cell's bound of level index `l`: the largest squared chord from one of its `members` to
-/// its nearest station of the level (∞ when it has none).
+/// A cell's bound of level index `l`: the largest squared chord from one of its `members`
+/// (each with its unit vector) to its nearest station of the level (∞ when it has none).
 fn cell_max2(
-    members: &[HouseholdIdx],
+    members: impl Iterator<Item = (HouseholdIdx, Unit3)>,
     a: &super::Assignment,
-    hh_pos: impl Fn(HouseholdIdx) -> Unit3,
     st_pos: &[Unit3],
     l: usize,
 ) -> f64 {
     let mut m = 0.0f64;
-    for &h in members {
+    for (h, p) in members {
         let n = a.nearest[l][h as usize];
-        let d2 = if n == NONE { f64::INFINITY } else { chord_2(hh_pos(h), st_pos[n as usize]) };
+        let d2 = if n == NONE { f64::INFINITY } else { chord_2(p, st_pos[n as usize]) };
         m = m.max(d2);
     }
     m
@@ -259,7 +258,8 @@ impl Cells {
         self.cells.par_iter_mut().with_min_len(64).for_each(|c| {
             for l in Level::ALL {
                 let l = l.index();
-                c.max2[l] = cell_max2(&list[c.start as usize..c.end as usize], a, |h| hh_pos[h as usize], st_pos, l);
+                let members = list[c.start as usize..c.end as usize].iter().map(|&h| (h, hh_pos[h as usize]));
+                c.max2[l] = cell_max2(members, a, st_pos, l);
             }
         });
         let cells = &self.cells;
@@ -296,9 +296,14 @@ pub struct Live {
     level_stations: Vec<u32>,
     large_unit: usize,
     gaps: OnceLock<Vec<Gap>>,
-    /// Scratch: the households touched in the edit under way, and their state before it.
-    touched_set: HashSet<HouseholdIdx>,
+    /// Scratch: the households touched in the edit under way (a bit each, made at the first
+    /// edit, cleared after each), and their state before it.
+    touched_bits: Vec<u64>,
     touched: Vec<(HouseholdIdx, HouseholdContribution, f32)>,
+    /// Scratch: the unit vectors of the members of the cells an edit refreshes, in order.
+    cell_pos: Vec<Unit3>,
+    /// The station of the last edit that ended ([`Live::last_station`]).
+    last_station: Option<StationIdx>,
 }
 
 impl Clone for Live {
@@ -318,8 +323,10 @@ impl Clone for Live {
             level_stations: self.level_stations.clone(),
             large_unit: self.large_unit,
             gaps,
-            touched_set: HashSet::new(),
+            touched_bits: Vec::new(),
             touched: Vec::new(),
+            cell_pos: Vec::new(),
+            last_station: self.last_station,
         }
     }
 }
@@ -400,8 +407,10 @@ impl Live {
             level_stations,
             large_unit,
             gaps: gaps_cell,
-            touched_set: HashSet::new(),
+            touched_bits: Vec::new(),
             touched: Vec::new(),
+            cell_pos: Vec::new(),
+            last_station: None,
         }
     }
 
@@ -447,6 +456,12 @@ impl Live {
             }
         }
         (by_id, level_stations)
+    }
+
+    /// The station of the last edit that added, moved, reopened or closed one (None before
+    /// any): what a caller that follows the stations' positions looks at after an edit.
+    pub fn last_station(&self) -> Option<StationIdx> {
+        self.last_station
     }
 
     /// The data set, with every edit applied (closed stations keep their row, `active` false).
@@ -671,8 +686,14 @@ impl Live {
 
     /// Starts an edit: no household touched yet.
     fn begin(&mut self) {
+        for &(h, ..) in &self.touched {
+            self.touched_bits[h as usize / 64] &= !(1 << (h % 64));
+        }
         self.touched.clear();
-        self.touched_set.clear();
+        // Made at the first edit (an engine that is never edited holds none).
+        if self.touched_bits.is_empty() {
+            self.touched_bits = vec![0; self.ds.households.len().div_ceil(64)];
+        }
     }
 
     /// The unit vector of household `h`.
@@ -685,18 +706,31 @@ impl Live {
     /// Remembers the state of `h` before its first change in this edit.
     #[inline]
     fn touch(&mut self, h: HouseholdIdx) {
-        if self.touched_set.insert(h) {
+        let (word, bit) = (h as usize / 64, 1u64 << (h % 64));
+        if self.touched_bits[word] & bit == 0 {
+            self.touched_bits[word] |= bit;
             let c = HouseholdContribution::of(&self.ds, &self.an.assignment, h);
             self.touched.push((h, c, self.an.assignment.nearest_any_m(h)));
         }
     }
 
     /// Households that may be affected by a station of `level` at `p` with squared radius
-    /// `r2`: within `r2` of `p`, or no farther from `p` than their nearest station of `level`;
-    /// and the cells they are in, ascending (those whose bounds the edit may change).
-    fn candidates(&self, level: Level, p: Unit3, r2: f64, out: &mut Vec<HouseholdIdx>, cells: &mut Vec<usize>) {
+    /// `r2`, with their unit vectors: within `r2` of `p`, or no farther from `p` than their
+    /// nearest station of `level`; and the cells they are in, ascending (those whose bounds
+    /// the edit may change), their members' unit vectors in `cell_pos` (each household's made
+    /// once per edit).
+    fn candidates(
+        &self,
+        level: Level,
+        p: Unit3,
+        r2: f64,
+        out: &mut Vec<(HouseholdIdx, Unit3)>,
+        cells: &mut Vec<usize>,
+        cell_pos: &mut Vec<Unit3>,
+    ) {
         let l = level.index();
         let a = &self.an.assignment;
+        cell_pos.clear();
         for b in &self.cells.blocks {
             if box_dist2(p, b.lo, b.hi) > b.max2[l].max(r2) {
                 continue;
@@ -705,21 +739,24 @@ impl Live {
                 if box_dist2(p, c.lo, c.hi) > c.max2[l].max(r2) {
                     continue;
                 }
-                let before = out.len();
+                let (before, pos_before) = (out.len(), cell_pos.len());
                 for &h in &self.cells.list[c.start as usize..c.end as usize] {
                     let hp = self.hh_pos(h);
+                    cell_pos.push(hp);
                     let d2 = chord_2(hp, p);
                     if d2 <= r2 {
-                        out.push(h);
+                        out.push((h, hp));
                         continue;
                     }
                     let n = a.nearest[l][h as usize];
                     if n == NONE || d2 <= chord_2(hp, self.st_pos[n as usize]) {
-                        out.push(h);
+                        out.push((h, hp));
                     }
                 }
                 if out.len() > before {
                     cells.push(b.start as usize + k);
+                } else {
+                    cell_pos.truncate(pos_before);
                 }
             }
         }
@@ -733,11 +770,10 @@ impl Live {
         self.an.indexes.stations.insert(&self.ds.stations, &self.ds.standard, s);
         let p = self.st_pos[i];
         let r2 = self.an.indexes.stations.radius_2(s);
-        let (mut cand, mut cells) = (Vec::new(), Vec::new());
-        self.candidates(level, p, r2, &mut cand, &mut cells);
-        for &h in &cand {
+        let (mut cand, mut cells, mut cell_pos) = (Vec::new(), Vec::new(), std::mem::take(&mut self.cell_pos));
+        self.candidates(level, p, r2, &mut cand, &mut cells, &mut cell_pos);
+        for &(h, hp) in &cand {
             let hi = h as usize;
-            let hp = self.hh_pos(h);
             let d2 = chord_2(hp, p);
             let old = self.an.assignment.nearest[l][hi];
             let nearer = old == NONE || {
@@ -758,7 +794,8 @@ impl Live {
                 asg.covered[hi] |= 1 << l;
             }
         }
-        self.refresh_bounds(&cells, level);
+        self.refresh_bounds(&cells, &cell_pos, level);
+        self.cell_pos = cell_pos;
     }
 
     /// Takes open station `s` out of the index and recomputes the households it served.
@@ -771,12 +808,11 @@ impl Live {
         debug_assert!(removed, "an open station is indexed");
         let p = self.st_pos[i];
         let r2 = self.an.indexes.stations.radius_2(s);
-        let (mut cand, mut cells) = (Vec::new(), Vec::new());
-        self.candidates(level, p, r2, &mut cand, &mut cells);
-        for &h in &cand {
+        let (mut cand, mut cells, mut cell_pos) = (Vec::new(), Vec::new(), std::mem::take(&mut self.cell_pos));
+        self.candidates(level, p, r2, &mut cand, &mut cells, &mut cell_pos);
+        for &(h, hp) in &cand {
             let hi = h as usize;
             let was_nearest = self.an.assignment.nearest[l][hi] == s;
-            let hp = self.hh_pos(h);
             let was_covering = self.an.assignment.covered[hi] & (1 << l) != 0 && chord_2(hp, p) <= r2;
             if !(was_nearest || was_covering) {
                 continue;
@@ -796,14 +832,23 @@ impl Live {
                 asg.covered[hi] &= !(1 << l);
             }
         }
-        self.refresh_bounds(&cells, level);
+        self.refresh_bounds(&cells, &cell_pos, level);
+        self.cell_pos = cell_pos;
     }
 
-    /// Recomputes the distance bounds of `cells` (ascending) and their blocks at `level`.
-    fn refresh_bounds(&mut self, cells: &[usize], level: Level) {
+    /// Recomputes the distance bounds of `cells` (ascending; their members' unit vectors in
+    /// order in `pos`) and their blocks at `level`.
+    fn refresh_bounds(&mut self, cells: &[usize], pos: &[Unit3], level: Level) {
+        let l = level.index();
         let mut blocks: Vec<u32> = Vec::with_capacity(cells.len());
+        let mut at = 0;
         for &c in cells {
-            self.refresh_cell(c, level);
+            let cell = &self.cells.cells[c];
+            let members = &self.cells.list[cell.start as usize..cell.end as usize];
+            let m =
+                cell_max2(members.iter().copied().zip(pos[at..].iter().copied()), &self.an.assignment, &self.st_pos, l);
+            at += members.len();
+            self.cells.cells[c].max2[l] = m;
             blocks.push(self.cells.cells[c].block);
         }
         blocks.dedup();
@@ -812,17 +857,13 @@ impl Live {
         }
     }
 
+    /// Recomputes the distance bound of cell `c` at `level` from its members' positions.
+    #[cfg(test)]
     fn refresh_cell(&mut self, c: usize, level: Level) {
-        let l = level.index();
         let cell = &self.cells.cells[c];
-        let m = cell_max2(
-            &self.cells.list[cell.start as usize..cell.end as usize],
-            &self.an.assignment,
-            |h| self.hh_pos(h),
-            &self.st_pos,
-            l,
-        );
-        self.cells.cells[c].max2[l] = m;
+        let members = self.cells.list[cell.start as usize..cell.end as usize].iter().map(|&h| (h, self.hh_pos(h)));
+        let m = cell_max2(members, &self.an.assignment, &self.st_pos, level.index());
+        self.cells.cells[c].max2[level.index()] = m;
     }
 
     fn refresh_block(&mut self, b: usize, level: Level) {
@@ -936,9 +977,13 @@ impl Live {
         units.dedup();
         gained.sort_unstable();
         lost.sort_unstable();
+        for &(h, ..) in &touched {
+            self.touched_bits[h as usize / 64] &= !(1 << (h % 64));
+        }
         self.touched = touched;
         self.touched.clear();
         self.gaps = OnceLock::new();
+        self.last_station = Some(s);
         StationChange { station: s, units, gained, lost }
     }
 

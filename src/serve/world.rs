@@ -439,8 +439,14 @@ impl World {
     /// and pages are the caller's to clear ([`super::AppState::invalidate`]).
     pub fn edit<T>(&mut self, f: impl FnOnce(&mut Live) -> T) -> T {
         let r = f(&mut self.live);
-        self.extend_to_stations();
-        self.views = Views::default();
+        if let Some(s) = self.live.last_station() {
+            let st = &self.live.dataset().stations;
+            self.extent = self.extent.union(&point_bbox(st.lon[s as usize], st.lat[s as usize]));
+        }
+        // The views and cells are dropped on a thread of their own, not while the edit holds
+        // the world (the R-trees of seven resolutions' cells: milliseconds at national scale).
+        let old = std::mem::take(&mut self.views);
+        std::thread::spawn(move || drop(old));
         r
     }
 

@@ -292,6 +292,11 @@ pub struct Live {
     own: ByUnit,
     /// Distance histograms of the large units.
     hist: Vec<Option<Box<[u32]>>>,
+    /// Of each large unit whose quantiles an edit made: the bucket and the rank within it of
+    /// its median and 90th percentile ([`Live::hist_ranks`]) they were made at. While these
+    /// stay, and no household entered or left those buckets, the quantiles stay: an edit does
+    /// not go through the unit's households again (a province's millions).
+    hist_at: HashMap<UnitIdx, [(usize, u64); 2]>,
     /// Open stations of each unit whose level is the unit's own (for the two rules).
     level_stations: Vec<u32>,
     large_unit: usize,
@@ -320,6 +325,7 @@ impl Clone for Live {
             cells: self.cells.clone(),
             own: self.own.clone(),
             hist: self.hist.clone(),
+            hist_at: self.hist_at.clone(),
             level_stations: self.level_stations.clone(),
             large_unit: self.large_unit,
             gaps,
@@ -404,6 +410,7 @@ impl Live {
             cells,
             own,
             hist,
+            hist_at: HashMap::new(),
             level_stations,
             large_unit,
             gaps: gaps_cell,
@@ -923,6 +930,8 @@ impl Live {
         let mut gained = Vec::new();
         let mut lost = Vec::new();
         let mut quantile_units: Vec<UnitIdx> = Vec::new();
+        // The histogram buckets households entered or left, by unit.
+        let mut moved_buckets: Vec<(UnitIdx, usize)> = Vec::new();
         for &(h, old, old_any) in &touched {
             let hi = h as usize;
             let new = HouseholdContribution::of(&self.ds, &self.an.assignment, h);
@@ -954,9 +963,11 @@ impl Live {
                     if let Some(hist) = self.hist[c as usize].as_mut() {
                         if old_any.is_finite() {
                             hist[hist_key(old_any)] -= 1;
+                            moved_buckets.push((c, hist_key(old_any)));
                         }
                         if new_any.is_finite() {
                             hist[hist_key(new_any)] += 1;
+                            moved_buckets.push((c, hist_key(new_any)));
                         }
                     }
                 }
@@ -964,7 +975,21 @@ impl Live {
         }
         quantile_units.sort_unstable();
         quantile_units.dedup();
+        moved_buckets.sort_unstable();
+        moved_buckets.dedup();
         for &u in &quantile_units {
+            if let Some(hist) = &self.hist[u as usize] {
+                let ranks = Self::hist_ranks(hist);
+                let moved = |b: usize| moved_buckets.binary_search(&(u, b)).is_ok();
+                let same = ranks.is_some_and(|r| self.hist_at.get(&u) == Some(&r) && !moved(r[0].0) && !moved(r[1].0));
+                if same {
+                    continue;
+                }
+                match ranks {
+                    Some(r) => self.hist_at.insert(u, r),
+                    None => self.hist_at.remove(&u),
+                };
+            }
             let (med, p90) = self.unit_quantiles(u);
             let uc = &mut self.an.coverage.units[u as usize];
             if med.to_bits() != uc.nearest_median_m.to_bits() || p90.to_bits() != uc.nearest_p90_m.to_bits() {
@@ -997,6 +1022,27 @@ impl Live {
     }
 
     /// Median and 90th percentile of the distance to the nearest station in unit `u`.
+    /// The bucket of a large unit's histogram that holds its median, and the rank within it;
+    /// the same of its 90th percentile (None without households at a finite distance).
+    fn hist_ranks(hist: &[u32]) -> Option<[(usize, u64); 2]> {
+        let n: u64 = hist.iter().map(|&c| u64::from(c)).sum();
+        if n == 0 {
+            return None;
+        }
+        let rank = |q: f64| ((q * n as f64).ceil() as u64).clamp(1, n) - 1;
+        let find = |r: u64| {
+            let mut cum = 0u64;
+            for (b, &c) in hist.iter().enumerate() {
+                if cum + u64::from(c) > r {
+                    return (b, r - cum);
+                }
+                cum += u64::from(c);
+            }
+            unreachable!("rank below the count")
+        };
+        Some([find(rank(0.5)), find(rank(0.9))])
+    }
+
     fn unit_quantiles(&self, u: UnitIdx) -> (f32, f32) {
         let a = &self.an.assignment;
         let members = |f: &mut dyn FnMut(HouseholdIdx)| Self::for_members(&self.ds.divisions, &self.own, u, f);
@@ -1012,23 +1058,9 @@ impl Live {
                 (quantile(&mut v, 0.5), quantile(&mut v, 0.9))
             }
             Some(hist) => {
-                let n: u64 = hist.iter().map(|&c| u64::from(c)).sum();
-                if n == 0 {
+                let Some([(b50, r50), (b90, r90)]) = Self::hist_ranks(hist) else {
                     return (f32::NAN, f32::NAN);
-                }
-                let rank = |q: f64| ((q * n as f64).ceil() as u64).clamp(1, n) - 1;
-                let find = |r: u64| {
-                    let mut cum = 0u64;
-                    for (b, &c) in hist.iter().enumerate() {
-                        if cum + u64::from(c) > r {
-                            return (b, r - cum);
-                        }
-                        cum += u64::from(c);
-                    }
-                    unreachable!("rank below the count")
                 };
-                let (b50, r50) = find(rank(0.5));
-                let (b90, r90) = find(rank(0.9));
                 let mut v50 = Vec::new();
                 let mut v90 = Vec::new();
                 members(&mut |h| {

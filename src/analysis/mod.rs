@@ -93,7 +93,7 @@ fn analyze_indexed_beside<R: Send>(
 }
 
 /// The analyses of `ds` given its `indexes` and its `assignment` (the caller vouches that it is
-/// [`assign`]'s of them, e.g. kept from an earlier start of the server on the same inputs):
+/// [`assign()`]'s of them, e.g. kept from an earlier start of the server on the same inputs):
 /// coverage, gaps and workload, their seconds appended to `timings` (those of the index and
 /// the assignment, as the caller made them).
 ///

@@ -51,10 +51,11 @@
 //! at once per user and [`Limits::expensive_total`] in all (429 with `Retry-After` beyond), each
 //! under a time budget ([`Limits::plan_time`], [`Limits::scenario_time`]) that stops the work
 //! (503), with their inputs checked against [`Limits::bounds`] (400/413 naming the bound).
-//! Locks: a plan holds the world's read lock while it runs (at most `plan_time`); a what-if
-//! holds the edit order and the world's write lock while it applies, measures and takes back
-//! its stations (at most `scenario_time` plus the taking back); a station edit holds the write
-//! lock only for the in-place update of the live engine.
+//! Locks: plans and what-ifs hold none of the world's: a plan works on a snapshot of the
+//! planner's engine, a what-if on its own copy of it ([`Planner`]). A station edit holds the
+//! world's write lock only for the in-place update of the live engine (milliseconds at national
+//! scale); the views and cells it forgets are dropped off the lock, and their background rebuild
+//! gives up the cells it is making as soon as an edit waits for the world.
 
 pub mod auth;
 pub mod boxes;

@@ -780,7 +780,7 @@ impl Store {
     }
 
     /// The kept parts of the assignment of `ds` (a data set this store gave) beside the store:
-    /// [`AssignmentCache::load`] reads those kept for `ds`'s inputs, [`AssignmentCache::save`]
+    /// [`super::AssignmentCache::load`] reads those kept for `ds`'s inputs, [`super::AssignmentCache::save`]
     /// keeps the others once made.
     pub fn assignment_cache(&self, ds: &Dataset) -> super::AssignmentCache {
         super::AssignmentCache::new(&self.inner.path, ds)

@@ -152,6 +152,19 @@ pub struct Nearest {
     pub covered: Vec<u8>,
 }
 
+/// One level's part of [`Nearest`]: each household's nearest station of the level, its
+/// distance, and whether a station of the level covers it. It depends on the households'
+/// positions and the stations of that level alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LevelNearest {
+    /// As [`Assignment::nearest`] of the level.
+    pub nearest: Vec<StationIdx>,
+    /// As [`Assignment::nearest_m`] of the level.
+    pub nearest_m: Vec<f32>,
+    /// The level's bit of [`Assignment::covered`].
+    pub covered: Vec<bool>,
+}
+
 impl Assignment {
     /// The assignment of its two parts (of the same households).
     pub fn from_parts(located: Located, nearest: Nearest) -> Assignment {
@@ -219,8 +232,15 @@ pub fn locate(ds: &Dataset, idx: &Indexes) -> Located {
 /// Each household's nearest station of each level, its distance, and the levels that cover it
 /// (in parallel).
 pub fn nearest(ds: &Dataset, idx: &Indexes) -> Nearest {
+    nearest_with(ds, idx, Default::default())
+}
+
+/// [`nearest`], with the levels given in `kept` (each [`LevelNearest`] of these households)
+/// taken as they are and the others made.
+pub fn nearest_with(ds: &Dataset, idx: &Indexes, kept: [Option<LevelNearest>; 5]) -> Nearest {
     let hh = &ds.households;
     let n = hh.len();
+    let todo: Vec<Level> = Level::ALL.into_iter().filter(|l| kept[l.index()].is_none()).collect();
     struct Row {
         nearest: [StationIdx; 5],
         nearest_m: [f32; 5],
@@ -231,7 +251,7 @@ pub fn nearest(ds: &Dataset, idx: &Indexes) -> Nearest {
         let mut nearest = [NONE; 5];
         let mut nearest_m = [f32::NAN; 5];
         let mut covered = 0u8;
-        for l in Level::ALL {
+        for &l in &todo {
             if let Some((s, d2)) = idx.stations.nearest(l, p) {
                 nearest[l.index()] = s;
                 nearest_m[l.index()] = chord_2_to_m(d2) as f32;
@@ -243,9 +263,9 @@ pub fn nearest(ds: &Dataset, idx: &Indexes) -> Nearest {
         Row { nearest, nearest_m, covered }
     };
     let mut a = Nearest { nearest: Default::default(), nearest_m: Default::default(), covered: Vec::with_capacity(n) };
-    for l in 0..5 {
-        a.nearest[l] = Vec::with_capacity(n);
-        a.nearest_m[l] = Vec::with_capacity(n);
+    for l in &todo {
+        a.nearest[l.index()] = Vec::with_capacity(n);
+        a.nearest_m[l.index()] = Vec::with_capacity(n);
     }
     for lo in (0..n).step_by(ASSIGN_BLOCK) {
         let hi = (lo + ASSIGN_BLOCK).min(n);
@@ -255,10 +275,21 @@ pub fn nearest(ds: &Dataset, idx: &Indexes) -> Nearest {
         rayon::scope(|s| {
             s.spawn(|_| covered.extend(rows.iter().map(|r| r.covered)));
             for (l, (ids, m)) in nearest.iter_mut().zip(nearest_m.iter_mut()).enumerate() {
+                if kept[l].is_some() {
+                    continue;
+                }
                 s.spawn(move |_| ids.extend(rows.iter().map(|r| r.nearest[l])));
                 s.spawn(move |_| m.extend(rows.iter().map(|r| r.nearest_m[l])));
             }
         });
+    }
+    // The kept levels in their places, their bits into the covered levels.
+    for (l, part) in kept.into_iter().enumerate() {
+        let Some(part) = part else { continue };
+        debug_assert_eq!(part.nearest.len(), n);
+        a.nearest[l] = part.nearest;
+        a.nearest_m[l] = part.nearest_m;
+        a.covered.par_iter_mut().zip(&part.covered).for_each(|(c, &yes)| *c |= u8::from(yes) << l);
     }
     a
 }

@@ -18,7 +18,7 @@ pub mod live;
 pub mod scenario;
 pub mod workload;
 
-pub use assign::{assign, Assignment, CodeMismatch, Indexes, Located, Nearest, UnitSource};
+pub use assign::{assign, Assignment, CodeMismatch, Indexes, LevelNearest, Located, Nearest, UnitSource};
 pub use coverage::{coverage, Coverage, HouseholdContribution, UnitCoverage};
 pub use effective::{effective, Effective, ServiceConfig, ServiceFigures};
 pub use gaps::{gaps, Gap};

@@ -517,8 +517,8 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
 
 /// The live engine of `ds` (the data set `store` gave), as [`Live::new`] makes it, with the
 /// two parts of its assignment as kept beside the store for the same inputs
-/// ([`Store::assignment_cache`]: the households' units and grids, their nearest stations); a
-/// part not kept is made, and kept while coverage, gaps and workload are found.
+/// ([`Store::assignment_cache`]: the households' units and grids, their nearest stations level
+/// by level); a part not kept is made, and kept while coverage, gaps and workload are found.
 pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> Live {
     use crate::analysis::{assign, Assignment};
     let t = std::time::Instant::now();
@@ -532,9 +532,9 @@ pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> Live {
     );
     let mut timings = vec![("index", t.elapsed().as_secs_f64())];
     let t = std::time::Instant::now();
-    let missing = (located.is_none(), nearest.is_none());
+    let missing = (located.is_none(), nearest.iter().any(Option::is_none));
     let located = located.unwrap_or_else(|| assign::locate(&ds, &indexes));
-    let nearest = nearest.unwrap_or_else(|| assign::nearest(&ds, &indexes));
+    let nearest = assign::nearest_with(&ds, &indexes, nearest);
     timings.push(("assign", t.elapsed().as_secs_f64()));
     let assignment = Assignment::from_parts(located, nearest);
     let (an, ()) = crate::analysis::analyze_assigned(&ds, indexes, assignment, timings, |_, a| cache.save(a, missing));

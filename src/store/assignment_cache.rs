@@ -8,18 +8,19 @@
 //! - **Located** ([`Located`]: unit, how it was found, grid, code mismatches) on the
 //!   households' positions and given codes, the divisions (levels and parents), the
 //!   boundaries and the grids' polygons. In `.gridcover-cache/<store file>.located`.
-//! - **Nearest** ([`Nearest`]: nearest station and its distance per level, the levels that
-//!   cover) on the positions and the stations (position, level, service radius as the
-//!   standard gives it, open or closed, in store order). In `.gridcover-cache/<store file>.nearest`. A
-//!   station edit changes its key; the located part is still used.
-//!
+//! - **Nearest** ([`crate::analysis::Nearest`], level by level: [`LevelNearest`], each
+//!   household's nearest station of the level, its distance, whether a station of the level
+//!   covers it) on the positions and the level's stations (index, position, service radius as
+//!   the standard gives it, open or closed). In `.gridcover-cache/<store file>.nearest`, one
+//!   section and one key per level: a station edit misses its own level alone, the located
+//!   part and the other levels are used.
 //! - **Key:** xxh3-128 of the format, the running program's own file
 //!   ([`cache_file::program_key`]: another build computes afresh) and every input above, as
 //!   the start holds it. Any other key is a miss, and the part is made again (and kept).
-//! - **Checks:** a file of the wrong size, a unit, grid or station index out of range, an
-//!   unknown source, a distance that is not a non-negative number where there is a station (or
-//!   not NaN where there is none), a covered level without a station or mismatches out of order
-//!   is a miss.
+//! - **Checks:** a file of the wrong size, a unit, grid or station index out of range (or a
+//!   station of another level), an unknown source, a distance that is not a non-negative number
+//!   where there is a station (or not NaN where there is none), a covered level without a
+//!   station or mismatches out of order is a miss (of that part, or that level).
 //! - Written whole to a temporary name, synced and renamed, with the store file's permissions;
 //!   failing to write costs the next start its time, nothing else (a note on stderr).
 //!
@@ -33,14 +34,14 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::analysis::{Assignment, CodeMismatch, Located, Nearest, UnitSource};
-use crate::model::{Dataset, NONE, NO_UNIT};
+use crate::analysis::{Assignment, CodeMismatch, LevelNearest, Located, UnitSource};
+use crate::model::{Dataset, Level, NONE, NO_UNIT};
 
 use super::cache_file::{self, hash_positions, hash_words, read_words, write_words, CHUNK};
 
 /// Formats of the two files (their first eight bytes).
 const LOCATED_MAGIC: &[u8; 8] = b"GCLOCA01";
-const NEAREST_MAGIC: &[u8; 8] = b"GCNEAR01";
+const NEAREST_MAGIC: &[u8; 8] = b"GCNEAR02";
 
 /// Bytes of a header: magic, key, households, and (located) mismatches.
 const HEAD: usize = 8 + 16 + 8 + 8;
@@ -49,8 +50,12 @@ const HEAD: usize = 8 + 16 + 8 + 8;
 pub struct AssignmentCache {
     store: PathBuf,
     located: Option<(PathBuf, [u8; 16])>,
-    nearest: Option<(PathBuf, [u8; 16])>,
+    /// The nearest part's file and each level's key.
+    nearest: Option<(PathBuf, [[u8; 16]; 5])>,
 }
+
+/// The kept levels of the nearest part (each `None` when not kept for its inputs).
+pub type KeptLevels = [Option<LevelNearest>; 5];
 
 impl AssignmentCache {
     /// The files of `ds`'s assignment beside the store file `store`, keyed by `ds`'s inputs
@@ -86,19 +91,26 @@ impl AssignmentCache {
                 h.digest128().to_le_bytes()
             },
             || {
+                // Each level on the positions (hashed once) and that level's stations, by their
+                // index (which breaks ties): an edit of a station keeps the other levels.
                 let mut h = Xxh3::new();
                 h.update(NEAREST_MAGIC);
                 h.update(&program);
                 hash_positions(&mut h, hh);
                 let st = &ds.stations;
-                h.update(&(st.len() as u64).to_le_bytes());
-                for i in 0..st.len() {
-                    h.update(&st.lon[i].to_le_bytes());
-                    h.update(&st.lat[i].to_le_bytes());
-                    h.update(&[st.level[i].index() as u8, u8::from(st.active[i])]);
-                    h.update(&st.radius_of(i as u32, &ds.standard).to_le_bytes());
-                }
-                h.digest128().to_le_bytes()
+                Level::ALL.map(|level| {
+                    let mut h = h.clone();
+                    h.update(&[level.index() as u8]);
+                    h.update(&(st.len() as u64).to_le_bytes());
+                    for i in (0..st.len()).filter(|&i| st.level[i] == level) {
+                        h.update(&(i as u64).to_le_bytes());
+                        h.update(&st.lon[i].to_le_bytes());
+                        h.update(&st.lat[i].to_le_bytes());
+                        h.update(&[u8::from(st.active[i])]);
+                        h.update(&st.radius_of(i as u32, &ds.standard).to_le_bytes());
+                    }
+                    h.digest128().to_le_bytes()
+                })
             },
         );
         AssignmentCache {
@@ -108,17 +120,17 @@ impl AssignmentCache {
         }
     }
 
-    /// The kept parts of `ds`'s assignment (each `None` when not kept for these inputs), read
-    /// side by side.
-    pub fn load(&self, ds: &Dataset) -> (Option<Located>, Option<Nearest>) {
+    /// The kept parts of `ds`'s assignment (each `None` when not kept for these inputs; the
+    /// nearest part level by level), read side by side.
+    pub fn load(&self, ds: &Dataset) -> (Option<Located>, KeptLevels) {
         rayon::join(
             || self.located.as_ref().and_then(|(path, key)| load_located(path, key, ds)),
-            || self.nearest.as_ref().and_then(|(path, key)| load_nearest(path, key, ds)),
+            || self.nearest.as_ref().map_or_else(Default::default, |(path, keys)| load_nearest(path, keys, ds)),
         )
     }
 
-    /// Keeps the parts of `a` asked for (`located`, `nearest`: those that were not kept);
-    /// a failure is a note on stderr.
+    /// Keeps the parts of `a` asked for (`located`, `nearest`: those that were not kept, or
+    /// not whole); a failure is a note on stderr.
     pub fn save(&self, a: &Assignment, (located, nearest): (bool, bool)) {
         rayon::join(
             || {
@@ -216,43 +228,72 @@ fn write_located(w: &mut impl Write, key: &[u8; 16], a: &Assignment) -> std::io:
     write_words(w, &triples, u32::to_le_bytes)
 }
 
-fn load_nearest(path: &Path, key: &[u8; 16], ds: &Dataset) -> Option<Nearest> {
+/// Bytes of the nearest part's header: magic, five keys, households.
+const NEAREST_HEAD: usize = 8 + 5 * 16 + 8;
+
+/// The levels of the nearest part kept for their keys: the file's levels whose key is the one
+/// asked, whole and in range.
+fn load_nearest(path: &Path, keys: &[[u8; 16]; 5], ds: &Dataset) -> KeptLevels {
+    let mut out = KeptLevels::default();
     let n = ds.households.len();
-    let (mut r, m) = open(path, NEAREST_MAGIC, key, n, |_| 41 * n as u64)?;
-    if m != 0 {
-        return None;
+    let Ok(f) = std::fs::File::open(path) else { return out };
+    let Ok(len) = f.metadata().map(|m| m.len()) else { return out };
+    let mut r = BufReader::with_capacity(CHUNK, f);
+    let mut head = [0u8; NEAREST_HEAD];
+    if r.read_exact(&mut head).is_err()
+        || &head[..8] != NEAREST_MAGIC
+        || head[88..96] != (n as u64).to_le_bytes()
+        || len != NEAREST_HEAD as u64 + 45 * n as u64
+    {
+        return out;
     }
-    let mut out = Nearest::default();
-    for l in 0..5 {
-        out.nearest[l] = read_words(&mut r, n, u32::from_le_bytes)?;
-    }
-    for l in 0..5 {
-        out.nearest_m[l] = read_words(&mut r, n, f32::from_le_bytes)?;
-    }
-    out.covered = read_words(&mut r, n, |[b]: [u8; 1]| b)?;
-    let stations = ds.stations.len() as u32;
-    let ok = (0..n).into_par_iter().with_min_len(1 << 12).all(|h| {
-        let covered = out.covered[h];
-        covered < 1 << 5
-            && (0..5).all(|l| {
-                let (s, m) = (out.nearest[l][h], out.nearest_m[l][h]);
+    let st = &ds.stations;
+    for level in Level::ALL {
+        let l = level.index();
+        let matches = head[8 + 16 * l..24 + 16 * l] == keys[l];
+        if !matches {
+            // Passed over (the reader stays at the next level's section).
+            if std::io::copy(&mut (&mut r).take(9 * n as u64), &mut std::io::sink()).is_err() {
+                return KeptLevels::default();
+            }
+            continue;
+        }
+        let read = (|| {
+            let nearest = read_words(&mut r, n, u32::from_le_bytes)?;
+            let nearest_m = read_words(&mut r, n, f32::from_le_bytes)?;
+            let covered = read_words(&mut r, n, |[b]: [u8; 1]| b)?;
+            Some((nearest, nearest_m, covered))
+        })();
+        // A read that failed leaves the reader anywhere: no level after it is read.
+        let Some((nearest, nearest_m, covered)) = read else { return out };
+        let part = {
+            let ok = (0..n).into_par_iter().with_min_len(1 << 12).all(|h| {
+                let (s, m, c) = (nearest[h], nearest_m[h], covered[h]);
                 if s == NONE {
-                    m.is_nan() && covered & (1 << l) == 0
+                    m.is_nan() && c == 0
                 } else {
-                    s < stations && m >= 0.0 && m.is_finite()
+                    (s as usize) < st.len() && st.level[s as usize] == level && m >= 0.0 && m.is_finite() && c <= 1
                 }
-            })
-    });
-    ok.then_some(out)
+            });
+            let covered = covered.into_iter().map(|c| c == 1).collect();
+            ok.then_some(LevelNearest { nearest, nearest_m, covered })
+        };
+        // Read whole but not usable: a miss of that level (the reader is past it all the same).
+        out[l] = part;
+    }
+    out
 }
 
-fn write_nearest(w: &mut impl Write, key: &[u8; 16], a: &Assignment) -> std::io::Result<()> {
-    write_head(w, NEAREST_MAGIC, key, a.len(), 0)?;
+fn write_nearest(w: &mut impl Write, keys: &[[u8; 16]; 5], a: &Assignment) -> std::io::Result<()> {
+    w.write_all(NEAREST_MAGIC)?;
+    for k in keys {
+        w.write_all(k)?;
+    }
+    w.write_all(&(a.len() as u64).to_le_bytes())?;
     for l in 0..5 {
         write_words(w, &a.nearest[l], u32::to_le_bytes)?;
-    }
-    for l in 0..5 {
         write_words(w, &a.nearest_m[l], f32::to_le_bytes)?;
+        write_words(w, &a.covered, |c: u8| [(c >> l) & 1])?;
     }
-    write_words(w, &a.covered, |c: u8| [c])
+    Ok(())
 }

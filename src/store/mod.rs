@@ -79,7 +79,7 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use assignment_cache::AssignmentCache;
+pub use assignment_cache::{AssignmentCache, KeptLevels};
 pub use import::{FolderHistory, ImportReport};
 pub use ledger::{RecordSource, RecordsImported};
 pub use patch::merge_patch;

@@ -1981,8 +1981,25 @@ fn parts(ds: &Dataset) -> (crate::analysis::Located, crate::analysis::Nearest) {
     (crate::analysis::assign::locate(ds, &idx), crate::analysis::assign::nearest(ds, &idx))
 }
 
+/// The five levels of `n`, as the kept nearest part gives them.
+fn levels_of(n: &crate::analysis::Nearest) -> KeptLevels {
+    std::array::from_fn(|l| {
+        Some(crate::analysis::LevelNearest {
+            nearest: n.nearest[l].clone(),
+            nearest_m: n.nearest_m[l].clone(),
+            covered: n.covered.iter().map(|&c| (c >> l) & 1 == 1).collect(),
+        })
+    })
+}
+
+/// `levels`, with level `l` not kept.
+fn without(mut levels: KeptLevels, l: usize) -> KeptLevels {
+    levels[l] = None;
+    levels
+}
+
 #[test]
-fn the_assignment_is_kept_for_the_same_inputs_of_each_part_only() {
+fn the_assignment_is_kept_for_the_same_inputs_of_each_part_and_level_only() {
     use crate::analysis::Assignment;
     let f = folder();
     let s = Store::open(f.path()).unwrap();
@@ -1991,64 +2008,73 @@ fn the_assignment_is_kept_for_the_same_inputs_of_each_part_only() {
     let (located, nearest) = parts(&ds);
     assert!(!located.mismatches.is_empty() || located.unit.iter().any(|&u| u != NO_UNIT));
     let a = Assignment::from_parts(located.clone(), nearest.clone());
+    let all = levels_of(&nearest);
     let cache = s.assignment_cache(&ds);
     // None kept yet; then both, as made.
-    assert_eq!(cache.load(&ds), (None, None));
+    same(cache.load(&ds), (None::<()>, KeptLevels::default()));
     cache.save(&a, (true, true));
-    same(cache.load(&ds), (Some(located.clone()), Some(nearest.clone())));
-    // A new cache of the same inputs (the next start) reads them too.
-    same(s.assignment_cache(&ds).load(&ds), (Some(located.clone()), Some(nearest.clone())));
+    same(cache.load(&ds), (Some(located.clone()), all.clone()));
+    // A new cache of the same inputs (the next start) reads them too, and the levels make the
+    // nearest part again.
+    let (_, kept) = s.assignment_cache(&ds).load(&ds);
+    let idx = crate::analysis::Indexes::build(&ds);
+    same(crate::analysis::assign::nearest_with(&ds, &idx, kept), &nearest);
     let dir = f.path().join(".gridcover-cache");
     let (lpath, npath) = (dir.join("gridcover.sqlite.located"), dir.join("gridcover.sqlite.nearest"));
 
     // The file is what is read: a distance changed in it shows.
     let bytes = std::fs::read(&npath).unwrap();
     let n = ds.households.len();
-    let at = 40 + 4 * 5 * n + 4 * 2 * n; // the first household's distance at the county level
+    let at = 96 + 9 * n * 2 + 4 * n; // the first household's distance at the county level
     assert!(nearest.nearest[2][0] != NONE);
     let mut changed = bytes.clone();
     changed[at..at + 4].copy_from_slice(&1234.5f32.to_le_bytes());
     std::fs::write(&npath, &changed).unwrap();
-    assert_eq!(cache.load(&ds).1.unwrap().nearest_m[2][0], 1234.5);
+    assert_eq!(cache.load(&ds).1[2].as_ref().unwrap().nearest_m[0], 1234.5);
     std::fs::write(&npath, &bytes).unwrap();
 
-    // A station moved: the located part is kept, the nearest is not.
+    // A station moved: its level is found again; the located part and the other levels are
+    // kept. So for a station closed, or its radius changed.
     let mut moved = ds.clone();
     moved.stations.lon[0] += 0.01;
+    let l0 = ds.stations.level[0].index();
     let c = s.assignment_cache(&moved);
-    assert_eq!(c.load(&moved), (Some(located.clone()), None));
-    // So is a station closed, or its radius changed.
+    same(c.load(&moved), (Some(located.clone()), without(all.clone(), l0)));
     let mut closed = ds.clone();
     closed.stations.active[1] = !closed.stations.active[1];
-    assert_eq!(s.assignment_cache(&closed).load(&closed).1, None);
+    let l1 = ds.stations.level[1].index();
+    same(s.assignment_cache(&closed).load(&closed).1, without(all.clone(), l1));
     let mut wider = ds.clone();
     wider.stations.radius_m[0] = Some(wider.stations.radius_of(0, &wider.standard) + 1.0);
-    assert_eq!(s.assignment_cache(&wider).load(&wider).1, None);
+    same(s.assignment_cache(&wider).load(&wider).1, without(all.clone(), l0));
     // A boundary's point moved, a grid's, or a household's code: the nearest part is kept.
     let mut b = ds.clone();
     let mut areas = b.boundaries.areas.clone();
     areas[0].geometry.0[0].exterior_mut(|r| r.0[0].x += 1e-7);
     b.boundaries = std::sync::Arc::new(crate::model::Boundaries { areas });
-    same(s.assignment_cache(&b).load(&b), (None::<()>, Some(nearest.clone())));
+    same(s.assignment_cache(&b).load(&b), (None::<()>, all.clone()));
     let mut g = ds.clone();
     let mut grids = (*g.grids).clone();
     grids.geometry[0].0[0].exterior_mut(|r| r.0[0].y += 1e-7);
     g.grids = std::sync::Arc::new(grids);
-    same(s.assignment_cache(&g).load(&g), (None::<()>, Some(nearest.clone())));
+    same(s.assignment_cache(&g).load(&g), (None::<()>, all.clone()));
     let mut coded = ds.clone();
     coded.households.code.set(0, None);
-    same(s.assignment_cache(&coded).load(&coded), (None::<()>, Some(nearest.clone())));
-    // A household moved: neither.
+    same(s.assignment_cache(&coded).load(&coded), (None::<()>, all.clone()));
+    // A household moved: nothing.
     let mut hh = ds.clone();
     hh.households.lat[2] += 1e-9;
-    assert_eq!(s.assignment_cache(&hh).load(&hh), (None, None));
-    // Kept for the moved station: the located file is not written again, the nearest is.
-    let (_, moved_nearest) = parts(&moved);
+    same(s.assignment_cache(&hh).load(&hh), (None::<()>, KeptLevels::default()));
+    // Kept for the moved station: the located file is not written again, the nearest is; the
+    // first inputs then find their other levels in it, not the moved one's.
+    let idx = crate::analysis::Indexes::build(&moved);
+    let moved_nearest = crate::analysis::assign::nearest_with(&moved, &idx, without(all.clone(), l0));
+    same(&moved_nearest, &parts(&moved).1);
     let located_before = std::fs::metadata(&lpath).unwrap().modified().unwrap();
     c.save(&Assignment::from_parts(located.clone(), moved_nearest.clone()), (false, true));
     assert_eq!(std::fs::metadata(&lpath).unwrap().modified().unwrap(), located_before);
-    same(c.load(&moved), (Some(located.clone()), Some(moved_nearest)));
-    assert_eq!(cache.load(&ds).1, None);
+    same(c.load(&moved), (Some(located.clone()), levels_of(&moved_nearest)));
+    same(cache.load(&ds).1, without(all, l0));
 }
 
 #[test]
@@ -2059,6 +2085,7 @@ fn a_kept_assignment_that_is_damaged_or_out_of_range_is_not_used() {
     s.import(f.path()).unwrap();
     let ds = s.load_dataset(f.path()).unwrap();
     let (located, nearest) = parts(&ds);
+    let all = levels_of(&nearest);
     let cache = s.assignment_cache(&ds);
     cache.save(&Assignment::from_parts(located.clone(), nearest.clone()), (true, true));
     let dir = f.path().join(".gridcover-cache");
@@ -2072,34 +2099,42 @@ fn a_kept_assignment_that_is_damaged_or_out_of_range_is_not_used() {
         std::fs::write(&lpath, &b).unwrap();
         let got = cache.load(&ds);
         std::fs::write(&lpath, &lbytes).unwrap();
-        assert_eq!(format!("{got:?}"), format!("{:?}", (None::<()>, Some(&nearest))), "located byte {at}");
+        same(got, (None::<()>, all.clone()));
     };
     damaged_located(0, b"GCLOCA99");
     damaged_located(8, &[!lbytes[8]]); // the key
     damaged_located(40, &(ds.divisions.len() as u32).to_le_bytes()); // a unit out of range
     damaged_located(40 + 4 * n, &[3]); // an unknown source
     damaged_located(40 + 5 * n, &(ds.grids.len() as u32).to_le_bytes()); // a grid out of range
-    let damaged_nearest = |at: usize, value: &[u8]| {
+                                                                         // Each damage of a level's section is a miss of that level alone.
+    let damaged_nearest = |at: usize, value: &[u8], level: Option<usize>| {
         let mut b = nbytes.clone();
         b[at..at + value.len()].copy_from_slice(value);
         std::fs::write(&npath, &b).unwrap();
         let got = cache.load(&ds);
         std::fs::write(&npath, &nbytes).unwrap();
-        assert_eq!(got, (Some(located.clone()), None), "nearest byte {at}");
+        let want = level.map_or_else(KeptLevels::default, |l| without(all.clone(), l));
+        same(got, (Some(located.clone()), want));
     };
     // The first household at the province level (no station there) and the county level.
     assert!(nearest.nearest[0][0] == NONE && nearest.nearest[2][0] != NONE);
-    let (county, county_m) = (40 + 8 * n, 40 + 28 * n);
-    damaged_nearest(county, &(ds.stations.len() as u32).to_le_bytes()); // a station out of range
-    damaged_nearest(county, &NONE.to_le_bytes()); // no station, yet a distance
-    damaged_nearest(40 + 20 * n, &1.0f32.to_le_bytes()); // a distance, yet no station
-    damaged_nearest(county_m, &(-1.0f32).to_le_bytes()); // a negative distance
-    damaged_nearest(county_m, &f32::NAN.to_le_bytes()); // no distance to a station
-    damaged_nearest(40 + 40 * n, &[1]); // covered at the province level, with no station there
-    damaged_nearest(40 + 40 * n, &[1 << 5]); // a sixth level
-                                             // Cut short, or longer: a miss.
+    let section = |l: usize| 96 + 9 * n * l;
+    let county = section(2);
+    let (county_m, county_covered) = (county + 4 * n, county + 8 * n);
+    let village = (0..ds.stations.len()).find(|&i| ds.stations.level[i] == crate::model::Level::Village).unwrap();
+    damaged_nearest(0, b"GCNEAR99", None);
+    damaged_nearest(8 + 16 * 2, &[!nbytes[8 + 16 * 2]], Some(2)); // the county level's key
+    damaged_nearest(county, &(ds.stations.len() as u32).to_le_bytes(), Some(2)); // out of range
+    damaged_nearest(county, &(village as u32).to_le_bytes(), Some(2)); // a station of another level
+    damaged_nearest(county, &NONE.to_le_bytes(), Some(2)); // no station, yet a distance
+    damaged_nearest(section(0) + 4 * n, &1.0f32.to_le_bytes(), Some(0)); // a distance, no station
+    damaged_nearest(county_m, &(-1.0f32).to_le_bytes(), Some(2)); // a negative distance
+    damaged_nearest(county_m, &f32::NAN.to_le_bytes(), Some(2)); // no distance to a station
+    damaged_nearest(section(0) + 8 * n, &[1], Some(0)); // covered, with no station of the level
+    damaged_nearest(county_covered, &[2], Some(2)); // covered is a yes or a no
+                                                    // Cut short, or longer: a miss.
     std::fs::write(&npath, &nbytes[..nbytes.len() - 1]).unwrap();
-    assert_eq!(cache.load(&ds).1, None);
+    same(cache.load(&ds).1, KeptLevels::default());
     let mut longer = lbytes.clone();
     longer.push(0);
     std::fs::write(&lpath, &longer).unwrap();

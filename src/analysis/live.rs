@@ -693,10 +693,9 @@ impl Live {
 
     /// Starts an edit: no household touched yet.
     fn begin(&mut self) {
-        for &(h, ..) in &self.touched {
-            self.touched_bits[h as usize / 64] &= !(1 << (h % 64));
-        }
-        self.touched.clear();
+        // Every edit's `finish` clears the list and its bits, and nothing fails between the
+        // two.
+        debug_assert!(self.touched.is_empty(), "an edit began before the last one finished");
         // Made at the first edit (an engine that is never edited holds none).
         if self.touched_bits.is_empty() {
             self.touched_bits = vec![0; self.ds.households.len().div_ceil(64)];

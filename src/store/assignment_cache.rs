@@ -65,12 +65,14 @@ impl AssignmentCache {
             return AssignmentCache { store: store.to_path_buf(), located: None, nearest: None };
         };
         let hh = &ds.households;
+        // The program and the positions, which both parts depend on, hashed once.
+        let mut positions = Xxh3::new();
+        positions.update(&program);
+        hash_positions(&mut positions, hh);
         let (located, nearest) = rayon::join(
             || {
-                let mut h = Xxh3::new();
+                let mut h = positions.clone();
                 h.update(LOCATED_MAGIC);
-                h.update(&program);
-                hash_positions(&mut h, hh);
                 hash_words(&mut h, hh.code.raw(), u32::to_le_bytes);
                 let d = &ds.divisions;
                 h.update(&(d.len() as u64).to_le_bytes());
@@ -91,12 +93,10 @@ impl AssignmentCache {
                 h.digest128().to_le_bytes()
             },
             || {
-                // Each level on the positions (hashed once) and that level's stations, by their
+                // Each level on the positions and that level's stations, by their
                 // index (which breaks ties): an edit of a station keeps the other levels.
-                let mut h = Xxh3::new();
+                let mut h = positions.clone();
                 h.update(NEAREST_MAGIC);
-                h.update(&program);
-                hash_positions(&mut h, hh);
                 let st = &ds.stations;
                 Level::ALL.map(|level| {
                     let mut h = h.clone();

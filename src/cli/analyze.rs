@@ -39,6 +39,15 @@ fn parse_day(s: &str) -> Result<crate::model::Day, String> {
 /// The data folder cannot be read (exit 2); a result cannot be written (1).
 pub fn run(a: &AnalyzeArgs) -> Result<(), CliError> {
     let t = Instant::now();
+    let dir = super::data::data_dir(a.data.data.as_deref())?;
+    let store = dir.join(crate::store::STORE_FILE).exists();
+    // The service records files of a folder without a store are hashed (their cache's key;
+    // seconds for a national contacts.csv) on a thread of their own while the folder is read
+    // and analysed.
+    let ahead = (a.effective && !store).then(|| {
+        let dir = dir.clone();
+        std::thread::spawn(move || crate::store::HashedFiles::of_folder(&dir))
+    });
     let mut ds = load(a.data.data.as_deref())?;
     let read_s = t.elapsed().as_secs_f64();
     // No output of analyze draws a polygon: they are let go once indexed. The big file is
@@ -54,9 +63,9 @@ pub fn run(a: &AnalyzeArgs) -> Result<(), CliError> {
     timings.extend(an.timings.iter().copied());
     timings.push(("write_assignments", big?));
     let s = phase("writing results", || write_all_but_assignments(&a.out, &ds, &an, &timings))?;
-    let dir = super::data::data_dir(a.data.data.as_deref())?;
-    if a.effective || dir.join(crate::store::STORE_FILE).exists() {
-        let records = super::data::service_records(&dir, &ds)?;
+    if a.effective || store {
+        let ahead = ahead.and_then(|h| h.join().ok());
+        let records = super::data::service_records(&dir, &ds, ahead)?;
         let day = a.as_of.unwrap_or_else(super::data::today);
         let e =
             phase("effective coverage", || crate::analysis::effective(&ds, &an.assignment, &records, day, &ds.service));

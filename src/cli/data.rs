@@ -132,23 +132,30 @@ pub fn load_for_plan_within(data: Option<&Path>, code: &str) -> Result<(Dataset,
 pub use crate::model::service::today;
 
 /// The service records of the data folder `dir`: from its store when it has one (what the
-/// grid workers recorded), else from its `contacts.csv` and `needs.csv` (rows that cannot be
-/// used are printed as warnings); none when it has neither.
+/// grid workers recorded; read as the server's start reads them, the contacts up to the last
+/// read from the contacts' cache beside the store), else from its `contacts.csv` and
+/// `needs.csv` (through their cache, [`crate::store::folder_records`]; rows that cannot be
+/// used are printed as warnings; `ahead`: those files hashed beforehand); none when it has
+/// neither.
 ///
 /// # Errors
 /// The store cannot be read (exit 1, or 2 for a store of a newer gridcover); a file that cannot
 /// be read or lacks a required column (exit 2).
-pub fn service_records(dir: &Path, ds: &Dataset) -> Result<crate::model::ServiceRecords, CliError> {
+pub fn service_records(
+    dir: &Path,
+    ds: &Dataset,
+    ahead: Option<crate::store::HashedFiles>,
+) -> Result<crate::model::ServiceRecords, CliError> {
     if dir.join(crate::store::STORE_FILE).exists() {
         let store = crate::store::Store::open(dir)?;
-        let (records, unknown) = store.service_records(&ds.households)?;
+        let (records, _, unknown) = store.service_records_cached(&ds.households.id)?;
         if unknown > 0 {
             eprintln!("note: {unknown} service records of the store name households not in the data folder");
         }
         return Ok(records);
     }
     let mut rejects = Vec::new();
-    let records = crate::ingest::service::read_folder_records(dir, &ds.households, &mut rejects)?;
+    let records = crate::store::folder_records(dir, &ds.households, &mut rejects, ahead)?;
     for r in &rejects {
         eprintln!("warning: {} row {}: {} ({})", r.file, r.row, r.reason, r.id);
     }

@@ -72,7 +72,7 @@ pub fn run(a: &ReportArgs) -> Result<(), CliError> {
     let (ds, an) = load_analysed(a.data.data.as_deref())?;
     let (text, table) = if a.effective {
         let dir = super::data::data_dir(a.data.data.as_deref())?;
-        let records = service_records(&dir, &ds)?;
+        let records = service_records(&dir, &ds, None)?;
         let e = effective(&ds, &an.assignment, &records, a.as_of.unwrap_or_else(today), &ds.service);
         (effective_text(&ds, &e, a.level, a.limit), effective_table(&ds, &e, a.level))
     } else {

@@ -47,8 +47,9 @@ const FORMAT: u32 = 2;
 /// The folder of the caches, inside the input's folder.
 pub const CACHE_DIR: &str = ".gridcover-cache";
 
-/// Whether caches are used (`GRIDCOVER_GEO_CACHE=off` turns them off).
-fn enabled() -> bool {
+/// Whether caches of the inputs are used (`GRIDCOVER_GEO_CACHE=off` turns them off: this
+/// one and the data folder's service records' cache, `crate::store::folder_records`).
+pub(crate) fn enabled() -> bool {
     !matches!(std::env::var("GRIDCOVER_GEO_CACHE").as_deref(), Ok("off" | "0" | "false"))
 }
 
@@ -79,13 +80,14 @@ fn key_of_file(path: &Path, crs: &Crs) -> std::io::Result<[u8; 32]> {
 
 /// What tells a file changed: its length, modification time and inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
     ino: u64,
 }
 
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
+/// The [`Stamp`] of the file at `path`.
+pub(crate) fn stamp(path: &Path) -> std::io::Result<Stamp> {
     let m = std::fs::metadata(path)?;
     #[cfg(unix)]
     let ino = std::os::unix::fs::MetadataExt::ino(&m);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use geo::MultiPolygon;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Divisions, Level, OptStrColumn, Standard, StrColumn, UnitIdx, NO_UNIT};
 
@@ -330,7 +330,7 @@ impl Grids {
 }
 
 /// An input row or feature that was set aside, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reject {
     /// File name (within the data folder).
     pub file: String,

@@ -122,6 +122,9 @@ pub enum NeedStatus {
 }
 
 impl NeedStatus {
+    /// Every status.
+    pub const ALL: [NeedStatus; 3] = [NeedStatus::Open, NeedStatus::InProgress, NeedStatus::Resolved];
+
     /// Its name in records and requests.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,20 +1,87 @@
 //! The files of the store's caches ([`super::contact_cache`], [`super::household_cache`],
-//! [`super::assignment_cache`]):
-//! where they live, their arrays of little-endian words, and their replacement whole.
+//! [`super::assignment_cache`]) and of the data folder's service records
+//! ([`super::records_cache`]): where they live, their arrays of little-endian words, the
+//! section of contact days grouped by household both kinds of contact cache hold, and their
+//! replacement whole.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
+use crate::model::service::{Day, DayColumn, GroupedDays};
+use crate::model::StrColumn;
+
 /// Bytes converted at a time when reading or writing the arrays.
 pub(super) const CHUNK: usize = 1 << 20;
 
-/// The cache file `<store file>.<kind>` in the data folder's cache beside the store file
-/// `store`.
-pub(super) fn path(store: &Path, kind: &str) -> PathBuf {
-    let dir = store.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
-    let name = store.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+/// The cache file `<file name>.<kind>` in the data folder's cache beside `file` (the store's
+/// file, or an input file).
+pub(super) fn path(file: &Path, kind: &str) -> PathBuf {
+    let dir = file.parent().unwrap_or(Path::new(".")).join(crate::ingest::cache::CACHE_DIR);
+    let name = file.file_name().map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
     dir.join(format!("{name}.{kind}"))
+}
+
+/// The SHA-256 of household ids in their order: a part of the key of a cache of contact days
+/// grouped by household position.
+pub(super) fn ids_digest(ids: &StrColumn) -> [u8; 32] {
+    let (text, ends) = ids.parts();
+    let mut h = Sha256::new();
+    h.update((ends.len() as u64).to_le_bytes());
+    for e in ends {
+        h.update(e.to_le_bytes());
+    }
+    h.update(text.as_bytes());
+    h.finalize().into()
+}
+
+/// The four head words of a section of grouped contact days ([`write_grouped_days`]): the
+/// households, the contacts, the base day and the bytes a day (2: `u16` offsets from the base;
+/// 4: `i32` days, base 0).
+pub(super) fn grouped_days_words(start: &[u32], days: &DayColumn) -> [u64; 4] {
+    let households = start.len().saturating_sub(1) as u64;
+    let (base, width) = days.as_offsets().map_or((0, 4), |(base, _)| (base, 2));
+    [households, days.len() as u64, i64::from(base) as u64, width]
+}
+
+/// The bytes of a section of grouped contact days whose head words are `words`
+/// ([`grouped_days_words`]); None when they cannot be (a width other than 2 or 4, an overflow).
+pub(super) fn grouped_days_len(words: [u64; 4]) -> Option<u64> {
+    let [households, contacts, _, width] = words;
+    if !matches!(width, 2 | 4) {
+        return None;
+    }
+    width.checked_mul(contacts)?.checked_add(households.checked_add(1)?.checked_mul(4)?)
+}
+
+/// Writes the section of grouped contact days: `start` (households + 1 offsets, `u32`), then
+/// the days as [`grouped_days_words`] says (`u16` offsets from the base, or `i32` days), as
+/// [`crate::model::ServiceRecords::contact_days`] gives them.
+pub(super) fn write_grouped_days(w: &mut impl Write, start: &[u32], days: &DayColumn) -> std::io::Result<()> {
+    write_words(w, start, |x: u32| x.to_le_bytes())?;
+    match days.as_offsets() {
+        Some((_, offsets)) => write_words(w, offsets, |x: u16| x.to_le_bytes()),
+        None => write_words(w, days.as_days().unwrap_or_default(), |x: Day| x.to_le_bytes()),
+    }
+}
+
+/// Reads back what [`write_grouped_days`] wrote, with its head `words`: None when the reader
+/// ends first, the base is not a day, or the offsets and days do not fit together.
+pub(super) fn read_grouped_days(r: &mut impl Read, words: [u64; 4]) -> Option<GroupedDays> {
+    let [households, contacts, base, width] = words;
+    grouped_days_len(words)?;
+    let households = usize::try_from(households).ok()?;
+    let contacts = usize::try_from(contacts).ok()?;
+    let base = Day::try_from(base as i64).ok()?;
+    let start: Vec<u32> = read_words(r, households + 1, u32::from_le_bytes)?;
+    let days = if width == 2 {
+        DayColumn::from_offsets(base, read_words(r, contacts, u16::from_le_bytes)?)?
+    } else {
+        DayColumn::from_days(read_words(r, contacts, i32::from_le_bytes)?)
+    };
+    GroupedDays::of_column(start, days)
 }
 
 /// `n` words of `N` bytes, converted a chunk at a time (no second copy of the array); `None`

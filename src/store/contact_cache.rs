@@ -30,10 +30,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::service::{Day, DayColumn, GroupedDays};
-use crate::model::StrColumn;
+use crate::model::service::{DayColumn, GroupedDays};
 
-use super::cache_file::{self, read_words, write_words, CHUNK};
+use super::cache_file::{self, CHUNK};
 
 /// Format of the file (its first eight bytes).
 const MAGIC: &[u8; 8] = b"GCDAYS02";
@@ -60,21 +59,8 @@ pub(super) struct ContactCache {
 }
 
 impl ContactCache {
-    /// The SHA-256 of the household ids in their order (a part of the key, taken while the
-    /// store is read).
-    pub fn ids_digest(ids: &StrColumn) -> [u8; 32] {
-        let (text, ends) = ids.parts();
-        let mut h = Sha256::new();
-        h.update((ends.len() as u64).to_le_bytes());
-        for e in ends {
-            h.update(e.to_le_bytes());
-        }
-        h.update(text.as_bytes());
-        h.finalize().into()
-    }
-
     /// The cache of the store at `store` (its file) whose identity is `identity`, for the
-    /// households whose [`ContactCache::ids_digest`] is `ids`.
+    /// households whose [`cache_file::ids_digest`] is `ids`.
     pub fn new(store: &Path, identity: &str, ids: &[u8; 32]) -> ContactCache {
         ContactCache { path: cache_file::path(store, "contacts"), key: key(MAGIC, identity, ids) }
     }
@@ -90,20 +76,12 @@ impl ContactCache {
         if &head[..8] != MAGIC || head[8..40] != self.key || word(2) != households as u64 {
             return None;
         }
-        let (upto, unknown, contacts, width) = (word(0) as i64, word(1), word(3), word(5));
-        let base = Day::try_from(word(4) as i64).ok()?;
-        let want = width.checked_mul(contacts).and_then(|d| d.checked_add(HEAD as u64 + 4 * (households as u64 + 1)));
-        if !matches!(width, 2 | 4) || want != Some(len) {
+        let days = [word(2), word(3), word(4), word(5)];
+        if cache_file::grouped_days_len(days)?.checked_add(HEAD as u64) != Some(len) {
             return None;
         }
-        let start: Vec<u32> = read_words(&mut r, households + 1, u32::from_le_bytes)?;
-        let contacts = usize::try_from(contacts).ok()?;
-        let days = if width == 2 {
-            DayColumn::from_offsets(base, read_words(&mut r, contacts, u16::from_le_bytes)?)?
-        } else {
-            DayColumn::from_days(read_words(&mut r, contacts, i32::from_le_bytes)?)
-        };
-        Some(ContactDays { upto, unknown, days: GroupedDays::of_column(start, days)? })
+        let (upto, unknown) = (word(0) as i64, word(1));
+        Some(ContactDays { upto, unknown, days: cache_file::read_grouped_days(&mut r, days)? })
     }
 
     /// Writes the days (replacing the file whole); a failure is a note on stderr.
@@ -112,22 +90,16 @@ impl ContactCache {
         cache_file::replace(&self.path, None, note, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
-            let households = start.len().saturating_sub(1) as u64;
-            let (base, width) = days.as_offsets().map_or((0, 4), |(base, _)| (base, 2));
-            for word in [upto as u64, unknown, households, days.len() as u64, i64::from(base) as u64, width] {
+            for word in [upto as u64, unknown].into_iter().chain(cache_file::grouped_days_words(start, days)) {
                 w.write_all(&word.to_le_bytes())?;
             }
-            write_words(w, start, |x: u32| x.to_le_bytes())?;
-            match days.as_offsets() {
-                Some((_, offsets)) => write_words(w, offsets, |x: u16| x.to_le_bytes()),
-                None => write_words(w, days.as_days().unwrap_or_default(), |x: Day| x.to_le_bytes()),
-            }
+            cache_file::write_grouped_days(w, start, days)
         })
     }
 }
 
 /// The key of a file of format `magic` for the store whose identity is `identity` and the
-/// households whose [`ContactCache::ids_digest`] is `ids`.
+/// households whose [`cache_file::ids_digest`] is `ids`.
 fn key(magic: &[u8; 8], identity: &str, ids: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(magic);
@@ -140,7 +112,7 @@ fn key(magic: &[u8; 8], identity: &str, ids: &[u8; 32]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::service::MAX_OFFSET_SPAN;
+    use crate::model::service::{Day, MAX_OFFSET_SPAN};
 
     const IDENTITY: &str = "import 1 at 2026-11-30 of files 0123";
 

@@ -68,6 +68,7 @@ mod import;
 mod ledger;
 mod patch;
 mod records;
+mod records_cache;
 mod service;
 mod users;
 
@@ -87,6 +88,7 @@ pub use records::{
     parse_date, Actor, HistoryEntry, HouseholdRecord, NamesAndAddresses, NewStation, NewVisit, StationPatch,
     StationRecord, Visit, MAX_NOTE_CHARS, MAX_STATUS_BYTES, MAX_STATUS_DEPTH,
 };
+pub use records_cache::{folder_records, HashedFiles};
 pub use service::{Need, NeedChange, NeedPatch, NewNeed, VisitNeed, MAX_VISIT_NEEDS};
 pub use users::{UserInfo, MAX_EXPIRY};
 

@@ -536,7 +536,7 @@ impl Store {
     ) -> Result<(ServiceRecords, Vec<i64>, usize)> {
         // The ids' part of the cache's key is taken beside the index and the read of the needs.
         let (ids_digest, index, read) = std::thread::scope(|s| {
-            let digest = cached.then(|| s.spawn(|| ContactCache::ids_digest(ids)));
+            let digest = cached.then(|| s.spawn(|| super::cache_file::ids_digest(ids)));
             // An open-addressing table keyed by the ids' xxh3 (4 to 8 bytes a household): a
             // `HashMap` of every id was most of this step at national scale (45 M inserts).
             let index = HouseholdIds::of(ids);

@@ -211,3 +211,52 @@ fn analyze_writes_the_same_effective_tables_and_the_workers() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The folder's service records are kept in `.gridcover-cache/contacts.csv.records` by the
+/// first run: the next runs read it, and write the same tables with the same warnings; a
+/// changed ledger is read again.
+#[test]
+fn analyze_reads_the_records_cache_as_the_files_and_a_changed_ledger_again() {
+    let dir = folder();
+    let d = dir.path().to_str().unwrap();
+    let cache = dir.path().join(".gridcover-cache/contacts.csv.records");
+    let tables = |out: &Path| -> Vec<String> {
+        ["province", "city", "county", "township", "village", "workers"]
+            .iter()
+            .map(|t| std::fs::read_to_string(out.join(format!("effective_{t}.csv"))).unwrap())
+            .collect()
+    };
+    let run = |name: &str| -> (Vec<String>, String) {
+        let out = dir.path().join(name);
+        let (_, err) = gridcover(&[
+            "analyze",
+            "--data",
+            d,
+            "--out",
+            out.to_str().unwrap(),
+            "--effective",
+            "--as-of",
+            "2026-11-30",
+        ]);
+        (tables(&out), err)
+    };
+    assert!(!cache.exists());
+    let (first, err) = run("a");
+    assert!(err.contains("contacts.csv row 7: unknown household H9"), "{err}");
+    let written = std::fs::read(&cache).unwrap();
+    let (second, err) = run("b");
+    assert!(err.contains("contacts.csv row 7: unknown household H9"), "the warning again: {err}");
+    assert_eq!(second, first);
+    assert_eq!(std::fs::read(&cache).unwrap(), written, "read, not written again");
+    // H5, never contacted before, is contacted on the day: one more household contacted.
+    let ledger = dir.path().join("contacts.csv");
+    let mut text = std::fs::read_to_string(&ledger).unwrap();
+    text.push_str("H5,2026-11-30,home,\n");
+    std::fs::write(&ledger, text).unwrap();
+    let (third, _) = run("c");
+    let county = |t: &[String]| rows(&t[2]).remove(0);
+    let n = |t: &[String], k: &str| county(t)[k].parse::<i64>().unwrap();
+    assert_eq!(n(&third, "contacted_households"), n(&first, "contacted_households") + 1);
+    assert_eq!(n(&third, "never_contacted_households"), n(&first, "never_contacted_households") - 1);
+    assert_ne!(std::fs::read(&cache).unwrap(), written, "replaced");
+}

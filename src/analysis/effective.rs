@@ -294,15 +294,47 @@ struct Acc {
     resolved_in_window: u64,
 }
 
-impl Acc {
+/// The households of one unit or grid, before they are added up a unit's chain: counted in
+/// parallel, a household once (in its own unit), not once per unit above it.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    households: u32,
+    contacted: u32,
+    hardship: u32,
+    hardship_overdue: u32,
+    never_contacted: u32,
+    open_need: u32,
+}
+
+impl Counts {
     fn household(&mut self, facts: ServiceFacts, hardship: bool) {
+        self.households += 1;
+        self.contacted += u32::from(facts.contacted());
+        self.hardship += u32::from(hardship);
+        self.hardship_overdue += u32::from(facts.hardship_overdue());
+        self.never_contacted += u32::from(!facts.ever_contacted());
+        self.open_need += u32::from(facts.open_need());
+    }
+
+    fn merge(&mut self, o: &Counts) {
+        self.households += o.households;
+        self.contacted += o.contacted;
+        self.hardship += o.hardship;
+        self.hardship_overdue += o.hardship_overdue;
+        self.never_contacted += o.never_contacted;
+        self.open_need += o.open_need;
+    }
+}
+
+impl Acc {
+    fn add(&mut self, c: &Counts) {
         let f = &mut self.f;
-        f.households += 1;
-        f.contacted_households += u64::from(facts.contacted());
-        f.hardship_households += u64::from(hardship);
-        f.hardship_overdue_households += u64::from(facts.hardship_overdue());
-        f.never_contacted_households += u64::from(!facts.ever_contacted());
-        f.open_need_households += u64::from(facts.open_need());
+        f.households += u64::from(c.households);
+        f.contacted_households += u64::from(c.contacted);
+        f.hardship_households += u64::from(c.hardship);
+        f.hardship_overdue_households += u64::from(c.hardship_overdue);
+        f.never_contacted_households += u64::from(c.never_contacted);
+        f.open_need_households += u64::from(c.open_need);
     }
 
     fn finish(mut self) -> ServiceFigures {
@@ -343,7 +375,43 @@ pub fn effective_of(
     let mut units = vec![Acc::default(); nu];
     let mut grids = vec![Acc::default(); ng];
     let hh = &ds.households;
-    // The nodes a household counts in: its unit chain and its grid.
+    // Each household in its own unit and grid (a part of the households per thread), then each
+    // unit's households added to every unit of its chain (itself included).
+    let step = facts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let direct = facts
+        .par_chunks(step)
+        .enumerate()
+        .map(|(part, fs)| {
+            let (mut u, mut g) = (vec![Counts::default(); nu], vec![Counts::default(); ng]);
+            for (k, fa) in fs.iter().enumerate() {
+                let h = part * step + k;
+                let unit = asg.unit.get(h).copied().unwrap_or(NO_UNIT);
+                if unit != NO_UNIT {
+                    u[unit as usize].household(*fa, hh.difficulty[h]);
+                }
+                let grid = asg.grid.get(h).copied().unwrap_or(NONE);
+                if grid != NONE {
+                    g[grid as usize].household(*fa, hh.difficulty[h]);
+                }
+            }
+            (u, g)
+        })
+        .reduce_with(|(mut u, mut g), (u2, g2)| {
+            u.iter_mut().zip(&u2).for_each(|(a, b)| a.merge(b));
+            g.iter_mut().zip(&g2).for_each(|(a, b)| a.merge(b));
+            (u, g)
+        });
+    if let Some((du, dg)) = direct {
+        for (u, c) in du.iter().enumerate().filter(|(_, c)| c.households > 0) {
+            for a in ds.divisions.chain(u as u32).into_iter().filter(|&a| a != NO_UNIT) {
+                units[a as usize].add(c);
+            }
+        }
+        for (g, c) in dg.iter().enumerate() {
+            grids[g].add(c);
+        }
+    }
+    // The nodes a need counts in: its unit chain and its grid.
     let mut visit = |h: usize, f: &mut dyn FnMut(&mut Acc)| {
         let u = asg.unit.get(h).copied().unwrap_or(NO_UNIT);
         if u != NO_UNIT {
@@ -356,9 +424,6 @@ pub fn effective_of(
             f(&mut grids[g as usize]);
         }
     };
-    for (h, fa) in facts.iter().enumerate() {
-        visit(h, &mut |a| a.household(*fa, hh.difficulty[h]));
-    }
     let window = need_window(as_of, cfg);
     for n in &records.needs {
         let Some(raised) = n.opened() else { continue };

@@ -36,8 +36,6 @@ use crate::model::{Households, StrColumn};
 /// Most needs one visit may raise.
 pub const MAX_VISIT_NEEDS: usize = 20;
 
-const STATUSES: [NeedStatus; 3] = [NeedStatus::Open, NeedStatus::InProgress, NeedStatus::Resolved];
-
 /// `kind` of a request: one of the four names exactly, else an error naming the field.
 pub(crate) fn de_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ContactKind, D::Error> {
     let s = String::deserialize(d)?;
@@ -58,7 +56,7 @@ fn de_category<'de, D: Deserializer<'de>>(d: D) -> Result<NeedCategory, D::Error
 
 fn de_status<'de, D: Deserializer<'de>>(d: D) -> Result<NeedStatus, D::Error> {
     let s = String::deserialize(d)?;
-    STATUSES
+    NeedStatus::ALL
         .into_iter()
         .find(|c| c.as_str() == s)
         .ok_or_else(|| D::Error::custom(format!("status {s:?} is not one of open, in_progress, resolved")))
@@ -188,8 +186,10 @@ impl NeedPatch {
 }
 
 fn parsed<T>(r: &Row<'_>, k: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let s: String = r.get(k)?;
-    parse(&s).ok_or_else(|| {
+    // Read in place (no `String` per row: the country's needs are millions of rows).
+    let v = r.get_ref(k)?;
+    let s = v.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(k, v.data_type(), Box::new(e)))?;
+    parse(s).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             k,
             rusqlite::types::Type::Text,
@@ -203,7 +203,7 @@ fn category_of(s: &str) -> Option<NeedCategory> {
 }
 
 fn status_of(s: &str) -> Option<NeedStatus> {
-    STATUSES.into_iter().find(|c| c.as_str() == s)
+    NeedStatus::ALL.into_iter().find(|c| c.as_str() == s)
 }
 
 const NEED_COLS: &str = "n.id, n.household_id, n.category, n.note, n.status, n.opened, n.visit_id, n.user_id, u.name, \
@@ -534,18 +534,51 @@ impl Store {
         cached: bool,
         few: i64,
     ) -> Result<(ServiceRecords, Vec<i64>, usize)> {
-        // The ids' part of the cache's key is taken beside the index and the read of the needs.
-        let (ids_digest, index, read) = std::thread::scope(|s| {
-            let digest = cached.then(|| s.spawn(|| super::cache_file::ids_digest(ids)));
+        // The store's identity (its first import, which never changes once made) keys the
+        // contacts' cache, which is loaded (with the ids' part of its key) beside the index of
+        // the ids and the read of the needs.
+        let identity = if cached { self.first_import()? } else { None };
+        let (index, read, cache) = std::thread::scope(|s| {
+            let cache = identity.map(|i| {
+                s.spawn(move || {
+                    let c = ContactCache::new(&self.inner.path, &i, &super::cache_file::ids_digest(ids));
+                    let kept = c.load(ids.len());
+                    (c, kept)
+                })
+            });
             // An open-addressing table keyed by the ids' xxh3 (4 to 8 bytes a household): a
             // `HashMap` of every id was most of this step at national scale (45 M inserts).
-            let index = HouseholdIds::of(ids);
-            let read = self.needs_and_last_contact(&index);
-            (digest.map(|d| d.join().unwrap_or_else(|p| std::panic::resume_unwind(p))), index, read)
+            let index = s.spawn(|| HouseholdIds::of(ids));
+            let read = self.needs_and_last_contact();
+            fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+            (join(index), read, cache.map(join))
         });
-        let (upto, unknown_needs, needs, need_ids, identity) = read?;
-        let cache = identity.zip(ids_digest).map(|(i, d)| ContactCache::new(&self.inner.path, &i, &d));
-        let kept = cache.as_ref().and_then(|c| c.load(ids.len())).filter(|d| d.upto <= upto);
+        let NeedsRead { upto, mut needs, households, mut need_ids } = read?;
+        // Each need's household by its id, in parallel; a need of a household not among `ids`
+        // is left out (and counted), its store id with it.
+        let at: Vec<Option<u32>> = {
+            use rayon::prelude::*;
+            (0..needs.len()).into_par_iter().with_min_len(1 << 12).map(|k| index.get(&households[k])).collect()
+        };
+        drop(households);
+        let unknown_needs = at.iter().filter(|a| a.is_none()).count();
+        let (mut k, mut j) = (0, 0);
+        needs.retain_mut(|n| {
+            let known = at[k].inspect(|&h| n.household = h).is_some();
+            k += 1;
+            known
+        });
+        need_ids.retain(|_| {
+            let known = at[j].is_some();
+            j += 1;
+            known
+        });
+        let (cache, kept) = match cache {
+            Some((c, kept)) => (Some(c), kept.filter(|d| d.upto <= upto)),
+            None => (None, None),
+        };
         let from = kept.as_ref().map_or(1, |d| d.upto + 1);
         // The contacts up to the last one of that moment: visits are append-only (never
         // changed nor deleted, their ids only grow), so these are the contacts of the same
@@ -593,10 +626,20 @@ impl Store {
         Ok((records, need_ids, unknown_needs + unknown + left))
     }
 
-    /// In one read transaction: the last visit id, the needs (with the number naming a
-    /// household not in `index`, and their store ids), and the store's identity for the
-    /// contacts' cache (its first import), all of one moment.
-    fn needs_and_last_contact(&self, index: &HouseholdIds<'_>) -> Result<NeedsRead> {
+    /// The store's identity, for the contacts' cache: its first import (none before one).
+    fn first_import(&self) -> Result<Option<String>> {
+        self.read(|c| {
+            c.query_row("SELECT id || ' ' || at || ' ' || files_sha256 FROM imports ORDER BY id LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(StoreError::db("reading the first import"))
+        })
+    }
+
+    /// In one read transaction: the last visit id and the needs (each with its household's id
+    /// as stored, placed by the caller), all of one moment.
+    fn needs_and_last_contact(&self) -> Result<NeedsRead> {
         let day = |what: &str, s: &str| parse_day(s).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")));
         self.read(|c| {
             // One read transaction: the needs, and the last contact, of one moment.
@@ -604,15 +647,8 @@ impl Store {
             let upto: i64 = tx
                 .query_row("SELECT coalesce(max(id), 0) FROM visits", [], |r| r.get(0))
                 .map_err(StoreError::db("reading contacts"))?;
-            // The store's identity, for the cache: its first import.
-            let identity: Option<String> = tx
-                .query_row("SELECT id || ' ' || at || ' ' || files_sha256 FROM imports ORDER BY id LIMIT 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(StoreError::db("reading the first import"))?;
-            let mut unknown = 0usize;
             let mut needs: Vec<NeedSpan> = Vec::new();
+            let mut households = StrColumn::default();
             let mut need_ids: Vec<i64> = Vec::new();
             {
                 let mut s = tx
@@ -622,53 +658,44 @@ impl Store {
                     )
                     .map_err(StoreError::db("reading needs"))?;
                 let mut rows = s.query([]).map_err(StoreError::db("reading needs"))?;
-                let mut last: Option<(i64, bool)> = None;
+                let mut last: Option<i64> = None;
                 while let Some(r) = rows.next().map_err(StoreError::db("reading needs"))? {
-                    let read = |r: &Row<'_>| -> rusqlite::Result<(i64, String, NeedCategory, String, NeedStatus)> {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            parsed(r, 2, "category", category_of)?,
-                            r.get(3)?,
-                            parsed(r, 4, "status", status_of)?,
-                        ))
+                    let read = |r: &Row<'_>| -> rusqlite::Result<(i64, NeedCategory, NeedStatus)> {
+                        Ok((r.get(0)?, parsed(r, 2, "category", category_of)?, parsed(r, 4, "status", status_of)?))
                     };
-                    let (id, h, category, d, status) = read(r).map_err(StoreError::db("reading needs"))?;
-                    let change = (day("need change date", &d)?, status);
-                    match last {
-                        Some((prev, known)) if prev == id => {
-                            if known {
-                                if let Some(n) = needs.last_mut() {
-                                    n.changes.push(change);
-                                }
-                            }
+                    let (id, category, status) = read(r).map_err(StoreError::db("reading needs"))?;
+                    let text = |k: usize| -> Result<&str> {
+                        super::text_in_place(r, k)
+                            .map_err(StoreError::db("reading needs"))?
+                            .ok_or_else(|| StoreError::Invalid(format!("need {id}: an empty column {k}")))
+                    };
+                    let change = (day("need change date", text(3)?)?, status);
+                    if last == Some(id) {
+                        if let Some(n) = needs.last_mut() {
+                            n.changes.push(change);
                         }
-                        _ => {
-                            let known = match index.get(h.as_str()) {
-                                Some(i) => {
-                                    needs.push(NeedSpan { household: i, category, changes: vec![change] });
-                                    need_ids.push(id);
-                                    true
-                                }
-                                None => {
-                                    unknown += 1;
-                                    false
-                                }
-                            };
-                            last = Some((id, known));
-                        }
+                    } else {
+                        households.push(text(1)?);
+                        needs.push(NeedSpan { household: 0, category, changes: vec![change] });
+                        need_ids.push(id);
+                        last = Some(id);
                     }
                 }
             }
             drop(tx);
-            Ok((upto, unknown, needs, need_ids, identity))
+            Ok(NeedsRead { upto, needs, households, need_ids })
         })
     }
 }
 
-/// Read in one transaction ([`Store::needs_and_last_contact`]): the last visit id, the needs,
-/// how many named an unknown household, the needs' store ids, the store's identity.
-type NeedsRead = (i64, usize, Vec<NeedSpan>, Vec<i64>, Option<String>);
+/// Read in one transaction ([`Store::needs_and_last_contact`]): the last visit id, the needs
+/// (their households not yet placed), each one's household id as stored, their store ids.
+struct NeedsRead {
+    upto: i64,
+    needs: Vec<NeedSpan>,
+    households: StrColumn,
+    need_ids: Vec<i64>,
+}
 
 /// Fewer contacts than this are read on the caller's thread, not in parallel.
 const FEW_CONTACTS: i64 = 1_000_000;

@@ -17,7 +17,8 @@
 //!   be written (read-only data) only costs the next run the parse again, with a note on
 //!   standard error.
 //! - `GRIDCOVER_GEO_CACHE=off` in the environment reads the GeoJSON every time and writes no
-//!   cache (benchmarks compare both ways with it).
+//!   cache (benchmarks compare both ways with it); it turns off the cache of the folder's
+//!   service records files too (`crate::store::folder_records`).
 //!
 //! - **Scoped reads:** reading a cache walks the records and parses only the properties; a
 //!   feature's geometry is decoded when it is asked for, so a read limited to one region

@@ -103,7 +103,7 @@ fn records_files(dir: &Path) -> [PathBuf; 2] {
 
 /// A data folder's service records files and the xxh3-128 of each (the part of their cache's
 /// key that does not depend on the households), with what told each file apart when it was
-/// hashed (length, modification time, inode: [`stamp`]).
+/// hashed (length, modification time, inode).
 pub struct HashedFiles {
     files: [PathBuf; 2],
     stamps: [Option<Stamp>; 2],

@@ -84,6 +84,31 @@ pub(super) fn read_grouped_days(r: &mut impl Read, words: [u64; 4]) -> Option<Gr
     GroupedDays::of_column(start, days)
 }
 
+/// Opens the cache file at `path` and reads its head: the 8-byte format `magic`, the 32-byte
+/// `key` and `W` little-endian `u64` words. None when the file is not there, or is of another
+/// format or key; else a reader at the end of the head, the file's length and the words.
+pub(super) fn open_head<const W: usize>(
+    path: &Path,
+    magic: &[u8; 8],
+    key: &[u8; 32],
+) -> Option<(std::io::BufReader<File>, u64, [u64; W])> {
+    let f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut r = std::io::BufReader::with_capacity(CHUNK, f);
+    let mut head = [0u8; 40];
+    r.read_exact(&mut head).ok()?;
+    if &head[..8] != magic || head[8..40] != *key {
+        return None;
+    }
+    let mut words = [0u64; W];
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b).ok()?;
+        *w = u64::from_le_bytes(b);
+    }
+    Some((r, len, words))
+}
+
 /// `n` words of `N` bytes, converted a chunk at a time (no second copy of the array); `None`
 /// when the reader ends first.
 pub(super) fn read_words<const N: usize, T>(

@@ -25,14 +25,14 @@
 //! Household personal data: the file holds contact days by household position, no id, name or
 //! note; it sits beside the store, which holds all of them, with the same access.
 
-use std::io::{BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::model::service::{DayColumn, GroupedDays};
 
-use super::cache_file::{self, CHUNK};
+use super::cache_file;
 
 /// Format of the file (its first eight bytes).
 const MAGIC: &[u8; 8] = b"GCDAYS02";
@@ -67,21 +67,16 @@ impl ContactCache {
 
     /// The cached days, if the file is there, of this key and format, and whole.
     pub fn load(&self, households: usize) -> Option<ContactDays> {
-        let f = std::fs::File::open(&self.path).ok()?;
-        let len = f.metadata().ok()?.len();
-        let mut r = BufReader::with_capacity(CHUNK, f);
-        let mut head = [0u8; HEAD];
-        r.read_exact(&mut head).ok()?;
-        let word = |i: usize| u64::from_le_bytes(head[40 + 8 * i..48 + 8 * i].try_into().unwrap_or_default());
-        if &head[..8] != MAGIC || head[8..40] != self.key || word(2) != households as u64 {
+        let (mut r, len, [upto, unknown, n, contacts, base, width]) =
+            cache_file::open_head::<6>(&self.path, MAGIC, &self.key)?;
+        if n != households as u64 {
             return None;
         }
-        let days = [word(2), word(3), word(4), word(5)];
+        let days = [n, contacts, base, width];
         if cache_file::grouped_days_len(days)?.checked_add(HEAD as u64) != Some(len) {
             return None;
         }
-        let (upto, unknown) = (word(0) as i64, word(1));
-        Some(ContactDays { upto, unknown, days: cache_file::read_grouped_days(&mut r, days)? })
+        Some(ContactDays { upto: upto as i64, unknown, days: cache_file::read_grouped_days(&mut r, days)? })
     }
 
     /// Writes the days (replacing the file whole); a failure is a note on stderr.

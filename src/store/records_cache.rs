@@ -34,7 +34,7 @@
 //! note; the rejects name the rows' ids as the warnings on stderr do); it sits in the data
 //! folder, beside the files it is made from, which hold all of that and more.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -187,17 +187,12 @@ impl FolderCache {
 
     /// The cached records and rejects, if the file is there, of this key and format, and whole.
     fn load(&self, households: usize) -> Option<(ServiceRecords, Vec<Reject>)> {
-        let f = std::fs::File::open(&self.path).ok()?;
-        let len = f.metadata().ok()?.len();
-        let mut r = BufReader::with_capacity(CHUNK, f);
-        let mut head = [0u8; HEAD];
-        r.read_exact(&mut head).ok()?;
-        let word = |i: usize| u64::from_le_bytes(head[40 + 8 * i..48 + 8 * i].try_into().unwrap_or_default());
-        if &head[..8] != MAGIC || head[8..40] != self.key || word(0) != households as u64 {
+        let (mut r, len, [n, contacts, base, width, needs, changes, json]) =
+            cache_file::open_head::<WORDS>(&self.path, MAGIC, &self.key)?;
+        if n != households as u64 {
             return None;
         }
-        let days = [word(0), word(1), word(2), word(3)];
-        let (needs, changes, json) = (word(4), word(5), word(6));
+        let days = [n, contacts, base, width];
         let want = cache_file::grouped_days_len(days)?
             .checked_add(needs.checked_mul(9)?)?
             .checked_add(changes.checked_mul(5)?)?

@@ -135,16 +135,21 @@ fn take_remembered(path: &Path) -> Option<Sha256> {
     (stamp(path).ok()? == was).then_some(h)
 }
 
-/// Feeds the file at `path` to `h` a block at a time: a national input (GeoJSON of hundreds
-/// of MB, a `contacts.csv` of GBs) is never held in memory to be hashed.
+/// Feeds the file at `path` to `h` a block at a time ([`each_block`]).
 pub(crate) fn hash_file(path: &Path, h: &mut Sha256) -> std::io::Result<()> {
+    each_block(path, |b| h.update(b))
+}
+
+/// Gives the file at `path` to `f` a block (1 MiB) at a time, for hashing: a national input
+/// (GeoJSON of hundreds of MB, a `contacts.csv` of GBs) is never held in memory to be hashed.
+pub(crate) fn each_block(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        match f.read(&mut buf) {
+        match file.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => h.update(&buf[..n]),
+            Ok(n) => f(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -201,20 +201,14 @@ fn try_replace(
 /// `None` when the file cannot be read: such caches are then neither read nor written.
 pub(super) fn program_key() -> Option<[u8; 16]> {
     static KEY: std::sync::OnceLock<Option<[u8; 16]>> = std::sync::OnceLock::new();
-    *KEY.get_or_init(|| {
-        let mut f = File::open(std::env::current_exe().ok()?).ok()?;
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => h.update(&buf[..k]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-        Some(h.digest128().to_le_bytes())
-    })
+    *KEY.get_or_init(|| xxh3_of_file(&std::env::current_exe().ok()?).ok())
+}
+
+/// The xxh3-128 of the bytes of the file at `path`, read a block at a time.
+pub(super) fn xxh3_of_file(path: &Path) -> std::io::Result<[u8; 16]> {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    crate::ingest::cache::each_block(path, |b| h.update(b))?;
+    Ok(h.digest128().to_le_bytes())
 }
 
 /// Feeds `xs` to `h` as little-endian words of `N` bytes, a chunk at a time.

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::cache_file::{self, read_words, write_words, CHUNK};
+use super::cache_file::{self, read_words, write_words};
 use crate::ingest::cache::{enabled, stamp, Stamp};
 use crate::ingest::service::read_folder_records;
 use crate::ingest::IngestError;
@@ -144,21 +144,10 @@ struct FolderCache {
 /// a changed file from the one cached (who can write the folder can write the cache too), and
 /// a national `contacts.csv` (4 GB) hashes in about a second instead of three.
 fn file_digest(path: &Path) -> std::io::Result<Option<[u8; 16]>> {
-    use std::io::Read;
     if !path.exists() {
         return Ok(None);
     }
-    let mut f = std::fs::File::open(path)?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(Some(h.digest128().to_le_bytes())),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    cache_file::xxh3_of_file(path).map(Some)
 }
 
 impl FolderCache {

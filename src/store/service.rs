@@ -564,17 +564,10 @@ impl Store {
         };
         drop(households);
         let unknown_needs = at.iter().filter(|a| a.is_none()).count();
-        let (mut k, mut j) = (0, 0);
-        needs.retain_mut(|n| {
-            let known = at[k].inspect(|&h| n.household = h).is_some();
-            k += 1;
-            known
-        });
-        need_ids.retain(|_| {
-            let known = at[j].is_some();
-            j += 1;
-            known
-        });
+        let mut placed = at.iter();
+        needs.retain_mut(|n| placed.next().copied().flatten().inspect(|&h| n.household = h).is_some());
+        let mut placed = at.iter();
+        need_ids.retain(|_| placed.next().is_some_and(Option::is_some));
         let (cache, kept) = match cache {
             Some((c, kept)) => (Some(c), kept.filter(|d| d.upto <= upto)),
             None => (None, None),

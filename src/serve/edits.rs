@@ -519,7 +519,9 @@ pub fn statuses(store: &Store, w: &World) -> Result<Statuses, StoreError> {
 /// two parts of its assignment as kept beside the store for the same inputs
 /// ([`Store::assignment_cache`]: the households' units and grids, their nearest stations level
 /// by level); a part not kept is made, and kept while coverage, gaps and workload are found.
-pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> Live {
+/// With it, the name of the start's step that says how much was kept ([`KEPT_WHOLE`],
+/// [`KEPT_IN_PART`], [`KEPT_NONE`]).
+pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> (Live, &'static str) {
     use crate::analysis::{assign, Assignment};
     let t = std::time::Instant::now();
     let (indexes, (cache, (located, nearest))) = rayon::join(
@@ -533,13 +535,25 @@ pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> Live {
     let mut timings = vec![("index", t.elapsed().as_secs_f64())];
     let t = std::time::Instant::now();
     let missing = (located.is_none(), nearest.iter().any(Option::is_none));
+    let step = match (located.is_none(), nearest.iter().filter(|l| l.is_none()).count()) {
+        (false, 0) => KEPT_WHOLE,
+        (true, 5) => KEPT_NONE,
+        _ => KEPT_IN_PART,
+    };
     let located = located.unwrap_or_else(|| assign::locate(&ds, &indexes));
     let nearest = assign::nearest_with(&ds, &indexes, nearest);
     timings.push(("assign", t.elapsed().as_secs_f64()));
     let assignment = Assignment::from_parts(located, nearest);
     let (an, ()) = crate::analysis::analyze_assigned(&ds, indexes, assignment, timings, |_, a| cache.save(a, missing));
-    Live::from_analysis(ds, an)
+    (Live::from_analysis(ds, an), step)
 }
+
+/// The start's step of the live engine when its whole assignment was kept beside the store.
+pub const KEPT_WHOLE: &str = "the live engine (the analysis, with the kept assignment)";
+/// … when part of it was (the units and grids, or some levels' nearest stations).
+pub const KEPT_IN_PART: &str = "the live engine (the analysis; the assignment kept in part, the rest made and kept)";
+/// … when none of it was (a first start, other inputs, or a build whose assignment code differs).
+pub const KEPT_NONE: &str = "the live engine (the analysis; the assignment made and kept)";
 
 /// The state of a server with a store: the world from the store's data set through the live
 /// engine, with the statuses.
@@ -571,8 +585,8 @@ pub fn state_with_store(
     let (live_in, mut world, world_in, records) = std::thread::scope(|s| {
         let records = s.spawn(|| super::effective::timed_read(&store, &ids));
         let t = std::time::Instant::now();
-        let live = live_from_store(&store, ds);
-        let live_in = t.elapsed();
+        let (live, step) = live_from_store(&store, ds);
+        let live_in = (step, t.elapsed());
         let t = std::time::Instant::now();
         let world = World::from_live_with_cells(live, Some(cells));
         let world_in = t.elapsed();
@@ -590,8 +604,7 @@ pub fn state_with_store(
     {
         let mut steps = state.inner.start_steps.lock().unwrap_or_else(|e| e.into_inner());
         steps.clear();
-        steps
-            .extend([("the live engine (the analysis)", live_in), ("the world (groups, indexes, statuses)", world_in)]);
+        steps.extend([live_in, ("the world (groups, indexes, statuses)", world_in)]);
         steps.extend(later);
     }
     Ok(state)

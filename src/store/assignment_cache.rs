@@ -14,9 +14,11 @@
 //!   the standard gives it, open or closed). In `.gridcover-cache/<store file>.nearest`, one
 //!   section and one key per level: a station edit misses its own level alone, the located
 //!   part and the other levels are used.
-//! - **Key:** xxh3-128 of the format, the running program's own file
-//!   ([`cache_file::program_key`]: another build computes afresh) and every input above, as
-//!   the start holds it. Any other key is a miss, and the part is made again (and kept).
+//! - **Key:** xxh3-128 of the format, the key of the code that computes the assignment
+//!   ([`cache_file::PROGRAM_KEY`], made at build time: a build whose assignment code,
+//!   dependencies or toolchain differ computes afresh; one that differs elsewhere uses it) and
+//!   every input above, as the start holds it. Any other key is a miss, and the part is made
+//!   again (and kept).
 //! - **Checks:** a file of the wrong size, a unit, grid or station index out of range (or a
 //!   station of another level), an unknown source, a distance that is not a non-negative number
 //!   where there is a station (or not NaN where there is none), a covered level without a
@@ -49,9 +51,9 @@ const HEAD: usize = 8 + 16 + 8 + 8;
 /// The two kept parts of the assignment of one data set.
 pub struct AssignmentCache {
     store: PathBuf,
-    located: Option<(PathBuf, [u8; 16])>,
+    located: (PathBuf, [u8; 16]),
     /// The nearest part's file and each level's key.
-    nearest: Option<(PathBuf, [[u8; 16]; 5])>,
+    nearest: (PathBuf, [[u8; 16]; 5]),
 }
 
 /// The kept levels of the nearest part (each `None` when not kept for its inputs).
@@ -61,13 +63,10 @@ impl AssignmentCache {
     /// The files of `ds`'s assignment beside the store file `store`, keyed by `ds`'s inputs
     /// to each part (hashed here, on both cores).
     pub(super) fn new(store: &Path, ds: &Dataset) -> AssignmentCache {
-        let Some(program) = cache_file::program_key() else {
-            return AssignmentCache { store: store.to_path_buf(), located: None, nearest: None };
-        };
         let hh = &ds.households;
-        // The program and the positions, which both parts depend on, hashed once.
+        // The code and the positions, which both parts depend on, hashed once.
         let mut positions = Xxh3::new();
-        positions.update(&program);
+        positions.update(cache_file::PROGRAM_KEY.as_bytes());
         hash_positions(&mut positions, hh);
         let (located, nearest) = rayon::join(
             || {
@@ -115,8 +114,8 @@ impl AssignmentCache {
         );
         AssignmentCache {
             store: store.to_path_buf(),
-            located: Some((cache_file::path(store, "located"), located)),
-            nearest: Some((cache_file::path(store, "nearest"), nearest)),
+            located: (cache_file::path(store, "located"), located),
+            nearest: (cache_file::path(store, "nearest"), nearest),
         }
     }
 
@@ -124,8 +123,8 @@ impl AssignmentCache {
     /// nearest part level by level), read side by side.
     pub fn load(&self, ds: &Dataset) -> (Option<Located>, KeptLevels) {
         rayon::join(
-            || self.located.as_ref().and_then(|(path, key)| load_located(path, key, ds)),
-            || self.nearest.as_ref().map_or_else(Default::default, |(path, keys)| load_nearest(path, keys, ds)),
+            || load_located(&self.located.0, &self.located.1, ds),
+            || load_nearest(&self.nearest.0, &self.nearest.1, ds),
         )
     }
 
@@ -134,13 +133,15 @@ impl AssignmentCache {
     pub fn save(&self, a: &Assignment, (located, nearest): (bool, bool)) {
         rayon::join(
             || {
-                if let (true, Some((path, key))) = (located, &self.located) {
+                if located {
+                    let (path, key) = &self.located;
                     let note = ("the households' located units and grids", "locates them again");
                     cache_file::replace(path, Some(&self.store), note, |w| write_located(w, key, a));
                 }
             },
             || {
-                if let (true, Some((path, key))) = (nearest, &self.nearest) {
+                if nearest {
+                    let (path, key) = &self.nearest;
                     let note = ("the households' nearest stations", "finds them again");
                     cache_file::replace(path, Some(&self.store), note, |w| write_nearest(w, key, a));
                 }

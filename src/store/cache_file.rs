@@ -195,14 +195,12 @@ fn try_replace(
     }
 }
 
-/// The xxh3-128 of the running program's own file. A cache of what the program computes (not
-/// a copy of stored data) is keyed by it as well as by its inputs, so that a program whose code
-/// changed (another build) computes afresh rather than trusting what another build's code made.
-/// `None` when the file cannot be read: such caches are then neither read nor written.
-pub(super) fn program_key() -> Option<[u8; 16]> {
-    static KEY: std::sync::OnceLock<Option<[u8; 16]>> = std::sync::OnceLock::new();
-    *KEY.get_or_init(|| xxh3_of_file(&std::env::current_exe().ok()?).ok())
-}
+/// The key of the code that computes a kept assignment: made by `build.rs` over the sources
+/// the assignment is computed by, the dependencies and the toolchain (`src/store/source_key.rs`).
+/// A cache of what the program computes (not a copy of stored data) is keyed by it as well as
+/// by its inputs, so that a build whose assignment code differs computes afresh rather than
+/// trusting what other code made, and a build that differs elsewhere uses it.
+pub(super) const PROGRAM_KEY: &str = env!("GRIDCOVER_ASSIGNMENT_KEY");
 
 /// The xxh3-128 of the bytes of the file at `path`, read a block at a time.
 pub(super) fn xxh3_of_file(path: &Path) -> std::io::Result<[u8; 16]> {

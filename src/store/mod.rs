@@ -70,6 +70,8 @@ mod patch;
 mod records;
 mod records_cache;
 mod service;
+#[cfg(test)]
+mod source_key;
 mod users;
 
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use gridcover::model::service::{format_day, today};
-use gridcover::serve::edits::state_with_store;
+use gridcover::serve::edits::{self, state_with_store};
 use gridcover::serve::{router, AppState, Limits, Role};
 use gridcover::store::Store;
 
@@ -779,7 +779,7 @@ fn a_start_from_the_store_names_its_steps_in_order() {
     assert_eq!(
         steps,
         [
-            "the live engine (the analysis)",
+            "the live engine (the analysis; the assignment made and kept)",
             "the world (groups, indexes, statuses)",
             "the service records (read beside the two above)",
             "the planner's engine",
@@ -837,9 +837,12 @@ async fn a_restart_from_the_kept_households_and_cells_serves_the_same() {
         state_with_store(store, ds, Limits::default(), None).unwrap()
     };
     // The second start writes the households' snapshot; the third reads it and the cells.
+    let live_step = |state: &AppState| state.start_steps()[0].0;
+    assert_eq!(live_step(&fx.state), edits::KEPT_NONE, "the first start makes the assignment");
     let second = restart();
     assert!(cache.join("gridcover.sqlite.households").is_file());
     let third = restart();
+    assert_eq!((live_step(&second), live_step(&third)), (edits::KEPT_WHOLE, edits::KEPT_WHOLE));
     for state in [&second, &third] {
         for ((uri, who), want) in pages.iter().zip(&before) {
             let r = call(state, "GET", uri, who, None, None).await;
@@ -862,9 +865,11 @@ async fn a_restart_from_the_kept_households_and_cells_serves_the_same() {
     let nearest_file = || std::fs::read(cache.join("gridcover.sqlite.nearest")).unwrap();
     let (located, nearest) = (modified("located"), nearest_file());
     let fourth = restart();
+    assert_eq!(live_step(&fourth), edits::KEPT_IN_PART);
     assert_eq!(modified("located"), located, "the units and grids are not written again");
     assert_ne!(nearest_file(), nearest, "the nearest stations are kept anew");
     let fifth = restart();
+    assert_eq!(live_step(&fifth), edits::KEPT_WHOLE);
     for state in [&fourth, &fifth] {
         for ((uri, who), want) in pages.iter().zip(&edited) {
             let r = call(state, "GET", uri, who, None, None).await;

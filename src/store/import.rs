@@ -404,6 +404,7 @@ impl Store {
                 c.pragma_update(None, "foreign_keys", true).map_err(StoreError::db("setting foreign_keys"))?;
             }
             c.pragma_update(None, "cache_size", cache).map_err(StoreError::db("setting cache_size"))?;
+            release_heap();
             let rep = done?;
             back?;
             if !rollback {
@@ -481,6 +482,21 @@ fn wal_again(c: &rusqlite::Connection, path: &Path) -> Result<()> {
                 "SQLite could not switch back to WAL mode after the first import (journal_mode is {mode})"
             ),
         })
+    }
+}
+
+/// Gives the import's page cache back to the system. SQLite frees the pages when the cache
+/// is made small again (after the import), into the C allocator (SQLite's, not the program's),
+/// which keeps them in its heap: 0.37 GB after the bundled Gansu's first import, about 0.7 GB
+/// after the country's, held for as long as `serve` then runs. glibc returns the free pages of
+/// its heap when asked to trim it (at Gansu's first start: 0.75 GB resident when ready
+/// without, 0.40 GB with, as after a restart); elsewhere nothing is done.
+fn release_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only hands free pages of glibc's heap back to the system (madvise);
+    // no memory in use is touched and no pointer is given or taken.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

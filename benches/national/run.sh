@@ -68,8 +68,10 @@ measure() {
     exit 1
   fi
   local wall rss
+  # GB = 10^9 bytes (the kB of time -v and /proc times 1024); runs before 2026-12-07 16:30 UTC
+  # printed GiB under the name GB.
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 / 1048576}' "$log")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 * 1024 / 1e9}' "$log")
   ROWS+=("$name|$wall|$rss|$target")
   printf '%-58s %12s %10s   target %s\n' "$name" "$wall" "$rss" "$target"
 }
@@ -138,7 +140,7 @@ if ((SERVE)); then
     done
     t1=$(date +%s.%N)
     note "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')" \
-      "$(awk '/VmRSS/ {printf "%.2f GB", $2 / 1048576}' "/proc/$PID/status")" "$2"
+      "$(awk '/VmRSS/ {printf "%.2f GB", $2 * 1024 / 1e9}' "/proc/$PID/status")" "$2"
   }
   stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
   start "serve: start from the store" "≤ 60 s, ≤ 12 GB"
@@ -228,7 +230,7 @@ fi
 {
   echo "# National-scale benchmark"
   echo
-  echo "\`bash benches/national/run.sh --households $N\`, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo)."
+  echo "\`bash benches/national/run.sh --households $N\`, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 * 1024 / 1e9}' /proc/meminfo)."
   echo
   echo "| step | wall | peak memory | target |"
   echo "|---|---|---|---|"

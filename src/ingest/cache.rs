@@ -191,23 +191,31 @@ pub(crate) fn cached<E>(
     // The key of what is parsed (the file may have changed since it was hashed).
     let k = key(&bytes, crs);
     let features = parse(bytes)?;
-    if let Err(e) = write(&cp, &encode(&features, &k)) {
+    if let Err(e) = write(&cp, &encode(&features, &k), path) {
         eprintln!("note: {} could not be written ({e}); the next run reads {} again", cp.display(), path.display());
     }
     Ok(LazyFeatures::ready(features))
 }
 
-/// Writes the cache file `cp`: into a temporary file of its own (processes and threads reading
-/// the same input at once each write theirs), then renamed into place. Not fsynced: after a
-/// crash the file may be short or empty, which [`decode`] takes for a miss.
-fn write(cp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes the cache file `cp` with the permissions of its input `like` (`grids.geojson` names
+/// the grid workers; what the cache holds is no more open than the file it holds it of): into
+/// a temporary file of its own (processes and threads reading the same input at once each write
+/// theirs), then renamed into place. Not fsynced: after a crash the file may be short or empty,
+/// which [`decode`] takes for a miss.
+fn write(cp: &Path, bytes: &[u8], like: &Path) -> std::io::Result<()> {
+    use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = cp.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = cp.file_name().map_or_else(|| "cache".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, cp));
+    let done = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.set_permissions(std::fs::metadata(like)?.permissions())?;
+        f.write_all(bytes)
+    })()
+    .and_then(|()| std::fs::rename(&tmp, cp));
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -582,6 +590,28 @@ mod tests {
         std::fs::write(&q, b"{\"a\": 22}").unwrap();
         std::fs::rename(&q, &p).unwrap();
         assert_eq!(key_of_file(&p, &Crs::Wgs84).unwrap(), key(b"{\"a\": 22}", &Crs::Wgs84));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_is_written_with_its_inputs_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("grids.geojson");
+        for mode in [0o600, 0o640, 0o644] {
+            std::fs::write(&p, format!("{{\"mode\": {mode}}}")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let read = || std::fs::read(&p);
+            let got = cached(&p, &Crs::Wgs84, read, |_| Ok::<_, std::io::Error>(features())).unwrap();
+            assert_eq!(got.into_features(), features());
+            let cp = cache_path(&p);
+            assert_eq!(std::fs::metadata(&cp).unwrap().permissions().mode() & 0o777, mode, "{mode:o}");
+            // And it is what the next read gives.
+            let again = cached(&p, &Crs::Wgs84, read, |_| -> Result<Vec<PolygonFeature>, std::io::Error> {
+                panic!("parsed again")
+            });
+            assert_eq!(again.unwrap().into_features(), features());
+        }
     }
 
     #[test]

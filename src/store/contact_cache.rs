@@ -55,6 +55,8 @@ pub(super) struct ContactDays {
 /// The cache of one store for one order of household ids.
 pub(super) struct ContactCache {
     path: PathBuf,
+    /// The store's file, whose permissions the cache takes.
+    store: PathBuf,
     key: [u8; 32],
 }
 
@@ -62,7 +64,11 @@ impl ContactCache {
     /// The cache of the store at `store` (its file) whose identity is `identity`, for the
     /// households whose [`cache_file::ids_digest`] is `ids`.
     pub fn new(store: &Path, identity: &str, ids: &[u8; 32]) -> ContactCache {
-        ContactCache { path: cache_file::path(store, "contacts"), key: key(MAGIC, identity, ids) }
+        ContactCache {
+            path: cache_file::path(store, "contacts"),
+            store: store.to_path_buf(),
+            key: key(MAGIC, identity, ids),
+        }
     }
 
     /// The cached days, if the file is there, of this key and format, and whole.
@@ -79,10 +85,11 @@ impl ContactCache {
         Some(ContactDays { upto: upto as i64, unknown, days: cache_file::read_grouped_days(&mut r, days)? })
     }
 
-    /// Writes the days (replacing the file whole); a failure is a note on stderr.
+    /// Writes the days (replacing the file whole, with the store file's permissions); a failure
+    /// is a note on stderr.
     pub fn save(&self, upto: i64, unknown: u64, start: &[u32], days: &DayColumn) {
         let note = ("the contacts' cache", "reads them from the store");
-        cache_file::replace(&self.path, None, note, |w| {
+        cache_file::replace(&self.path, Some(&self.store), note, |w| {
             w.write_all(MAGIC)?;
             w.write_all(&self.key)?;
             for word in [upto as u64, unknown].into_iter().chain(cache_file::grouped_days_words(start, days)) {
@@ -114,8 +121,25 @@ mod tests {
     /// A cache of a store in a fresh folder.
     fn cache() -> (tempfile::TempDir, ContactCache) {
         let dir = tempfile::tempdir().unwrap();
-        let c = ContactCache::new(&dir.path().join("gridcover.sqlite"), IDENTITY, &[7; 32]);
+        let store = dir.path().join("gridcover.sqlite");
+        std::fs::write(&store, b"").unwrap();
+        let c = ContactCache::new(&store, IDENTITY, &[7; 32]);
         (dir, c)
+    }
+
+    /// The days are household data: the file is no more open than the store beside it.
+    #[cfg(unix)]
+    #[test]
+    fn the_file_takes_the_store_files_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, c) = cache();
+        let (start, days) = grouped(20_000, 20_100);
+        for mode in [0o600, 0o640] {
+            std::fs::set_permissions(&c.store, std::fs::Permissions::from_mode(mode)).unwrap();
+            c.save(9, 1, &start, &DayColumn::from_days(days.clone()));
+            assert_eq!(std::fs::metadata(&c.path).unwrap().permissions().mode() & 0o777, mode, "{mode:o}");
+            assert_eq!(c.load(3).unwrap().upto, 9);
+        }
     }
 
     /// Days of three households: household 0's from `first`, household 2's up to `last`.

@@ -13,7 +13,8 @@
 //!   gridcover's version. A file whose key differs is not used and is replaced; one that cannot
 //!   be decoded (truncated, damaged, another format) is treated as absent. A hit gives exactly
 //!   the features the GeoJSON gives, so rejects, notes and every output are the same.
-//! - **Writing** is best effort, into a temporary file renamed into place: a folder that cannot
+//! - **Writing** is best effort, into a temporary file synced and renamed into place
+//!   (`replace_file`, with the input's permissions): a folder that cannot
 //!   be written (read-only data) only costs the next run the parse again, with a note on
 //!   standard error.
 //! - `GRIDCOVER_GEO_CACHE=off` in the environment reads the GeoJSON every time and writes no
@@ -197,25 +198,44 @@ pub(crate) fn cached<E>(
     Ok(LazyFeatures::ready(features))
 }
 
-/// Writes the cache file `cp` with the permissions of its input `like` (`grids.geojson` names
-/// the grid workers; what the cache holds is no more open than the file it holds it of): into
-/// a temporary file of its own (processes and threads reading the same input at once each write
-/// theirs), then renamed into place. Not fsynced: after a crash the file may be short or empty,
-/// which [`decode`] takes for a miss.
+/// Writes the cache file `cp` of the input `like` whole ([`replace_file`], with the input's
+/// permissions: `grids.geojson` names the grid workers, and what the cache holds is no more open
+/// than the file it holds it of).
 fn write(cp: &Path, bytes: &[u8], like: &Path) -> std::io::Result<()> {
     use std::io::Write;
+    replace_file(cp, Some(like), |w| w.write_all(bytes))
+}
+
+/// Replaces the cache file at `path` whole with what `write` writes: into a temporary file of
+/// its own beside it (processes and threads writing the same cache at once each write theirs),
+/// with the permissions of `like` when given, synced, then renamed into place, so that a crash
+/// leaves the old file or the new one, never a part. On failure the temporary file is removed.
+/// Every cache file is written so: the polygon layers' here, the store's and the service
+/// records' (`crate::store`'s `cache_file::replace`).
+///
+/// # Errors
+/// The step that failed (folder, create, permissions, write, sync, rename).
+pub(crate) fn replace_file(
+    path: &Path,
+    like: Option<&Path>,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = cp.parent().unwrap_or(Path::new("."));
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = cp.file_name().map_or_else(|| "cache".into(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(|| "cache".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let done = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.set_permissions(std::fs::metadata(like)?.permissions())?;
-        f.write_all(bytes)
+        let f = std::fs::File::create(&tmp)?;
+        if let Some(like) = like {
+            f.set_permissions(std::fs::metadata(like)?.permissions())?;
+        }
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
     })()
-    .and_then(|()| std::fs::rename(&tmp, cp));
+    .and_then(|()| std::fs::rename(&tmp, path));
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -150,48 +150,19 @@ pub(super) fn write_words<const N: usize, T: Copy>(
     Ok(())
 }
 
-/// Replaces the file at `path` whole with what `write` writes: to a temporary name (with the
-/// permissions of `like`, when given), synced, then renamed, so that a crash leaves the old
-/// file or the new one, never a part. A cache that cannot be written costs the next start its
-/// time, nothing else: the failure is a note on stderr naming `what` the file holds and what
-/// the next start does `instead`.
+/// Replaces the file at `path` whole with what `write` writes, with the permissions of `like`
+/// when given ([`crate::ingest::cache::replace_file`]: a temporary name, synced, renamed, so that
+/// a crash leaves the old file or the new one, never a part). A cache that cannot be written
+/// costs the next start its time, nothing else: the failure is a note on stderr naming `what`
+/// the file holds and what the next start does `instead`.
 pub(super) fn replace(
     path: &Path,
     like: Option<&Path>,
     (what, instead): (&str, &str),
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) {
-    if let Err(e) = try_replace(path, like, write) {
+    if let Err(e) = crate::ingest::cache::replace_file(path, like, write) {
         eprintln!("gridcover: note: {what} {} could not be written ({e}); the next start {instead}", path.display());
-    }
-}
-
-fn try_replace(
-    path: &Path,
-    like: Option<&Path>,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let written = (|| {
-        let f = File::create(&tmp)?;
-        if let Some(like) = like {
-            f.set_permissions(std::fs::metadata(like)?.permissions())?;
-        }
-        let mut w = BufWriter::with_capacity(CHUNK, f);
-        write(&mut w)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()
-    })();
-    match written.and_then(|()| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
     }
 }
 

@@ -534,8 +534,9 @@ pub fn live_from_store(store: &Store, ds: crate::model::Dataset) -> (Live, &'sta
     );
     let mut timings = vec![("index", t.elapsed().as_secs_f64())];
     let t = std::time::Instant::now();
-    let missing = (located.is_none(), nearest.iter().any(Option::is_none));
-    let step = match (located.is_none(), nearest.iter().filter(|l| l.is_none()).count()) {
+    let levels_missing = nearest.iter().filter(|l| l.is_none()).count();
+    let missing = (located.is_none(), levels_missing > 0);
+    let step = match (located.is_none(), levels_missing) {
         (false, 0) => KEPT_WHOLE,
         (true, 5) => KEPT_NONE,
         _ => KEPT_IN_PART,

@@ -80,7 +80,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 /// entry, `Cargo.toml`'s `[dependencies]` table without its comment and blank lines, any other
 /// file whole.
 pub fn counted(rel: &str, bytes: Vec<u8>) -> Vec<u8> {
-    let Ok(text) = String::from_utf8(bytes.clone()) else { return bytes };
+    if !matches!(rel, "Cargo.lock" | "Cargo.toml") {
+        return bytes;
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return e.into_bytes(),
+    };
     match rel {
         "Cargo.lock" => {
             let own = "[[package]]\nname = \"gridcover\"\n";
@@ -101,7 +107,7 @@ pub fn counted(rel: &str, bytes: Vec<u8>) -> Vec<u8> {
             }
             kept.into_bytes()
         }
-        _ => bytes,
+        _ => text.into_bytes(),
     }
 }
 
